@@ -1,0 +1,1 @@
+"""Report assembly and Excel workbook writing (atomic: temp file, then rename)."""

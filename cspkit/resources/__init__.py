@@ -1,0 +1,1 @@
+"""Partner Center operations, one module per API area; resources never print and never build CLI output."""
