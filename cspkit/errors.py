@@ -350,5 +350,6 @@ def error_for_status(
         url=url,
     )
     if cls is RateLimitError:
-        return RateLimitError(message, retry_after=retry_after, hint="Wait and retry, or lower the concurrency.", **kwargs)
+        hint = "Wait and retry, or lower the concurrency."
+        return RateLimitError(message, retry_after=retry_after, hint=hint, **kwargs)
     return cls(message, **kwargs)

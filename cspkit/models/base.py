@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
@@ -108,7 +108,7 @@ Money = Annotated[Decimal, BeforeValidator(parse_decimal), PlainSerializer(str, 
 """An exact decimal amount parsed from a number or a string; serialized as a string (no float rounding)."""
 
 
-class CaseInsensitiveEnum(str, Enum):
+class CaseInsensitiveEnum(StrEnum):
     """A string enum matched case-insensitively (``"Monthly"`` == ``"monthly"``); unknown values raise."""
 
     @classmethod

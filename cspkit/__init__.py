@@ -1,0 +1,51 @@
+"""cspkit: automate Microsoft Partner Center for Cloud Solution Provider resellers.
+
+``PartnerCenter`` is the client; errors are in :mod:`cspkit.errors`; the offline emulator is
+:mod:`cspkit.emulator`.
+"""
+
+from cspkit._version import __version__
+from cspkit.client import PartnerCenter
+from cspkit.errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    CheckoutError,
+    ConfigurationError,
+    ConflictError,
+    CredentialError,
+    CspkitError,
+    InputFileError,
+    NotFoundError,
+    PermissionDeniedError,
+    PolicyError,
+    PreconditionFailedError,
+    RateLimitError,
+    ServerError,
+)
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CheckoutError",
+    "ConfigurationError",
+    "ConflictError",
+    "CredentialError",
+    "CspkitError",
+    "InputFileError",
+    "NotFoundError",
+    "PartnerCenter",
+    "PermissionDeniedError",
+    "PolicyError",
+    "PreconditionFailedError",
+    "RateLimitError",
+    "ServerError",
+    "__version__",
+]
