@@ -73,6 +73,20 @@ def _msal_error(result: dict[str, Any] | None, what: str) -> CredentialError:
     )
 
 
+def _msal_call(call: Callable[[], Any], what: str) -> Any:
+    """Run an msal call, turning its authority/network failures into CredentialError."""
+    import requests
+
+    try:
+        return call()
+    except (ValueError, requests.exceptions.RequestException) as exc:
+        raise CredentialError(
+            f"could not obtain a token ({what}): {str(exc).splitlines()[0][:200]}",
+            error=type(exc).__name__,
+            hint="Check the tenant id and the network path to the sign-in authority.",
+        ) from exc
+
+
 class AppOnlyCredential:
     """App-only token (client credentials) through msal.
 
@@ -117,19 +131,22 @@ class AppOnlyCredential:
         self.client_id = client_id
         self.scopes = scopes or [PARTNER_CENTER_SCOPE]
         self._lock = threading.Lock()
-        self._factory = lambda: msal.ConfidentialClientApplication(
-            client_id,
-            client_credential=credential,
-            authority=f"{authority_host.rstrip('/')}/{tenant_id}",
-            http_client=http_client,
+        self._factory = lambda: _msal_call(
+            lambda: msal.ConfidentialClientApplication(
+                client_id,
+                client_credential=credential,
+                authority=f"{authority_host.rstrip('/')}/{tenant_id}",
+                http_client=http_client,
+            ),
+            "app-only",
         )
-        self._app = self._factory()
+        self._app: Any = None
 
     def get_token(self, *, force_refresh: bool = False) -> str:
         with self._lock:
-            if force_refresh:  # msal serves client-credential tokens from its cache: start a fresh cache
+            if force_refresh or self._app is None:  # msal serves client-credential tokens from its cache
                 self._app = self._factory()
-            result = self._app.acquire_token_for_client(scopes=self.scopes)
+            result = _msal_call(lambda: self._app.acquire_token_for_client(scopes=self.scopes), "app-only")
         if not result or "access_token" not in result:
             raise _msal_error(result, "app-only")
         return result["access_token"]
@@ -187,15 +204,25 @@ class UserCredential:
         if self.cache_path.exists():
             self._cache.deserialize(self.cache_path.read_text() or "{}")
         authority = f"{authority_host.rstrip('/')}/{tenant_id}"
-        if client_secret:
-            self._app: Any = msal.ConfidentialClientApplication(
-                client_id, client_credential=client_secret, authority=authority, token_cache=self._cache,
-                http_client=http_client,
-            )
-        else:
-            self._app = msal.PublicClientApplication(
+        def build() -> Any:
+            if client_secret:
+                return msal.ConfidentialClientApplication(
+                    client_id, client_credential=client_secret, authority=authority, token_cache=self._cache,
+                    http_client=http_client,
+                )
+            return msal.PublicClientApplication(
                 client_id, authority=authority, token_cache=self._cache, http_client=http_client
             )
+
+        self._build = build
+        self._app_instance: Any = None
+
+    @property
+    def _app(self) -> Any:
+        """The msal application, built on first use (building it contacts the authority)."""
+        if self._app_instance is None:
+            self._app_instance = _msal_call(self._build, "app+user")
+        return self._app_instance
 
     def _save(self) -> None:
         if not self._cache.has_state_changed:
@@ -213,11 +240,17 @@ class UserCredential:
             accounts = self._app.get_accounts()
             result = None
             if accounts:
-                result = self._app.acquire_token_silent_with_error(
-                    self.scopes, account=accounts[0], force_refresh=force_refresh
+                result = _msal_call(
+                    lambda: self._app.acquire_token_silent_with_error(
+                        self.scopes, account=accounts[0], force_refresh=force_refresh
+                    ),
+                    "app+user refresh",
                 )
             if (not result or "access_token" not in result) and self._refresh_token:
-                result = self._app.acquire_token_by_refresh_token(self._refresh_token, scopes=self.scopes)
+                token = self._refresh_token
+                result = _msal_call(
+                    lambda: self._app.acquire_token_by_refresh_token(token, scopes=self.scopes), "app+user refresh"
+                )
                 if result and "access_token" in result:
                     self._refresh_token = None  # now in the cache
             self._save()
@@ -243,7 +276,7 @@ class UserCredential:
         return dict(result.get("id_token_claims") or {})
 
     def describe(self) -> dict[str, Any]:
-        accounts = self._app.get_accounts()
+        accounts = self._cache.find(self._cache.CredentialType.ACCOUNT)  # offline: read the cache, not the authority
         return {
             "kind": "app+user",
             "tenant_id": self.tenant_id,

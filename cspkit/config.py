@@ -86,7 +86,7 @@ class Settings:
     locale: str = "en-US"
     home: Path = field(default_factory=lambda: _home_from_env(os.environ))
     token_cache_path: Path | None = None
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
     emulator_state: Path | None = None
     pricesheet_endpoint: str = PRICESHEET_ENDPOINT
     graph_endpoint: str = GRAPH_ENDPOINT
