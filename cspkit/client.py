@@ -73,6 +73,17 @@ class PartnerCenter:
             correlation_id=correlation_id,
             **transport_options,
         )
+        from cspkit.resources.carts import Carts
+        from cspkit.resources.catalog import Catalog
+        from cspkit.resources.customers import Customers
+        from cspkit.resources.orders import Orders
+        from cspkit.resources.subscriptions import Subscriptions
+
+        self.customers = Customers(self.transport)
+        self.catalog = Catalog(self.transport)
+        self.carts = Carts(self.transport)
+        self.orders = Orders(self.transport)
+        self.subscriptions = Subscriptions(self.transport)
 
     @property
     def endpoint(self) -> str:

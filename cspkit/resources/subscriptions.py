@@ -1,0 +1,175 @@
+"""Subscriptions: list, get, change quantity, auto-renew, cancel, suspend/reactivate, sandbox activate
+(partner-center-api.md §5).
+
+Doc pages: "Get all of a customer's subscriptions", "Get a subscription by ID", "Change the quantity of a
+subscription", "Update autorenew for an Azure Marketplace subscription", "Cancel an Azure Marketplace subscription",
+"Suspend a subscription", "Activate a sandbox subscription for Azure Marketplace products".
+
+Every update is a read-modify-write ``PATCH`` of the **full** resource (with its etag), as the docs require. The
+guards of :mod:`cspkit.guards` run on the freshly read resource, against the service's clock, unless ``force=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cspkit.guards import check_cancellation, check_quantity, check_seat_change, service_now
+from cspkit.models.catalog import Sku
+from cspkit.models.subscription import Subscription, SubscriptionActivationResult
+from cspkit.resources.base import Resource, segment
+from cspkit.resources.catalog import Catalog
+from cspkit.resources.customers import Customers
+
+__all__ = ["Subscriptions", "SubscriptionChange"]
+
+
+@dataclass
+class SubscriptionChange:
+    """The outcome of an update: the resource ``before`` and ``after`` the PATCH, and the ids of the PATCH call."""
+
+    before: Subscription
+    after: Subscription
+    request_id: str
+    correlation_id: str
+
+
+class Subscriptions(Resource):
+    """``pc.subscriptions``: a customer's subscriptions."""
+
+    def _path(self, customer_id: str, subscription_id: str | None = None) -> str:
+        path = f"customers/{segment(customer_id)}/subscriptions"
+        return f"{path}/{segment(subscription_id)}" if subscription_id is not None else path
+
+    def list(self, customer_id: str, *, order_id: str | None = None) -> list[Subscription]:
+        """Get all of a customer's subscriptions (``GET /customers/{customerId}/subscriptions[?order_id=]``)."""
+        params = {"order_id": order_id} if order_id else None
+        return list(self.transport.paginate(self._path(customer_id), params=params, parse=Subscription.from_wire))
+
+    def get(self, customer_id: str, subscription_id: str) -> Subscription:
+        """Get a subscription by ID (``GET /customers/{customerId}/subscriptions/{subscriptionId}``).
+
+        Raises:
+            NotFoundError: no such subscription (20003).
+        """
+        return self.read(customer_id, subscription_id)[0]
+
+    def read(self, customer_id: str, subscription_id: str) -> tuple[Subscription, datetime]:
+        """Get a subscription and the service's time of the answer (:func:`cspkit.guards.service_now`)."""
+        response = self.transport.request("GET", self._path(customer_id, subscription_id))
+        return Subscription.from_wire(response.json), service_now(response.headers)
+
+    def sku_of(self, customer_id: str, subscription: Subscription, *, country: str | None = None) -> Sku | None:
+        """The catalog SKU a subscription was bought from (None when its offer id is not ``product:sku:...``)."""
+        if not (subscription.product_id and subscription.sku_id):
+            return None
+        country = country or Customers(self.transport).get(customer_id).country or "US"
+        return Catalog(self.transport).get_sku(subscription.product_id, subscription.sku_id, country=country)
+
+    def update(
+        self,
+        customer_id: str,
+        subscription_id: str,
+        *,
+        changes: Mapping[str, Any],
+        current: Subscription | None = None,
+        request_id: str | None = None,
+    ) -> SubscriptionChange:
+        """Update a subscription (``PATCH /customers/{c}/subscriptions/{s}`` with the full resource).
+
+        No guard runs here: use the named operations below.
+
+        Args:
+            changes: wire fields to change, e.g. ``{"quantity": 5}``, ``{"autoRenewEnabled": False}``,
+                ``{"status": "deleted"}``.
+            current: the resource as just read (read again when None); its etag goes back in the body.
+            request_id: MS-RequestId (reused on retries).
+        Returns:
+            :class:`SubscriptionChange` (before, after, ids).
+        Raises:
+            BadRequestError: the service refused (e.g. 900117 past the cancellation window, 800090 quantity
+                cannot be decreased); PreconditionFailedError: stale etag (2055) — read again.
+        """
+        if current is None:
+            current = self.get(customer_id, subscription_id)
+        body = current.to_wire()
+        body.update(changes)
+        response = self.transport.request("PATCH", self._path(customer_id, subscription_id), json=body,
+                                          request_id=request_id)
+        after = Subscription.from_wire(response.json) if response.json else self.get(customer_id, subscription_id)
+        return SubscriptionChange(current, after, response.request_id, response.correlation_id)
+
+    def set_quantity(
+        self, customer_id: str, subscription_id: str, *, quantity: int, force: bool = False,
+        now: datetime | None = None, country: str | None = None, request_id: str | None = None,
+    ) -> SubscriptionChange:
+        """Change the quantity of a subscription (seats).
+
+        Guards (skipped with ``force``): the SKU's min/max quantity; a decrease only for seats still inside their
+        refund window (``refundableQuantity``, else ``cancellationAllowedUntilDate``).
+
+        Args:
+            quantity: the new seat count (absolute, not a delta).
+            now: the time to judge windows at (default: the service's time of the read).
+        Raises:
+            PolicyError: ``quantity_out_of_bounds`` / ``seat_decrease_window_closed`` (with the deadline).
+            APIStatusError: the service refused (2002, 800090...).
+        """
+        if quantity < 0:
+            raise ValueError("quantity must be zero or more")
+        current, served_at = self.read(customer_id, subscription_id)
+        if not force:
+            sku = self.sku_of(customer_id, current, country=country)
+            if sku is not None:
+                check_quantity(sku, quantity)
+            check_seat_change(current, quantity, now=now or served_at)
+        return self.update(customer_id, subscription_id, changes={"quantity": quantity}, current=current,
+                           request_id=request_id)
+
+    def set_auto_renew(
+        self, customer_id: str, subscription_id: str, *, enabled: bool, request_id: str | None = None
+    ) -> SubscriptionChange:
+        """Turn auto-renew on or off (``autoRenewEnabled``). Raises BadRequestError 800093 when not eligible."""
+        return self.update(customer_id, subscription_id, changes={"autoRenewEnabled": bool(enabled)},
+                           request_id=request_id)
+
+    def cancel(
+        self, customer_id: str, subscription_id: str, *, force: bool = False, now: datetime | None = None,
+        request_id: str | None = None,
+    ) -> SubscriptionChange:
+        """Cancel a subscription (PATCH ``status: "deleted"``, NCE and marketplace SaaS).
+
+        Guard (skipped with ``force``): only before ``cancellationAllowedUntilDate`` (else the latest refund option's
+        ``expiresAt``).
+
+        Raises:
+            PolicyError: ``cancellation_window_closed`` (with the deadline), ``not_cancellable``,
+                ``already_cancelled``.
+            BadRequestError: the service refused (900117 past the window).
+        """
+        current, served_at = self.read(customer_id, subscription_id)
+        check_cancellation(current, now=now or served_at, force=force)
+        return self.update(customer_id, subscription_id, changes={"status": "deleted"}, current=current,
+                           request_id=request_id)
+
+    def suspend(self, customer_id: str, subscription_id: str, *, request_id: str | None = None) -> SubscriptionChange:
+        """Suspend a subscription (PATCH ``status: "suspended"``; NCE billing continues while suspended)."""
+        return self.update(customer_id, subscription_id, changes={"status": "suspended"}, request_id=request_id)
+
+    def reactivate(
+        self, customer_id: str, subscription_id: str, *, request_id: str | None = None
+    ) -> SubscriptionChange:
+        """Reactivate a suspended subscription (PATCH ``status: "active"``)."""
+        return self.update(customer_id, subscription_id, changes={"status": "active"}, request_id=request_id)
+
+    def activate_sandbox(self, customer_id: str, subscription_id: str) -> SubscriptionActivationResult:
+        """Activate a sandbox marketplace SaaS subscription (``POST /customers/{c}/subscriptions/{s}/activate``;
+        integration sandbox and emulator only).
+
+        Returns:
+            ``{"subscriptionId", "status": "Success"}`` as :class:`SubscriptionActivationResult`.
+        """
+        response = self.transport.request("POST", f"{self._path(customer_id, subscription_id)}/activate")
+        return SubscriptionActivationResult.from_wire(response.json or {})

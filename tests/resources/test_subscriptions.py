@@ -1,0 +1,63 @@
+"""Subscriptions resource: read-modify-write PATCH of the full resource, guards on the service's clock."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import responses
+
+from cspkit.errors import BadRequestError, PolicyError
+
+BASE = "https://pc.test/v1"
+SUB = {
+    "id": "s1", "offerId": "P1:0001:A1", "quantity": 10, "status": "active", "autoRenewEnabled": True,
+    "cancellationAllowedUntilDate": "2026-11-09T09:00:00Z", "unknownField": {"kept": True},
+    "refundableQuantity": {"totalQuantity": 10, "details": [{"quantity": 10,
+                                                             "allowedUntilDateTime": "2026-11-09T09:00:00Z"}]},
+    "attributes": {"etag": "e1", "objectType": "Subscription"},
+}
+
+
+def served(now: str) -> dict:
+    return {"X-Emulator-Now": now}
+
+
+@responses.activate
+def test_set_quantity_patches_the_full_resource_with_its_etag(pc):
+    responses.get(f"{BASE}/customers/c1/subscriptions/s1", json=SUB, headers=served("2026-11-03T09:00:00Z"))
+    responses.get(f"{BASE}/customers/c1", json={"id": "c1", "billingProfile": {"defaultAddress": {"country": "US"}}})
+    responses.get(f"{BASE}/products/P1/skus/0001", json={"id": "0001", "minimumQuantity": 1, "maximumQuantity": 300})
+    responses.patch(f"{BASE}/customers/c1/subscriptions/s1", json={**SUB, "quantity": 4})
+    change = pc.subscriptions.set_quantity("c1", "s1", quantity=4)
+    body = json.loads(responses.calls[-1].request.body)
+    assert body["quantity"] == 4 and body["attributes"]["etag"] == "e1" and body["unknownField"] == {"kept": True}
+    assert (change.before.quantity, change.after.quantity) == (10, 4)
+
+
+@responses.activate
+def test_cancel_after_the_window_is_refused_on_the_service_clock_and_force_reports_the_api_refusal(pc):
+    responses.get(f"{BASE}/customers/c1/subscriptions/s1", json=SUB, headers=served("2026-11-10T09:00:00Z"))
+    with pytest.raises(PolicyError) as info:
+        pc.subscriptions.cancel("c1", "s1")
+    assert info.value.reason == "cancellation_window_closed"
+    assert info.value.deadline.isoformat() == "2026-11-09T09:00:00+00:00"
+    assert [c.request.method for c in responses.calls] == ["GET"]
+
+    responses.patch(f"{BASE}/customers/c1/subscriptions/s1", status=400,
+                    json={"code": "900117", "description": "You have passed your 7-day cancellation window"})
+    with pytest.raises(BadRequestError) as refused:
+        pc.subscriptions.cancel("c1", "s1", force=True)
+    assert refused.value.code == "900117"
+    assert json.loads(responses.calls[-1].request.body)["status"] == "deleted"
+
+
+@responses.activate
+def test_seat_decrease_after_the_window_is_refused(pc):
+    responses.get(f"{BASE}/customers/c1/subscriptions/s1", json=SUB, headers=served("2026-11-10T09:00:00Z"))
+    responses.get(f"{BASE}/customers/c1", json={"id": "c1", "billingProfile": {"defaultAddress": {"country": "US"}}})
+    responses.get(f"{BASE}/products/P1/skus/0001", json={"id": "0001", "minimumQuantity": 1, "maximumQuantity": 300})
+    with pytest.raises(PolicyError) as info:
+        pc.subscriptions.set_quantity("c1", "s1", quantity=9)
+    assert info.value.reason == "seat_decrease_window_closed"
+    assert not any(c.request.method == "PATCH" for c in responses.calls)
