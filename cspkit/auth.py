@@ -289,9 +289,14 @@ class UserCredential:
         return f"UserCredential(tenant_id={self.tenant_id!r}, client_id={self.client_id!r}, cache={self.cache_path})"
 
 
-def credential_from_settings(settings: Settings, *, http_client: Any = None) -> Credential:
+def credential_from_settings(
+    settings: Settings, *, scopes: list[str] | None = None, http_client: Any = None
+) -> Credential:
     """Build the credential the settings ask for (not for ``auth="emulator"``: the emulator supplies its token).
 
+    Args:
+        scopes: token scopes for another audience (Graph billing exports, the price-sheet API); default Partner
+            Center's. A static token is used as it is, whatever the audience.
     Raises:
         ConfigurationError: the auth mode is ``emulator`` or its settings are incomplete.
     """
@@ -305,6 +310,7 @@ def credential_from_settings(settings: Settings, *, http_client: Any = None) -> 
             certificate_path=settings.certificate_path,
             certificate_thumbprint=settings.certificate_thumbprint,
             authority_host=settings.authority_host,
+            scopes=scopes,
             http_client=http_client,
         )
     if settings.auth == "user":
@@ -315,6 +321,7 @@ def credential_from_settings(settings: Settings, *, http_client: Any = None) -> 
             client_secret=settings.client_secret,
             refresh_token=settings.refresh_token,
             authority_host=settings.authority_host,
+            scopes=scopes,
             http_client=http_client,
         )
     raise ConfigurationError("the emulator target has no Partner Center credential")

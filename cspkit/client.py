@@ -65,6 +65,8 @@ class PartnerCenter:
                 credential = credential_from_settings(settings)
         self.settings = settings
         self.credential = credential
+        self._retry = retry
+        self._transport_options = transport_options
         self.transport = Transport(
             settings.endpoint,
             lambda force: credential.get_token(force_refresh=force),
@@ -72,6 +74,29 @@ class PartnerCenter:
             retry=retry,
             correlation_id=correlation_id,
             **transport_options,
+        )
+
+    def transport_for(self, base_url: str, *, scopes: list[str], api_prefix: str) -> Transport:
+        """A transport for another Partner Center-related API with its own host and token audience.
+
+        Used for Microsoft Graph billing exports (``https://graph.microsoft.com``, scope
+        ``https://graph.microsoft.com/.default``, prefix ``v1.0``) and the price-sheet API
+        (``https://api.partner.microsoft.com``, prefix ``v1.0``). A static token (and the emulator's) is reused as
+        is; msal credentials are rebuilt for ``scopes``. Retry policy, correlation id and transport options are
+        shared with the main transport.
+        """
+        if isinstance(self.credential, StaticTokenCredential) or self.settings.is_emulator:
+            credential: Credential = self.credential
+        else:
+            credential = credential_from_settings(self.settings, scopes=scopes)
+        return Transport(
+            base_url,
+            lambda force: credential.get_token(force_refresh=force),
+            api_prefix=api_prefix,
+            locale=self.settings.locale,
+            retry=self._retry,
+            correlation_id=self.transport.correlation_id,
+            **self._transport_options,
         )
         from cspkit.resources.carts import Carts
         from cspkit.resources.catalog import Catalog
