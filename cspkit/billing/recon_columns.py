@@ -1,0 +1,146 @@
+"""Column tables of the Partner Center reconciliation formats: order, types and header aliases.
+
+Follows /work/shared/reference/billing-formats.md:
+
+* §1.1 the new-commerce invoice reconciliation file (47 columns, provider ``onetime`` billing line items);
+* §1.2 the new-commerce daily rated usage file (55 columns, provider ``onetime`` usage line items);
+* §1.6 header spelling variants (``ResellerMpnId`` = ``Tier2MpnId``, ``ReferenceID``, ``totalForCustomer`` = ``Total``,
+  ``unitOfMeasure`` = ``Unit``, ``rateOfPartnerEarnedCredit`` = ``PartnerEarnedCreditPercentage`` as a fraction ...);
+* §2.1 charge types (camelCase in new commerce; PascalCase in older files) — parsed in any case, emitted camelCase.
+
+Headers are matched case-insensitively and ignoring spaces, underscores and dashes (``Subscription Id``,
+``subscription_id`` and ``SUBSCRIPTIONID`` are all ``SubscriptionId``).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "CHARGE_TYPES",
+    "COLUMN_TYPES",
+    "DAILY_USAGE_COLUMNS",
+    "FRACTION_ALIASES",
+    "INVOICE_RECON_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "canonical_column",
+    "normalize_charge_type",
+    "normalize_header",
+]
+
+#: §1.1, in file order (47). ``ProductCategory`` (the last) only appears in files from about 2023 on.
+INVOICE_RECON_COLUMNS: tuple[str, ...] = (
+    "PartnerId", "CustomerId", "CustomerName", "CustomerDomainName", "CustomerCountry", "InvoiceNumber", "MpnId",
+    "Tier2MpnId", "OrderId", "OrderDate", "ProductId", "SkuId", "AvailabilityId", "SkuName", "ProductName",
+    "ChargeType", "UnitPrice", "Quantity", "Subtotal", "TaxTotal", "Total", "Currency", "PriceAdjustmentDescription",
+    "PublisherName", "PublisherId", "SubscriptionDescription", "SubscriptionId", "ChargeStartDate", "ChargeEndDate",
+    "TermAndBillingCycle", "EffectiveUnitPrice", "UnitType", "AlternateId", "BillableQuantity", "BillingFrequency",
+    "PricingCurrency", "PCToBCExchangeRate", "PCToBCExchangeRateDate", "MeterDescription", "ReservationOrderId",
+    "CreditReasonCode", "SubscriptionStartDate", "SubscriptionEndDate", "ReferenceId", "ProductQualifiers",
+    "PromotionId", "ProductCategory",
+)  # fmt: skip
+
+#: §1.2, in file order (55).
+DAILY_USAGE_COLUMNS: tuple[str, ...] = (
+    "PartnerId", "PartnerName", "CustomerId", "CustomerName", "CustomerDomainName", "CustomerCountry", "MpnId",
+    "Tier2MpnId", "InvoiceNumber", "ProductId", "SkuId", "AvailabilityId", "SkuName", "ProductName", "PublisherName",
+    "PublisherId", "SubscriptionDescription", "SubscriptionId", "ChargeStartDate", "ChargeEndDate", "UsageDate",
+    "MeterType", "MeterCategory", "MeterId", "MeterSubCategory", "MeterName", "MeterRegion", "Unit",
+    "ResourceLocation", "ConsumedService", "ResourceGroup", "ResourceURI", "ChargeType", "UnitPrice", "Quantity",
+    "UnitType", "BillingPreTaxTotal", "BillingCurrency", "PricingPreTaxTotal", "PricingCurrency", "ServiceInfo1",
+    "ServiceInfo2", "Tags", "AdditionalInfo", "EffectiveUnitPrice", "PCToBCExchangeRate", "PCToBCExchangeRateDate",
+    "EntitlementId", "EntitlementDescription", "PartnerEarnedCreditPercentage", "CreditPercentage", "CreditType",
+    "BenefitOrderId", "BenefitId", "BenefitType",
+)  # fmt: skip
+
+assert len(INVOICE_RECON_COLUMNS) == 47 and len(DAILY_USAGE_COLUMNS) == 55
+
+#: Columns without which a file of that kind cannot be reconciled; the others are optional (NA when absent:
+#: the Graph ``basic`` attribute set and older files leave several out).
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "invoice": (
+        "CustomerId", "ProductId", "SkuId", "ChargeType", "UnitPrice", "Subtotal", "Currency", "SubscriptionId",
+        "ChargeStartDate", "ChargeEndDate", "EffectiveUnitPrice", "BillableQuantity",
+    ),
+    "daily": ("CustomerId", "SubscriptionId", "UsageDate", "Quantity", "BillingPreTaxTotal", "BillingCurrency"),
+}  # fmt: skip
+
+# Value types. id: string kept verbatim (GUIDs lower-cased, Excel's ".0" removed); sku: 4-character SKU id
+# ("1" → "0001"); guid: lower-cased; str: text; text-json: JSON kept as compact text; date: UTC timestamp;
+# decimal: exact Decimal; percent: Decimal percent (0–100); currency: upper-case ISO 4217; charge: charge type;
+# frequency: Monthly/Annual/blank.
+COLUMN_TYPES: dict[str, str] = {
+    "PartnerId": "guid", "CustomerId": "guid", "SubscriptionId": "guid", "ReferenceId": "guid",
+    "ReservationOrderId": "guid", "EntitlementId": "guid", "BenefitOrderId": "guid", "BenefitId": "guid",
+    "MpnId": "id", "Tier2MpnId": "id", "OrderId": "id", "AlternateId": "id", "ProductId": "id", "SkuId": "sku",
+    "AvailabilityId": "id", "PublisherId": "id", "PromotionId": "id", "MeterId": "id", "InvoiceNumber": "id",
+    "OrderDate": "date", "ChargeStartDate": "date", "ChargeEndDate": "date", "PCToBCExchangeRateDate": "date",
+    "SubscriptionStartDate": "date", "SubscriptionEndDate": "date", "UsageDate": "date",
+    "UnitPrice": "decimal", "Quantity": "decimal", "Subtotal": "decimal", "TaxTotal": "decimal", "Total": "decimal",
+    "EffectiveUnitPrice": "decimal", "BillableQuantity": "decimal", "PCToBCExchangeRate": "decimal",
+    "BillingPreTaxTotal": "decimal", "PricingPreTaxTotal": "decimal",
+    "PartnerEarnedCreditPercentage": "percent", "CreditPercentage": "percent",
+    "Currency": "currency", "PricingCurrency": "currency", "BillingCurrency": "currency",
+    "CustomerCountry": "upper",
+    "ChargeType": "charge", "BillingFrequency": "frequency",
+    "ProductQualifiers": "text-json", "PriceAdjustmentDescription": "text-json", "Tags": "text-json",
+    "AdditionalInfo": "text-json",
+}  # fmt: skip
+
+_SEP = re.compile(r"[\s_\-./]+")
+
+
+def normalize_header(name: str) -> str:
+    """Fold a header for matching: lower case, no spaces/underscores/dashes/dots, BOM and quotes removed."""
+    return _SEP.sub("", str(name).replace("\ufeff", "").strip().strip('"')).lower()
+
+
+_CANONICAL = {normalize_header(c): c for c in INVOICE_RECON_COLUMNS + DAILY_USAGE_COLUMNS}
+
+#: §1.6 spelling variants → canonical column.
+_ALIASES = {
+    "resellermpnid": "Tier2MpnId",
+    "totalforcustomer": "Total",
+    "posttaxtotal": "Total",
+    "tax": "TaxTotal",
+    "unitofmeasure": "Unit",
+    "rateofpartnerearnedcredit": "PartnerEarnedCreditPercentage",
+    "rateofcredit": "CreditPercentage",
+    "partnerearnedcreditpercent": "PartnerEarnedCreditPercentage",
+    "creditpercent": "CreditPercentage",
+    "pctobcexchangeratedatetime": "PCToBCExchangeRateDate",
+}
+
+#: Aliases whose values are fractions (0.15) where the canonical column holds a percent (15): §6.6.
+FRACTION_ALIASES = frozenset({"rateofpartnerearnedcredit", "rateofcredit"})
+
+
+def canonical_column(name: str) -> str | None:
+    """The canonical PascalCase column for a header or JSON key, or None when it is not a documented column."""
+    key = normalize_header(name)
+    return _CANONICAL.get(key) or _ALIASES.get(key)
+
+
+#: §2.1 new-commerce charge types (emitted exactly like this) and older spellings mapped onto them.
+CHARGE_TYPES: tuple[str, ...] = (
+    "new", "renew", "cycleCharge", "addQuantity", "removeQuantity", "cancelImmediate", "convert", "moveQuantity",
+    "changeBillingPlan", "customerCredit",
+)  # fmt: skip
+_CHARGE_FOLD = {c.lower(): c for c in CHARGE_TYPES} | {"purchase": "new", "cancel": "cancel", "refund": "cancel"}
+
+
+def normalize_charge_type(value: str | None) -> str | None:
+    """Charge type in any case (``New``, ``CANCELIMMEDIATE``, ``cycle_charge``) → camelCase (``new``, ...).
+
+    ``Purchase`` → ``new`` and ``Refund`` → ``cancel`` (the v1 API's mapping, §6.1). Values we do not know are
+    returned with their first letter lower-cased and spaces kept (legacy descriptive strings survive as text).
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    folded = re.sub(r"[\s_\-]+", "", text).lower()
+    if folded in _CHARGE_FOLD:
+        return _CHARGE_FOLD[folded]
+    return text[:1].lower() + text[1:]
