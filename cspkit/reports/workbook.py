@@ -1,0 +1,402 @@
+"""Reconciliation reports: an Excel workbook (xlsxwriter, constant memory) and CSV/Parquet exports of the same frames.
+
+Workbook layout:
+
+* **Summary** — period and sources, the invoice tie-out, totals by customer, totals by charge type and the variance
+  counts, one table under the other; amounts carry their currency in the number format (``#,##0.00 "USD"``);
+* **Variances** — one row per finding with its category, the evidence and the source row;
+* **Customers** and **Subscriptions** — totals per customer / subscription and currency;
+* **Line items** — every reconciliation line with the categories found on it, split over ``Line items (2)``, ...
+  at Excel's limit of 1,048,575 data rows per sheet.
+
+Every sheet has a styled, frozen header row, an autofilter and column widths fitted to the data. Files are written
+to a temporary file in the target directory and moved into place with :func:`os.replace`, so a reader never sees a
+half-written report.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "EXCEL_MAX_DATA_ROWS",
+    "atomic_path",
+    "write_frames",
+    "write_reconciliation_report",
+    "write_reconciliation_workbook",
+]
+
+EXCEL_MAX_DATA_ROWS = 1_048_575
+"""Data rows that fit on one worksheet under a header row (1,048,576 rows in all)."""
+
+MONEY_COLUMNS = frozenset(
+    {"Subtotal", "TaxTotal", "Total", "Charges", "Refunds", "InvoiceTotal", "Difference", "Amount",
+     "BillingPreTaxTotal", "PricingPreTaxTotal"}
+)  # fmt: skip
+PRICE_COLUMNS = frozenset({"UnitPrice", "EffectiveUnitPrice", "Expected", "Actual", "PCToBCExchangeRate"})
+_EPOCH = np.datetime64("1899-12-30T00:00:00", "ns")
+_DAY_NS = 86_400_000_000_000
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path in the target's directory; on success move it onto ``path`` (os.replace).
+
+    On error the temporary file is removed and ``path`` is left as it was.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+# --------------------------------------------------------------------------------------------------------------
+# cell conversion: one pass per column, then plain Python lists are written row by row
+
+
+def _column_values(series: pd.Series) -> tuple[str, list[Any]]:
+    """Return (kind, values) with kind in number/date/text/bool and values ready for xlsxwriter (None = empty)."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(series.dtype):
+        values = series.dt.tz_convert(None) if isinstance(series.dtype, pd.DatetimeTZDtype) else series
+        raw = values.to_numpy(dtype="datetime64[ns]")
+        serial = (raw - _EPOCH).astype("int64") / _DAY_NS
+        serial_list = serial.tolist()
+        mask = np.isnat(raw)
+        if mask.any():
+            for i in np.flatnonzero(mask):
+                serial_list[i] = None
+        return "date", serial_list
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return "bool", [None if v is None or v is pd.NA else bool(v) for v in series.tolist()]
+    if pd.api.types.is_numeric_dtype(series.dtype) and not isinstance(series.dtype, pd.CategoricalDtype):
+        arr = series.to_numpy(dtype=float, na_value=np.nan)
+        out = arr.tolist()
+        if np.isnan(arr).any():
+            out = [None if v != v else v for v in out]
+        return "number", out
+    values = series.astype(object).tolist() if isinstance(series.dtype, pd.CategoricalDtype) else series.tolist()
+    first = next((v for v in values if v is not None and v is not pd.NA and v == v), None)
+    if isinstance(first, (Decimal, int, float)) and not isinstance(first, bool):
+        cache: dict[Any, float] = {}
+        out = []
+        for v in values:
+            if v is None or v is pd.NA or v != v:
+                out.append(None)
+            else:
+                f = cache.get(v)
+                if f is None:
+                    f = cache[v] = float(v)
+                out.append(f)
+        return "number", out
+    if isinstance(first, (datetime, pd.Timestamp)):
+        out = []
+        for v in values:
+            if v is None or v is pd.NA or v != v:
+                out.append(None)
+            else:
+                ts = pd.Timestamp(v)
+                ts = ts.tz_convert(None) if ts.tzinfo else ts
+                out.append((ts.to_datetime64() - _EPOCH).astype("int64") / _DAY_NS)
+        return "date", out
+    return "text", [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v) for v in values]
+
+
+def _width(header: str, values: list[Any], kind: str) -> float:
+    if kind == "date":
+        return max(len(header), 10) + 2
+    sample = values[:500]
+    if kind == "number":
+        longest = max((len(f"{v:,.2f}") for v in sample if v is not None), default=4)
+    else:
+        longest = max((len(v) for v in sample if v is not None), default=4)
+    return float(min(max(len(header), longest) + 2, 60))
+
+
+class _Styles:
+    def __init__(self, workbook: Any) -> None:
+        self.workbook = workbook
+        self.header = workbook.add_format(
+            {"bold": True, "font_color": "#FFFFFF", "bg_color": "#1F4E78", "border": 1, "text_wrap": False,
+             "valign": "vcenter"}
+        )  # fmt: skip
+        self.title = workbook.add_format({"bold": True, "font_size": 14})
+        self.section = workbook.add_format({"bold": True, "font_size": 12, "font_color": "#1F4E78"})
+        self.date = workbook.add_format({"num_format": "yyyy-mm-dd"})
+        self.money = workbook.add_format({"num_format": "#,##0.00;[Red]-#,##0.00"})
+        self.price = workbook.add_format({"num_format": "#,##0.00####;[Red]-#,##0.00####"})
+        self.integer = workbook.add_format({"num_format": "#,##0"})
+        self.error = workbook.add_format({"font_color": "#9C0006", "bg_color": "#FFC7CE"})
+        self.warning = workbook.add_format({"font_color": "#9C5700", "bg_color": "#FFEB9C"})
+        self.ok = workbook.add_format({"font_color": "#006100", "bg_color": "#C6EFCE"})
+        self._currency: dict[str, Any] = {}
+
+    def currency(self, code: str | None) -> Any:
+        if not code:
+            return self.money
+        fmt = self._currency.get(code)
+        if fmt is None:
+            safe = "".join(ch for ch in code if ch.isalnum())[:3]
+            fmt = self._currency[code] = self.workbook.add_format(
+                {"num_format": f'#,##0.00 "{safe}";[Red]-#,##0.00 "{safe}"'}
+            )
+        return fmt
+
+    def for_column(self, name: str, kind: str) -> Any:
+        if kind == "date":
+            return self.date
+        if kind == "number":
+            if name in MONEY_COLUMNS:
+                return self.money
+            if name in PRICE_COLUMNS:
+                return self.price
+            if name in ("Lines", "Count", "Subscriptions", "Variances", "SourceRow", "BilledSeats"):
+                return self.integer
+        return None
+
+
+def _write_table(
+    ws: Any,
+    styles: _Styles,
+    frame: pd.DataFrame,
+    first_row: int,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    currency_rows: bool = False,
+    status_column: str | None = None,
+) -> tuple[int, list[float]]:
+    """Write a header and frame rows [start, stop) from ``first_row``; return (next free row, column widths)."""
+    stop = len(frame) if stop is None else stop
+    names = [str(c) for c in frame.columns]
+    ws.write_row(first_row, 0, names, styles.header)
+    part = frame.iloc[start:stop]
+    columns = [_column_values(part[c]) for c in part.columns]
+    widths = [_width(name, values, kind) for name, (kind, values) in zip(names, columns, strict=True)]
+    currency_values = (
+        part["Currency"].astype(object).where(part["Currency"].notna(), None).tolist()
+        if currency_rows and "Currency" in part.columns
+        else None
+    )
+    writers: list[Callable[[int, int, Any], Any]] = []
+    plans = []
+    for c, (name, (kind, values)) in enumerate(zip(names, columns, strict=True)):
+        fmt = styles.for_column(name, kind)
+        money = currency_values is not None and name in MONEY_COLUMNS
+        if kind in ("number", "date"):
+            write = ws.write_number
+        elif kind == "bool":
+            write = ws.write_boolean
+        else:
+            write = ws.write_string
+        writers.append(write)
+        status = name == status_column
+        plans.append((c, values, write, fmt, money, status))
+    row = first_row + 1
+    n = len(part)
+    for i in range(n):
+        for c, values, write, fmt, money, status in plans:
+            value = values[i]
+            if value is None:
+                continue
+            if money:
+                write(row, c, value, styles.currency(currency_values[i]))  # type: ignore[index]
+            elif status:
+                style = {"ties": styles.ok, "differs": styles.error, "error": styles.error,
+                         "warning": styles.warning}.get(value)  # fmt: skip
+                write(row, c, value, style) if style is not None else write(row, c, value)
+            elif fmt is not None:
+                write(row, c, value, fmt)
+            else:
+                write(row, c, value)
+        row += 1
+    return row, widths
+
+
+def _finish_sheet(ws: Any, widths: list[float], header_row: int, last_row: int, n_columns: int) -> None:
+    for c, width in enumerate(widths):
+        ws.set_column(c, c, width)
+    ws.freeze_panes(header_row + 1, 0)
+    if n_columns:
+        ws.autofilter(header_row, 0, max(last_row - 1, header_row), n_columns - 1)
+
+
+def write_reconciliation_workbook(
+    result: Any,
+    path: str | os.PathLike[str],
+    *,
+    sources: list[str] | None = None,
+    include_lines: bool = True,
+    max_rows_per_sheet: int = EXCEL_MAX_DATA_ROWS,
+) -> Path:
+    """Write a :class:`~cspkit.billing.reconcile.ReconciliationResult` as an Excel workbook, atomically.
+
+    Args:
+        result: the reconciliation result.
+        path: the ``.xlsx`` to write (parent directories are created).
+        sources: where the lines came from (file names or ``invoice G…``), shown on the Summary sheet.
+        include_lines: write the Line items sheets (set False for a summary-only workbook).
+        max_rows_per_sheet: data rows per Line items sheet (Excel's limit by default; lower in tests).
+    Returns:
+        The path written.
+    """
+    import xlsxwriter
+
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        workbook = xlsxwriter.Workbook(
+            str(tmp),
+            {
+                "constant_memory": True,
+                "strings_to_numbers": False,
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "nan_inf_to_errors": True,
+            },  # fmt: skip
+        )
+        styles = _Styles(workbook)
+        _summary_sheet(workbook, styles, result, sources or [])
+        _frame_sheet(workbook, styles, "Variances", result.variances, status_column="Severity")
+        _frame_sheet(workbook, styles, "Customers", result.customers, currency_rows=True)
+        _frame_sheet(workbook, styles, "Subscriptions", result.subscriptions, currency_rows=True)
+        if include_lines:
+            lines = result.lines
+            total = len(lines)
+            sheets = max(1, -(-total // max_rows_per_sheet))
+            for k in range(sheets):
+                name = "Line items" if k == 0 else f"Line items ({k + 1})"
+                start = k * max_rows_per_sheet
+                _frame_sheet(workbook, styles, name, lines, start=start, stop=min(total, start + max_rows_per_sheet))
+        workbook.close()
+    return target
+
+
+def _frame_sheet(
+    workbook: Any,
+    styles: _Styles,
+    name: str,
+    frame: pd.DataFrame,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    currency_rows: bool = False,
+    status_column: str | None = None,
+) -> None:
+    ws = workbook.add_worksheet(name)
+    last, widths = _write_table(
+        ws, styles, frame, 0, start=start, stop=stop, currency_rows=currency_rows, status_column=status_column
+    )
+    _finish_sheet(ws, widths, 0, last, len(frame.columns))
+
+
+def _summary_sheet(workbook: Any, styles: _Styles, result: Any, sources: list[str]) -> None:
+    ws = workbook.add_worksheet("Summary")
+    period = (
+        f"{result.period_start:%Y-%m-%d} – {result.period_end:%Y-%m-%d}" if result.period_start is not None else "?"
+    )
+    ws.write_string(0, 0, "Invoice reconciliation", styles.title)
+    ws.write_string(1, 0, "Billing period")
+    ws.write_string(1, 1, period)
+    ws.write_string(2, 0, "Generated (UTC)")
+    ws.write_string(2, 1, datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"))
+    ws.write_string(3, 0, "Sources")
+    ws.write_string(3, 1, "; ".join(sources) or "-")
+    ws.write_string(4, 0, "Lines")
+    ws.write_number(4, 1, len(result.lines), styles.integer)
+    row = 5
+    for note in getattr(result, "notes", []):
+        ws.write_string(row, 0, "Note")
+        ws.write_string(row, 1, note)
+        row += 1
+    widths: list[float] = [18.0, 24.0]
+    customers = result.customers[["CustomerId", "CustomerName", "Currency", "Lines", "Subtotal", "TaxTotal", "Total",
+                                  "Variances"]]  # fmt: skip
+    tables: list[tuple[str, pd.DataFrame, str | None]] = [
+        ("Invoice tie-out", result.tieout, "Status"),
+        ("Totals by customer", customers, None),
+        ("Totals by charge type", result.charge_types, None),
+        ("Variances by category", result.variance_counts, "Severity"),
+    ]
+    first_header = None
+    for title, frame, status in tables:
+        row += 1
+        ws.write_string(row, 0, title, styles.section)
+        row += 1
+        if first_header is None:
+            first_header = row
+        row, table_widths = _write_table(ws, styles, frame, row, currency_rows=True, status_column=status)
+        widths = [
+            max(a, b)
+            for a, b in zip(widths + [0.0] * len(table_widths), table_widths + [0.0] * len(widths), strict=False)
+        ]
+    for c, width in enumerate(widths):
+        ws.set_column(c, c, min(width, 60))
+    # the tie-out is the table a reader filters; Summary keeps its title rows visible
+    ws.freeze_panes(first_header + 1 if first_header is not None else 1, 0)
+    if first_header is not None:
+        ws.autofilter(first_header, 0, first_header + max(len(result.tieout), 1), len(result.tieout.columns) - 1)
+
+
+def write_frames(frames: Mapping[str, pd.DataFrame], path: str | os.PathLike[str], *, fmt: str) -> list[Path]:
+    """Write each frame to ``<stem>.<name>.csv`` or ``.parquet`` beside ``path``, each atomically.
+
+    CSV keeps Decimal amounts exactly as text and dates as ISO 8601; Parquet stores Decimal columns as decimal128.
+    Returns:
+        The files written, in ``frames`` order.
+    Raises:
+        ValueError: ``fmt`` is not ``csv`` or ``parquet``.
+    """
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"format must be csv or parquet, not {fmt!r}")
+    base = Path(path)
+    stem = base.name.split(".")[0] if base.suffix else base.name
+    written = []
+    for name, frame in frames.items():
+        target = base.with_name(f"{stem}.{name}.{fmt}")
+        with atomic_path(target) as tmp:
+            if fmt == "csv":
+                frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+            else:
+                _parquet_ready(frame).to_parquet(tmp, index=False)
+        written.append(target)
+    return written
+
+
+def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy(deep=False)
+    for column in out.columns:
+        if out[column].dtype == object:
+            sample = next((v for v in out[column] if v is not None and v == v), None)
+            if sample is not None and not isinstance(sample, (Decimal, str, bool, int, float)):
+                out[column] = out[column].map(lambda v: None if v is None else str(v))
+            elif isinstance(sample, Decimal):
+                # one scale for the column so pyarrow can use a single decimal128 type
+                out[column] = out[column].map(lambda v: None if v is None else Decimal(v))
+    return out
+
+
+def write_reconciliation_report(
+    result: Any, path: str | os.PathLike[str], *, fmt: str = "xlsx", sources: list[str] | None = None
+) -> list[Path]:
+    """Write the report in ``fmt`` (``xlsx``, ``csv`` or ``parquet``); return the files written."""
+    if fmt == "xlsx":
+        return [write_reconciliation_workbook(result, path, sources=sources)]
+    return write_frames(result.frames(), path, fmt=fmt)
