@@ -102,6 +102,7 @@ class PartnerCenter:
         from cspkit.resources.catalog import Catalog
         from cspkit.resources.customers import Customers
         from cspkit.resources.orders import Orders
+        from cspkit.resources.pricesheets import PriceSheets
         from cspkit.resources.subscriptions import Subscriptions
 
         self.customers = Customers(self.transport)
@@ -109,6 +110,7 @@ class PartnerCenter:
         self.carts = Carts(self.transport)
         self.orders = Orders(self.transport)
         self.subscriptions = Subscriptions(self.transport)
+        self.pricesheets = PriceSheets.for_client(self)
 
     @property
     def endpoint(self) -> str:

@@ -1,9 +1,188 @@
-"""CLI commands for this area (placeholder: filled in by the issue that builds the area)."""
+"""``cspkit pricelist``: fetch, show and diff Partner Center price lists.
+
+* ``cspkit pricelist fetch --market US --view updatedlicensebased [--month YYYYMM]``: download through the price-sheet
+  API (cached; the emulator's when no profile is configured) and print where the file is;
+* ``cspkit pricelist show FILE [--product ID] [--search TEXT]``: the rows of a price list (CSV, zip or .xlsx);
+* ``cspkit pricelist diff OLD NEW [--out FILE.xlsx]``: added / removed rows and price ups and downs.
+
+Exit codes: 0 done, 2 bad usage or a malformed file (the message names the file, row and column).
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
 import click
+import pandas as pd
+
+from cspkit.cli.output import emit, note
+
+__all__ = ["register"]
+
+SHOW_COLUMNS = [
+    "ProductId", "SkuId", "ProductTitle", "SkuTitle", "TermDuration", "BillingPlan", "Currency", "UnitPrice",
+    "ERPPrice", "EffectiveStartDate", "EffectiveEndDate", "IsFreeTrial",
+]  # fmt: skip
+DIFF_COLUMNS = [
+    "Change", "ProductId", "SkuId", "ProductTitle", "SkuTitle", "TermDuration", "BillingPlan", "Currency",
+    "OldUnitPrice", "NewUnitPrice", "ChangeAmount", "ChangePercent",
+]  # fmt: skip
+_SEARCHED = ("ProductId", "ProductTitle", "SkuTitle", "SkuDescription", "Publisher")
+
+
+def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+    """DataFrame rows as dicts with Python values: Timestamp → datetime, NaT/NA → None."""
+    rows: list[dict[str, Any]] = []
+    for values in frame[columns].itertuples(index=False, name=None):
+        row = {}
+        for column, value in zip(columns, values, strict=True):
+            if isinstance(value, pd.Timestamp):
+                value = value.to_pydatetime()
+            elif value is not None and not isinstance(value, (str, Decimal, bool)) and pd.isna(value):
+                value = None
+            row[column] = value
+        rows.append(row)
+    return rows
+
+
+def _month(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if len(text) != 6 or not text.isdigit() or not 1 <= int(text[4:]) <= 12:
+        raise click.BadParameter("expected YYYYMM, e.g. 202611")
+    return text
+
+
+def write_xlsx_atomic(frame: pd.DataFrame, path: Path, *, sheet_name: str = "Changes") -> None:
+    """Write ``frame`` to ``path`` as .xlsx via a temporary file in the same folder and :func:`os.replace`.
+
+    Decimal money becomes Excel numbers with two decimals; tz-aware times become naive UTC.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = frame.copy()
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.DatetimeTZDtype):
+            out[column] = out[column].dt.tz_convert("UTC").dt.tz_localize(None)
+        elif out[column].dtype == object:
+            out[column] = out[column].map(lambda v: float(v) if isinstance(v, Decimal) else v)
+    temp_name = str(path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.xlsx"))
+    try:
+        with pd.ExcelWriter(temp_name, engine="xlsxwriter") as writer:
+            out.to_excel(writer, sheet_name=sheet_name, index=False)
+            sheet = writer.sheets[sheet_name]
+            money = writer.book.add_format({"num_format": "#,##0.00"})
+            for position, column in enumerate(out.columns):
+                width = min(60, max(10, len(str(column)) + 2, int(out[column].astype(str).str.len().max() or 0) + 2))
+                is_money = column.endswith(("Price", "Amount", "Percent"))
+                sheet.set_column(position, position, width, money if is_money else None)
+            sheet.autofilter(0, 0, max(len(out), 1), max(len(out.columns) - 1, 0))
+            sheet.freeze_panes(1, 0)
+        os.replace(temp_name, path)
+    finally:
+        if os.path.exists(temp_name):
+            os.unlink(temp_name)
 
 
 def register(cli: click.Group) -> None:
-    """Add this area's commands to the top-level `cspkit` group."""
+    """Add the ``pricelist`` group to the top-level ``cspkit`` group."""
+
+    @cli.group("pricelist")
+    def pricelist() -> None:
+        """Fetch, show and compare Partner Center price lists (new commerce and marketplace)."""
+
+    @pricelist.command("fetch")
+    @click.option("--market", required=True, help="ISO 3166 country code of the market, e.g. US.")
+    @click.option(
+        "--view", type=click.Choice(["updatedlicensebased", "marketplace"], case_sensitive=False),
+        default="updatedlicensebased", show_default=True, help="New-commerce licence-based or marketplace list.",
+    )  # fmt: skip
+    @click.option("--month", callback=_month, help="Price list month as YYYYMM (default: this month).")
+    @click.option(
+        "--timeline", type=click.Choice(["current", "history", "future"], case_sensitive=False), default="current",
+        show_default=True, help="future = next month's preview (new commerce only).",
+    )  # fmt: skip
+    @click.option("--refresh", is_flag=True, help="Download again even when a cached copy exists.")
+    @click.pass_obj
+    def fetch(state: Any, market: str, view: str, month: str | None, timeline: str, refresh: bool) -> None:
+        """Download a price list through the price-sheet API (cached) and print where it is."""
+        from cspkit.billing.pricelist import read_price_list
+
+        if timeline.lower() == "future" and view.lower() == "marketplace":
+            raise click.BadParameter("the marketplace view has no future timeline", param_hint="--timeline")
+        if len(market.strip()) != 2 or not market.strip().isalpha():
+            raise click.BadParameter("expected a two-letter country code, e.g. US", param_hint="--market")
+        client = state.client()
+        path = client.pricesheets.get(market, view.lower(), timeline.lower(), month, refresh=refresh)
+        frame = read_price_list(path)
+        row = {
+            "File": str(path),
+            "Market": market.upper(),
+            "View": view.lower(),
+            "Timeline": timeline.lower(),
+            "Rows": len(frame),
+            "Products": frame["ProductId"].nunique(),
+            "FreeTrialRows": int(frame["IsFreeTrial"].sum()),
+        }
+        emit([row], columns=list(row), fmt=state.output, title="Price list")
+
+    @pricelist.command("show")
+    @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--product", "product_id", help="Only this ProductId (case-insensitive).")
+    @click.option("--search", help="Only rows whose product/SKU title, description, publisher or id contain TEXT.")
+    @click.option("--include-trials/--no-trials", default=True, show_default=True, help="Show free-trial rows.")
+    @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many rows.")
+    @click.pass_obj
+    def show(
+        state: Any, file: Path, product_id: str | None, search: str | None, include_trials: bool, limit: int | None
+    ) -> None:
+        """Show the rows of a price list FILE (CSV, zipped CSV or .xlsx)."""
+        from cspkit.billing.pricelist import read_price_list
+
+        frame = read_price_list(file)
+        if product_id:
+            frame = frame[frame["ProductId"].str.upper() == product_id.strip().upper()]
+        if search:
+            needle = search.casefold()
+            hit = pd.Series(False, index=frame.index)
+            for column in _SEARCHED:
+                hit |= frame[column].fillna("").str.casefold().str.contains(needle, regex=False)
+            frame = frame[hit]
+        if not include_trials:
+            frame = frame[~frame["IsFreeTrial"]]
+        total = len(frame)
+        if limit is not None:
+            frame = frame.head(limit)
+        emit(_records(frame, SHOW_COLUMNS), columns=SHOW_COLUMNS, fmt=state.output, title=str(file))
+        if limit is not None and total > limit:
+            note(f"({limit} of {total} rows shown)")
+
+    @pricelist.command("diff")
+    @click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
+    @click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option(
+        "--out", type=click.Path(dir_okay=False, path_type=Path),
+        help="Also write the changes to this .xlsx workbook (written to a temporary file, then renamed).",
+    )  # fmt: skip
+    @click.option("--include-unchanged", is_flag=True, help="List unchanged prices too.")
+    @click.pass_obj
+    def diff(state: Any, old: Path, new: Path, out: Path | None, include_unchanged: bool) -> None:
+        """Compare two price lists: added, removed, price up and price down (per product/SKU/term/plan)."""
+        from cspkit.billing.pricelist import read_price_list
+        from cspkit.billing.pricelist_analysis import diff_price_lists
+
+        if out is not None and out.suffix.lower() != ".xlsx":
+            raise click.BadParameter("the workbook name must end in .xlsx", param_hint="--out")
+        changes = diff_price_lists(read_price_list(old), read_price_list(new), include_unchanged=include_unchanged)
+        emit(_records(changes, DIFF_COLUMNS), columns=DIFF_COLUMNS, fmt=state.output, title=f"{old} → {new}")
+        counts = changes["Change"].value_counts()
+        note(", ".join(f"{counts.get(k, 0)} {k.replace('_', ' ')}" for k in ("added", "removed", "price_up",
+                                                                             "price_down")))  # fmt: skip
+        if out is not None:
+            write_xlsx_atomic(changes, out)
+            note(f"Wrote {out}")
