@@ -439,7 +439,7 @@ class _Assembler:
         assert self.kind is not None
         documented = _KNOWN_BY_KIND[self.kind]
         if self.frames:
-            frame = pd.concat(self.frames, ignore_index=True, copy=False) if len(self.frames) > 1 else self.frames[0]
+            frame = pd.concat(self.frames, ignore_index=True) if len(self.frames) > 1 else self.frames[0]
         else:
             frame = pd.DataFrame({c: _typed_empty(c, 0) for c in self.columns_seen})
             frame["SourceRow"] = np.array([], dtype="int64")
@@ -581,7 +581,7 @@ def read_recon(
         try:
             head = stream.peek(1 << 16)[: 1 << 16]
         except (OSError, EOFError) as exc:
-            raise InputFileError(path_s, expected="a readable (gzip) file", value=str(exc)) from None
+            raise InputFileError(path_s, expected="a complete gzip stream", value=str(exc)) from None
         stripped = head.lstrip(codecs.BOM_UTF8).lstrip()
         if not stripped:
             raise InputFileError(path_s, expected="a header row (the file is empty)")
@@ -672,7 +672,7 @@ def _read_csv(stream: io.BufferedReader, path: str, head: bytes, *, kind: str, f
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         if invalid:
             row = invalid[0]
-            number = row.number - 1 if row.number is not None else None
+            number = row.number - 1 if row.number is not None else _locate_bad_row(path, encoding, delimiter, row)
             raise InputFileError(
                 path,
                 row=number,
@@ -683,6 +683,19 @@ def _read_csv(stream: io.BufferedReader, path: str, head: bytes, *, kind: str, f
             path, expected=f"CSV text separated by {delimiter!r} ({encoding})", value=str(exc)
         ) from None
     return assembler.finish(delimiter=delimiter, source_name=Path(path).name)
+
+
+def _locate_bad_row(path: str, encoding: str, delimiter: str, bad: Any) -> int | None:
+    """Find the data row number of a record with the wrong field count (error path only: a plain csv scan)."""
+    stream, _ = _open(path, None)
+    try:
+        text = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")
+        for number, record in enumerate(csv.reader(text, delimiter=delimiter)):
+            if number and record and len(record) == bad.actual_columns and len(record) != bad.expected_columns:
+                return number
+    finally:
+        stream.close()
+    return None
 
 
 def _flush(assembler: _Assembler, batches: list[pa.RecordBatch], names: list[str], first_row: int) -> None:

@@ -502,7 +502,7 @@ def reconcile(
     if period is not None:
         period_start, period_end = _month_bounds(period)
     elif n and lines["OrderDate"].notna().any():
-        months = lines["OrderDate"].dt.tz_convert("UTC").dt.to_period("M").value_counts()
+        months = lines["OrderDate"].dt.tz_convert(None).dt.to_period("M").value_counts()
         period_start, period_end = _month_bounds(months.index[0].start_time)
     else:
         period_start = period_end = None
@@ -814,7 +814,8 @@ def reconcile(
     if rate_ok.any():
         rate_date = lines["PCToBCExchangeRateDate"].dt.normalize()
         rate_date = rate_date.where(
-            rate_date.notna(), lines["OrderDate"].dt.to_period("M").dt.start_time.dt.tz_localize("UTC")
+            rate_date.notna(),
+            lines["OrderDate"].dt.tz_convert(None).dt.to_period("M").dt.start_time.dt.tz_localize("UTC"),
         )
         rates = pd.DataFrame(
             {"pair": pricing_ccy + ">" + billing_ccy, "date": rate_date.to_numpy(), "fx": fx_f, "pos": np.arange(n)}
@@ -870,7 +871,7 @@ def reconcile(
         merged = seats_frame.merge(subs, left_on="sub", right_on="subscription_id", how="inner")
         # seats: active (not cancelled) subscriptions whose billed seats differ from their quantity
         live = merged[~merged["status"].isin(_CANCELLED) & merged["quantity"].notna() & merged["seats"].notna()]
-        differs = live[[s != q for s, q in zip(live["seats"], live["quantity"], strict=True)]]
+        differs = live[np.array([s != q for s, q in zip(live["seats"], live["quantity"], strict=True)], dtype=bool)]
         findings.add_lines(
             "seat_mismatch",
             differs["last_pos"].to_numpy(dtype=np.int64),
@@ -1053,15 +1054,15 @@ def _billed_seats(
             "bq": lines["BillableQuantity"].to_numpy(dtype=object)[use],
         }
     ).sort_values(["sub", "date", "start", "pos"], kind="stable")
-    last_positive = frame[frame["positive"]].groupby("sub", sort=False).last()
-    last_any = frame.groupby("sub", sort=False).last()
-    out = pd.DataFrame({"sub": last_any.index})
-    out["last_pos"] = last_any["pos"].to_numpy()
-    out["last_row"] = last_any["row"].to_numpy()
-    seats = out["sub"].map(last_positive["bq"]).to_numpy(dtype=object)
-    pos_date = out["sub"].map(last_positive["date"])
-    cancel_last = last_any["cancel"].to_numpy() & (
-        pos_date.isna().to_numpy() | (last_any["date"].to_numpy() >= pos_date.to_numpy())
+    last_positive = frame[frame["positive"]].groupby("sub", sort=False)[["bq", "date"]].last()
+    last_any = frame.groupby("sub", sort=False)[["pos", "row", "cancel", "date"]].last()
+    joined = last_any.join(last_positive.rename(columns={"bq": "pos_bq", "date": "pos_date"}), how="left")
+    out = pd.DataFrame({"sub": joined.index.to_numpy(dtype=object)})
+    out["last_pos"] = joined["pos"].to_numpy()
+    out["last_row"] = joined["row"].to_numpy()
+    seats = joined["pos_bq"].to_numpy(dtype=object)
+    cancel_last = joined["cancel"].to_numpy(dtype=bool) & (
+        joined["pos_date"].isna().to_numpy() | (joined["date"] >= joined["pos_date"]).to_numpy(dtype=bool)
     )
     seats = np.where(cancel_last, Decimal(0), seats)
     seats = np.array([Decimal(0) if s is None or s != s else s for s in seats], dtype=object)
