@@ -1,0 +1,135 @@
+"""Run the emulator: in-process on a background thread (tests, notebooks, the demo) or as ``cspkit emulator serve``.
+
+>>> from cspkit.emulator import EmulatorServer
+>>> with EmulatorServer() as emu:                                    # doctest: +SKIP
+...     requests.get(emu.url + "/v1/customers", headers={"Authorization": f"Bearer {emu.token}"})
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from cspkit.emulator.app import create_app
+from cspkit.emulator.backend import DEFAULT_NOW, Backend
+from cspkit.emulator.clock import Clock
+from cspkit.emulator.faults import Faults, RateLimiter
+from cspkit.emulator.state import load_file, save_file
+
+__all__ = ["DEFAULT_TOKEN", "EmulatorServer", "default_state_file"]
+
+# The bearer token every emulator accepts (besides any it issues). Not a secret: the emulator only listens on
+# loopback unless told otherwise. Override with CSPKIT_EMULATOR_TOKEN.
+DEFAULT_TOKEN = "cspkit-emulator-token"
+
+
+def default_state_file() -> Path:
+    """``$CSPKIT_EMULATOR_STATE``, else ``$CSPKIT_HOME/emulator-state.json``, else
+    ``~/.local/share/cspkit/emulator-state.json``."""
+    if os.environ.get("CSPKIT_EMULATOR_STATE"):
+        return Path(os.environ["CSPKIT_EMULATOR_STATE"]).expanduser()
+    if os.environ.get("CSPKIT_HOME"):
+        return Path(os.environ["CSPKIT_HOME"]).expanduser() / "emulator-state.json"
+    return Path.home() / ".local" / "share" / "cspkit" / "emulator-state.json"
+
+
+class EmulatorServer:
+    """The Partner Center emulator on a real HTTP port (ephemeral by default), with its backend at hand."""
+
+    def __init__(
+        self,
+        now: datetime = DEFAULT_NOW,
+        policy: str = "current",
+        seed: str | dict[str, Any] | None = "default",
+        state_file: str | Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        webhook_url: str | None = None,
+        *,
+        token: str | None = None,
+        rate_limit: int | None = 500,
+    ) -> None:
+        self.backend = Backend(now=now, policy=policy, seed=seed, webhook_url=webhook_url)
+        self.state_file = Path(state_file).expanduser() if state_file else None
+        self.host, self.port = host, port
+        self.token = token or os.environ.get("CSPKIT_EMULATOR_TOKEN") or DEFAULT_TOKEN
+        self.faults = Faults()
+        self.rate_limiter = RateLimiter(limit=rate_limit)
+        self._tokens = {self.token}
+        self.app = create_app(self.backend, tokens=self._tokens, faults=self.faults,
+                              rate_limiter=self.rate_limiter)
+        self.app.state.emulator.save_hook = self.save if self.state_file else None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- conveniences -------------------------------------------------------------------------------------
+    @property
+    def clock(self) -> Clock:
+        return self.backend.clock
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running: call start() first")
+        return f"http://{self.host}:{self.port}"
+
+    def reset(self) -> None:
+        """Back to the seeded state and start time; faults cleared."""
+        self.backend.reset()
+        self.faults.clear()
+
+    def save(self) -> Path:
+        if self.state_file is None:
+            raise RuntimeError("no state_file was given")
+        return save_file(self.state_file, self.backend.export_state())
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+    def start(self) -> EmulatorServer:
+        if self._server is not None:
+            return self
+        if self.state_file is not None and self.state_file.exists():
+            self.backend.import_state(load_file(self.state_file))
+        config = uvicorn.Config(self.app, host=self.host, port=self.port, http="h11", ws="none", lifespan="off",
+                                log_level="warning", access_log=False)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name="cspkit-emulator", daemon=True)
+        thread.start()
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError(f"the emulator could not start on {self.host}:{self.port}")
+            thread.join(0.01)
+        self.port = server.servers[0].sockets[0].getsockname()[1]
+        self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(10)
+        self._server = self._thread = None
+        if self.state_file is not None:
+            self.save()
+
+    def serve_forever(self) -> None:
+        """Run in the foreground (``cspkit emulator serve``) until interrupted; state saved on exit."""
+        if self.state_file is not None and self.state_file.exists():
+            self.backend.import_state(load_file(self.state_file))
+        config = uvicorn.Config(self.app, host=self.host, port=self.port, http="h11", ws="none", lifespan="off",
+                                log_level="warning", access_log=False)
+        try:
+            uvicorn.Server(config).run()
+        finally:
+            if self.state_file is not None:
+                self.save()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

@@ -1,0 +1,107 @@
+"""Reconciliation pages: recorded charges for real invoices and unbilled periods, generated lines for the
+benchmark hook (an invoice with N synthetic lines, made on demand from a small set of template charges, so paging a
+million lines needs no million orders)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from cspkit.emulator import serializers as wire
+from cspkit.emulator.billing import cycle_span, line_money
+from cspkit.emulator.models import Charge, Invoice
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cspkit.emulator.backend import Backend
+
+__all__ = ["invoice_total", "recon_page"]
+
+
+def recon_page(backend: Backend, key: dict[str, Any], offset: int, size: int) -> tuple[list[dict[str, Any]], int]:
+    """One page of reconciliation lines and the total count, for ``key`` = {"inv": id} or unbilled {c, p}."""
+    with backend.lock:
+        partner = dict(backend.partner)
+        if key["inv"] == "unbilled":
+            charges, number = backend.unbilled_charges(currency=key["c"], period=key["p"]), ""
+        else:
+            invoice = backend.get_invoice(key["inv"])
+            if invoice.synthetic_lines:
+                templates = _templates(backend, invoice)
+                total = invoice.synthetic_lines
+                return [_synthetic_line(invoice, templates, i) for i in range(offset, min(offset + size, total))], total
+            charges, number = backend.invoice_charges(invoice), invoice.id
+    page = charges[offset: offset + size]
+    return [wire.recon_line(c, partner=partner, invoice_number=number) for c in page], len(charges)
+
+
+def invoice_total(backend: Backend, invoice: Invoice) -> Decimal:
+    with backend.lock:
+        if invoice.synthetic_lines:
+            templates = _templates(backend, invoice)
+            full, rest = divmod(invoice.synthetic_lines, len(templates))
+            return full * sum(t[1] for t in templates) + sum(t[1] for t in templates[:rest])
+        return sum((line_money(c).total for c in backend.invoice_charges(invoice)), Decimal(0))
+
+
+def _templates(backend: Backend, invoice: Invoice) -> tuple[tuple[dict[str, Any], Decimal], ...]:
+    customers = tuple((c.id, c.company_name, c.domain, c.country) for c in backend.customers.values()
+                      if backend.catalog.currency_for(c.country) == invoice.currency)
+    items = tuple(
+        (i.product_id, i.sku_id, i.availability_id, i.product["title"], i.sku["title"],
+         i.product.get("publisherName", ""), i.product.get("publisherId", ""), i.is_saas,
+         tuple((t.duration, t.billing_cycle, t.description, str(t.unit_price(invoice.currency))) for t in i.terms))
+        for i in backend.catalog.items() if not i.is_trial and invoice.currency in i.sku["terms"][0]["prices"]
+    )
+    return _build_templates(invoice.id, invoice.currency, invoice.period_start.isoformat(),
+                            customers or (("00000000-0000-4000-8000-000000000000", "Synthetic", "synthetic", "US"),),
+                            items, dict_key(backend.partner))
+
+
+def dict_key(d: dict[str, Any]) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in d.items()))
+
+
+@lru_cache(maxsize=8)
+def _build_templates(invoice_id: str, currency: str, period_start: str, customers: tuple, items: tuple,
+                     partner_key: tuple) -> tuple[tuple[dict[str, Any], Decimal], ...]:
+    partner = dict(partner_key)
+    start = datetime.fromisoformat(period_start).replace(tzinfo=UTC)
+    out = []
+    n = 0
+    for product_id, sku_id, avail_id, product_name, sku_name, publisher, publisher_id, is_saas, terms in items:
+        for _duration, cycle, description, price in terms:
+            for quantity in (1, 5, 25):
+                cust = customers[n % len(customers)]
+                at = start + timedelta(days=n % 28, hours=9)
+                end = at + (timedelta(days=365) if cycle == "annual" else timedelta(days=30))
+                span = cycle_span(at, end, cycle)
+                charge = Charge(
+                    id="", charge_type=("new", "cycleCharge", "renew")[n % 3], at=at, sign=1, quantity=quantity,
+                    unit_price=Decimal(price), currency=currency, charge_start=span[0], charge_end=span[1],
+                    cycle_days=span[2], billing_days=span[3], full_refund=False, reference_id="",
+                    subscription_id="", subscription_start=at.date(), subscription_end=span[1], order_id="",
+                    customer_id=cust[0], customer_name=cust[1], customer_domain=cust[2], customer_country=cust[3],
+                    product_id=product_id, sku_id=sku_id, availability_id=avail_id, product_name=product_name,
+                    sku_name=sku_name, publisher_name=publisher, publisher_id=publisher_id,
+                    subscription_description=sku_name, term_and_billing_cycle=description,
+                    billing_frequency={"monthly": "Monthly", "annual": "Annual"}.get(cycle, ""),
+                    product_category="SaaS" if is_saas else "OnlineServices",
+                )
+                out.append((wire.recon_line(replace(charge), partner=partner, invoice_number=invoice_id),
+                            line_money(charge).total))
+                n += 1
+    return tuple(out)
+
+
+def _synthetic_line(invoice: Invoice, templates: tuple, i: int) -> dict[str, Any]:
+    line = dict(templates[i % len(templates)][0])
+    salt = int.from_bytes(hashlib.sha1(invoice.id.encode()).digest()[:6], "big")
+    line["subscriptionId"] = str(uuid.UUID(int=(salt << 80) | (1 << 76) | i))
+    line["referenceId"] = str(uuid.UUID(int=(salt << 80) | (2 << 76) | i))
+    line["orderId"] = line["alternateId"] = f"{(salt ^ i) & 0xFFFFFFFFFFFF:012x}"
+    return line
