@@ -620,7 +620,13 @@ class Backend(SaasSide):
         if etag is not None and etag.strip('"').removeprefix("W/").strip('"') != self.etag(sub):
             raise EmulatorError(412, "2055", "Etag is no longer valid. Get the subscription again and retry.")
         if sub.status in ("deleted", "expired"):
-            if status is not None and status.lower() == sub.status:
+            unchanged = (
+                (status is None or status.lower() == sub.status)
+                and (quantity is None or int(quantity) == sub.quantity)
+                and (auto_renew is None or bool(auto_renew) == sub.auto_renew)
+                and (friendly_name is None or friendly_name == sub.friendly_name)
+            )
+            if unchanged:
                 return sub
             raise EmulatorError(400, "2011", f"Subscription {sub.id} is {sub.status} and cannot be changed.")
         wanted = status.lower() if status else sub.status

@@ -1,0 +1,159 @@
+"""Invoices and reconciliation line items generated from what happened: month-end invoices whose totals tie to
+the subscriptions' prices, proration of seat changes, refunds, cycle charges, unbilled lines, seek paging."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from tests.emulator.conftest import BASIC, DE_CUSTOMER, E3, PREMIUM, US_CUSTOMER, US_CUSTOMER_2
+
+RECON_FIELDS = [  # the 47 NCE recon columns as the v1 API names them (billing-formats.md §1.1, §1.6)
+    "partnerId", "customerId", "customerName", "customerDomainName", "customerCountry", "invoiceNumber", "mpnId",
+    "resellerMpnId", "orderId", "orderDate", "productId", "skuId", "availabilityId", "skuName", "productName",
+    "chargeType", "unitPrice", "quantity", "subtotal", "taxTotal", "totalForCustomer", "currency",
+    "priceAdjustmentDescription", "publisherName", "publisherId", "subscriptionDescription", "subscriptionId",
+    "chargeStartDate", "chargeEndDate", "termAndBillingCycle", "effectiveUnitPrice", "unitType", "alternateId",
+    "billableQuantity", "billingFrequency", "pricingCurrency", "pcToBCExchangeRate", "pcToBCExchangeRateDate",
+    "meterDescription", "reservationOrderId", "creditReasonCode", "subscriptionStartDate", "subscriptionEndDate",
+    "referenceId", "productQualifiers", "promotionId", "productCategory",
+]
+
+
+def lines_of(pc, invoice_id: str, size: int = 2000) -> list[dict]:
+    return pc.all_pages(f"/invoices/{invoice_id}/lineitems",
+                        params={"provider": "onetime", "invoicelineitemtype": "billinglineitems", "size": size})
+
+
+def unbilled(pc, currency: str = "USD", period: str = "current") -> list[dict]:
+    return pc.all_pages("/invoices/unbilled/lineitems",
+                        params={"provider": "onetime", "invoicelineitemtype": "billinglineitems",
+                                "currencycode": currency, "period": period, "size": 2000})
+
+
+def test_month_end_invoice_ties_to_subscription_prices(pc, emulator):
+    basic = pc.buy_one(US_CUSTOMER, BASIC, 5)  # 7.20/month
+    premium = pc.buy_one(US_CUSTOMER_2, PREMIUM, 3, "P1Y", "monthly")  # 22.00/month on a yearly term
+    e3 = pc.buy_one(US_CUSTOMER, E3, 2, "P1Y", "annual")  # 276.00/year
+    assert pc.get("/invoices").json()["items"] == []
+    pending = unbilled(pc)
+    assert len(pending) == 3 and {ln["invoiceNumber"] for ln in pending} == {""}
+    emulator.clock.set("2026-12-01T00:00:00Z")
+    invoices = pc.get("/invoices").json()["items"]
+    assert len(invoices) == 1
+    invoice = invoices[0]
+    assert invoice["id"].startswith("G") and len(invoice["id"]) == 10 and invoice["id"][1:].isdigit()
+    assert invoice["billingPeriodStartDate"] == "2026-11-01T00:00:00Z"
+    assert invoice["billingPeriodEndDate"] == "2026-11-30T00:00:00Z"
+    assert invoice["currencyCode"] == "USD"
+    lines = lines_of(pc, invoice["id"])
+    by_sub = {ln["subscriptionId"]: ln for ln in lines}
+    assert D(by_sub[basic["id"]]["subtotal"]) == D("7.20") * 5
+    assert D(by_sub[premium["id"]]["subtotal"]) == D("22.00") * 3
+    assert D(by_sub[e3["id"]]["subtotal"]) == D("276.00") * 2
+    total = sum(D(ln["totalForCustomer"]) for ln in lines)
+    assert total == D(str(invoice["totalCharges"])) == D("36.00") + D("66.00") + D("552.00")
+    line = by_sub[basic["id"]]
+    assert all(field in line for field in RECON_FIELDS)
+    assert line["chargeType"] == "new" and line["invoiceNumber"] == invoice["id"]
+    assert line["unitPrice"] == "7.2" and line["quantity"] == "5" and line["billableQuantity"] == "5"
+    assert line["effectiveUnitPrice"] == "7.2" and line["taxTotal"] == "0"
+    assert line["chargeStartDate"] == "2026-11-02T00:00:00Z" and line["chargeEndDate"] == "2026-12-01T00:00:00Z"
+    assert line["billingFrequency"] == "Monthly" and line["pcToBCExchangeRate"] == "1"
+    assert line["termAndBillingCycle"] == "One-Month commitment for monthly billing"
+    assert line["invoiceLineItemType"] == "billing_line_items" and line["billingProvider"] == "one_time"
+    assert line["attributes"] == {"objectType": "OneTimeInvoiceLineItem"}
+    assert by_sub[e3["id"]]["billingFrequency"] == "Annual"
+    assert unbilled(pc, period="previous") == []  # the previous period is invoiced
+    detail = pc.get(f"/invoices/{invoice['id']}").json()["invoiceDetails"][0]
+    assert detail["billingProvider"] == "one_time" and detail["invoiceLineItemType"] == "billing_line_items"
+
+
+def test_seat_changes_are_prorated_pairs_sharing_a_reference_id(pc, emulator):
+    sub = pc.buy_one(US_CUSTOMER, BASIC, 5)
+    emulator.clock.set("2026-11-12T09:00:00Z")
+    sub = pc.patch_subscription(US_CUSTOMER, sub, quantity=8).json()
+    emulator.clock.set("2026-12-01T00:00:00Z")
+    lines = lines_of(pc, pc.get("/invoices").json()["items"][0]["id"])
+    adds = [ln for ln in lines if ln["chargeType"] == "addQuantity"]
+    assert len(adds) == 2 and adds[0]["referenceId"] == adds[1]["referenceId"]
+    refund = next(ln for ln in adds if D(ln["effectiveUnitPrice"]) < 0)
+    charge = next(ln for ln in adds if D(ln["effectiveUnitPrice"]) > 0)
+    # cycle Nov 2 - Dec 1: chargeCycleDays 30 (November), billingDays Nov 12..Dec 1 = 20 → 7.20 / 30 × 20 = 4.8
+    assert refund["effectiveUnitPrice"] == "-4.8" and refund["billableQuantity"] == "5"
+    assert refund["subtotal"] == "-24"
+    assert charge["effectiveUnitPrice"] == "4.8" and charge["billableQuantity"] == "8" and charge["subtotal"] == "38.4"
+    assert charge["chargeStartDate"] == "2026-11-12T00:00:00Z" and charge["chargeEndDate"] == "2026-12-01T00:00:00Z"
+    assert sum(D(ln["subtotal"]) for ln in lines) == D("36.00") + D("14.40")
+
+
+def test_cancellation_refunds(pc, emulator):
+    full = pc.buy_one(US_CUSTOMER, BASIC, 5)
+    prorated = pc.buy_one(US_CUSTOMER_2, BASIC, 4)
+    emulator.clock.advance(hours=23)
+    pc.patch_subscription(US_CUSTOMER, pc.subscription(US_CUSTOMER, full["id"]), status="deleted")
+    emulator.clock.set("2026-11-07T09:00:00Z")  # day 5: prorated refund of Nov 7 .. Dec 1 = 25 days
+    pc.patch_subscription(US_CUSTOMER_2, pc.subscription(US_CUSTOMER_2, prorated["id"]), status="deleted")
+    lines = unbilled(pc)
+    refunds = {ln["subscriptionId"]: ln for ln in lines if ln["chargeType"] == "cancelImmediate"}
+    assert refunds[full["id"]]["effectiveUnitPrice"] == "-7.2" and refunds[full["id"]]["subtotal"] == "-36"
+    assert refunds[prorated["id"]]["effectiveUnitPrice"] == "-6" and refunds[prorated["id"]]["subtotal"] == "-24"
+    assert refunds[prorated["id"]]["billableQuantity"] == "4"
+    net = {s: sum(D(ln["subtotal"]) for ln in lines if ln["subscriptionId"] == s) for s in refunds}
+    assert net == {full["id"]: D(0), prorated["id"]: D("28.80") - D(24)}
+
+
+def test_cycle_charges_and_renewals_follow_the_clock(pc, emulator):
+    yearly_monthly = pc.buy_one(US_CUSTOMER, PREMIUM, 2, "P1Y", "monthly")
+    monthly = pc.buy_one(US_CUSTOMER, BASIC, 1)
+    emulator.clock.advance("P2M")  # to 2027-01-02T09:00Z: two invoices (Nov, Dec)
+    invoices = pc.get("/invoices").json()["items"]
+    assert [i["billingPeriodStartDate"][:7] for i in invoices] == ["2026-12", "2026-11"]
+    december = lines_of(pc, invoices[0]["id"])
+    kinds = sorted((ln["subscriptionId"] == monthly["id"], ln["chargeType"]) for ln in december)
+    assert kinds == [(False, "cycleCharge"), (True, "renew")]
+    cycle = next(ln for ln in december if ln["chargeType"] == "cycleCharge")
+    assert cycle["chargeStartDate"] == "2026-12-02T00:00:00Z" and cycle["chargeEndDate"] == "2027-01-01T00:00:00Z"
+    assert cycle["subscriptionStartDate"] == "2026-11-02T00:00:00Z"
+    assert cycle["subscriptionEndDate"] == "2027-11-01T00:00:00Z"
+    assert D(cycle["subtotal"]) == D(44)
+    current = unbilled(pc)  # January's charges so far: the third cycle charge and the second renewal
+    assert sorted(ln["chargeType"] for ln in current) == ["cycleCharge", "renew"]
+    assert pc.subscription(US_CUSTOMER, yearly_monthly["id"])["billingCycleEndDate"] == "2027-02-01T09:00:00Z"
+
+
+def test_each_billing_currency_has_its_own_invoice(pc, emulator):
+    pc.buy_one(US_CUSTOMER, BASIC, 1)
+    de = pc.buy_one(DE_CUSTOMER, BASIC, 2)
+    assert de["offerId"] == BASIC
+    emulator.clock.set("2026-12-01T00:00:00Z")
+    invoices = {i["currencyCode"]: i for i in pc.get("/invoices").json()["items"]}
+    assert set(invoices) == {"USD", "EUR"}
+    assert invoices["EUR"]["currencySymbol"] == "€" and invoices["EUR"]["totalCharges"] == 13.44  # 2 × 6.72
+    eur = lines_of(pc, invoices["EUR"]["id"])
+    assert [(ln["customerCountry"], ln["currency"], ln["pricingCurrency"]) for ln in eur] == [("DE", "EUR", "EUR")]
+
+
+def test_recon_seek_paging_and_estimate_links(pc, emulator):
+    for _ in range(5):
+        pc.buy_one(US_CUSTOMER, BASIC, 1)
+    emulator.clock.set("2026-12-01T00:00:00Z")
+    invoice_id = pc.get("/invoices").json()["items"][0]["id"]
+    first = pc.get(f"/invoices/{invoice_id}/lineitems",
+                   params={"provider": "OneTime", "invoicelineitemtype": "BillingLineItems", "size": 2}).json()
+    assert first["totalCount"] == 2
+    token = first["links"]["next"]["headers"][0]
+    assert token["key"] == "MS-ContinuationToken" and first["continuationToken"] == token["value"]
+    assert "seekOperation=Next" in first["links"]["next"]["uri"]
+    every = lines_of(pc, invoice_id, size=2)
+    assert len(every) == 5 and len({ln["subscriptionId"] for ln in every}) == 5
+    assert len(lines_of(pc, invoice_id, size=5000)) == 5  # size is capped at 2000, not refused
+    by_path = pc.get(f"/invoices/{invoice_id}/lineitems/OneTime/BillingLineItems").json()
+    assert by_path["totalCount"] == 5
+    links = pc.get("/invoices/estimates/links", params={"currencycode": "USD"}).json()["items"]
+    assert [ln["period"] for ln in links] == ["Current", "Previous"]
+    follow = pc.get(links[0]["link"]["uri"]).json()
+    assert follow["attributes"]["objectType"] == "Collection" and follow["items"] == []
+    assert pc.get("/invoices/G999999999").status_code == 404
+    bad = pc.get(f"/invoices/{invoice_id}/lineitems", params={"provider": "office",
+                                                               "invoicelineitemtype": "billinglineitems"})
+    assert bad.status_code == 400
