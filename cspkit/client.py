@@ -75,6 +75,9 @@ class PartnerCenter:
             correlation_id=correlation_id,
             **transport_options,
         )
+        from cspkit.resources.billing_exports import BillingExports  # noqa: I001 - resources hang off the client
+
+        self.billing_exports = BillingExports(self)
 
     def transport_for(self, base_url: str, *, scopes: list[str], api_prefix: str) -> Transport:
         """A transport for another Partner Center-related API with its own host and token audience.
