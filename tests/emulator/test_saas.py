@@ -26,6 +26,9 @@ class Saas:
     def call(self, method: str, path: str, **kw) -> requests.Response:
         return self.s.request(method, self.base + path, params=V, timeout=10, **kw)
 
+    def resolve(self, token: str) -> requests.Response:
+        return self.call("POST", "/subscriptions/resolve", headers={"x-ms-marketplace-token": token})
+
 
 @pytest.fixture
 def saas(emulator) -> Saas:
@@ -59,8 +62,8 @@ def test_full_activation_chain(pc, saas, emulator):
     assert s["purchaser"]["tenantId"] == PARTNER_TENANT and s["beneficiary"]["tenantId"] == US_CUSTOMER
     assert s["allowedCustomerOperations"] == ["Read"] and s["term"]["startDate"] is None
     assert resolved.headers["x-ms-requestid"]
-    assert pc.get(f"/invoices/unbilled/lineitems?provider=onetime&invoicelineitemtype=billinglineitems"
-                  f"&currencycode=USD&period=current").json()["items"] == []  # no billing before activation
+    assert pc.get("/invoices/unbilled/lineitems?provider=onetime&invoicelineitemtype=billinglineitems"
+                  "&currencycode=USD&period=current").json()["items"] == []  # no billing before activation
     bad = saas.call("POST", f"/subscriptions/{body['id']}/activate", json={"planId": "enterprise"})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "BadRequest"
     ok = saas.call("POST", f"/subscriptions/{body['id']}/activate", json={"planId": "standard", "quantity": 3})
@@ -101,7 +104,7 @@ def test_landing_page_can_activate_and_token_expires_after_24_hours(pc, saas, em
 
 def test_never_activated_purchase_is_cancelled_after_the_configured_days(pc, saas, emulator):
     sub, link = buy_saas(pc)
-    saas_id = saas.call("POST", "/subscriptions/resolve", headers={"x-ms-marketplace-token": token_of(link)}).json()["id"]
+    saas_id = saas.resolve(token_of(link)).json()["id"]
     emulator.clock.advance(days=6, hours=23)
     assert pc.subscription(US_CUSTOMER, sub["id"])["status"] == "pending"
     emulator.clock.advance(hours=1)
@@ -123,7 +126,7 @@ def test_sandbox_activate(pc):
 
 def activate(pc, saas, item=HELPDESK, quantity=3):
     sub, link = buy_saas(pc, item, quantity)
-    saas_id = saas.call("POST", "/subscriptions/resolve", headers={"x-ms-marketplace-token": token_of(link)}).json()["id"]
+    saas_id = saas.resolve(token_of(link)).json()["id"]
     plan = "standard" if item == HELPDESK else "backup-1tb"
     assert saas.call("POST", f"/subscriptions/{saas_id}/activate", json={"planId": plan}).status_code == 200
     return pc.subscription(US_CUSTOMER, sub["id"]), saas_id
