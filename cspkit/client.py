@@ -78,6 +78,19 @@ class PartnerCenter:
         from cspkit.resources.billing_exports import BillingExports  # noqa: I001 - resources hang off the client
 
         self.billing_exports = BillingExports(self)
+        from cspkit.resources.carts import Carts
+        from cspkit.resources.catalog import Catalog
+        from cspkit.resources.customers import Customers
+        from cspkit.resources.orders import Orders
+        from cspkit.resources.pricesheets import PriceSheets
+        from cspkit.resources.subscriptions import Subscriptions
+
+        self.customers = Customers(self.transport)
+        self.catalog = Catalog(self.transport)
+        self.carts = Carts(self.transport)
+        self.orders = Orders(self.transport)
+        self.subscriptions = Subscriptions(self.transport)
+        self.pricesheets = PriceSheets.for_client(self)
 
     def transport_for(self, base_url: str, *, scopes: list[str], api_prefix: str) -> Transport:
         """A transport for another Partner Center-related API with its own host and token audience.
@@ -101,19 +114,6 @@ class PartnerCenter:
             correlation_id=self.transport.correlation_id,
             **self._transport_options,
         )
-        from cspkit.resources.carts import Carts
-        from cspkit.resources.catalog import Catalog
-        from cspkit.resources.customers import Customers
-        from cspkit.resources.orders import Orders
-        from cspkit.resources.pricesheets import PriceSheets
-        from cspkit.resources.subscriptions import Subscriptions
-
-        self.customers = Customers(self.transport)
-        self.catalog = Catalog(self.transport)
-        self.carts = Carts(self.transport)
-        self.orders = Orders(self.transport)
-        self.subscriptions = Subscriptions(self.transport)
-        self.pricesheets = PriceSheets.for_client(self)
 
     @property
     def endpoint(self) -> str:
