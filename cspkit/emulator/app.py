@@ -21,7 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
-from starlette.routing import Match
+from starlette.routing import compile_path
 
 from cspkit.emulator import serializers as wire
 from cspkit.emulator._util import fmt_dt, parse_dt
@@ -173,10 +173,10 @@ class Edge:
         return "other"
 
     def _operation(self, scope: dict[str, Any]) -> str | None:
-        for route in self.state.fastapi.router.routes:
-            match, _ = route.matches(scope)
-            if match == Match.FULL:
-                return getattr(route, "name", None)
+        """The handler name a request goes to (fault rules can match on it)."""
+        for methods, regex, name in self.state.operations:
+            if scope["method"] in methods and regex.match(scope["path"]):
+                return name
         return None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -313,7 +313,7 @@ class AppState:
         self.faults = faults
         self.rate_limiter = rate_limiter
         self.continuation = Tokens(hashlib.sha256(backend.partner["tenantId"].encode()).digest())
-        self.fastapi: FastAPI | None = None
+        self.operations: list[tuple[set[str], Any, str]] = []  # (methods, path regex, handler name)
         self.save_hook: Any = None
 
 
@@ -325,17 +325,18 @@ def create_app(backend: Backend, *, tokens: set[str], faults: Faults | None = No
                   openapi_url="/_emulator/openapi.json", redoc_url=None)
     api.state.backend = backend
     api.state.emulator = state
-    state.fastapi = api
 
     @api.exception_handler(EmulatorError)
     async def _emulator_error(request: Request, exc: EmulatorError) -> Response:
         body = wire.saas_error(exc) if request.url.path.startswith("/api/saas") else wire.pc_error(exc)
         return respond(body, exc.status)
 
-    api.include_router(_pc_router(state), prefix="/v1")
-    api.include_router(_saas_router(state), prefix="/api/saas")
-    api.include_router(_publisher_router(state), prefix="/publisher")
-    api.include_router(_control_router(state), prefix="/_emulator")
+    for prefix, router in (("/v1", _pc_router(state)), ("/api/saas", _saas_router(state)),
+                           ("/publisher", _publisher_router(state)), ("/_emulator", _control_router(state))):
+        api.include_router(router, prefix=prefix)
+        for route in router.routes:
+            regex = compile_path(prefix + route.path)[0]
+            state.operations.append((route.methods or set(), regex, route.name))
     try:  # the price-sheet endpoint, when its module exists
         from cspkit.emulator.pricesheets import router as pricesheet_router
     except ImportError:
