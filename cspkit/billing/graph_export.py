@@ -33,6 +33,10 @@ __all__ = ["fetch_recon_lines", "iter_export_frames", "iter_export_records", "re
 
 PathLike = str | os.PathLike[str]
 
+#: v1 line-item keys that are API envelope, not reconciliation columns (``discountDetails`` is deprecated and absent
+#: from the files and the export): dropped so both APIs give the same frame.
+_V1_ENVELOPE = frozenset({"attributes", "invoiceLineItemType", "billingProvider", "discountDetails"})
+
 
 def _is_empty(path: Path) -> bool:
     """True when the (possibly gzip) file holds no non-blank text."""
@@ -184,8 +188,9 @@ def fetch_recon_lines(
         attribute_set: ``full`` or ``basic`` (Graph only).
         progress, on_status: passed to :meth:`~cspkit.resources.billing_exports.BillingExports.export`.
     Returns:
-        the frame of :mod:`cspkit.billing.recon_readers` (47 invoice columns + SourceFile/SourceRow); empty when
-        Graph answers "No data available".
+        the frame of :mod:`cspkit.billing.recon_readers` (47 invoice columns + SourceFile/SourceRow; the v1 envelope
+        keys ``attributes``, ``invoiceLineItemType``, ``billingProvider``, ``discountDetails`` are left out);
+        empty when Graph answers "No data available".
     Raises:
         ValueError: unknown ``api``. CspkitError subclasses from the calls and the readers.
     """
@@ -201,7 +206,8 @@ def fetch_recon_lines(
             return empty_recon_frame("invoice")
         return result.read().frame
     if api == "v1":
-        return recon_lines_to_frame(_v1_line_items(pc, invoice_id), kind="invoice", source="API").frame
+        items = ({k: v for k, v in item.items() if k not in _V1_ENVELOPE} for item in _v1_line_items(pc, invoice_id))
+        return recon_lines_to_frame(items, kind="invoice", source="API").frame
     raise ValueError(f"api must be 'graph' or 'v1', not {api!r}")
 
 

@@ -225,7 +225,11 @@ def _write_json_atomic(path: Path, payload: Any) -> None:
 
 
 class _Dropped(Exception):
-    """A blob response ended early (connection dropped, short body)."""
+    """A blob response ended early (connection dropped, short body); ``written`` = bytes now in the .part file."""
+
+    def __init__(self, message: str, written: int) -> None:
+        super().__init__(message)
+        self.written = written
 
 
 class BillingExports:
@@ -576,6 +580,7 @@ class BillingExports:
                         try:
                             written = self._append(response, part, written, digest, blob.name, total, report)
                         except _Dropped as exc:
+                            written = exc.written
                             last_problem = str(exc)
                         else:
                             if total is None or written == total:
@@ -634,16 +639,21 @@ class BillingExports:
             fh.seek(offset)
             fh.truncate()
             try:
-                for chunk in response.raw.stream(_CHUNK, decode_content=False):
+                raw = response.raw
+                # read1 hands over whatever arrived, so bytes received before a drop are kept for the Range resume
+                read = (lambda: raw.read1(_CHUNK, decode_content=False)) if hasattr(raw, "read1") else (
+                    lambda: raw.read(_CHUNK, decode_content=False))
+                while True:
+                    chunk = read()
                     if not chunk:
-                        continue
+                        break
                     fh.write(chunk)
                     digest.update(chunk)
                     written += len(chunk)
                     report(BlobProgress(name, written, total, "bytes"))
             except Exception as exc:  # urllib3 ProtocolError/IncompleteRead, ReadTimeout, reset...
                 fh.flush()
-                raise _Dropped(f"connection dropped after {written} bytes ({type(exc).__name__})") from None
+                raise _Dropped(f"connection dropped after {written} bytes ({type(exc).__name__})", written) from None
         return written
 
     @staticmethod
