@@ -83,6 +83,25 @@ _CHUNK = 1 << 20
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
+_SAS_QUERY = re.compile(r"\?[^\s\"']*\bsig=[^\s\"']*")
+
+
+class _RedactSas(logging.Filter):
+    """Removes SAS query strings from log lines (urllib3 logs request lines at DEBUG with ``--debug``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken record is not ours to fix
+            return True
+        if "sig=" in message:
+            record.msg, record.args = _SAS_QUERY.sub("?<redacted>", message), None
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactSas())
+
+
 class BillingExportError(CspkitError):
     """A Graph billing export could not be completed.
 

@@ -4,6 +4,7 @@ v1 line-item path and the Graph path giving identical reconciliation frames for 
 from __future__ import annotations
 
 import hashlib
+import json
 import zlib
 from decimal import Decimal
 
@@ -219,3 +220,60 @@ def test_v1_and_graph_paths_give_identical_reconciliation_frames(emu, client, in
     assert first["tieout"]["Total"].tolist() == [Decimal("1466.88")]
     for name, frame in first.items():
         pd.testing.assert_frame_equal(_without_source(frame), _without_source(second[name]), obj=name)
+
+
+# -- the CLI ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(emu, tmp_path):
+    from cspkit.cli import exports
+    from cspkit.cli.main import cli
+
+    invoices = cli.commands.get("invoices")
+    if invoices is None or "export" not in getattr(invoices, "commands", {}):
+        exports.register(cli)
+    env = {"CSPKIT_HOME": str(tmp_path / "home"), "CSPKIT_CONFIG": str(tmp_path / "none.toml"),
+           "CSPKIT_ENDPOINT": emu.url, "CSPKIT_ACCESS_TOKEN": emu.token, "CSPKIT_GRAPH_ENDPOINT": emu.url}
+    return cli, env
+
+
+def test_cli_invoices_export_downloads_then_skips_on_a_rerun(cli_env, invoice_id, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import cspkit.resources.billing_exports as module
+
+    monkeypatch.setattr(module.BillingExports, "_sleep", lambda self, seconds: None)
+    cli, env = cli_env
+    out = tmp_path / "out"
+    args = ["--output", "json", "invoices", "export", "--invoice", invoice_id, "--out", str(out)]
+
+    first = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+    second = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+
+    assert first.exit_code == 0, first.output
+    rows = json.loads(first.stdout)
+    assert [r["Download"] for r in rows] == ["downloaded", "downloaded"]
+    assert sum(r["Lines"] for r in rows) == 6
+    assert [r["Download"] for r in json.loads(second.stdout)] == ["skipped (verified)"] * 2
+    assert "operation" in first.stderr and "succeeded" in first.stderr
+    assert "sig=" not in first.output + first.stderr + second.output + second.stderr
+
+
+def test_cli_export_usage_without_data_and_bad_usage(cli_env, invoice_id, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import cspkit.resources.billing_exports as module
+
+    monkeypatch.setattr(module.BillingExports, "_sleep", lambda self, seconds: None)
+    cli, env = cli_env
+    runner = CliRunner()
+
+    usage = runner.invoke(cli, ["invoices", "export", "--invoice", invoice_id, "--usage", "--out",
+                                str(tmp_path / "u")], env=env)
+    both = runner.invoke(cli, ["invoices", "export", "--invoice", invoice_id, "--unbilled"], env=env)
+    no_currency = runner.invoke(cli, ["invoices", "export", "--unbilled"], env=env)
+
+    assert usage.exit_code == 0 and "No data available for the billed usage export" in usage.stderr
+    assert both.exit_code == 2 and "either --invoice ID or --unbilled" in both.output
+    assert no_currency.exit_code == 2 and "--unbilled needs --currency" in no_currency.output
