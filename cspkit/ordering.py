@@ -17,9 +17,11 @@ import csv
 import hashlib
 import io
 import os
+import random
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -204,7 +206,7 @@ class Ordering:
         self.ledger = ledger
         self.price_list = price_list
         self.resolve_attempts = resolve_attempts
-        self._sleep = sleep or (lambda seconds: None)
+        self._sleep = sleep or time.sleep
         self._cache: dict[tuple[Any, ...], Any] = {}
         self._cache_lock = threading.Lock()
 
@@ -380,8 +382,8 @@ class Ordering:
         request_id = entry.request_id or ""
         last: Exception | None = None
         for attempt in range(max(1, self.resolve_attempts)):
-            if attempt:
-                self._sleep(min(30.0, 2.0 ** attempt))
+            if attempt:  # full jitter, like the transport: a busy cart (800064) needs a moment
+                self._sleep(random.uniform(0.0, min(30.0, 2.0 ** attempt)))
             entry = self.ledger.submitted(entry.id, request_id=request_id,
                                           detail=f"checkout of cart {cart_id} sent (attempt {attempt + 1})")
             try:

@@ -38,7 +38,7 @@ def ledger(tmp_path):
 
 @pytest.fixture
 def service(pc, ledger, emulator):
-    return Ordering(pc, ledger, clock=emulator.clock.now)
+    return Ordering(pc, ledger, clock=emulator.clock.now, sleep=lambda s: None)
 
 
 def orders_of(emulator, customer_id=CONTOSO):
@@ -88,7 +88,7 @@ def test_a_connection_dropped_after_the_checkout_committed_is_resolved_by_the_sa
 def test_ambiguity_left_unknown_is_resumed_by_checking_out_the_same_cart(emulator, ledger):
     emulator.faults.add(action="drop", operation="checkout_cart", count=3)
     with client(emulator, retry=RetryPolicy(max_attempts=1)) as pc:
-        service = Ordering(pc, ledger, resolve_attempts=2, clock=emulator.clock.now)
+        service = Ordering(pc, ledger, resolve_attempts=2, clock=emulator.clock.now, sleep=lambda s: None)
         with pytest.raises(APIConnectionError) as info:
             buy(service, key="row-7")
         assert "ledger resume" in info.value.hint
