@@ -1,0 +1,104 @@
+"""Streaming export blobs into typed frames: the columnar chunk path agrees with the readers' public path."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+from cspkit.billing import graph_export
+from cspkit.billing.graph_export import iter_export_frames, iter_export_records, read_export
+from cspkit.billing.recon_readers import recon_lines_to_frame
+from cspkit.errors import InputFileError
+
+RECORDS = [
+    {"partnerId": "P1", "customerId": "{A0A0A0A0-0000-4000-8000-000000000001}", "skuId": "1", "chargeType": "New",
+     "unitPrice": "10.08", "subtotal": "100.80", "total": "100.80", "currency": "usd", "subscriptionId": "S1",
+     "productId": "CFQ7TTC0LH18", "chargeStartDate": "2026-10-05T00:00:00Z", "chargeEndDate": "10/4/2026",
+     "effectiveUnitPrice": "10.08", "billableQuantity": "10", "productQualifiers": ["Add-on", "Trial"],
+     "orderDate": "2026-10-05T09:00:00.1234567Z", "mpnId": "6034453.0"},
+    {"partnerId": "P1", "customerId": "c2", "skuId": "0002", "chargeType": "cancelImmediate", "unitPrice": "7",
+     "subtotal": "-9.4", "totalForCustomer": "-9.4", "currency": "USD", "subscriptionId": "S2",
+     "productId": "CFQ7TTC0LH18", "chargeStartDate": "2026-10-05T00:00:00Z", "chargeEndDate": "2026-11-04T00:00:00Z",
+     "effectiveUnitPrice": "-0.940000", "billableQuantity": "10", "newColumn": 5, "flag": True},
+]
+
+
+def write_blob(path, lines: list[str]) -> None:
+    with open(path, "wb") as raw:
+        for member in (lines[:1], lines[1:]):
+            raw.write(gzip.compress("".join(member).encode(), mtime=0))
+
+
+def blob_lines() -> list[str]:
+    # JSON numbers for the money of the first line (as the Graph export sends them), strings elsewhere
+    first = json.dumps(RECORDS[0]).replace('"unitPrice": "10.08"', '"unitPrice": 10.08').replace(
+        '"subtotal": "100.80"', '"subtotal": 100.80')
+    return [first + "\n", "\n", json.dumps(RECORDS[1]) + "\n"]
+
+
+def texts(series: pd.Series) -> list:
+    return [None if pd.isna(v) else v for v in series]
+
+
+def test_columnar_chunks_equal_the_public_record_path(tmp_path):
+    blob = tmp_path / "part-00000.json.gz"
+    write_blob(blob, blob_lines())
+
+    fast = pd.concat(list(iter_export_frames([blob], chunk_rows=10)), ignore_index=True)
+    records = [r for _, _, r in iter_export_records([blob])]
+    public = recon_lines_to_frame(records, source=blob.name).frame
+    public["SourceRow"] = [1, 3]
+
+    pd.testing.assert_frame_equal(fast, public)
+    assert list(fast["SourceRow"]) == [1, 3]  # line numbers in the blob (line 2 is blank)
+    assert list(fast["Subtotal"]) == [Decimal("100.80"), Decimal("-9.4")]
+    assert str(fast["Subtotal"][0]) == "100.80"  # a JSON number keeps its written digits
+    assert list(fast["Total"]) == [Decimal("100.80"), Decimal("-9.4")]  # totalForCustomer is Total's alias
+    assert texts(fast["ProductQualifiers"]) == ['["AddOn","Trial"]', None]
+    assert texts(fast["CustomerId"]) == ["a0a0a0a0-0000-4000-8000-000000000001", "c2"]
+    assert texts(fast["MpnId"]) == ["6034453", None] and texts(fast["SkuId"]) == ["0001", "0002"]
+    assert texts(fast["newColumn"]) == [None, "5"] and texts(fast["flag"]) == [None, "true"]
+
+    whole = read_export([blob]).frame  # the readers' gzip JSON Lines path over the same blob
+    pd.testing.assert_frame_equal(whole.drop(columns="SourceFile"), fast.drop(columns="SourceFile"))
+
+
+def test_the_public_path_is_used_when_the_fast_one_is_off(tmp_path, monkeypatch):
+    blob = tmp_path / "b.json.gz"
+    write_blob(blob, blob_lines())
+    fast = pd.concat(list(iter_export_frames([blob])), ignore_index=True)
+    monkeypatch.setattr(graph_export, "_FAST", False)
+    slow = pd.concat(list(iter_export_frames([blob])), ignore_index=True)
+    pd.testing.assert_frame_equal(fast, slow)
+
+
+def test_bad_lines_are_named_by_file_and_line(tmp_path):
+    blob = tmp_path / "bad.json.gz"
+    write_blob(blob, [json.dumps(RECORDS[0]) + "\n", "\n", '{"partnerId": \n'])
+    with pytest.raises(InputFileError) as info:
+        list(iter_export_records([blob]))
+    assert (info.value.row, info.value.expected) == (3, "one JSON object per line")
+
+    bad_money = dict(RECORDS[1], subtotal="ten")
+    write_blob(blob, [json.dumps(RECORDS[0]) + "\n", json.dumps(bad_money) + "\n"])
+    with pytest.raises(InputFileError) as info:
+        list(iter_export_frames([blob]))
+    assert (info.value.row, info.value.column, info.value.value) == (2, "Subtotal", "ten")
+
+    truncated = tmp_path / "cut.json.gz"
+    truncated.write_bytes(gzip.compress((json.dumps(RECORDS[0]) + "\n").encode() * 50)[:-20])
+    with pytest.raises(InputFileError, match="a complete gzip stream"):
+        list(iter_export_records([truncated]))
+
+
+def test_empty_blobs_and_no_blobs_give_empty_typed_frames(tmp_path):
+    empty = tmp_path / "empty.json.gz"
+    empty.write_bytes(gzip.compress(b"", mtime=0))
+    assert list(iter_export_frames([empty])) == []
+    report = read_export([empty])
+    assert len(report.frame) == 0 and "Subtotal" in report.frame.columns and report.rows_read == 0
+    assert len(read_export([]).frame) == 0
