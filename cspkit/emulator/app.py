@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import html
@@ -16,6 +17,7 @@ import json
 import logging
 import re
 import uuid
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -197,6 +199,7 @@ class Edge:
         echo += [(b"ms-requestid", request_id.encode()), (b"ms-correlationid", correlation_id.encode())]
         scope.setdefault("state", {})
         scope["state"]["request_id"] = request_id
+        _current.set(self.state)
 
         async def send_with_ids(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -304,6 +307,36 @@ class _QuietDrops(logging.Filter):
 # ------------------------------------------------------------------------------------------------------------
 
 
+_current: ContextVar[AppState] = ContextVar("cspkit_emulator")
+
+
+class _Current:
+    """Attribute access on the emulator serving the current request.
+
+    The routers are built once per process (building FastAPI routes is the slow part of starting an emulator);
+    :class:`Edge` sets the request's emulator in a context variable, which FastAPI carries into the threads that
+    run synchronous handlers.
+    """
+
+    def __init__(self, attribute: str | None = None) -> None:
+        self._attribute = attribute
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "_attribute":
+            raise AttributeError("set attributes on the emulator objects themselves, not on the proxy")
+        object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        target = _current.get()
+        if self._attribute:
+            target = getattr(target, self._attribute)
+        return getattr(target, name)
+
+
+CURRENT: Any = _Current()
+CURRENT_BACKEND: Any = _Current("backend")
+
+
 class AppState:
     """What the handlers and the edge share: backend, tokens, faults, rate limiter."""
 
@@ -331,8 +364,8 @@ def create_app(backend: Backend, *, tokens: set[str], faults: Faults | None = No
         body = wire.saas_error(exc) if request.url.path.startswith("/api/saas") else wire.pc_error(exc)
         return respond(body, exc.status)
 
-    for prefix, router in (("/v1", _pc_router(state)), ("/api/saas", _saas_router(state)),
-                           ("/publisher", _publisher_router(state)), ("/_emulator", _control_router(state))):
+    for prefix, router in (("/v1", _pc_router()), ("/api/saas", _saas_router()),
+                           ("/publisher", _publisher_router()), ("/_emulator", _control_router())):
         api.include_router(router, prefix=prefix)
         for route in router.routes:
             regex = compile_path(prefix + route.path)[0]
@@ -366,9 +399,10 @@ class _Outer:
 # ------------------------------------------------------------------------------------------------------------
 
 
-def _pc_router(state: AppState) -> APIRouter:
+@functools.cache
+def _pc_router() -> APIRouter:
     r = APIRouter()
-    b = state.backend
+    state, b = CURRENT, CURRENT_BACKEND
 
     def country_of(customer_id: str) -> str:
         return b.get_customer(customer_id).country
@@ -718,9 +752,10 @@ def _pc_router(state: AppState) -> APIRouter:
 # ------------------------------------------------------------------------------------------------------------
 
 
-def _saas_router(state: AppState) -> APIRouter:
+@functools.cache
+def _saas_router() -> APIRouter:
     r = APIRouter()
-    b = state.backend
+    state, b = CURRENT, CURRENT_BACKEND
 
     def version(request: Request) -> None:
         got = request.query_params.get("api-version")
@@ -823,9 +858,10 @@ _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</titl
 <p style="color:#a33">cspkit emulator &middot; emulated publisher {publisher}</p><h1>{title}</h1>{body}</body></html>"""
 
 
-def _publisher_router(state: AppState) -> APIRouter:
+@functools.cache
+def _publisher_router() -> APIRouter:
     r = APIRouter()
-    b = state.backend
+    b = CURRENT_BACKEND
 
     def page(publisher_id: str, title: str, body: str, status: int = 200) -> HTMLResponse:
         return HTMLResponse(_PAGE.format(title=html.escape(title), publisher=html.escape(publisher_id), body=body),
@@ -894,9 +930,10 @@ def _publisher_router(state: AppState) -> APIRouter:
 # ------------------------------------------------------------------------------------------------------------
 
 
-def _control_router(state: AppState) -> APIRouter:
+@functools.cache
+def _control_router() -> APIRouter:
     r = APIRouter()
-    b = state.backend
+    state, b = CURRENT, CURRENT_BACKEND
 
     def clock_body() -> dict[str, Any]:
         return {"now": fmt_dt(b.now()),
@@ -988,10 +1025,12 @@ def _control_router(state: AppState) -> APIRouter:
     @r.post("/config", name="control_set_config")
     async def set_config(request: Request) -> Response:
         body = await body_json(request)
-        with b.lock:
+        backend = state.backend  # the real object: attributes are set on it below
+        with backend.lock:
             if "policy" in body or "policyOverrides" in body:
                 try:
-                    b.policy = policy_from(body.get("policy") or b.policy, **(body.get("policyOverrides") or {}))
+                    backend.policy = policy_from(body.get("policy") or backend.policy,
+                                                 **(body.get("policyOverrides") or {}))
                 except (ValueError, TypeError) as exc:
                     raise EmulatorError(400, "800002", str(exc)) from None
             if "rateLimit" in body:
@@ -1001,7 +1040,7 @@ def _control_router(state: AppState) -> APIRouter:
             if "publisher" in body:
                 b.publisher_config.update(body["publisher"] or {})
             if "webhookUrl" in body:
-                b.webhook_url = body["webhookUrl"]
+                backend.webhook_url = body["webhookUrl"]
         return respond(config_body())
 
     @r.get("/state", name="control_state")

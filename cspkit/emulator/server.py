@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -21,21 +22,11 @@ from cspkit.emulator.clock import Clock
 from cspkit.emulator.faults import Faults, RateLimiter
 from cspkit.emulator.state import load_file, save_file
 
-__all__ = ["DEFAULT_TOKEN", "EmulatorServer", "default_state_file"]
+__all__ = ["DEFAULT_TOKEN", "EmulatorServer"]
 
 # The bearer token every emulator accepts (besides any it issues). Not a secret: the emulator only listens on
 # loopback unless told otherwise. Override with CSPKIT_EMULATOR_TOKEN.
 DEFAULT_TOKEN = "cspkit-emulator-token"
-
-
-def default_state_file() -> Path:
-    """``$CSPKIT_EMULATOR_STATE``, else ``$CSPKIT_HOME/emulator-state.json``, else
-    ``~/.local/share/cspkit/emulator-state.json``."""
-    if os.environ.get("CSPKIT_EMULATOR_STATE"):
-        return Path(os.environ["CSPKIT_EMULATOR_STATE"]).expanduser()
-    if os.environ.get("CSPKIT_HOME"):
-        return Path(os.environ["CSPKIT_HOME"]).expanduser() / "emulator-state.json"
-    return Path.home() / ".local" / "share" / "cspkit" / "emulator-state.json"
 
 
 class EmulatorServer:
@@ -116,17 +107,21 @@ class EmulatorServer:
         if self.state_file is not None:
             self.save()
 
-    def serve_forever(self) -> None:
-        """Run in the foreground (``cspkit emulator serve``) until interrupted; state saved on exit."""
-        if self.state_file is not None and self.state_file.exists():
-            self.backend.import_state(load_file(self.state_file))
-        config = uvicorn.Config(self.app, host=self.host, port=self.port, http="h11", ws="none", lifespan="off",
-                                log_level="warning", access_log=False)
+    def serve_forever(self, on_ready: Any = None) -> None:
+        """Run until SIGINT/SIGTERM (``cspkit emulator serve``); ``on_ready(self)`` once listening; state saved on
+        the way out when a state file is set."""
+        stop = threading.Event()
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            uvicorn.Server(config).run()
+            self.start()
+            if on_ready is not None:
+                on_ready(self)
+            while not stop.wait(0.5):
+                pass
         finally:
-            if self.state_file is not None:
-                self.save()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.stop()
 
     def __enter__(self) -> EmulatorServer:
         return self.start()
