@@ -50,6 +50,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from cspkit.errors import InputFileError
 
@@ -230,9 +232,6 @@ def _read_csv(source: Path | bytes, name: str) -> pd.DataFrame:
     sep = ";" if first_line.count(";") > first_line.count(",") else ","
     header = next(csv.reader(io.StringIO(text), delimiter=sep))
     try:
-        import pyarrow as pa
-        import pyarrow.csv as pacsv
-
         table = pacsv.read_csv(
             pa.BufferReader(source) if isinstance(source, bytes) else str(source),
             read_options=pacsv.ReadOptions(block_size=1 << 24),
@@ -299,8 +298,9 @@ def _normalize(raw: pd.DataFrame, name: str) -> pd.DataFrame:
 
     def text(column: str) -> pd.Series:
         if column in raw.columns:
-            values = raw[column]
-            return values.str.strip() if n else values.astype("str")
+            values = raw[column].astype("str")
+            # long free text is kept as written; codes and names are stripped
+            return values if column == "SkuDescription" or not n else values.str.strip()
         return pd.Series(pd.NA, index=raw.index, dtype="str")
 
     for column in _TEXT:
@@ -505,7 +505,7 @@ def _combined_codes(left: pd.DataFrame, right: pd.DataFrame) -> tuple[np.ndarray
     n_left = len(left)
     code = np.zeros(n_left + len(right), dtype=np.int64)
     for column in KEY_COLUMNS:
-        both = pd.concat([left[column].astype(object), right[column].astype(object)], ignore_index=True)
+        both = pd.concat([left[column].astype("str"), right[column].astype("str")], ignore_index=True)
         codes, uniques = pd.factorize(both)
         code = code * (len(uniques) + 1) + (codes + 1)
         # re-compact so the radix product never overflows
@@ -548,7 +548,7 @@ def lookup_prices(price_list: pd.DataFrame, queries: pd.DataFrame) -> pd.Series:
     else:
         right["Tier"] = -1.0
     left = _normalize_keys(queries)
-    left["On"] = _as_utc(queries["On"]).to_numpy()
+    left["On"] = _as_utc(queries["On"]).array  # DatetimeArray: to_numpy() would box every value
     left["Pos"] = np.arange(len(left))
     left_key, right_key = _combined_codes(left, right)
     left["K"] = left_key
