@@ -106,7 +106,8 @@ def test_client_exposes_pricesheets_on_its_own_host(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("CSPKIT_HOME", str(tmp_path))
     settings = Settings(auth="token", endpoint="https://pc.example", pricesheet_endpoint="https://ps.example")
     pc = PartnerCenter(settings=settings, access_token="t")
-    sheets = PriceSheets.for_client(pc)  # what PartnerCenter.__init__ assigns to pc.pricesheets
+    sheets = pc.pricesheets
+    assert isinstance(sheets, PriceSheets)
     assert sheets.cache_dir == tmp_path / "pricesheets"
     assert sheets.transport.base_url == "https://ps.example"
     assert sheets.transport.url_for(PriceSheets.path_for("US", "marketplace")) == (
