@@ -100,7 +100,9 @@ class PriceSheets:
     def cached_path(self, market: str, view: str, *, timeline: str = "current", month: str | None = None) -> Path:
         """Where :meth:`get` keeps this sheet, without the extension (``.csv`` or ``.zip`` is added)."""
         market, view, timeline, month = self._check(market, view, timeline, month)
-        host = urlsplit(self.transport.base_url).netloc or "local"
+        parts = urlsplit(self.transport.base_url)
+        # one folder per service; a local emulator gets a new port each run, so its files share "emulator"
+        host = "emulator" if parts.hostname in ("127.0.0.1", "localhost", "::1") else (parts.netloc or "local")
         folder = self.cache_dir / re.sub(r"[^A-Za-z0-9._-]", "_", host)
         return folder / f"{market}_{view}_{timeline}_{month}"
 

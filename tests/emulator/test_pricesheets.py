@@ -107,6 +107,7 @@ def test_client_resource_downloads_from_the_emulator(server: str, tmp_path: Path
     sheets = PriceSheets(transport, cache_dir=tmp_path)
     path = sheets.get("US", "updatedlicensebased", month="202611")
     assert path.suffix == ".zip"  # the resource asks for deflate
+    assert path == tmp_path / "emulator" / "US_updatedlicensebased_current_202611.zip"  # not per port
     frame = read_price_list(path)
     expected = read_price_list(SAMPLE / "pricelist_nce_US_202611.csv")
     assert frame.equals(expected)
