@@ -12,11 +12,13 @@ Frames have the columns and dtypes of :mod:`cspkit.billing.recon_readers` (``Sou
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 import os
 import zlib
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pj
 
 from cspkit.billing.recon_columns import FRACTION_ALIASES, canonical_column, normalize_header
 from cspkit.billing.recon_readers import ReconFile, empty_recon_frame, read_recon, recon_lines_to_frame
@@ -65,8 +68,43 @@ def _is_empty(path: Path) -> bool:
         raise InputFileError(str(path), expected="a complete gzip stream", value=str(exc)) from None
 
 
+def _parse_line(path: Path, number: int, line: bytes | str) -> dict[str, Any] | None:
+    """One JSON Lines record (None for a blank line); numbers kept as text."""
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line, parse_float=str, parse_int=str)
+    except ValueError:
+        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+        raise InputFileError(str(path), row=number, expected="one JSON object per line", value=text[:80]) from None
+    if not isinstance(record, dict):
+        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+        raise InputFileError(str(path), row=number, expected="a JSON object (one line item)", value=text[:80])
+    return record
+
+
+def _line_blocks(path: Path, size: int) -> Iterator[tuple[int, list[bytes]]]:
+    """``(first line number, lines)`` blocks of at most ``size`` raw lines of a (gzip) JSON Lines file."""
+    with open(path, "rb") as raw:
+        magic = raw.read(2)
+    number = 0
+    try:
+        opener = gzip.open if magic == b"\x1f\x8b" else open
+        with opener(path, "rb") as fh:  # type: ignore[operator]
+            while True:
+                lines = list(islice(fh, size))
+                if not lines:
+                    return
+                if number == 0 and lines[0].startswith(codecs.BOM_UTF8):
+                    lines[0] = lines[0][len(codecs.BOM_UTF8):]
+                yield number + 1, lines
+                number += len(lines)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise InputFileError(str(path), row=number + 1, expected="a complete gzip stream", value=str(exc)) from None
+
+
 def iter_export_records(paths: Iterable[PathLike]) -> Iterator[tuple[str, int, dict[str, Any]]]:
-    """Yield ``(file name, line number, record)`` for every line of every blob, one line in memory at a time.
+    """Yield ``(file name, line number, record)`` for every line of every blob, a block of lines at a time.
 
     Numbers are kept as their JSON text (``parse_float=str``) so no float rounding happens. Blank lines are skipped.
 
@@ -75,32 +113,21 @@ def iter_export_records(paths: Iterable[PathLike]) -> Iterator[tuple[str, int, d
     """
     for path in paths:
         p = Path(path)
-        with open(p, "rb") as raw:
-            magic = raw.read(2)
-        number = 0
-        try:
-            opener = gzip.open if magic == b"\x1f\x8b" else open
-            with opener(p, "rt", encoding="utf-8-sig", newline="") as fh:  # type: ignore[operator]
-                for number, line in enumerate(fh, start=1):  # noqa: B007 - number is used after the loop
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line, parse_float=str, parse_int=str)
-                    except ValueError:
-                        raise InputFileError(str(p), row=number, expected="one JSON object per line",
-                                             value=line[:80]) from None
-                    if not isinstance(record, dict):
-                        raise InputFileError(str(p), row=number, expected="a JSON object (one line item)",
-                                             value=line[:80])
-                    yield p.name, number, record
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise InputFileError(str(p), row=number + 1, expected="a complete gzip stream", value=str(exc)) from None
+        for first, lines in _line_blocks(p, 4096):
+            for offset, line in enumerate(lines):
+                record = _parse_line(p, first + offset, line)
+                if record is not None:
+                    yield p.name, first + offset, record
 
 
 def iter_export_frames(
     paths: Iterable[PathLike], *, kind: str = "invoice", chunk_rows: int = 50_000
 ) -> Iterator[pd.DataFrame]:
     """Typed DataFrame chunks (at most ``chunk_rows`` rows, never spanning two blobs) of the export's lines.
+
+    Each block of lines is parsed by Arrow's JSON reader (JSON numbers first turned into strings in the raw text,
+    so no float rounding) and converted by the readers' column converter; a block Arrow cannot take (arrays,
+    nested objects, blank lines) goes through ``json`` record by record instead — same frame either way.
 
     Args:
         paths: the blob files, in manifest order.
@@ -112,27 +139,85 @@ def iter_export_frames(
         InputFileError: as :func:`iter_export_records`, or a value that cannot be parsed (file, line, column).
     """
     for path in paths:
-        batch: list[dict[str, Any]] = []
-        rows: list[int] = []
-        for _, number, record in iter_export_records([path]):
-            batch.append(record)
-            rows.append(number)
-            if len(batch) >= chunk_rows:
-                yield _typed_chunk(batch, rows, Path(path), kind)
-                batch, rows = [], []
-        if batch:
-            yield _typed_chunk(batch, rows, Path(path), kind)
+        p = Path(path)
+        for first, lines in _line_blocks(p, chunk_rows):
+            rows = list(range(first, first + len(lines)))
+            frame = _arrow_chunk(lines, rows, p, kind) if _FAST else None
+            if frame is None:
+                batch, kept = [], []
+                for number, line in zip(rows, lines, strict=True):
+                    record = _parse_line(p, number, line)
+                    if record is not None:
+                        batch.append(record)
+                        kept.append(number)
+                if not batch:
+                    continue
+                frame = _typed_chunk(batch, kept, p, kind)
+            yield frame
+
+
+#: a JSON number value after a key (not after an escaped quote inside a string): RE2 syntax, run by Arrow
+_JSON_NUMBER = r'([^\\])":\s*(-?[0-9][0-9.eE+\-]*)'
+
+
+def _arrow_chunk(lines: list[bytes], rows: list[int], path: Path, kind: str) -> pd.DataFrame | None:
+    """A block of JSON Lines through Arrow's JSON reader; None when Arrow cannot take it as flat text columns."""
+    if any(not line.strip() for line in lines):
+        return None
+    try:
+        head = json.loads(lines[0])
+    except ValueError:
+        return None
+    if not isinstance(head, dict):
+        return None
+    if not lines[-1].endswith(b"\n"):
+        lines = [*lines[:-1], lines[-1] + b"\n"]
+    # 10.08 → "10.08" in the raw text (Arrow would read a number as a double), then the block as one buffer
+    try:
+        quoted = pc.replace_substring_regex(pa.array(lines, type=pa.binary()), pattern=_JSON_NUMBER,
+                                            replacement=r'\1":"\2"')
+        offsets = np.frombuffer(quoted.buffers()[1], dtype=np.int32, count=len(quoted) + 1,
+                                offset=quoted.offset * 4)
+        block = quoted.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+    except (pa.ArrowException, AttributeError):  # e.g. a block over 2 GiB (a chunked array)
+        return None
+    schema = pa.schema([(key, pa.string()) for key in head])
+    try:
+        table = pj.read_json(
+            pa.BufferReader(block),
+            read_options=pj.ReadOptions(use_threads=True, block_size=max(1 << 20, block.size // 4 + 1)),
+            parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    if table.num_rows != len(lines):
+        return None
+    raw: dict[str, pa.Array] = {}
+    for name in table.column_names:
+        array = table.column(name).combine_chunks()
+        if pa.types.is_null(array.type):
+            array = pa.nulls(len(array), pa.string())
+        elif pa.types.is_boolean(array.type):
+            array = pc.if_else(array, "true", "false")
+        elif not pa.types.is_string(array.type):
+            return None
+        raw[name] = array
+    try:
+        return _assemble(raw, rows, path, kind)
+    except InputFileError as exc:
+        row = rows[exc.row - 1] if exc.row and 0 < exc.row <= len(rows) else exc.row
+        raise InputFileError(str(path), row=row, column=exc.column, expected=exc.expected, value=exc.value) from None
 
 
 def _typed_chunk(batch: list[dict[str, Any]], rows: list[int], path: Path, kind: str) -> pd.DataFrame:
     try:
-        frame = _columnar_chunk(batch, path, kind) if _FAST else None
+        frame = _columnar_chunk(batch, rows, path, kind) if _FAST else None
         if frame is None:
             frame = recon_lines_to_frame(batch, kind=kind, source=path.name, chunk_rows=max(len(batch), 1)).frame
+            frame["SourceRow"] = np.asarray(rows, dtype="int64")
     except InputFileError as exc:
         row = rows[exc.row - 1] if exc.row and 0 < exc.row <= len(rows) else exc.row
         raise InputFileError(str(path), row=row, column=exc.column, expected=exc.expected, value=exc.value) from None
-    frame["SourceRow"] = np.asarray(rows, dtype="int64")
     return frame
 
 
@@ -146,38 +231,46 @@ def _text_value(value: Any) -> str | None:
     return str(value)
 
 
-def _columnar_chunk(batch: list[dict[str, Any]], path: Path, kind: str) -> pd.DataFrame | None:
-    """The chunk through the readers' column converter directly (one Arrow array per key; no per-cell Python
-    dispatch): the same typed frame as :func:`recon_lines_to_frame`, about 3× faster. None when the reader's
-    internals are not the shape this was written against (the caller then uses the public path)."""
+def _columnar_chunk(batch: list[dict[str, Any]], rows: list[int], path: Path, kind: str) -> pd.DataFrame | None:
+    """Records → one Arrow text array per key → the readers' column converter (no per-cell dispatch)."""
     keys: dict[str, None] = {}
     for record in batch:
         if len(record) != len(keys) or record.keys() != keys.keys():
             keys.update(dict.fromkeys(record))
+    raw: dict[str, pa.Array] = {}
+    for key in keys:
+        values = [record.get(key) for record in batch]
+        try:
+            raw[key] = pa.array(values, type=pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            raw[key] = pa.array([_text_value(v) for v in values], type=pa.string())
+    return _assemble(raw, rows, path, kind)
+
+
+def _assemble(raw: dict[str, pa.Array], rows: list[int], path: Path, kind: str) -> pd.DataFrame | None:
+    """Raw text columns keyed by JSON key → the typed frame of :func:`recon_lines_to_frame` (row numbers = the
+    chunk's positions, mapped by the caller). None when the readers' internals are not the expected shape."""
     columns: dict[str, pa.Array] = {}
     fractions: set[str] = set()
-    for key in keys:
+    for key, array in raw.items():
         canonical = canonical_column(key)
         name = canonical or key
         if canonical and normalize_header(key) in FRACTION_ALIASES:
             fractions.add(canonical)
-        values = [record.get(key) for record in batch]
-        try:
-            array = pa.array(values, type=pa.string())
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            array = pa.array([_text_value(v) for v in values], type=pa.string())
         # an alias of a column already seen (total / totalForCustomer): the first non-null value wins
         columns[name] = pc.coalesce(columns[name], array) if name in columns else array
     try:
         assembler = _Assembler(str(path), kind, "jsonl+gzip")
         assembler.setup(list(columns), fractions=fractions)
-        assembler.add(columns, 1, len(batch))
+        assembler.add(columns, 1, len(rows))
         report = assembler.finish(source_name=path.name)
     except (AttributeError, TypeError):  # pragma: no cover - the readers changed shape
         return None
-    if report.rows_read + report.rows_skipped != len(batch) or report.rows_skipped:
+    if report.rows_read != len(rows) or report.rows_skipped:
         return None  # blank records: let the public path count them exactly
-    return report.frame
+    frame = report.frame
+    frame["SourceRow"] = np.asarray(rows, dtype="int64")
+    return frame
 
 
 def read_export(paths: Iterable[PathLike], *, kind: str = "invoice") -> ReconFile:

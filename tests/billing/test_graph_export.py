@@ -102,3 +102,24 @@ def test_empty_blobs_and_no_blobs_give_empty_typed_frames(tmp_path):
     report = read_export([empty])
     assert len(report.frame) == 0 and "Subtotal" in report.frame.columns and report.rows_read == 0
     assert len(read_export([]).frame) == 0
+
+
+def test_flat_blobs_go_through_arrow_and_keep_every_digit(tmp_path, monkeypatch):
+    flat = [{k: v for k, v in r.items() if not isinstance(v, (list, bool))} for r in RECORDS]
+    text = json.dumps(flat[0]).replace('"unitPrice": "10.08"', '"unitPrice": 10.080').replace(
+        '"subtotal": "100.80"', '"subtotal":100.80') + "\n" + json.dumps(dict(flat[1], note='say \\": 5, "x')) + "\n"
+    blob = tmp_path / "flat.json.gz"
+    write_blob(blob, text.splitlines(keepends=True))
+    public = recon_lines_to_frame([r for _, _, r in iter_export_records([blob])], source=blob.name).frame
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the record path was used")
+
+    monkeypatch.setattr(graph_export, "_columnar_chunk", refuse)
+    monkeypatch.setattr(graph_export, "recon_lines_to_frame", refuse)
+    fast = pd.concat(list(iter_export_frames([blob])), ignore_index=True)
+
+    pd.testing.assert_frame_equal(fast, public)
+    assert [str(v) for v in fast["UnitPrice"]] == ["10.080", "7"]
+    assert [str(v) for v in fast["Subtotal"]] == ["100.80", "-9.4"]
+    assert texts(fast["note"]) == [None, 'say \\": 5, "x']
