@@ -700,7 +700,7 @@ def _pc_router() -> APIRouter:
         return respond(wire.invoice(invoice, state_total(invoice), symbol(invoice.currency), with_pdf_link=True))
 
     def line_items(request: Request, invoice_id: str, provider: str | None, item_type: str | None) -> Response:
-        from cspkit.emulator.synthetic import recon_page
+        from cspkit.emulator.synthetic import recon_page_json
 
         provider = (provider or "").lower().replace("_", "")
         item_type = (item_type or "").lower().replace("_", "")
@@ -725,13 +725,16 @@ def _pc_router() -> APIRouter:
         if (params.get("seekOperation") or "").lower() == "next":
             key = {**key, **{k: v for k, v in state.continuation.decode(
                 request.headers.get("MS-ContinuationToken"), kind).items() if k in ("c", "p")}}
-        items, total = recon_page(b, key, offset, size)
+        lines, total = recon_page_json(b, key, offset, size)
         query = "provider=onetime&invoicelineitemtype=billinglineitems"
         if key["inv"] == "unbilled":
             query += f"&currencycode={key['c']}&period={key['p']}"
-        return respond(seek_collection(items, tokens=state.continuation, kind=kind, offset=offset, size=size,
-                                       total=total, base_uri=f"/invoices/{key['inv']}/lineitems?{query}",
-                                       extra={k: key[k] for k in ("c", "p") if k in key}))
+        body = seek_collection(lines, tokens=state.continuation, kind=kind, offset=offset, size=size,
+                               total=total, base_uri=f"/invoices/{key['inv']}/lineitems?{query}",
+                               extra={k: key[k] for k in ("c", "p") if k in key})
+        body["items"] = "\x00items"  # the lines are JSON already: splice them in
+        head, tail = wire.dumps(body).split(wire.dumps("\x00items"), 1)
+        return Response(head + b"[" + ",".join(lines).encode() + b"]" + tail, media_type="application/json")
 
     @r.get("/invoices/{invoice_id}/lineitems", name="get_invoice_line_items")
     def get_invoice_line_items(request: Request, invoice_id: str, provider: str | None = None,

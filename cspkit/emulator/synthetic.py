@@ -5,8 +5,6 @@ million lines needs no million orders)."""
 from __future__ import annotations
 
 import hashlib
-import uuid
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -19,7 +17,9 @@ from cspkit.emulator.models import Charge, Invoice
 if TYPE_CHECKING:  # pragma: no cover
     from cspkit.emulator.backend import Backend
 
-__all__ = ["invoice_total", "recon_page"]
+__all__ = ["invoice_total", "recon_page", "recon_page_json"]
+
+_MARKERS = {"subscriptionId": "\x00sub", "referenceId": "\x00ref", "orderId": "\x00ord", "alternateId": "\x00ord"}
 
 
 def recon_page(backend: Backend, key: dict[str, Any], offset: int, size: int) -> tuple[list[dict[str, Any]], int]:
@@ -39,6 +39,21 @@ def recon_page(backend: Backend, key: dict[str, Any], offset: int, size: int) ->
     return [wire.recon_line(c, partner=partner, invoice_number=number) for c in page], len(charges)
 
 
+def recon_page_json(backend: Backend, key: dict[str, Any], offset: int, size: int) -> tuple[list[str], int]:
+    """:func:`recon_page` with each line already JSON-encoded (the synthetic lines come from pre-encoded
+    templates, so paging a million of them costs string formatting, not dict building and encoding)."""
+    with backend.lock:
+        invoice = backend.get_invoice(key["inv"]) if key["inv"] != "unbilled" else None
+        if invoice is not None and invoice.synthetic_lines:
+            encoded = [t[2] for t in _templates(backend, invoice)]
+            salt, total = _salt(invoice.id), invoice.synthetic_lines
+            return [encoded[i % len(encoded)] % {"sub": f"{salt}-1000-8000-{i:012x}",
+                                                 "ref": f"{salt}-2000-8000-{i:012x}", "ord": f"{i:012x}"}
+                    for i in range(offset, min(offset + size, total))], total
+    items, total = recon_page(backend, key, offset, size)
+    return [wire.dumps(item).decode() for item in items], total
+
+
 def invoice_total(backend: Backend, invoice: Invoice) -> Decimal:
     with backend.lock:
         if invoice.synthetic_lines:
@@ -48,7 +63,7 @@ def invoice_total(backend: Backend, invoice: Invoice) -> Decimal:
         return sum((line_money(c).total for c in backend.invoice_charges(invoice)), Decimal(0))
 
 
-def _templates(backend: Backend, invoice: Invoice) -> tuple[tuple[dict[str, Any], Decimal], ...]:
+def _templates(backend: Backend, invoice: Invoice) -> tuple[tuple[dict[str, Any], Decimal, str], ...]:
     customers = tuple((c.id, c.company_name, c.domain, c.country) for c in backend.customers.values()
                       if backend.catalog.currency_for(c.country) == invoice.currency)
     items = tuple(
@@ -68,7 +83,7 @@ def dict_key(d: dict[str, Any]) -> tuple:
 
 @lru_cache(maxsize=8)
 def _build_templates(invoice_id: str, currency: str, period_start: str, customers: tuple, items: tuple,
-                     partner_key: tuple) -> tuple[tuple[dict[str, Any], Decimal], ...]:
+                     partner_key: tuple) -> tuple[tuple[dict[str, Any], Decimal, str], ...]:
     partner = dict(partner_key)
     start = datetime.fromisoformat(period_start).replace(tzinfo=UTC)
     out = []
@@ -92,16 +107,31 @@ def _build_templates(invoice_id: str, currency: str, period_start: str, customer
                     billing_frequency={"monthly": "Monthly", "annual": "Annual"}.get(cycle, ""),
                     product_category="SaaS" if is_saas else "OnlineServices",
                 )
-                out.append((wire.recon_line(replace(charge), partner=partner, invoice_number=invoice_id),
-                            line_money(charge).total))
+                line = wire.recon_line(charge, partner=partner, invoice_number=invoice_id)
+                out.append((line, line_money(charge).total, _encode_template(line)))
                 n += 1
     return tuple(out)
 
 
+def _encode_template(line: dict[str, Any]) -> str:
+    """The line as JSON with %-placeholders for the ids that differ per synthetic line."""
+    text = wire.dumps({**line, **_MARKERS}).decode().replace("%", "%%")
+    for marker, name in (("\x00sub", "sub"), ("\x00ref", "ref"), ("\x00ord", "ord")):
+        text = text.replace(wire.dumps(marker).decode(), f'"%({name})s"')
+    return text
+
+
 def _synthetic_line(invoice: Invoice, templates: tuple, i: int) -> dict[str, Any]:
+    """Line ``i``: a template with its own subscription, reference and order ids (deterministic per invoice)."""
     line = dict(templates[i % len(templates)][0])
-    salt = int.from_bytes(hashlib.sha1(invoice.id.encode()).digest()[:6], "big")
-    line["subscriptionId"] = str(uuid.UUID(int=(salt << 80) | (1 << 76) | i))
-    line["referenceId"] = str(uuid.UUID(int=(salt << 80) | (2 << 76) | i))
-    line["orderId"] = line["alternateId"] = f"{(salt ^ i) & 0xFFFFFFFFFFFF:012x}"
+    salt = _salt(invoice.id)
+    line["subscriptionId"] = f"{salt}-1000-8000-{i:012x}"
+    line["referenceId"] = f"{salt}-2000-8000-{i:012x}"
+    line["orderId"] = line["alternateId"] = f"{i:012x}"
     return line
+
+
+@lru_cache(maxsize=64)
+def _salt(invoice_id: str) -> str:
+    digest = hashlib.sha1(invoice_id.encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}"

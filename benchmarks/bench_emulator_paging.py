@@ -1,0 +1,92 @@
+"""Page 1,000,000 reconciliation line items out of the emulator over HTTP and print rows/s.
+
+The emulator runs as ``cspkit emulator serve`` in its own process (as a client would meet it; in-process the client
+and the server would share one GIL). The lines come from the emulator's benchmark hook
+(``POST /_emulator/recon/synthetic``): an invoice whose lines are generated on demand, page by page, in the same
+47-column wire shape as recorded charges. The client is plain
+``requests`` doing what the Partner Center SDK does: GET with ``size=2000``, then follow ``links.next`` sending its
+``MS-ContinuationToken`` header, until there is no next link.
+
+    python benchmarks/bench_emulator_paging.py [--lines 1000000] [--size 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def served_emulator():
+    """``cspkit emulator serve --port 0`` in a child process: yields (url, token)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "cspkit", "emulator", "serve", "--port", "0"],
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        line = ""
+        while "listening on" not in line:
+            line = proc.stderr.readline()
+            if not line:
+                raise RuntimeError("the emulator did not start")
+        url = re.search(r"listening on (\S+) ", line).group(1)
+        token = re.search(r"bearer token '([^']+)'", proc.stderr.readline()).group(1)
+        yield url, token
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--size", type=int, default=2000, help="page size (Partner Center's maximum is 2000)")
+    args = parser.parse_args()
+
+    with served_emulator() as (base, token):
+        made = requests.post(f"{base}/_emulator/recon/synthetic", json={"lines": args.lines, "currency": "USD"},
+                             timeout=30).json()
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token}"
+        url = (f"{base}/v1/invoices/{made['invoiceId']}/lineitems"
+               f"?provider=onetime&invoicelineitemtype=billinglineitems&size={args.size}")
+        headers: dict[str, str] = {}
+        rows = pages = nbytes = 0
+        seen_first = seen_last = None
+        start = time.perf_counter()
+        while True:
+            resp = session.get(url, headers=headers, timeout=60)
+            resp.raise_for_status()
+            nbytes += len(resp.content)
+            body = resp.json()
+            items = body["items"]
+            rows += len(items)
+            pages += 1
+            if seen_first is None:
+                seen_first = items[0]["referenceId"]
+            seen_last = items[-1]["referenceId"] if items else seen_last
+            nxt = body["links"].get("next")
+            if not nxt:
+                break
+            url = base + "/v1" + nxt["uri"]
+            headers = {h["key"]: h["value"] for h in nxt["headers"]}
+        elapsed = time.perf_counter() - start
+    assert rows == args.lines, f"paged {rows} rows, expected {args.lines}"
+    print(f"paged {rows:,} reconciliation line items in {pages:,} pages of {args.size} "
+          f"({nbytes / 1e6:,.0f} MB of JSON) in {elapsed:.1f} s")
+    print(f"{rows / elapsed:,.0f} rows/s, {pages / elapsed:,.1f} pages/s, {nbytes / 1e6 / elapsed:,.1f} MB/s")
+    print(f"first referenceId {seen_first}, last {seen_last}")
+
+
+if __name__ == "__main__":
+    main()
