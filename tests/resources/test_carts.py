@@ -53,3 +53,22 @@ def test_checkout_retries_with_the_same_request_id_and_parses_orders_and_errors(
     assert result.order_errors[0].code == 800009
     assert [c.request.headers["MS-RequestId"] for c in responses.calls] == ["rid-1", "rid-1"]
     assert responses.calls[0].request.body in (b"", None, "")
+
+
+def test_against_the_emulator_create_update_checkout_is_idempotent(emulator):
+    from cspkit.client import PartnerCenter
+
+    customer = "9a1e3f52-6c0b-4d7e-8f21-3b4c5d6e7f80"
+    with PartnerCenter(endpoint=emulator.url, access_token=emulator.token, sleep=lambda s: None,
+                       jitter=lambda upper: 0.0) as pc:
+        cart = pc.carts.create(customer, line_items=[{"catalogItemId": "CFQ7TTC0LH18:0001:CFQ7TTC0K59J",
+                                                      "quantity": 2, "termDuration": "P1M",
+                                                      "billingCycle": "monthly"}])
+        assert cart.expiration_timestamp.isoformat() == "2026-11-09T09:00:00+00:00"
+        cart.line_items[0].quantity = 4
+        updated = pc.carts.update(customer, cart.id, cart=cart)
+        assert updated.line_items[0].quantity == 4 and emulator.backend.carts[cart.id].lines[0].quantity == 4
+        first = pc.carts.checkout(customer, cart.id)
+        again = pc.carts.checkout(customer, cart.id)
+        assert [o.id for o in again.orders] == [o.id for o in first.orders] and len(emulator.backend.orders) == 1
+        assert pc.carts.get(customer, cart.id).is_ordered

@@ -61,3 +61,24 @@ def test_parse_item_reference():
     assert parse_item_reference("P:S:A") == ("P", "S", "A")
     with pytest.raises(ValueError):
         parse_item_reference("P")
+
+
+def test_against_the_emulator_catalog_reads(emulator):
+    from cspkit.client import PartnerCenter
+
+    with PartnerCenter(endpoint=emulator.url, access_token=emulator.token, sleep=lambda s: None,
+                       jitter=lambda upper: 0.0) as pc:
+        products = pc.catalog.products(country="DE", target_segment="commercial")
+        assert sum(p.is_saas for p in products) == 3 and len(products) == 8
+        sku = pc.catalog.get_sku("CFQ7TTC0LDPB", "0005", country="US")
+        assert (sku.is_trial, sku.minimum_quantity, sku.maximum_quantity) == (True, 1, 25)
+        availability, term = pc.catalog.find_availability("CFQ7TTC0LDPB", "0005", country="US", term_duration="P1M",
+                                                           billing_cycle="none")
+        assert availability.catalog_item_id == "CFQ7TTC0LDPB:0005:CFQ7TTC0TR1A" and term.billing_cycle == "none"
+        de = pc.catalog.get_availability("CFQ7TTC0LH18", "0001", "CFQ7TTC0K59J", country="DE")
+        assert de.default_currency.code == "EUR"
+        inventory = pc.catalog.check_inventory(country="US", items=[{"productId": "CFQ7TTC0LH18"},
+                                                                    {"productId": "NOPE"}])
+        assert [(i.product_id, i.sku_id, i.is_restricted) for i in inventory] == [("CFQ7TTC0LH18", "0001", False)]
+        with pytest.raises(NotFoundError):
+            pc.catalog.skus("NOPE", country="US")

@@ -38,3 +38,17 @@ def test_get_reads_the_country_and_a_missing_customer_raises_not_found(pc):
     with pytest.raises(NotFoundError) as info:
         pc.customers.get("nope")
     assert info.value.code == "60003"
+
+
+def test_against_the_emulator_every_page_and_get(emulator):
+    from cspkit.client import PartnerCenter
+
+    with PartnerCenter(endpoint=emulator.url, access_token=emulator.token, sleep=lambda s: None,
+                       jitter=lambda upper: 0.0) as pc:
+        pages = list(pc.customers.list(page_size=2).pages())
+        assert [len(p.items) for p in pages] == [2, 2, 1]
+        assert [c.id for p in pages for c in p.items] == list(emulator.backend.customers)
+        wingtip = pc.customers.get("d1b2c3e4-7f8a-4b9c-9d0e-f1a2b3c4d5e6")
+        assert (wingtip.company_name, wingtip.country) == ("Wingtip Toys GmbH", "DE")
+        with pytest.raises(NotFoundError):
+            pc.customers.get("00000000-0000-0000-0000-000000000000")

@@ -23,3 +23,17 @@ def test_list_get_and_activation_links(pc):
     assert orders[0].billing_cycle == "monthly"
     links = pc.orders.all_activation_links("c1", "o1")
     assert [(link.line_item_number, link.uri) for link in links] == [(1, "https://isv.test/landing?token=x")]
+
+
+def test_against_the_emulator_get_missing_order_raises_not_found(emulator):
+    import pytest
+
+    from cspkit.client import PartnerCenter
+    from cspkit.errors import NotFoundError
+
+    with PartnerCenter(endpoint=emulator.url, access_token=emulator.token, sleep=lambda s: None,
+                       jitter=lambda upper: 0.0) as pc:
+        with pytest.raises(NotFoundError) as info:
+            pc.orders.get("9a1e3f52-6c0b-4d7e-8f21-3b4c5d6e7f80", "nope")
+        assert info.value.code == "20000"
+        assert pc.orders.list("9a1e3f52-6c0b-4d7e-8f21-3b4c5d6e7f80") == []

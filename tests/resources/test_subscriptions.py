@@ -61,3 +61,29 @@ def test_seat_decrease_after_the_window_is_refused(pc):
         pc.subscriptions.set_quantity("c1", "s1", quantity=9)
     assert info.value.reason == "seat_decrease_window_closed"
     assert not any(c.request.method == "PATCH" for c in responses.calls)
+
+
+def test_against_the_emulator_library_guards_with_the_emulator_clock(emulator):
+    from cspkit.client import PartnerCenter
+
+    customer = "9a1e3f52-6c0b-4d7e-8f21-3b4c5d6e7f80"
+    with PartnerCenter(endpoint=emulator.url, access_token=emulator.token, sleep=lambda s: None,
+                       jitter=lambda upper: 0.0) as pc:
+        cart = pc.carts.create(customer, line_items=[{"catalogItemId": "CFQ7TTC0LH18:0001:CFQ7TTC0K59J",
+                                                      "quantity": 6, "termDuration": "P1M",
+                                                      "billingCycle": "monthly"}])
+        sub_id = pc.carts.checkout(customer, cart.id).orders[0].line_items[0].subscription_id
+        [listed] = pc.subscriptions.list(customer)
+        assert listed.id == sub_id and listed.refundable_quantity.total_quantity == 6
+        change = pc.subscriptions.set_quantity(customer, sub_id, quantity=5, now=emulator.clock.now())
+        assert change.after.quantity == 5 and emulator.backend.subscriptions[sub_id].quantity == 5
+        with pytest.raises(PolicyError):
+            pc.subscriptions.set_quantity(customer, sub_id, quantity=301, now=emulator.clock.now())
+        assert pc.subscriptions.set_auto_renew(customer, sub_id, enabled=False).after.auto_renew_enabled is False
+        assert pc.subscriptions.suspend(customer, sub_id).after.status == "suspended"
+        assert pc.subscriptions.reactivate(customer, sub_id).after.status == "active"
+        emulator.clock.advance(days=7, seconds=1)
+        with pytest.raises(PolicyError) as info:
+            pc.subscriptions.cancel(customer, sub_id, now=emulator.clock.now())
+        assert info.value.deadline.isoformat() == "2026-11-09T09:00:00+00:00"
+        assert emulator.backend.subscriptions[sub_id].status == "active"
