@@ -72,8 +72,14 @@ def test_seat_changes_are_prorated_pairs_sharing_a_reference_id(pc, emulator):
     sub = pc.buy_one(US_CUSTOMER, BASIC, 5)
     emulator.clock.set("2026-11-12T09:00:00Z")
     sub = pc.patch_subscription(US_CUSTOMER, sub, quantity=8).json()
+    emulator.clock.set("2026-11-17T09:00:00Z")  # the added seats may still be removed: Nov 17 .. Dec 1 = 15 days
+    assert pc.patch_subscription(US_CUSTOMER, sub, quantity=6).status_code == 200
     emulator.clock.set("2026-12-01T00:00:00Z")
     lines = lines_of(pc, pc.get("/invoices").json()["items"][0]["id"])
+    removes = sorted((D(ln["effectiveUnitPrice"]), ln["billableQuantity"], ln["subtotal"])
+                     for ln in lines if ln["chargeType"] == "removeQuantity")
+    assert removes == [(D("-3.6"), "8", "-28.8"), (D("3.6"), "6", "21.6")]  # 7.20 / 30 × 15 = 3.6
+    assert len({ln["referenceId"] for ln in lines if ln["chargeType"] == "removeQuantity"}) == 1
     adds = [ln for ln in lines if ln["chargeType"] == "addQuantity"]
     assert len(adds) == 2 and adds[0]["referenceId"] == adds[1]["referenceId"]
     refund = next(ln for ln in adds if D(ln["effectiveUnitPrice"]) < 0)
@@ -83,7 +89,7 @@ def test_seat_changes_are_prorated_pairs_sharing_a_reference_id(pc, emulator):
     assert refund["subtotal"] == "-24"
     assert charge["effectiveUnitPrice"] == "4.8" and charge["billableQuantity"] == "8" and charge["subtotal"] == "38.4"
     assert charge["chargeStartDate"] == "2026-11-12T00:00:00Z" and charge["chargeEndDate"] == "2026-12-01T00:00:00Z"
-    assert sum(D(ln["subtotal"]) for ln in lines) == D("36.00") + D("14.40")
+    assert sum(D(ln["subtotal"]) for ln in lines) == D("36.00") + D("14.40") - D("7.20")
 
 
 def test_cancellation_refunds(pc, emulator):

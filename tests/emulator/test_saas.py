@@ -239,3 +239,21 @@ def test_webhooks_go_to_the_configured_url(pc, saas, emulator):
         _Receiver.status = 200
         server.shutdown()
         server.server_close()
+
+
+def test_failed_webhook_deliveries_are_retried_on_the_virtual_clock(pc, saas, emulator):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
+    requests.post(emulator.url + "/_emulator/config", json={"webhookUrl": dead}, timeout=5)
+    sub, _ = activate(pc, saas)
+    pc.patch_subscription(US_CUSTOMER, sub, autoRenewEnabled=False)
+    pc.patch_subscription(US_CUSTOMER, pc.subscription(US_CUSTOMER, sub["id"]), quantity=4)
+    hooks = lambda: requests.get(emulator.url + "/_emulator/webhooks", timeout=5).json()["items"]  # noqa: E731
+    assert [(h["attempt"], h["outcome"]) for h in hooks()] == [(1, "failed")]
+    emulator.clock.advance(seconds=10)  # nobody ACKed: the change is auto-accepted
+    assert pc.subscription(US_CUSTOMER, sub["id"])["quantity"] == 4
+    emulator.clock.advance(minutes=1)
+    assert [(h["attempt"], h["outcome"]) for h in hooks()] == [(1, "failed"), (2, "failed")]
