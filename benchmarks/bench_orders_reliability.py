@@ -95,10 +95,11 @@ def main() -> int:
 
     from cspkit.emulator import EmulatorServer
 
-    # a client giving up on a slow answer makes uvicorn log the disconnect with a traceback: expected here
-    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
     started = time.perf_counter()
     emu = EmulatorServer().start()
+    # a client giving up on a slow answer makes uvicorn log the disconnect with a traceback: expected here
+    # (set after start: uvicorn configures its loggers when the server is created)
+    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
     extra = [{"companyName": f"Bench Customer {i:03d}", "domain": f"benchcustomer{i:03d}", "country": "US"}
              for i in range(max(0, args.customers - len(emu.backend.customers)))]
     emu.backend.seed(customers=extra)
