@@ -896,7 +896,13 @@ def fan_out(func: Callable[[T], R], items: Iterable[T], *, workers: int = 8,
         for index in range(len(items)):
             run(index)
         return results
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cspkit") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cspkit")
+    try:
         for future in [pool.submit(run, index) for index in range(len(items))]:
             future.result()
+    except BaseException:
+        # Ctrl-C or a bug: start nothing new; the items already running finish (and journal) first
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return results

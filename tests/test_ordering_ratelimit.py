@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from cspkit.ratelimit import TokenBucket
 
@@ -61,3 +62,32 @@ def test_threads_share_one_bucket():
         th.join()
     assert bucket.acquired == 100
     assert sorted(round(w, 6) for w in waits) == [round(i * 0.1, 6) for i in range(100)]
+
+
+def test_fan_out_keeps_order_collects_cspkit_errors_and_stops_on_a_bug():
+    import pytest
+
+    from cspkit.errors import CspkitError
+    from cspkit.ordering import fan_out
+
+    def work(n: int) -> int:
+        if n == 3:
+            raise CspkitError("customer 3 failed")
+        return n * 10
+
+    results = fan_out(work, range(6), workers=3)
+    assert [(i, r) for i, r, _ in results] == [(0, 0), (1, 10), (2, 20), (3, None), (4, 40), (5, 50)]
+    assert str(results[3][2]) == "customer 3 failed"
+
+    started: list[int] = []
+
+    def buggy(n: int) -> int:
+        started.append(n)
+        if n == 0:
+            raise ZeroDivisionError("bug")
+        time.sleep(0.01)  # slow enough that the main thread sees the bug long before 200 items ran
+        return n
+
+    with pytest.raises(ZeroDivisionError):
+        fan_out(buggy, range(200), workers=2)
+    assert len(started) < 100  # the rest was cancelled
