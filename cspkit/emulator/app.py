@@ -20,6 +20,7 @@ import uuid
 from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
@@ -32,6 +33,7 @@ from cspkit.emulator.faults import Faults, RateLimiter
 from cspkit.emulator.models import CartLine, EmulatorError
 from cspkit.emulator.policy import policy_from
 from cspkit.emulator.state import to_jsonable
+from cspkit.emulator.synthetic import invoice_total, recon_page_json
 
 __all__ = ["MAX_PAGE", "create_app"]
 
@@ -40,8 +42,8 @@ SAAS_API_VERSION = "2018-08-31"
 log = logging.getLogger("cspkit.emulator")
 
 
-class DroppedConnection(Exception):
-    """Raised after the response has 'started' so uvicorn closes the socket without writing anything."""
+# Partner Center codes for injected statuses: 500 "unexpected error", otherwise "something went wrong, retry later"
+_PC_FAULT_CODES = {500: "800003", 409: "800060", 412: "2055"}
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -125,7 +127,7 @@ class Tokens:
         return payload
 
 
-def seek_page(request: Request, tokens: Tokens, kind: str, total: int, default_size: int) -> tuple[int, int]:
+def seek_page(request: Request, tokens: Tokens, kind: str, default_size: int) -> tuple[int, int]:
     """(offset, size) of a seek-paged request: first page from ``size``, next pages from the token header."""
     params = request.query_params
     if (params.get("seekOperation") or params.get("seekoperation") or "").lower() == "next":
@@ -244,10 +246,10 @@ class Edge:
                 if rule.status == 429:
                     await reply(429, wire.throttled(rule.retry_after), {"Retry-After": str(rule.retry_after)})
                 else:
-                    exc = EmulatorError(rule.status, rule.code or str(rule.status) if plane == "saas" else
-                                        rule.code or {500: "800003", 503: "900192"}.get(rule.status, "900192"),
+                    default_code = str(rule.status) if plane == "saas" else _PC_FAULT_CODES.get(rule.status, "900192")
+                    exc = EmulatorError(rule.status, rule.code or default_code,
                                         rule.description or f"Injected fault: HTTP {rule.status}.")
-                    extra = {"Retry-After": str(rule.retry_after)} if rule.status in (503,) else None
+                    extra = {"Retry-After": str(rule.retry_after)} if rule.status == 503 else None
                     await reply(rule.status, error_body(exc), extra)
                 return
             if rule.action in ("latency", "timeout"):
@@ -378,9 +380,7 @@ def create_app(backend: Backend, *, tokens: set[str], faults: Faults | None = No
         api.include_router(pricesheet_router)
 
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
-    edge = Edge(api, state=state)
-    edge.state_obj = state  # type: ignore[attr-defined]
-    return _Outer(edge, api)
+    return _Outer(Edge(api, state=state), api)
 
 
 class _Outer:
@@ -426,7 +426,7 @@ def _pc_router() -> APIRouter:
             else:
                 raise EmulatorError(400, "800002", f"Unsupported filter field {spec.get('field')!r}.")
         customers = b.list_customers(name_prefix=name_prefix, domain_prefix=domain_prefix)
-        offset, size = seek_page(request, state.continuation, "customers", len(customers), 100)
+        offset, size = seek_page(request, state.continuation, "customers", 100)
         page = customers[offset: offset + size]
         base = "/customers" + (f"?filter={filter}" if filter else "")
         return respond(seek_collection([wire.customer(c, full=False) for c in page], tokens=state.continuation,
@@ -685,8 +685,6 @@ def _pc_router() -> APIRouter:
         return respond(body)
 
     def state_total(invoice: Any) -> Any:
-        from cspkit.emulator.synthetic import invoice_total
-
         return invoice_total(b, invoice)
 
     @r.get("/invoices/estimates/links", name="get_estimate_links")
@@ -700,8 +698,6 @@ def _pc_router() -> APIRouter:
         return respond(wire.invoice(invoice, state_total(invoice), symbol(invoice.currency), with_pdf_link=True))
 
     def line_items(request: Request, invoice_id: str, provider: str | None, item_type: str | None) -> Response:
-        from cspkit.emulator.synthetic import recon_page_json
-
         provider = (provider or "").lower().replace("_", "")
         item_type = (item_type or "").lower().replace("_", "")
         if provider not in ("onetime", "all"):
@@ -721,7 +717,7 @@ def _pc_router() -> APIRouter:
             invoice = b.get_invoice(invoice_id)
             key = {"inv": invoice.id}
         kind = f"recon:{key['inv']}"
-        offset, size = seek_page(request, state.continuation, kind, 0, MAX_PAGE)
+        offset, size = seek_page(request, state.continuation, kind, MAX_PAGE)
         if (params.get("seekOperation") or "").lower() == "next":
             key = {**key, **{k: v for k, v in state.continuation.decode(
                 request.headers.get("MS-ContinuationToken"), kind).items() if k in ("c", "p")}}
@@ -785,8 +781,6 @@ def _saas_router() -> APIRouter:
         page = subs[offset: offset + 100]
         body: dict[str, Any] = {"subscriptions": [wire.saas_subscription(s) for s in page]}
         if offset + 100 < len(subs):
-            from urllib.parse import quote
-
             token = state.continuation.encode({"k": "saas", "o": offset + 100, "s": 100})
             body["@nextLink"] = (f"{str(request.base_url).rstrip('/')}/api/saas/subscriptions?"
                                  f"continuationToken={quote(token, safe='')}&api-version={SAAS_API_VERSION}")
@@ -895,8 +889,6 @@ def _publisher_router() -> APIRouter:
     @r.post("/{publisher_id}/activate", name="publisher_activate")
     async def activate(publisher_id: str, request: Request) -> HTMLResponse:
         form = await request.body()
-        from urllib.parse import parse_qs
-
         token = (parse_qs(form.decode()).get("token") or [None])[0]
         try:
             saas = b.resolve_purchase_token(token)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -989,7 +989,3 @@ class Backend(SaasSide):
             "pendingEvents": [{"due": e.due, "kind": e.kind, **e.data} for e in self.clock.pending[:50]],
             "eventLog": self.event_log[-100:],
         }
-
-    def charges_for(self, subscription_ids: Iterable[str]) -> list[Charge]:
-        wanted = set(subscription_ids)
-        return [c for c in self.charges if c.subscription_id in wanted]

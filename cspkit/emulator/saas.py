@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from cspkit.emulator._ops import operation
-from cspkit.emulator._util import add_duration, fmt_dt
+from cspkit.emulator._util import fmt_dt
 from cspkit.emulator.billing import prorated_span
 from cspkit.emulator.models import EmulatorError, Operation, PurchaseToken, SaasSubscription, WebhookDelivery
 
@@ -432,9 +432,6 @@ class SaasSide:
         if self.publisher_config.get("auto_activate") and saas.status == "PendingFulfillmentStart":
             saas = self.activate_saas(saas.id, plan_id=saas.plan_id, quantity=saas.quantity)
         return {"subscription": saas, "activated": saas.status == "Subscribed"}
-
-    def term_end_of(self, saas: SaasSubscription) -> Any:
-        return saas.term_end or add_duration(saas.created, saas.term_unit)
 
 
 def _b64(data: bytes) -> str:
