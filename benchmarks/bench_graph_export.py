@@ -7,7 +7,7 @@ download — then streams the gzip JSON Lines blobs into typed DataFrame chunks 
 resource.getrusage; with --tracemalloc also the Python-heap peak of the streaming step, which slows it down).
 
 Usage:
-    python benchmarks/bench_graph_export.py [--lines 1000000] [--chunk-rows 50000] [--workers 4] [--tracemalloc]
+    python benchmarks/bench_graph_export.py [--lines 1000000] [--chunk-rows 25000] [--workers 4] [--tracemalloc]
         [--full-frame]     # also materialise the whole typed frame (read_export) and print its peak memory
 """
 
@@ -45,7 +45,7 @@ def _serve(lines: int, queue: mp.Queue, stop: mp.Event) -> None:  # child proces
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
-    parser.add_argument("--chunk-rows", type=int, default=50_000)
+    parser.add_argument("--chunk-rows", type=int, default=25_000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--full-frame", action="store_true")

@@ -97,8 +97,9 @@ def _line_blocks(path: Path, size: int) -> Iterator[tuple[int, list[bytes]]]:
                     return
                 if number == 0 and lines[0].startswith(codecs.BOM_UTF8):
                     lines[0] = lines[0][len(codecs.BOM_UTF8):]
+                count = len(lines)  # before yielding: the consumer may empty the list
                 yield number + 1, lines
-                number += len(lines)
+                number += count
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise InputFileError(str(path), row=number + 1, expected="a complete gzip stream", value=str(exc)) from None
 
@@ -121,7 +122,7 @@ def iter_export_records(paths: Iterable[PathLike]) -> Iterator[tuple[str, int, d
 
 
 def iter_export_frames(
-    paths: Iterable[PathLike], *, kind: str = "invoice", chunk_rows: int = 50_000
+    paths: Iterable[PathLike], *, kind: str = "invoice", chunk_rows: int = 25_000
 ) -> Iterator[pd.DataFrame]:
     """Typed DataFrame chunks (at most ``chunk_rows`` rows, never spanning two blobs) of the export's lines.
 
@@ -132,7 +133,8 @@ def iter_export_frames(
     Args:
         paths: the blob files, in manifest order.
         kind: ``"invoice"`` (reconciliation exports) or ``"daily"`` (usage exports).
-        chunk_rows: rows per chunk; memory stays proportional to it, not to the export.
+        chunk_rows: rows per chunk; memory stays proportional to it (about 10 KB per row of the 47-column
+            invoice export in flight), not to the export.
     Yields:
         frames with the columns and dtypes of :func:`cspkit.billing.recon_readers.read_recon`.
     Raises:
@@ -142,7 +144,7 @@ def iter_export_frames(
         p = Path(path)
         for first, lines in _line_blocks(p, chunk_rows):
             rows = list(range(first, first + len(lines)))
-            frame = _arrow_chunk(lines, rows, p, kind) if _FAST else None
+            frame, lines = _arrow_chunk(lines, rows, p, kind) if _FAST else (None, lines)
             if frame is None:
                 batch, kept = [], []
                 for number, line in zip(rows, lines, strict=True):
@@ -160,27 +162,34 @@ def iter_export_frames(
 _JSON_NUMBER = r'([^\\])":\s*(-?[0-9][0-9.eE+\-]*)'
 
 
-def _arrow_chunk(lines: list[bytes], rows: list[int], path: Path, kind: str) -> pd.DataFrame | None:
-    """A block of JSON Lines through Arrow's JSON reader; None when Arrow cannot take it as flat text columns."""
+def _arrow_chunk(
+    lines: list[bytes], rows: list[int], path: Path, kind: str
+) -> tuple[pd.DataFrame | None, list[bytes]]:
+    """A block of JSON Lines through Arrow's JSON reader → ``(frame, [])``; ``(None, lines)`` when Arrow cannot
+    take it as flat text columns (the lines are handed back for the record path)."""
     if any(not line.strip() for line in lines):
-        return None
+        return None, lines
     try:
         head = json.loads(lines[0])
     except ValueError:
-        return None
+        return None, lines
     if not isinstance(head, dict):
-        return None
+        return None, lines
     if not lines[-1].endswith(b"\n"):
-        lines = [*lines[:-1], lines[-1] + b"\n"]
+        lines[-1] += b"\n"
     # 10.08 → "10.08" in the raw text (Arrow would read a number as a double), then the block as one buffer
     try:
-        quoted = pc.replace_substring_regex(pa.array(lines, type=pa.binary()), pattern=_JSON_NUMBER,
-                                            replacement=r'\1":"\2"')
+        original = pa.array(lines, type=pa.binary())
+    except (pa.ArrowException, AttributeError):
+        return None, lines
+    lines.clear()  # memory: the Arrow copy replaces the Python one (given back if Arrow cannot take the block)
+    try:
+        quoted = pc.replace_substring_regex(original, pattern=_JSON_NUMBER, replacement=r'\1":"\2"')
         offsets = np.frombuffer(quoted.buffers()[1], dtype=np.int32, count=len(quoted) + 1,
                                 offset=quoted.offset * 4)
         block = quoted.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
     except (pa.ArrowException, AttributeError):  # e.g. a block over 2 GiB (a chunked array)
-        return None
+        return None, original.to_pylist()
     schema = pa.schema([(key, pa.string()) for key in head])
     try:
         table = pj.read_json(
@@ -189,9 +198,10 @@ def _arrow_chunk(lines: list[bytes], rows: list[int], path: Path, kind: str) -> 
             parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        return None
-    if table.num_rows != len(lines):
-        return None
+        return None, original.to_pylist()
+    del quoted, block
+    if table.num_rows != len(rows):
+        return None, original.to_pylist()
     raw: dict[str, pa.Array] = {}
     for name in table.column_names:
         array = table.column(name).combine_chunks()
@@ -200,10 +210,12 @@ def _arrow_chunk(lines: list[bytes], rows: list[int], path: Path, kind: str) -> 
         elif pa.types.is_boolean(array.type):
             array = pc.if_else(array, "true", "false")
         elif not pa.types.is_string(array.type):
-            return None
+            return None, original.to_pylist()
         raw[name] = array
+    del table
     try:
-        return _assemble(raw, rows, path, kind)
+        frame = _assemble(raw, rows, path, kind)
+        return (frame, []) if frame is not None else (None, original.to_pylist())
     except InputFileError as exc:
         row = rows[exc.row - 1] if exc.row and 0 < exc.row <= len(rows) else exc.row
         raise InputFileError(str(path), row=row, column=exc.column, expected=exc.expected, value=exc.value) from None

@@ -284,6 +284,7 @@ class BillingExports:
         self.poll_interval = poll_interval
         self.max_wait = max_wait
         self._local = threading.local()
+        self._sessions: list[requests.Session] = []
 
     # -- plumbing ----------------------------------------------------------------------------------------------
     @property
@@ -301,12 +302,25 @@ class BillingExports:
         sleep(seconds)
 
     def _session(self) -> requests.Session:
+        """A plain session per download thread (no bearer token: blob storage gets the SAS token only)."""
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
             session.headers.update({"User-Agent": f"cspkit/{__version__}"})
             self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
         return session
+
+    def close(self) -> None:
+        """Close the Graph transport and the blob download sessions."""
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+            transport, self._transport = self._transport, None
+        for session in sessions:
+            session.close()
+        if transport is not None:
+            transport.close()
 
     # -- 1. request --------------------------------------------------------------------------------------------
     def request_export(
