@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import zlib
 from decimal import Decimal
 
@@ -71,7 +72,8 @@ def invoice_id(emu, pc) -> str:
     return usd[0]["id"]
 
 
-def test_export_poll_manifest_blobs(emu, client, sleeps, invoice_id, tmp_path):
+def test_export_poll_manifest_blobs(emu, client, sleeps, invoice_id, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
     statuses = []
 
     result = client.billing_exports.export_billed_reconciliation(
@@ -84,6 +86,8 @@ def test_export_poll_manifest_blobs(emu, client, sleeps, invoice_id, tmp_path):
     assert manifest.data_format == "compressedJSONLines" and manifest.partition_type == "Default"
     assert {b.partition_value for b in manifest.blobs} == {"default"}
     assert "sig=" in manifest.sas_token and "sig=" not in (tmp_path / "manifest.json").read_text()
+    blob_logs = [r.getMessage() for r in caplog.records if "/_blobs/" in r.getMessage()]
+    assert len(blob_logs) == 2 and all("?<redacted>" in m and "sig=" not in m for m in blob_logs)
     for blob in result.blobs:
         data = blob.path.read_bytes()
         assert gzip_members(data) == 2
