@@ -754,7 +754,8 @@ class Backend(SaasSide):
     def _start_term(self, sub: Subscription, *, charge_type: str, reference_id: str) -> None:
         """Begin a term now (purchase, activation, renewal): dates, windows, the first cycle's charge, events."""
         now = self.now()
-        sub.status = "active"
+        if sub.status != "suspended":  # a suspended subscription renews suspended
+            sub.status = "active"
         sub.effective_start = now
         sub.commitment_end = add_duration(now, sub.term_duration)
         sub.cycle_start = now
