@@ -201,7 +201,8 @@ def parse_recon_date(text: str) -> datetime | None:
 
 
 _EXCEL_INT = re.compile(r"-?\d+\.0+")
-_EXCEL_SCI = re.compile(r"-?\d(?:\.\d+)?[eE]\+\d+")
+_EXCEL_SCI = re.compile(r"^-?\d(?:\.\d+)?[eE]\+\d+")
+_PLAIN_NUMBER = r"^-?(?:\d+\.?\d*|\.\d+)$"
 _GUID_BRACES = re.compile(r"\{([0-9A-Fa-f-]{36})\}")
 
 
@@ -266,13 +267,24 @@ class _Converter:
     }
 
     def convert(self, column: str, raw: pa.Array, first_row: int) -> Any:
-        """Convert one raw text column (Arrow strings, trimmed, blanks null) of a chunk starting at ``first_row``."""
+        """Convert one raw text column (Arrow strings, trimmed, blanks null) of a chunk starting at ``first_row``.
+
+        Ids are normalised with vectorised Arrow kernels; numbers and dates are parsed once per distinct value
+        (plain numbers by ``Decimal`` directly, anything else by :func:`parse_recon_number`).
+        """
         typ = COLUMN_TYPES.get(column, "str")
-        if typ == "str":
-            return raw.to_pandas(types_mapper={pa.string(): STRING, pa.large_string(): STRING}.get).array
+        if typ in ("str", "guid", "id", "sku", "currency", "upper"):
+            return _to_string(self._vector_text(column, typ, raw))
         encoded = raw.dictionary_encode()
         indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-        uniques = encoded.dictionary.to_pylist()
+        dictionary = encoded.dictionary
+        if typ in ("decimal", "percent"):
+            parsed = self._parse_numbers(column, typ, dictionary, indices, first_row)
+            table = np.empty(len(parsed) + 1, dtype=object)
+            table[: len(parsed)] = parsed
+            table[-1] = None
+            return table[indices]
+        uniques = dictionary.to_pylist()
         cache = self.cache.setdefault(column, {})
         parse = self._parser(column, typ)
         parsed: list[Any] = []
@@ -283,15 +295,9 @@ class _Converter:
                 try:
                     value = parse(text)
                 except (ValueError, TypeError, InvalidOperation):
-                    row = int(np.flatnonzero(indices == position)[0]) + first_row
-                    raise InputFileError(
-                        self.path, row=row, column=column, expected=self._EXPECTED.get(typ, typ), value=text
-                    ) from None
-                if len(cache) < 200_000:
+                    self._fail(column, typ, indices, position, first_row, text)
+                if len(cache) < 50_000:
                     cache[text] = value
-            if typ in ("id", "sku") and isinstance(value, str) and _EXCEL_SCI.fullmatch(value):
-                count, example = self.sci_ids.get(column, (0, value))
-                self.sci_ids[column] = (count + int((indices == position).sum()), example)
             parsed.append(value)
         if typ == "date":
             values = np.array(
@@ -300,13 +306,63 @@ class _Converter:
                 dtype="datetime64[ns]",
             )  # fmt: skip
             return pd.DatetimeIndex(values[indices]).tz_localize("UTC").array
-        table = np.empty(len(parsed) + 1, dtype=object)
-        table[: len(parsed)] = parsed
-        table[-1] = None
-        taken = table[indices]
-        if typ in ("decimal", "percent"):
-            return taken
-        return pd.array(taken, dtype=STRING)
+        taken = pc.take(pa.array(parsed, type=pa.string()), encoded.indices)
+        return _to_string(taken)
+
+    def _fail(self, column: str, typ: str, indices: np.ndarray, position: int, first_row: int, text: str) -> None:
+        row = int(np.flatnonzero(indices == position)[0]) + first_row
+        raise InputFileError(self.path, row=row, column=column, expected=self._EXPECTED.get(typ, typ), value=text)
+
+    def _parse_numbers(
+        self, column: str, typ: str, dictionary: pa.Array, indices: np.ndarray, first_row: int
+    ) -> list[Any]:
+        plain = pc.match_substring_regex(dictionary, _PLAIN_NUMBER).to_numpy(zero_copy_only=False)
+        uniques = dictionary.to_pylist()
+        if plain.all():
+            parsed: list[Any] = [Decimal(t) for t in uniques]
+        else:
+            parse = self._parser(column, typ)
+            parsed = []
+            for position, (text, simple) in enumerate(zip(uniques, plain, strict=True)):
+                if simple:
+                    parsed.append(Decimal(text))
+                    continue
+                try:
+                    parsed.append(parse(text))
+                except (ValueError, TypeError, InvalidOperation):
+                    self._fail(column, typ, indices, position, first_row, text)
+            return parsed
+        if column in self.fractions:
+            parsed = [v * 100 for v in parsed]
+        return parsed
+
+    def _vector_text(self, column: str, typ: str, raw: pa.Array) -> pa.Array:
+        if typ == "str":
+            return raw
+        if typ in ("currency", "upper"):
+            return pc.utf8_upper(raw)
+        if typ == "guid":
+            if pc.any(pc.starts_with(raw, "{")).as_py():
+                raw = pc.replace_substring_regex(raw, r"^\{(.*)\}$", r"\1")
+            return pc.utf8_lower(raw)
+        fixed = raw
+        if pc.any(pc.match_substring(raw, ".0")).as_py():
+            fixed = pc.replace_substring_regex(raw, r"^(-?\d+)\.0+$", r"\1")  # Excel's 6034453.0
+        if pc.any(pc.match_substring(fixed, "E+", ignore_case=True)).as_py():
+            sci = pc.match_substring_regex(fixed, _EXCEL_SCI.pattern + "$")
+            count = pc.sum(sci).as_py() or 0
+            if count:
+                example = pc.filter(fixed, sci)[0].as_py()
+                previous, first = self.sci_ids.get(column, (0, example))
+                self.sci_ids[column] = (previous + count, first)
+        if typ == "sku" and pc.any(pc.less(pc.utf8_length(fixed), 4)).as_py():
+            short = pc.match_substring_regex(fixed, r"^\d{1,3}$")
+            fixed = pc.if_else(short, pc.utf8_lpad(fixed, 4, "0"), fixed)
+        return fixed
+
+
+def _to_string(arr: pa.Array) -> Any:
+    return arr.to_pandas(types_mapper={pa.string(): STRING, pa.large_string(): STRING}.get).array
 
 
 def _normalize_frequency(text: str) -> str | None:
@@ -330,12 +386,15 @@ def _normalize_json_text(text: str) -> str:
     return t
 
 
-def _clean(raw: pa.Array) -> pa.Array:
-    """Trim whitespace and turn empty strings into nulls."""
+def _clean(raw: pa.Array, column: str) -> pa.Array:
+    """Turn empty strings into nulls; trim whitespace around typed values (free text is kept as written)."""
     if raw.type != pa.string():
         raw = raw.cast(pa.string())
-    trimmed = pc.utf8_trim_whitespace(raw)
-    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    if COLUMN_TYPES.get(column, "str") != "str":
+        raw = pc.utf8_trim_whitespace(raw)
+    if pc.any(pc.equal(raw, "")).as_py():
+        raw = pc.if_else(pc.equal(raw, ""), pa.scalar(None, pa.string()), raw)
+    return raw
 
 
 def _typed_empty(column: str, n: int) -> Any:
@@ -394,7 +453,7 @@ class _Assembler:
         assert self.converter is not None
         if rows == 0:
             return
-        cleaned = {name: _clean(arr) for name, arr in columns.items()}
+        cleaned = {name: _clean(arr, name) for name, arr in columns.items()}
         source_row = np.arange(first_row, first_row + rows, dtype="int64")
         blank = None
         for arr in cleaned.values():
@@ -641,7 +700,7 @@ def _read_csv(stream: io.BufferedReader, path: str, head: bytes, *, kind: str, f
 
     read_options = pcsv.ReadOptions(
         use_threads=True,
-        block_size=16 << 20,
+        block_size=1 << 20,
         column_names=out_names,
         skip_rows=1,
         encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding,
@@ -650,7 +709,10 @@ def _read_csv(stream: io.BufferedReader, path: str, head: bytes, *, kind: str, f
         delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=on_invalid
     )
     convert_options = pcsv.ConvertOptions(
-        column_types={n: pa.string() for n in out_names}, strings_can_be_null=False, quoted_strings_can_be_null=False
+        column_types={n: pa.string() for n in out_names},
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
     )
     if encoding == "utf-8-sig":
         stream.read(3)

@@ -29,14 +29,16 @@ reported only when the Decimal check fails.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cspkit.billing.recon_columns import normalize_header
 from cspkit.billing.recon_readers import STRING
@@ -72,6 +74,7 @@ _SEAT_CHARGES = {
 _RECURRING = {"new", "renew", "cycleCharge"}
 _CANCELLED = {"deleted", "cancelled", "canceled", "expired", "disabled"}
 _SCALE = 1_000_000  # micro-units for exact int64 sums
+_DSCALE = Decimal(_SCALE)
 _CENT = Decimal("0.01")
 _MARGIN = 1e-7  # float screening margin (candidates are confirmed in Decimal)
 
@@ -117,6 +120,8 @@ class ReconciliationResult:
         variances: one row per finding (columns :data:`VARIANCE_COLUMNS`); Expected/Actual/Difference are Decimal.
         variance_counts: per category: Severity, Count, Meaning.
         lines: the input lines plus ``Variances`` (the categories found on each line, comma-separated).
+        notes: what could not be checked (no price list, no subscriptions).
+        timings: seconds spent per step (for benchmarks).
     """
 
     period_start: pd.Timestamp | None
@@ -129,6 +134,7 @@ class ReconciliationResult:
     variance_counts: pd.DataFrame
     lines: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """The result frames by report name (``summary`` is the tie-out)."""
@@ -144,25 +150,81 @@ class ReconciliationResult:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# small vector helpers
+# vector helpers (every column is converted once; Python loops run only over distinct values or candidates)
+
+
+def _is_arrow_text(series: pd.Series) -> bool:
+    return isinstance(series.dtype, pd.StringDtype) and getattr(series.dtype, "storage", "") == "pyarrow"
+
+
+def _arrow(series: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """A text column as Arrow strings (zero-copy for the readers' columns)."""
+    if _is_arrow_text(series):
+        return pa.array(series.array)
+    values = series.astype(object).where(series.notna(), None).tolist()
+    return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def _text(series: pd.Series) -> np.ndarray:
+    """Text column → object array of str with '' for NA."""
+    return pc.fill_null(_arrow(series), "").to_numpy(zero_copy_only=False).astype(object)
+
+
+def _codes(series: pd.Series) -> np.ndarray:
+    """Text column → int64 codes of its distinct values (-1 for NA)."""
+    encoded = _arrow(series)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    return pc.fill_null(encoded.dictionary_encode().indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _map_text(series: pd.Series, func: Any) -> np.ndarray:
+    """Apply ``func`` to each distinct text value ('' for NA) and spread the results (object array)."""
+    arr = _arrow(series)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    encoded = pc.fill_null(arr, "").dictionary_encode()
+    table = np.empty(len(encoded.dictionary), dtype=object)
+    table[:] = [func(v) for v in encoded.dictionary.to_pylist()]
+    return table[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
 def _floats(values: Any) -> np.ndarray:
-    """Decimal/None object array → float64 (NaN for None), converting each distinct value once."""
-    series = pd.Series(values, copy=False) if not isinstance(values, pd.Series) else values
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    table = np.array([float(u) for u in uniques] + [np.nan], dtype=float)
-    return table[codes]
+    """Decimal/None object array → float64 (NaN for None)."""
+    arr = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
+    missing = pd.isna(arr)
+    if missing.any():
+        arr = arr.copy()
+        arr[missing] = np.nan
+    return arr.astype(float)
 
 
 def _micros(values: Any) -> np.ndarray:
-    """Decimal/None object array → exact int64 micro-units (0 for None)."""
-    series = pd.Series(values, copy=False) if not isinstance(values, pd.Series) else values
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    table = np.array(
-        [int((Decimal(u) * _SCALE).to_integral_value(ROUND_HALF_EVEN)) for u in uniques] + [0], dtype=np.int64
-    )
-    return table[codes]
+    """Decimal/None object array → exact int64 micro-units (0 for None; amounts carry at most 6 decimals)."""
+    arr = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
+    missing = pd.isna(arr)
+    if missing.any():
+        arr = arr.copy()
+        arr[missing] = Decimal(0)
+    if not len(arr):
+        return np.zeros(0, dtype=np.int64)
+    return (arr * _DSCALE).astype(np.int64)
+
+
+def _o(values: Any) -> pd.Series:
+    """An object-dtype Series (pandas 3 would otherwise convert string arrays to Arrow strings, slowly)."""
+    return pd.Series(np.asarray(values, dtype=object), dtype=object, copy=False)
+
+
+def _lookup(keys: Any, mapping: pd.Series, default: Any = None) -> np.ndarray:
+    """``mapping[key]`` for each key (object array), ``default`` where absent; hash lookups on plain objects."""
+    index = pd.Index(np.asarray(mapping.index, dtype=object), dtype=object)
+    where = index.get_indexer(pd.Index(np.asarray(keys, dtype=object), dtype=object))
+    values = np.asarray(mapping.to_numpy(dtype=object), dtype=object)
+    out = np.full(len(where), default, dtype=object)
+    found = where >= 0
+    out[found] = values[where[found]]
+    return out
 
 
 def _from_micros(value: int | np.integer) -> Decimal:
@@ -172,15 +234,21 @@ def _from_micros(value: int | np.integer) -> Decimal:
     return (Decimal(v) / _SCALE).normalize()
 
 
-def _dec_column(values: Iterable[Any]) -> np.ndarray:
-    out = np.empty(len(values) if hasattr(values, "__len__") else 0, dtype=object)  # type: ignore[arg-type]
-    out[:] = list(values)
-    return out
+def _naive(series: pd.Series) -> np.ndarray:
+    """Datetime column → naive datetime64[ns] array in UTC (NaT kept); no per-element objects."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif not pd.api.types.is_datetime64_dtype(series.dtype):
+        series = pd.to_datetime(series, utc=True, errors="coerce").dt.tz_localize(None)
+    return series.to_numpy(dtype="datetime64[ns]")
 
 
-def _text(series: pd.Series) -> np.ndarray:
-    """String column → object array with '' for NA (for keys and comparisons)."""
-    return series.astype(object).where(series.notna(), "").to_numpy(dtype=object)
+def _day(value: np.datetime64) -> str:
+    return "?" if np.isnat(value) else str(value)[:10]
+
+
+def _fmt_day(value: Any) -> str:
+    return "?" if value is None or pd.isna(value) else f"{pd.Timestamp(value):%Y-%m-%d}"
 
 
 def _month_bounds(value: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -189,6 +257,35 @@ def _month_bounds(value: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
     start = ts.normalize().replace(day=1)
     end = start + pd.offsets.MonthEnd(0)
     return start, end
+
+
+class _Columns:
+    """Lazily converted, cached views of the line columns."""
+
+    def __init__(self, lines: pd.DataFrame) -> None:
+        self.lines = lines
+        self._cache: dict[tuple[str, str], np.ndarray] = {}
+
+    def _get(self, kind: str, column: str, make: Any) -> np.ndarray:
+        key = (kind, column)
+        if key not in self._cache:
+            self._cache[key] = make(self.lines[column])
+        return self._cache[key]
+
+    def text(self, column: str) -> np.ndarray:
+        return self._get("text", column, _text)
+
+    def codes(self, column: str) -> np.ndarray:
+        return self._get("codes", column, _codes)
+
+    def f(self, column: str) -> np.ndarray:
+        return self._get("float", column, _floats)
+
+    def dt(self, column: str) -> np.ndarray:
+        return self._get("dt", column, _naive)
+
+    def obj(self, column: str) -> np.ndarray:
+        return self._get("obj", column, lambda s: s.to_numpy(dtype=object))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -233,7 +330,24 @@ def _records(data: Any) -> pd.DataFrame:
 def _to_utc(series: pd.Series) -> pd.Series:
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         return series.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-    return pd.to_datetime(series, utc=True, errors="coerce", format="mixed").astype("datetime64[ns, UTC]")
+    if pd.api.types.is_datetime64_dtype(series.dtype):
+        return series.dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
+    values = series.astype(object).where(series.notna(), None)
+    texts = pd.Series([None if v is None else (v if isinstance(v, str) else str(v)) for v in values], dtype=object)
+    try:
+        out = pd.to_datetime(texts, utc=True, errors="coerce", format="ISO8601")
+    except (ValueError, TypeError):  # pragma: no cover - mixed exotic inputs
+        out = pd.to_datetime(texts, utc=True, errors="coerce", format="mixed")
+    return out.astype("datetime64[ns, UTC]").set_axis(series.index)
+
+
+def _text_or_none(series: pd.Series, transform: Any = None) -> np.ndarray:
+    arr = _arrow(series if _is_arrow_text(series) else series.astype(STRING))
+    arr = pc.utf8_trim_whitespace(arr)
+    if transform is not None:
+        arr = transform(arr)
+    arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+    return arr.to_numpy(zero_copy_only=False).astype(object)
 
 
 def normalize_subscriptions(data: Any) -> pd.DataFrame:
@@ -242,50 +356,64 @@ def normalize_subscriptions(data: Any) -> pd.DataFrame:
     Accepts snake_case, camelCase or PascalCase names: customer_id/customerId, subscription_id/id, offer_id
     (``productId:skuId:availabilityId`` catalog item id) or product_id + sku_id, quantity, status, term_duration,
     billing_cycle, created/creationDate, effective_start/effectiveStartDate, cancelled_at/cancellation_date/
-    deleted_date, is_trial.
+    deleted_date, is_trial, currency.
     Returns:
         Frame with :data:`SUBSCRIPTION_COLUMNS` (ids lower-cased GUIDs, quantity Decimal, dates UTC).
     """
     raw = _records(data)
-    frame = pd.DataFrame(index=range(len(raw)))
+    n = len(raw)
+    picked: dict[str, pd.Series] = {}
     for column in raw.columns:
         target = _SUB_ALIASES.get(normalize_header(column))
-        if target and target not in frame.columns:
-            frame[target] = raw[column].to_numpy()
-    if "offer_id" in frame.columns:
-        parts = frame["offer_id"].astype(object).fillna("").astype(str).str.split(":", expand=True)
-        if "product_id" not in frame.columns and parts.shape[1] >= 1:
-            frame["product_id"] = parts[0].replace("", None)
-        if "sku_id" not in frame.columns and parts.shape[1] >= 2:
-            frame["sku_id"] = parts[1]
-    for column in SUBSCRIPTION_COLUMNS:
-        if column not in frame.columns:
-            frame[column] = None
-    out = frame[SUBSCRIPTION_COLUMNS].copy()
-    for column in ("customer_id", "subscription_id"):
-        out[column] = out[column].astype(object).map(lambda v: None if v is None or v != v else str(v).strip().lower())
-    out["sku_id"] = (
-        out["sku_id"]
-        .astype(object)
-        .map(lambda v: None if v is None or v != v else (str(v).zfill(4) if str(v).isdigit() else str(v)))
-    )
-    out["product_id"] = out["product_id"].astype(object).map(lambda v: None if v is None or v != v else str(v))
-    out["status"] = out["status"].astype(object).map(lambda v: None if v is None or v != v else str(v).lower())
-    out["term_duration"] = (
-        out["term_duration"].astype(object).map(lambda v: None if v is None or v != v else str(v).upper())
-    )
-    out["billing_cycle"] = out["billing_cycle"].astype(object).map(_plan)
-    out["quantity"] = (
-        out["quantity"]
-        .astype(object)
-        .map(lambda v: None if v is None or v != v else Decimal(str(int(v)) if isinstance(v, float) else str(v)))
-    )
-    out["currency"] = out["currency"].astype(object).map(lambda v: None if v is None or v != v else str(v).upper())
-    out["is_trial"] = out["is_trial"].astype(object).map(lambda v: bool(v) if v is not None and v == v else False)
+        if target and target not in picked:
+            picked[target] = raw[column].reset_index(drop=True)
+    empty = pd.Series([None] * n, dtype=object)
+    get = lambda name: picked.get(name, empty)  # noqa: E731
+    out = pd.DataFrame(index=range(n))
+    out["customer_id"] = _o(_text_or_none(get("customer_id"), pc.utf8_lower))
+    out["subscription_id"] = _o(_text_or_none(get("subscription_id"), pc.utf8_lower))
+    product = _text_or_none(get("product_id"))
+    sku = _text_or_none(get("sku_id"))
+    if "offer_id" in picked:
+        parts = pc.split_pattern(pa.array(_text_or_none(get("offer_id")), type=pa.string()), ":", max_splits=2)
+        parts = pc.if_else(pc.is_null(parts), pa.scalar([], pa.list_(pa.string())), parts)
+        lengths = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
+
+        def element(i: int) -> np.ndarray:
+            flat = pc.list_flatten(pc.list_slice(parts, i, i + 1)).to_numpy(zero_copy_only=False).astype(object)
+            out_arr = np.full(len(lengths), None, dtype=object)
+            out_arr[lengths > i] = flat
+            out_arr[out_arr == ""] = None
+            return out_arr
+
+        if "product_id" not in picked:
+            product = element(0)
+        if "sku_id" not in picked:
+            sku = element(1)
+    out["product_id"] = _o(product)
+    out["sku_id"] = _map_values(sku, lambda s: s.zfill(4) if s.isdigit() else s)
+    out["quantity"] = _map_values(_text_or_none(get("quantity")), lambda q: Decimal(q[:-2] if q.endswith(".0") else q))
+    out["status"] = _o(_text_or_none(get("status"), pc.utf8_lower))
+    out["term_duration"] = _o(_text_or_none(get("term_duration"), pc.utf8_upper))
+    cycles = _text_or_none(get("billing_cycle"))
+    plans = {c: _plan(c) for c in pd.unique(cycles)}
+    out["billing_cycle"] = _o(np.array([plans[c] for c in cycles], dtype=object))
     for column in ("created", "effective_start", "cancelled_at"):
-        out[column] = _to_utc(out[column])
+        out[column] = _to_utc(get(column))
+    trial = _text_or_none(get("is_trial"), pc.utf8_lower)
+    out["is_trial"] = np.array([t in ("true", "1", "yes") for t in trial], dtype=bool)
+    out["currency"] = _o(_text_or_none(get("currency"), pc.utf8_upper))
     out = out[out["subscription_id"].notna()].drop_duplicates("subscription_id", keep="last")
-    return out.reset_index(drop=True)
+    return out[SUBSCRIPTION_COLUMNS].reset_index(drop=True)
+
+
+def _map_values(values: np.ndarray, func: Any) -> pd.Series:
+    """Apply ``func`` once per distinct non-None value of an object array (None stays None)."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    table = np.empty(len(uniques) + 1, dtype=object)
+    table[: len(uniques)] = [func(u) for u in uniques]
+    table[-1] = None
+    return _o(table[codes])
 
 
 def _plan(value: Any) -> str | None:
@@ -311,24 +439,21 @@ def normalize_invoices(data: Any) -> pd.DataFrame:
     raw = _records(data)
     names = {normalize_header(c): c for c in raw.columns}
 
-    def pick(*keys: str) -> Any:
+    def pick(*keys: str) -> pd.Series:
         for key in keys:
             if key in names:
-                return raw[names[key]]
-        return pd.Series([None] * len(raw))
+                return raw[names[key]].astype(object)
+        return pd.Series([None] * len(raw), dtype=object)
 
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "InvoiceNumber": pick("invoicenumber", "id", "invoiceid").astype(object),
-            "Currency": pick("currency", "currencycode")
-            .astype(object)
-            .map(lambda v: None if v is None else str(v).upper()),
-            "InvoiceTotal": pick("invoicetotal", "totalcharges", "total")
-            .astype(object)
-            .map(lambda v: None if v is None or v != v else Decimal(str(v))),
+            "InvoiceNumber": pick("invoicenumber", "id", "invoiceid"),
+            "Currency": pick("currency", "currencycode").map(lambda v: None if v is None else str(v).upper()),
+            "InvoiceTotal": pick("invoicetotal", "totalcharges", "total").map(
+                lambda v: None if v is None or v != v else Decimal(str(v))
+            ),
         }
     )
-    return frame
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -336,14 +461,15 @@ def normalize_invoices(data: Any) -> pd.DataFrame:
 
 
 class _Findings:
-    def __init__(self, lines: pd.DataFrame) -> None:
+    def __init__(self, lines: pd.DataFrame, cols: _Columns) -> None:
         self.lines = lines
+        self.cols = cols
         self.parts: list[pd.DataFrame] = []
 
     def add_lines(
         self,
         category: str,
-        positions: np.ndarray,
+        positions: Any,
         *,
         expected: Any = None,
         actual: Any = None,
@@ -354,36 +480,41 @@ class _Findings:
         positions = np.asarray(positions, dtype=np.int64)
         if len(positions) == 0:
             return
-        sub = self.lines.iloc[positions]
         n = len(positions)
 
-        def col(value: Any) -> Any:
+        def col(value: Any) -> np.ndarray:
+            arr = np.empty(n, dtype=object)
             if value is None or isinstance(value, (str, Decimal)):
-                arr = np.empty(n, dtype=object)
                 arr[:] = [value] * n
-                return arr
-            return np.asarray(value, dtype=object)
+            else:
+                arr[:] = list(value)
+            return arr
 
+        c = self.cols
         part = pd.DataFrame(
             {
-                "Category": category,
-                "Severity": col(severity or CATEGORIES[category][0]),
-                "CustomerId": sub["CustomerId"].to_numpy(dtype=object),
-                "CustomerName": sub["CustomerName"].to_numpy(dtype=object),
-                "SubscriptionId": sub["SubscriptionId"].to_numpy(dtype=object),
-                "InvoiceNumber": sub["InvoiceNumber"].to_numpy(dtype=object),
-                "ChargeType": sub["ChargeType"].to_numpy(dtype=object),
-                "ProductId": sub["ProductId"].to_numpy(dtype=object),
-                "SkuId": sub["SkuId"].to_numpy(dtype=object),
-                "OrderDate": sub["OrderDate"].to_numpy(),
-                "Currency": sub["Currency"].to_numpy(dtype=object),
+                "Category": col(category),
+                "Severity": col(CATEGORIES[category][0] if severity is None else severity),
+                "CustomerId": _o(c.text("CustomerId")[positions]),
+                "CustomerName": _o(c.text("CustomerName")[positions]),
+                "SubscriptionId": _o(c.text("SubscriptionId")[positions]),
+                "InvoiceNumber": _o(c.text("InvoiceNumber")[positions]),
+                "ChargeType": _o(c.text("ChargeType")[positions]),
+                "ProductId": _o(c.text("ProductId")[positions]),
+                "SkuId": _o(c.text("SkuId")[positions]),
+                "OrderDate": c.dt("OrderDate")[positions],
+                "Currency": _o(c.text("Currency")[positions]),
                 "Expected": col(expected),
                 "Actual": col(actual),
                 "Difference": col(difference),
-                "Amount": sub["Subtotal"].to_numpy(dtype=object),
+                "Amount": c.obj("Subtotal")[positions],
                 "Evidence": col(evidence),
-                "SourceFile": sub["SourceFile"].astype(object).to_numpy(),
-                "SourceRow": sub["SourceRow"].to_numpy(),
+                "SourceFile": self.lines["SourceFile"].astype(object).to_numpy()[positions]
+                if "SourceFile" in self.lines.columns
+                else None,
+                "SourceRow": self.lines["SourceRow"].to_numpy()[positions]
+                if "SourceRow" in self.lines.columns
+                else positions + 1,
                 "_pos": positions,
             }
         )
@@ -398,63 +529,73 @@ class _Findings:
     def frame(self) -> pd.DataFrame:
         if not self.parts:
             empty = pd.DataFrame({c: pd.Series(dtype=object) for c in VARIANCE_COLUMNS})
+            empty["OrderDate"] = pd.Series(dtype="datetime64[ns, UTC]")
+            empty["SourceRow"] = pd.Series(dtype="Int64")
             empty["_pos"] = pd.Series(dtype=np.int64)
             return empty
         frame = pd.concat(self.parts, ignore_index=True)
         for column in VARIANCE_COLUMNS:
             if column not in frame.columns:
                 frame[column] = None
+        for column in ("CustomerId", "CustomerName", "SubscriptionId", "InvoiceNumber", "ChargeType", "ProductId",
+                       "SkuId", "Currency"):  # fmt: skip
+            frame[column] = frame[column].replace("", None)
         order = {c: i for i, c in enumerate(CATEGORIES)}
         frame["_order"] = frame["Category"].map(order)
+        frame["SourceRow"] = pd.to_numeric(frame["SourceRow"], errors="coerce").astype("Int64")
         frame = frame.sort_values(["_order", "SourceFile", "SourceRow"], kind="stable", na_position="last")
         frame = frame.drop(columns="_order").reset_index(drop=True)
         frame["OrderDate"] = _to_utc(frame["OrderDate"])
-        frame["SourceRow"] = frame["SourceRow"].astype("Int64")
         for column in ("Expected", "Actual", "Difference", "Amount"):
             frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
         return frame[[*VARIANCE_COLUMNS, "_pos"]]
 
 
-def _derive_terms(lines: pd.DataFrame, subs: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+_TERM_TEXT = (("one-month", "P1M"), ("1 month", "P1M"), ("one-year", "P1Y"), ("1 year", "P1Y"),
+              ("three-year", "P3Y"), ("3 year", "P3Y"))  # fmt: skip
+
+
+def _term_from_text(text: str) -> str:
+    folded = text.lower()
+    for needle, term in _TERM_TEXT:
+        if needle in folded:
+            return term
+    return ""
+
+
+def _derive_terms(cols: _Columns, subs: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
     """TermDuration (P1M/P1Y/P3Y) and BillingPlan (Monthly/Annual/Triennial) per line (§4.7, §2.2)."""
-    n = len(lines)
-    term = np.full(n, None, dtype=object)
-    plan = np.full(n, None, dtype=object)
+    n = len(cols.lines)
+    term = np.full(n, "", dtype=object)
+    plan = np.full(n, "", dtype=object)
     if subs is not None and len(subs):
-        joined = pd.DataFrame({"subscription_id": _text(lines["SubscriptionId"])}).merge(
-            subs[["subscription_id", "term_duration", "billing_cycle"]], on="subscription_id", how="left", sort=False
-        )
-        term = joined["term_duration"].to_numpy(dtype=object).copy()
-        plan = joined["billing_cycle"].to_numpy(dtype=object).copy()
-        plan[plan == "None"] = None
-    # term from the subscription's start/end span
-    span = ((lines["SubscriptionEndDate"] - lines["SubscriptionStartDate"]).dt.days + 1).to_numpy(dtype=float)
+        index = pd.Index(subs["subscription_id"].to_numpy(dtype=object), dtype=object)
+        where = index.get_indexer(pd.Index(cols.text("SubscriptionId"), dtype=object))
+        found = where >= 0
+        sub_term = subs["term_duration"].to_numpy(dtype=object)
+        sub_plan = subs["billing_cycle"].to_numpy(dtype=object)
+        term[found] = sub_term[where[found]]
+        plan[found] = sub_plan[where[found]]
+        term[pd.isna(term)] = ""
+        plan[pd.isna(plan) | (plan == "None")] = ""
+    span = (cols.dt("SubscriptionEndDate") - cols.dt("SubscriptionStartDate")).astype("timedelta64[D]").astype(float)
+    span = span + 1
+    span[np.isnat(cols.dt("SubscriptionEndDate")) | np.isnat(cols.dt("SubscriptionStartDate"))] = np.nan
     from_span = np.select(
         [(span >= 27) & (span <= 32), (span >= 360) & (span <= 367), (span >= 1090) & (span <= 1100)],
         ["P1M", "P1Y", "P3Y"],
         default="",
     ).astype(object)
-    text = lines["TermAndBillingCycle"].astype(object).fillna("").astype(str).str.lower().to_numpy(dtype=object)
-    from_text = np.where(
-        pd.Series(text).str.contains("one-month|1 month|monthly commitment", regex=True),
-        "P1M",
-        np.where(
-            pd.Series(text).str.contains("one-year|1 year", regex=True),
-            "P1Y",
-            np.where(pd.Series(text).str.contains("three-year|3 year", regex=True), "P3Y", ""),
-        ),
-    ).astype(object)
-    missing = pd.isna(term) | (term == "")
+    from_text = _map_text(cols.lines["TermAndBillingCycle"], _term_from_text)
+    missing = term == ""
     term = np.where(missing, np.where(from_span != "", from_span, from_text), term)
-    frequency = lines["BillingFrequency"].astype(object).to_numpy(dtype=object)
-    has_frequency = ~pd.isna(frequency)
-    plan = np.where(has_frequency, frequency, plan)
-    missing = pd.isna(plan) | (plan == "")
+    frequency = cols.text("BillingFrequency")
+    plan = np.where(frequency != "", frequency, plan)
     default_plan = np.select([term == "P1M", term == "P1Y", term == "P3Y"], ["Monthly", "Annual", "Triennial"], "")
-    plan = np.where(missing, default_plan, plan)
-    term = np.where(term == "", None, term)
-    plan = np.where(plan == "", None, plan)
-    return term.astype(object), plan.astype(object)
+    plan = np.where(plan == "", default_plan, plan)
+    term = np.where(term == "", None, term).astype(object)
+    plan = np.where(plan == "", None, plan).astype(object)
+    return term, plan
 
 
 def reconcile(
@@ -496,133 +637,137 @@ def reconcile(
         )
     lines = lines.reset_index(drop=True)
     n = len(lines)
+    cols = _Columns(lines)
     subs = normalize_subscriptions(subscriptions) if subscriptions is not None else None
     notes: list[str] = []
+    timings: dict[str, float] = {}
+    clock = [time.perf_counter()]
 
+    def mark(step: str) -> None:
+        now = time.perf_counter()
+        timings[step] = timings.get(step, 0.0) + now - clock[0]
+        clock[0] = now
+
+    order_date = cols.dt("OrderDate")
     if period is not None:
         period_start, period_end = _month_bounds(period)
-    elif n and lines["OrderDate"].notna().any():
-        months = lines["OrderDate"].dt.tz_convert(None).dt.to_period("M").value_counts()
-        period_start, period_end = _month_bounds(months.index[0].start_time)
+    elif n and (~np.isnat(order_date)).any():
+        months = pd.Series(order_date[~np.isnat(order_date)].astype("datetime64[M]")).value_counts()
+        period_start, period_end = _month_bounds(months.index[0])
     else:
         period_start = period_end = None
 
-    charge = _text(lines["ChargeType"])
-    eup = lines["EffectiveUnitPrice"].to_numpy(dtype=object)
-    eup_f = _floats(lines["EffectiveUnitPrice"])
-    up_f = _floats(lines["UnitPrice"])
-    bq_f = _floats(lines["BillableQuantity"])
-    sub_f = _floats(lines["Subtotal"])
-    fx_f = _floats(lines["PCToBCExchangeRate"])
-    sub_id = _text(lines["SubscriptionId"])
+    charge = cols.text("ChargeType")
+    eup = cols.obj("EffectiveUnitPrice")
+    eup_f, up_f, bq_f = cols.f("EffectiveUnitPrice"), cols.f("UnitPrice"), cols.f("BillableQuantity")
+    fx_f = cols.f("PCToBCExchangeRate")
+    subtotal_obj, tax_obj, total_obj = cols.obj("Subtotal"), cols.obj("TaxTotal"), cols.obj("Total")
+    sub_na, total_na = pd.isna(subtotal_obj), pd.isna(total_obj)
+    sub_m, tax_m, total_raw_m = _micros(subtotal_obj), _micros(tax_obj), _micros(total_obj)
+    sub_f = np.where(sub_na, np.nan, sub_m / _SCALE)
+    sub_id = cols.text("SubscriptionId")
     is_credit = charge == "customerCredit"
-    qualifiers = lines["ProductQualifiers"].astype(object).fillna("").astype(str)
-    is_trial = qualifiers.str.contains("trial", case=False).to_numpy()
-    is_usage = (lines["MeterDescription"].notna() | lines["UnitType"].notna()).to_numpy()
+    is_trial = _map_text(lines["ProductQualifiers"], lambda t: "trial" in t.lower()).astype(bool)
+    is_usage = (cols.text("MeterDescription") != "") | (cols.text("UnitType") != "")
     negative = np.where(np.isnan(eup_f), sub_f < 0, eup_f < 0) | (sub_f < 0)
     positive = ~negative & ~is_credit
-    findings = _Findings(lines)
-    term, plan = _derive_terms(lines, subs)
+    findings = _Findings(lines, cols)
+    term, plan = _derive_terms(cols, subs)
+    unit_price = cols.obj("UnitPrice")
 
+    mark("prepare")
     # --- unit price vs price list in force on OrderDate -------------------------------------------------------
     if price_list is not None and n:
         from cspkit.billing.pricelist import lookup_prices
 
-        check = (
-            ~is_credit & ~is_trial & ~is_usage & ~np.isnan(up_f) & lines["OrderDate"].notna().to_numpy()
-            & ~pd.isna(term) & ~pd.isna(plan)
-        )  # fmt: skip
+        check = ~is_credit & ~is_trial & ~is_usage & ~np.isnan(up_f) & ~np.isnat(order_date)
+        check &= ~pd.isna(term) & ~pd.isna(plan)
         idx = np.flatnonzero(check)
-        currency = lines["PricingCurrency"].astype(object).where(lines["PricingCurrency"].notna(), lines["Currency"])
+        pricing = cols.text("PricingCurrency")
+        currency = np.where(pricing != "", pricing, cols.text("Currency"))
         queries = pd.DataFrame(
             {
-                "ProductId": _text(lines["ProductId"])[idx],
-                "SkuId": _text(lines["SkuId"])[idx],
-                "TermDuration": term[idx],
-                "BillingPlan": plan[idx],
-                "Currency": currency.to_numpy(dtype=object)[idx],
-                "On": lines["OrderDate"].to_numpy()[idx],
+                "ProductId": _o(cols.text("ProductId")[idx]),
+                "SkuId": _o(cols.text("SkuId")[idx]),
+                "TermDuration": _o(term[idx]),
+                "BillingPlan": _o(plan[idx]),
+                "Currency": _o(currency[idx]),
+                "On": pd.DatetimeIndex(order_date[idx]).tz_localize("UTC"),
             }
         )
-        queries["On"] = pd.to_datetime(queries["On"], utc=True).astype("datetime64[ns, UTC]")
         expected = lookup_prices(price_list, queries).to_numpy(dtype=object)
-        found = np.array([e is not None for e in expected], dtype=bool)
+        found = np.fromiter((e is not None for e in expected), dtype=bool, count=len(expected))
+        nf = idx[~found]
         findings.add_lines(
             "price_not_found",
-            idx[~found],
-            actual=lines["UnitPrice"].to_numpy(dtype=object)[idx[~found]],
+            nf,
+            actual=unit_price[nf],
             evidence=[
-                f"no price-list row for {p}:{s} {t}/{b} {c} on {d:%Y-%m-%d}"
-                for p, s, t, b, c, d in zip(
-                    queries["ProductId"][~found],
-                    queries["SkuId"][~found],
-                    queries["TermDuration"][~found],
-                    queries["BillingPlan"][~found],
-                    queries["Currency"][~found],
-                    queries["On"][~found],
-                    strict=True,
-                )
-            ],  # fmt: skip
+                f"no price-list row for {cols.text('ProductId')[i]}:{cols.text('SkuId')[i]} {term[i]}/{plan[i]} "
+                f"{currency[i]} on {_day(order_date[i])}"
+                for i in nf
+            ],
         )
-        hit = idx[found]
-        exp = expected[found]
-        act = lines["UnitPrice"].to_numpy(dtype=object)[hit]
-        diff = np.array([a - e for a, e in zip(act, exp, strict=True)], dtype=object)
+        hit, exp = idx[found], expected[found]
+        act = unit_price[hit]
+        screen = np.abs(up_f[hit] - np.array([float(e) for e in exp])) > float(tol.unit_price) - _MARGIN
+        cand, cand_exp = hit[screen], exp[screen]
+        diff = [unit_price[i] - e for i, e in zip(cand, cand_exp, strict=True)]
         bad = np.array([abs(d) > tol.unit_price for d in diff], dtype=bool)
-        promo = _text(lines["PromotionId"])[hit[bad]]
+        rows, exp_bad = cand[bad], cand_exp[bad]
+        promo = cols.text("PromotionId")[rows]
         findings.add_lines(
             "unit_price_mismatch",
-            hit[bad],
-            expected=exp[bad],
-            actual=act[bad],
-            difference=diff[bad],
+            rows,
+            expected=exp_bad,
+            actual=unit_price[rows],
+            difference=[d for d, b in zip(diff, bad, strict=True) if b],
             severity=np.where(promo != "", "info", "error"),
             evidence=[
-                f"price list {t}/{b} {c} on {d:%Y-%m-%d}: {e}; line: {a}" + (f"; promotion {p}" if p else "")
-                for t, b, c, d, e, a, p in zip(
-                    term[hit[bad]],
-                    plan[hit[bad]],
-                    currency.to_numpy(dtype=object)[hit[bad]],
-                    lines["OrderDate"].iloc[hit[bad]],
-                    exp[bad],
-                    act[bad],
-                    promo,
-                    strict=True,
-                )
-            ],  # fmt: skip
+                f"price list {term[i]}/{plan[i]} {currency[i]} on {_day(order_date[i])}: {e}; line: {unit_price[i]}"
+                + (f"; promotion {p}" if p else "")
+                for i, e, p in zip(rows, exp_bad, promo, strict=True)
+            ],
         )
+        del act
 
+    mark("unit prices")
     # --- proration (§2.4) ----------------------------------------------------------------------------------------
-    adjustment = lines["PriceAdjustmentDescription"].astype(object).fillna("").astype(str)
-    discounted = adjustment.str.contains(r"%|discount|credit", case=False, regex=True).to_numpy()
+    discounted = _map_text(
+        lines["PriceAdjustmentDescription"], lambda t: any(k in t.lower() for k in ("%", "discount", "credit"))
+    ).astype(bool)
     seat_line = np.isin(charge, list(_SEAT_CHARGES)) & ~is_trial & ~is_usage
-    prorate = (
-        seat_line & ~discounted & (_text(lines["PromotionId"]) == "") & ~np.isnan(up_f) & ~np.isnan(eup_f)
-        & lines["ChargeStartDate"].notna().to_numpy() & lines["ChargeEndDate"].notna().to_numpy()
-    )  # fmt: skip
+    start_d, end_d = cols.dt("ChargeStartDate"), cols.dt("ChargeEndDate")
+    prorate = seat_line & ~discounted & (cols.text("PromotionId") == "") & ~np.isnan(up_f) & ~np.isnan(eup_f)
+    prorate &= ~np.isnat(start_d) & ~np.isnat(end_d)
     if prorate.any():
         idx = np.flatnonzero(prorate)
-        sub = lines.iloc[idx]
-        end_excl = sub["ChargeEndDate"].dt.normalize() + pd.Timedelta(days=1)
-        billed_days = (end_excl - sub["ChargeStartDate"].dt.normalize()).dt.days.to_numpy()
+        end_excl = end_d[idx].astype("datetime64[D]") + np.timedelta64(1, "D")
+        billed_days = (end_excl - start_d[idx].astype("datetime64[D]")).astype(np.int64)
         freq = plan[idx]
-        cycle_start = pd.Series(pd.NaT, index=sub.index, dtype="datetime64[ns, UTC]")
+        cycle_start = np.full(len(idx), np.datetime64("NaT"), dtype="datetime64[D]")
+        end_month = end_excl.astype("datetime64[M]")
+        end_offset = end_excl - end_month.astype("datetime64[D]")  # day-of-month − 1
         for value, months in (("Monthly", 1), ("Annual", 12), ("Triennial", 36)):
             mask = freq == value
             if mask.any():
-                cycle_start[mask] = end_excl[mask] - pd.DateOffset(months=months)
-        prepaid = (sub["BillingFrequency"].isna() & sub["SubscriptionStartDate"].notna()).to_numpy()
-        cycle_start[prepaid] = sub["SubscriptionStartDate"][prepaid].dt.normalize()
-        cycle_days = (end_excl - cycle_start).dt.days.to_numpy(dtype=float)
-        ok = ~np.isnan(cycle_days) & (cycle_days > 0) & (billed_days > 0)
-        idx, cycle_days, billed_days = idx[ok], cycle_days[ok].astype(np.int64), billed_days[ok]
+                start_month = (end_month[mask] - np.timedelta64(months, "M")).astype("datetime64[D]")
+                month_len = ((end_month[mask] - np.timedelta64(months, "M") + np.timedelta64(1, "M"))
+                             .astype("datetime64[D]") - start_month)  # fmt: skip
+                offset = np.minimum(end_offset[mask], month_len - np.timedelta64(1, "D"))
+                cycle_start[mask] = start_month + offset
+        prepaid = (cols.text("BillingFrequency")[idx] == "") & ~np.isnat(cols.dt("SubscriptionStartDate")[idx])
+        cycle_start[prepaid] = cols.dt("SubscriptionStartDate")[idx][prepaid].astype("datetime64[D]")
+        valid = ~np.isnat(cycle_start)
+        cycle_days = np.where(valid, (end_excl - cycle_start).astype("timedelta64[D]").astype(np.int64), 0)
+        ok = valid & (cycle_days > 0) & (billed_days > 0)
+        idx, cycle_days, billed_days = idx[ok], cycle_days[ok], billed_days[ok]
         exp_f = up_f[idx] / cycle_days * billed_days
         candidates = np.abs(np.abs(eup_f[idx]) - exp_f) > float(tol.per_unit) - _MARGIN
         cand = idx[candidates]
         if len(cand):
-            up = lines["UnitPrice"].to_numpy(dtype=object)
             cd, bd = cycle_days[candidates], billed_days[candidates]
-            expected = [up[i] / int(c) * int(b) for i, c, b in zip(cand, cd, bd, strict=True)]
+            expected = [unit_price[i] / int(c) * int(b) for i, c, b in zip(cand, cd, bd, strict=True)]
             actual = [abs(eup[i]) for i in cand]
             diffs = [a - e for a, e in zip(actual, expected, strict=True)]
             bad = np.array([abs(d) > tol.per_unit for d in diffs], dtype=bool)
@@ -634,143 +779,106 @@ def reconcile(
                 actual=[a for a, b in zip(actual, bad, strict=True) if b],
                 difference=[d.quantize(q) for d, b in zip(diffs, bad, strict=True) if b],
                 evidence=[
-                    f"{up[i]} / {c} cycle days × {d} billed days = {e.quantize(q)}; |EffectiveUnitPrice| = {a}"
+                    f"{unit_price[i]} / {c} cycle days × {d} billed days = {e.quantize(q)}; |EffectiveUnitPrice| = {a}"
                     for i, c, d, e, a, b in zip(cand, cd, bd, expected, actual, bad, strict=True)
                     if b
                 ],
             )
 
+    mark("proration")
     # --- amounts: Subtotal formula and Total = Subtotal + TaxTotal ---------------------------------------------
+    subtotal, bq, fx = cols.obj("Subtotal"), cols.obj("BillableQuantity"), cols.obj("PCToBCExchangeRate")
     amount_check = ~np.isnan(eup_f) & ~np.isnan(bq_f) & ~np.isnan(sub_f)
     fx_use = np.where(np.isnan(fx_f), 1.0, fx_f)
     tol_line = np.maximum(float(tol.per_unit) * np.abs(bq_f), float(tol.line_minimum))
-    screen = amount_check & (np.abs(sub_f - eup_f * fx_use * bq_f) > tol_line - _MARGIN)
-    cand = np.flatnonzero(screen)
-    if len(cand):
-        subtotal = lines["Subtotal"].to_numpy(dtype=object)
-        bq = lines["BillableQuantity"].to_numpy(dtype=object)
-        fx = lines["PCToBCExchangeRate"].to_numpy(dtype=object)
-        rows_bad, exp_list, act_list, diff_list, ev = [], [], [], [], []
-        for i in cand:
-            rate = fx[i] if fx[i] is not None else Decimal(1)
-            exact = eup[i] * rate * bq[i]
-            allowed = max(tol.per_unit * abs(bq[i]), tol.line_minimum)
-            diff = subtotal[i] - exact
-            if abs(diff) > allowed:
-                rows_bad.append(i)
-                exp_list.append(exact.quantize(_CENT))
-                act_list.append(subtotal[i])
-                diff_list.append(diff.quantize(_CENT))
-                ev.append(
-                    f"{eup[i]} × rate {rate} × {bq[i]} units = {exact}; Subtotal {subtotal[i]}; allowed ±{allowed}"
-                )
-        findings.add_lines(
-            "amount_mismatch", np.array(rows_bad, dtype=np.int64), expected=exp_list, actual=act_list,
-            difference=diff_list, evidence=ev,
-        )  # fmt: skip
-    tax_f = _floats(lines["TaxTotal"])
-    total_f = _floats(lines["Total"])
-    total_check = ~np.isnan(total_f) & ~np.isnan(sub_f)
-    screen = total_check & (np.abs(total_f - sub_f - np.nan_to_num(tax_f)) > 0.005 - _MARGIN)
-    cand = np.flatnonzero(screen)
-    if len(cand):
-        subtotal = lines["Subtotal"].to_numpy(dtype=object)
-        tax = lines["TaxTotal"].to_numpy(dtype=object)
-        total = lines["Total"].to_numpy(dtype=object)
-        bad_rows = [i for i in cand if total[i] != subtotal[i] + (tax[i] or Decimal(0))]
-        findings.add_lines(
-            "amount_mismatch",
-            np.array(bad_rows, dtype=np.int64),
-            expected=[subtotal[i] + (tax[i] or Decimal(0)) for i in bad_rows],
-            actual=[total[i] for i in bad_rows],
-            difference=[total[i] - subtotal[i] - (tax[i] or Decimal(0)) for i in bad_rows],
-            evidence=[f"Total {total[i]} ≠ Subtotal {subtotal[i]} + TaxTotal {tax[i] or 0}" for i in bad_rows],
-        )
-
-    # --- duplicates -----------------------------------------------------------------------------------------------
-    order_cols = pd.DataFrame(
-        {
-            "sub": sub_id,
-            "charge": charge,
-            "ref": _text(lines["ReferenceId"]),
-            "start": lines["ChargeStartDate"].to_numpy(),
-            "end": lines["ChargeEndDate"].to_numpy(),
-            "bq": lines["BillableQuantity"].to_numpy(dtype=object),
-            "eup": eup,
-            "subtotal": lines["Subtotal"].to_numpy(dtype=object),
-            "order": _text(lines["OrderId"]),
-            "date": lines["OrderDate"].to_numpy(),
-        }
+    with np.errstate(invalid="ignore"):
+        screen = amount_check & (np.abs(sub_f - eup_f * fx_use * bq_f) > tol_line - _MARGIN)
+    rows_bad, exp_list, act_list, diff_list, ev = [], [], [], [], []
+    for i in np.flatnonzero(screen):
+        rate = fx[i] if fx[i] is not None else Decimal(1)
+        exact = eup[i] * rate * bq[i]
+        allowed = max(tol.per_unit * abs(bq[i]), tol.line_minimum)
+        diff = subtotal[i] - exact
+        if abs(diff) > allowed:
+            rows_bad.append(i)
+            exp_list.append(exact.quantize(_CENT))
+            act_list.append(subtotal[i])
+            diff_list.append(diff.quantize(_CENT))
+            ev.append(f"{eup[i]} × rate {rate} × {bq[i]} units = {exact}; Subtotal {subtotal[i]}; allowed ±{allowed}")
+    findings.add_lines(
+        "amount_mismatch", rows_bad, expected=exp_list, actual=act_list, difference=diff_list, evidence=ev
     )
-    dup_exact = order_cols.duplicated(keep="first").to_numpy()
-    recurring = np.isin(charge, list(_RECURRING)) & positive & ~is_trial & (sub_id != "")
-    dup_cycle = np.zeros(n, dtype=bool)
-    if recurring.any():
-        rec = order_cols[recurring]
-        dup_cycle[np.flatnonzero(recurring)] = rec.duplicated(["sub", "start", "end"], keep="first").to_numpy()
-    dup = np.flatnonzero(dup_exact | dup_cycle)
-    if len(dup):
-        key = order_cols.iloc[dup]
-        first_rows = {}
-        # the first occurrence's SourceRow as evidence
-        for kind_mask, cols in ((dup_exact, list(order_cols.columns)), (dup_cycle, ["sub", "start", "end"])):
-            if not kind_mask.any():
-                continue
-            frame = order_cols[cols].copy()
-            frame["_row"] = lines["SourceRow"].to_numpy()
-            if cols != list(order_cols.columns):
-                frame = frame[recurring]
-            firsts = frame.drop_duplicates(cols, keep="first").set_index(cols)["_row"]
-            sel = np.flatnonzero(kind_mask)
-            looked = frame.loc[frame.index.isin(sel)].join(firsts.rename("_first"), on=cols)
-            for pos, first in zip(looked.index, looked["_first"], strict=True):
-                first_rows.setdefault(int(pos), int(first))
+    tax, total = tax_obj, total_obj
+    screen = ~total_na & ~sub_na & (total_raw_m != sub_m + tax_m)
+    bad_rows = [i for i in np.flatnonzero(screen) if total[i] != subtotal[i] + (tax[i] or Decimal(0))]
+    findings.add_lines(
+        "amount_mismatch",
+        bad_rows,
+        expected=[subtotal[i] + (tax[i] or Decimal(0)) for i in bad_rows],
+        actual=[total[i] for i in bad_rows],
+        difference=[total[i] - subtotal[i] - (tax[i] or Decimal(0)) for i in bad_rows],
+        evidence=[f"Total {total[i]} ≠ Subtotal {subtotal[i]} + TaxTotal {tax[i] or 0}" for i in bad_rows],
+    )
+
+    mark("amounts")
+    # --- duplicates -----------------------------------------------------------------------------------------------
+    source_row = lines["SourceRow"].to_numpy() if "SourceRow" in lines.columns else np.arange(1, n + 1)
+    if n:
+        parts = [
+            cols.codes("SubscriptionId"), cols.codes("ChargeType"), cols.codes("ReferenceId"), cols.codes("OrderId"),
+            pd.factorize(start_d)[0], pd.factorize(end_d)[0], pd.factorize(order_date)[0], pd.factorize(bq_f)[0],
+            pd.factorize(eup_f)[0], pd.factorize(sub_f)[0],
+        ]  # fmt: skip
+        exact_key = _combine(parts)
+        dup_exact = pd.Series(exact_key).duplicated(keep="first").to_numpy()
+        first_exact = pd.Series(source_row).groupby(exact_key).transform("first").to_numpy()
+        cycle_key = _combine(parts[:1] + parts[4:6])
+        recurring = np.isin(charge, list(_RECURRING)) & positive & ~is_trial & (sub_id != "")
+        dup_cycle = np.zeros(n, dtype=bool)
+        first_cycle = np.zeros(n, dtype=np.int64)
+        if recurring.any():
+            rec = np.flatnonzero(recurring)
+            dup_cycle[rec] = pd.Series(cycle_key[rec]).duplicated(keep="first").to_numpy()
+            first_cycle[rec] = pd.Series(source_row[rec]).groupby(cycle_key[rec]).transform("first").to_numpy()
+        dup = np.flatnonzero(dup_exact | dup_cycle)
         findings.add_lines(
             "duplicate_charge",
             dup,
-            actual=lines["Subtotal"].to_numpy(dtype=object)[dup],
+            actual=subtotal[dup],
             evidence=[
-                f"same {'charge' if dup_exact[p] else 'charge period'} as row {first_rows.get(int(p), '?')} "
-                f"({key.loc[p, 'charge']} {pd.Timestamp(key.loc[p, 'start']):%Y-%m-%d}–"
-                f"{pd.Timestamp(key.loc[p, 'end']):%Y-%m-%d})"
-                if pd.notna(key.loc[p, "start"]) and pd.notna(key.loc[p, "end"])
-                else f"same charge as row {first_rows.get(int(p), '?')}"
+                f"same {'charge' if dup_exact[p] else 'charge period'} as row "
+                f"{first_exact[p] if dup_exact[p] else first_cycle[p]} "
+                f"({charge[p]} {_day(start_d[p])}–{_day(end_d[p])})"
                 for p in dup
             ],
         )
 
+    mark("duplicates")
     # --- refunds without a matching charge -------------------------------------------------------------------
     refund = negative & ~is_credit & (sub_id != "")
     if refund.any():
-        pool = [lines]
+        pools = [(lines, cols)]
         if history is not None and len(history):
-            pool.append(history)
-        charges = []
-        for frame in pool:
-            f_eup = _floats(frame["EffectiveUnitPrice"])
-            f_sub = _floats(frame["Subtotal"])
+            pools.append((history, _Columns(history.reset_index(drop=True))))
+        charge_parts = []
+        for _frame, pc_cols in pools:
+            f_eup, f_sub = pc_cols.f("EffectiveUnitPrice"), pc_cols.f("Subtotal")
             f_pos = ~(np.where(np.isnan(f_eup), f_sub < 0, f_eup < 0) | (f_sub < 0))
-            f_pos &= _text(frame["ChargeType"]) != "customerCredit"
-            charges.append(
+            f_pos &= pc_cols.text("ChargeType") != "customerCredit"
+            charge_parts.append(
                 pd.DataFrame(
                     {
-                        "sub": _text(frame["SubscriptionId"])[f_pos],
-                        "c_start": frame["ChargeStartDate"].to_numpy()[f_pos],
-                        "c_end": frame["ChargeEndDate"].to_numpy()[f_pos],
-                        "c_bq": _floats(frame["BillableQuantity"])[f_pos],
+                        "sub": _o(pc_cols.text("SubscriptionId")[f_pos]),
+                        "c_start": pc_cols.dt("ChargeStartDate")[f_pos],
+                        "c_end": pc_cols.dt("ChargeEndDate")[f_pos],
+                        "c_bq": pc_cols.f("BillableQuantity")[f_pos],
                     }
                 )
             )
-        charge_frame = pd.concat(charges, ignore_index=True)
+        charge_frame = pd.concat(charge_parts, ignore_index=True)
         ridx = np.flatnonzero(refund)
         refunds = pd.DataFrame(
-            {
-                "pos": ridx,
-                "sub": sub_id[ridx],
-                "r_start": lines["ChargeStartDate"].to_numpy()[ridx],
-                "r_end": lines["ChargeEndDate"].to_numpy()[ridx],
-                "r_bq": bq_f[ridx],
-            }
+            {"pos": ridx, "sub": _o(sub_id[ridx]), "r_start": start_d[ridx], "r_end": end_d[ridx], "r_bq": bq_f[ridx]}
         )
         pairs = refunds.merge(charge_frame, on="sub", how="inner", sort=False)
         covered = (
@@ -778,98 +886,109 @@ def reconcile(
             & (pairs["c_end"] >= pairs["r_end"])
             & (pairs["c_bq"] >= pairs["r_bq"])
         ) | pairs["r_start"].isna()
-        matched = set(pairs.loc[covered, "pos"].tolist())
-        unmatched = np.array([p for p in ridx if p not in matched], dtype=np.int64)
+        matched = np.zeros(n, dtype=bool)
+        matched[pairs.loc[covered, "pos"].to_numpy(dtype=np.int64)] = True
+        unmatched = ridx[~matched[ridx]]
         findings.add_lines(
             "refund_without_charge",
             unmatched,
-            actual=lines["Subtotal"].to_numpy(dtype=object)[unmatched],
+            actual=subtotal[unmatched],
             evidence=[
-                f"no charge of ≥ {bq_f[p]:g} units covering "
-                f"{_fmt_day(lines['ChargeStartDate'].iloc[p])}–{_fmt_day(lines['ChargeEndDate'].iloc[p])} "
+                f"no charge of ≥ {bq_f[p]:g} units covering {_day(start_d[p])}–{_day(end_d[p])} "
                 "for this subscription in the lines (or history) given"
                 for p in unmatched
             ],
         )
 
+    mark("refunds")
     # --- currency and exchange rates ----------------------------------------------------------------------------
-    billing_ccy = _text(lines["Currency"])
-    pricing_ccy = _text(lines["PricingCurrency"])
-    fx_obj = lines["PCToBCExchangeRate"].to_numpy(dtype=object)
-    same_ccy_bad = (pricing_ccy != "") & (pricing_ccy == billing_ccy) & ~np.isnan(fx_f) & (np.abs(fx_f - 1) > 1e-12)
-    missing_fx = (pricing_ccy != "") & (np.isnan(fx_f) | (fx_f <= 0)) & ~is_credit
-    ev = []
+    billing_ccy = cols.text("Currency")
+    pricing_ccy = cols.text("PricingCurrency")
+    with np.errstate(invalid="ignore"):
+        same_ccy_bad = (pricing_ccy != "") & (pricing_ccy == billing_ccy) & ~np.isnan(fx_f) & (np.abs(fx_f - 1) > 1e-12)
+        missing_fx = (pricing_ccy != "") & (np.isnan(fx_f) | (fx_f <= 0)) & ~is_credit
     bad_idx = np.flatnonzero(same_ccy_bad | missing_fx)
-    for i in bad_idx:
-        if missing_fx[i]:
-            ev.append(f"PCToBCExchangeRate is {fx_obj[i]!s} for {pricing_ccy[i]}→{billing_ccy[i]}")
-        else:
-            ev.append(f"PricingCurrency and Currency are both {billing_ccy[i]} but PCToBCExchangeRate is {fx_obj[i]}")
     findings.add_lines(
-        "currency_mismatch", bad_idx, expected=[Decimal(1) if same_ccy_bad[i] else None for i in bad_idx],
-        actual=fx_obj[bad_idx], evidence=ev,
-    )  # fmt: skip
+        "currency_mismatch",
+        bad_idx,
+        expected=[Decimal(1) if same_ccy_bad[i] else None for i in bad_idx],
+        actual=fx[bad_idx],
+        evidence=[
+            f"PCToBCExchangeRate is {fx[i]!s} for {pricing_ccy[i]}→{billing_ccy[i]}"
+            if missing_fx[i]
+            else f"PricingCurrency and Currency are both {billing_ccy[i]} but PCToBCExchangeRate is {fx[i]}"
+            for i in bad_idx
+        ],
+    )
     # one rate per currency pair and rate date (the most common one is taken as right)
     rate_ok = ~np.isnan(fx_f) & (pricing_ccy != "") & (pricing_ccy != billing_ccy)
     if rate_ok.any():
-        rate_date = lines["PCToBCExchangeRateDate"].dt.normalize()
-        rate_date = rate_date.where(
-            rate_date.notna(),
-            lines["OrderDate"].dt.tz_convert(None).dt.to_period("M").dt.start_time.dt.tz_localize("UTC"),
-        )
+        rate_date = cols.dt("PCToBCExchangeRateDate").astype("datetime64[D]")
+        fallback = order_date.astype("datetime64[M]").astype("datetime64[D]")
+        rate_date = np.where(np.isnat(rate_date), fallback, rate_date)
+        ok = np.flatnonzero(rate_ok)
         rates = pd.DataFrame(
-            {"pair": pricing_ccy + ">" + billing_ccy, "date": rate_date.to_numpy(), "fx": fx_f, "pos": np.arange(n)}
-        )[rate_ok]
-        mode = rates.groupby(["pair", "date"], dropna=False)["fx"].agg(lambda s: s.value_counts().index[0])
-        rates = rates.join(mode.rename("mode"), on=["pair", "date"])
+            {"pair": _o(pricing_ccy[ok] + ">" + billing_ccy[ok]), "date": rate_date[ok], "fx": fx_f[ok], "pos": ok}
+        )
+        counts = rates.groupby(["pair", "date", "fx"], dropna=False).size().rename("n").reset_index()
+        mode = counts.sort_values("n", ascending=False, kind="stable").drop_duplicates(["pair", "date"])
+        rates = rates.merge(mode[["pair", "date", "fx"]].rename(columns={"fx": "mode"}), on=["pair", "date"])
         off = rates[np.abs(rates["fx"] - rates["mode"]) > float(tol.exchange_rate)]
         pos = off["pos"].to_numpy(dtype=np.int64)
+        modes = [Decimal(repr(m)) for m in off["mode"]]
         findings.add_lines(
             "currency_mismatch",
             pos,
-            expected=[Decimal(repr(m)) for m in off["mode"]],
-            actual=fx_obj[pos],
+            expected=modes,
+            actual=fx[pos],
             evidence=[
-                f"{p} rate {fx_obj[i]} differs from {Decimal(repr(m))} on the other lines with rate date {_fmt_day(d)}"
-                for p, d, m, i in zip(off["pair"], off["date"], off["mode"], pos, strict=True)
+                f"{p} rate {fx[i]} differs from {m} on the other lines with rate date {_day(d)}"
+                for p, d, m, i in zip(off["pair"], off["date"].to_numpy(), modes, pos, strict=True)
             ],
         )
     # a customer billed in several currencies on one invoice
+    customer = cols.text("CustomerId")
+    invoice_no = cols.text("InvoiceNumber")
     per_customer = pd.DataFrame(
-        {"inv": _text(lines["InvoiceNumber"]), "cust": _text(lines["CustomerId"]), "ccy": billing_ccy}
-    ).drop_duplicates()
-    multi = per_customer.groupby(["inv", "cust"])["ccy"].agg(lambda s: sorted(s))
-    multi = multi[multi.map(len) > 1]
-    rows = []
-    for (inv, cust), ccys in multi.items():
-        first = np.flatnonzero((_text(lines["CustomerId"]) == cust) & (_text(lines["InvoiceNumber"]) == inv))[0]
-        rows.append(
+        {"inv": _o(invoice_no), "cust": _o(customer), "ccy": _o(billing_ccy), "pos": np.arange(n)}
+    )
+    per_customer = per_customer.drop_duplicates(["inv", "cust", "ccy"])
+    multi = per_customer.groupby(["inv", "cust"]).agg(ccys=("ccy", lambda s: sorted(s)), first=("pos", "min"))
+    multi = multi[np.array([len(c) > 1 for c in multi["ccys"]], dtype=bool)]
+    findings.add_rows(
+        [
             {
                 "Category": "currency_mismatch", "Severity": "error", "CustomerId": cust,
-                "CustomerName": lines["CustomerName"].iloc[first], "InvoiceNumber": inv or None,
+                "CustomerName": cols.text("CustomerName")[first], "InvoiceNumber": inv or None,
                 "Currency": ", ".join(ccys), "Evidence": f"customer billed in {', '.join(ccys)} on one invoice",
-                "SourceFile": str(lines["SourceFile"].iloc[first]), "SourceRow": lines["SourceRow"].iloc[first],
+                "SourceFile": str(lines["SourceFile"].iloc[first]) if "SourceFile" in lines.columns else None,
+                "SourceRow": int(source_row[first]),
             }
-        )  # fmt: skip
-    findings.add_rows(rows)
+            for (inv, cust), ccys, first in zip(multi.index, multi["ccys"], multi["first"], strict=True)
+        ]
+    )  # fmt: skip
 
+    mark("currency")
     # --- subscriptions: seats, cancelled, missing, unknown ------------------------------------------------------
-    seats_frame = _billed_seats(lines, charge, positive, is_credit, is_usage, sub_id)
+    seats_frame = _billed_seats(cols, charge, positive, is_credit, is_usage, sub_id, source_row)
     if subs is not None:
-        known = set(subs["subscription_id"])
-        with_lines = pd.Series(np.arange(n)).groupby(sub_id).first()
-        unknown = [int(p) for s, p in with_lines.items() if s and s not in known]
-        counts = pd.Series(sub_id).value_counts()
-        findings.add_lines(
-            "unknown_subscription",
-            np.array(unknown, dtype=np.int64),
-            evidence=[
-                f"{counts[sub_id[p]]} line(s) for subscription {sub_id[p]}, which is not among the subscriptions given"
-                for p in unknown
-            ],  # fmt: skip
-        )
+        index = pd.Index(subs["subscription_id"].to_numpy(dtype=object), dtype=object)
+        where = index.get_indexer(pd.Index(sub_id, dtype=object))
+        stray = (where < 0) & (sub_id != "")
+        if stray.any():
+            stray_codes = cols.codes("SubscriptionId")
+            first_of = pd.Series(np.flatnonzero(stray)).groupby(stray_codes[stray]).first().to_numpy()
+            counts = pd.Series(stray_codes[stray]).value_counts()
+            findings.add_lines(
+                "unknown_subscription",
+                first_of,
+                evidence=[
+                    f"{counts[stray_codes[p]]} line(s) for subscription {sub_id[p]}, which is not among the "
+                    "subscriptions given"
+                    for p in first_of
+                ],
+            )
         merged = seats_frame.merge(subs, left_on="sub", right_on="subscription_id", how="inner")
-        # seats: active (not cancelled) subscriptions whose billed seats differ from their quantity
         live = merged[~merged["status"].isin(_CANCELLED) & merged["quantity"].notna() & merged["seats"].notna()]
         differs = live[np.array([s != q for s, q in zip(live["seats"], live["quantity"], strict=True)], dtype=bool)]
         findings.add_lines(
@@ -881,116 +1000,96 @@ def reconcile(
             evidence=[
                 f"billed {s} seat(s) (row {r}); subscription quantity {q}"
                 for s, r, q in zip(differs["seats"], differs["last_row"], differs["quantity"], strict=True)
-            ],  # fmt: skip
+            ],
         )
-        # charges after cancellation
-        cancelled = subs[subs["status"].isin(_CANCELLED) & subs["cancelled_at"].notna()]
-        if len(cancelled):
-            cmap = cancelled.set_index("subscription_id")["cancelled_at"]
-            when = pd.Series(sub_id).map(cmap)
-            when = pd.to_datetime(when, utc=True)
-            day = when.dt.normalize().to_numpy()
-            after = (
-                positive & ~is_trial & when.notna().to_numpy()
-                & ((lines["OrderDate"].dt.normalize().to_numpy() > day)
-                   | (lines["ChargeStartDate"].dt.normalize().to_numpy() > day))
-            )  # fmt: skip
+        cancelled = subs["status"].isin(_CANCELLED).to_numpy() & subs["cancelled_at"].notna().to_numpy()
+        if cancelled.any():
+            cancel_day = np.full(len(subs), np.datetime64("NaT"), dtype="datetime64[D]")
+            cancel_day[cancelled] = _naive(subs["cancelled_at"])[cancelled].astype("datetime64[D]")
+            when = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+            known = where >= 0
+            when[known] = cancel_day[where[known]]
+            after = positive & ~is_trial & ~np.isnat(when)
+            after &= (order_date.astype("datetime64[D]") > when) | (start_d.astype("datetime64[D]") > when)
             pos = np.flatnonzero(after)
             findings.add_lines(
                 "charge_after_cancellation",
                 pos,
-                actual=lines["Subtotal"].to_numpy(dtype=object)[pos],
+                actual=subtotal[pos],
                 evidence=[
-                    f"subscription cancelled on {_fmt_day(when.iloc[p])}; {charge[p]} line ordered "
-                    f"{_fmt_day(lines['OrderDate'].iloc[p])} for {_fmt_day(lines['ChargeStartDate'].iloc[p])}–"
-                    f"{_fmt_day(lines['ChargeEndDate'].iloc[p])}"
+                    f"subscription cancelled on {_day(when[p])}; {charge[p]} line ordered {_day(order_date[p])} "
+                    f"for {_day(start_d[p])}–{_day(end_d[p])}"
                     for p in pos
                 ],
             )
-        # active subscriptions with no charge in the period
         if period_start is not None:
-            findings.add_rows(_missing_charges(subs, set(sub_id), period_start, period_end, price_list))
+            findings.add_rows(_missing_charges(subs, sub_id, period_start, period_end, price_list))
+    mark("subscriptions")
     variances = findings.frame()
 
+    mark("variances frame")
     # --- totals -------------------------------------------------------------------------------------------------
-    total_m = np.where(
-        lines["Total"].isna().to_numpy(),
-        _micros(lines["Subtotal"]) + _micros(lines["TaxTotal"]),
-        _micros(lines["Total"]),
-    )
-    sub_m = _micros(lines["Subtotal"])
-    tax_m = _micros(lines["TaxTotal"])
-    base = pd.DataFrame(
-        {
-            "InvoiceNumber": _text(lines["InvoiceNumber"]),
-            "CustomerId": _text(lines["CustomerId"]),
-            "CustomerName": _text(lines["CustomerName"]),
-            "SubscriptionId": sub_id,
-            "Currency": billing_ccy,
-            "ChargeType": charge,
-            "sub_m": sub_m,
-            "tax_m": tax_m,
-            "total_m": total_m,
-            "charges_m": np.where(sub_m > 0, sub_m, 0),
-            "refunds_m": np.where(sub_m < 0, sub_m, 0),
-        }
-    )
-    var_by_line = variances[variances["_pos"] >= 0]
-    tieout = _tieout(base, normalize_invoices(invoices), tol)
-    charge_types = _sums(base, ["Currency", "ChargeType"], {"sub_m": "Subtotal", "total_m": "Total"})
-    customers = _sums(
-        base,
-        ["CustomerId", "Currency"],
+    total_m = np.where(total_na, sub_m + tax_m, total_raw_m)
+    money = {
+        "sub_m": sub_m,
+        "tax_m": tax_m,
+        "total_m": total_m,
+        "charges_m": np.where(sub_m > 0, sub_m, 0),
+        "refunds_m": np.where(sub_m < 0, sub_m, 0),
+    }
+    label = {name: _none_for_blank(cols.text(name)) for name in (
+        "InvoiceNumber", "CustomerId", "CustomerName", "SubscriptionId", "Currency", "ChargeType", "ProductId",
+        "SkuId", "SkuName")}  # fmt: skip
+    code = {name: cols.codes(name) for name in ("InvoiceNumber", "CustomerId", "SubscriptionId", "Currency",
+                                                "ChargeType")}  # fmt: skip
+    var_pos = variances["_pos"].to_numpy(dtype=np.int64)
+    var_pos = var_pos[var_pos >= 0]
+
+    tieout = _tieout(
+        _group(code, label, money, ["InvoiceNumber", "Currency"], {"sub_m": "Subtotal", "tax_m": "TaxTotal",
+                                                                  "total_m": "Total"}),
+        normalize_invoices(invoices),
+        tol,
+    )  # fmt: skip
+    charge_types = _group(code, label, money, ["Currency", "ChargeType"], {"sub_m": "Subtotal", "total_m": "Total"})
+    customers = _group(
+        code, label, money, ["CustomerId", "Currency"],
         {"charges_m": "Charges", "refunds_m": "Refunds", "sub_m": "Subtotal", "tax_m": "TaxTotal", "total_m": "Total"},
-        extra={"CustomerName": ("CustomerName", "first"), "Subscriptions": ("SubscriptionId", "nunique")},
-    )
-    var_counts_c = variances.groupby(variances["CustomerId"].astype(object).fillna(""))["Category"].size()
-    customers["Variances"] = customers["CustomerId"].map(var_counts_c).fillna(0).astype(np.int64)
+        first=["CustomerName"], nunique={"Subscriptions": "SubscriptionId"}, variances=var_pos,
+    )  # fmt: skip
+    unplaced = variances[variances["_pos"] < 0]["CustomerId"].dropna().value_counts()
+    if len(unplaced):
+        customers["Variances"] = customers["Variances"].to_numpy() + _lookup(
+            customers["CustomerId"], unplaced, 0
+        ).astype(np.int64)
     customers = customers[
         ["CustomerId", "CustomerName", "Currency", "Subscriptions", "Lines", "Charges", "Refunds", "Subtotal",
          "TaxTotal", "Total", "Variances"]
     ]  # fmt: skip
-    subscriptions_out = _sums(
-        base,
-        ["SubscriptionId", "Currency"],
-        {"sub_m": "Subtotal", "total_m": "Total"},
-        extra={"CustomerId": ("CustomerId", "first"), "CustomerName": ("CustomerName", "first")},
-    )
-    info = pd.DataFrame(
-        {"SubscriptionId": sub_id, "ProductId": _text(lines["ProductId"]), "SkuId": _text(lines["SkuId"]),
-         "SkuName": _text(lines["SkuName"])}
-    ).drop_duplicates("SubscriptionId", keep="last")  # fmt: skip
-    subscriptions_out = subscriptions_out.merge(info, on="SubscriptionId", how="left")
-    subscriptions_out = subscriptions_out.merge(
-        seats_frame[["sub", "seats"]].rename(columns={"sub": "SubscriptionId", "seats": "BilledSeats"}),
-        on="SubscriptionId",
-        how="left",
-    )
+    subscriptions_out = _group(
+        code, label, money, ["SubscriptionId", "Currency"], {"sub_m": "Subtotal", "total_m": "Total"},
+        first=["CustomerId", "CustomerName"], last=["ProductId", "SkuId", "SkuName"], variances=var_pos,
+        sort=["CustomerName", "CustomerId", "SubscriptionId", "Currency"],
+    )  # fmt: skip
+    sub_keys = pd.Index(subscriptions_out["SubscriptionId"].to_numpy(dtype=object), dtype=object)
+    seats = np.full(len(sub_keys), None, dtype=object)
+    if len(seats_frame):
+        where = pd.Index(seats_frame["sub"].to_numpy(dtype=object), dtype=object).get_indexer(sub_keys)
+        seats[where >= 0] = seats_frame["seats"].to_numpy(dtype=object)[where[where >= 0]]
+    subscriptions_out["BilledSeats"] = _o(seats)
+    quantity = np.full(len(sub_keys), None, dtype=object)
+    status = np.full(len(sub_keys), None, dtype=object)
     if subs is not None:
-        subscriptions_out = subscriptions_out.merge(
-            subs[["subscription_id", "quantity", "status"]].rename(
-                columns={
-                    "subscription_id": "SubscriptionId",
-                    "quantity": "SubscriptionQuantity",
-                    "status": "SubscriptionStatus",
-                }  # fmt: skip
-            ),
-            on="SubscriptionId",
-            how="left",
-        )
-    else:
-        subscriptions_out["SubscriptionQuantity"] = None
-        subscriptions_out["SubscriptionStatus"] = None
-    var_counts_s = variances.groupby(variances["SubscriptionId"].astype(object).fillna(""))["Category"].size()
-    subscriptions_out["Variances"] = subscriptions_out["SubscriptionId"].map(var_counts_s).fillna(0).astype(np.int64)
+        where = pd.Index(subs["subscription_id"].to_numpy(dtype=object), dtype=object).get_indexer(sub_keys)
+        found = where >= 0
+        quantity[found] = subs["quantity"].to_numpy(dtype=object)[where[found]]
+        status[found] = subs["status"].to_numpy(dtype=object)[where[found]]
+    subscriptions_out["SubscriptionQuantity"] = _o(quantity)
+    subscriptions_out["SubscriptionStatus"] = _o(status)
     subscriptions_out = subscriptions_out[
         ["CustomerId", "CustomerName", "SubscriptionId", "ProductId", "SkuId", "SkuName", "Currency", "Lines",
          "BilledSeats", "SubscriptionQuantity", "SubscriptionStatus", "Subtotal", "Total", "Variances"]
     ]  # fmt: skip
-    for frame in (customers, subscriptions_out):
-        for column in ("CustomerId", "CustomerName", "SubscriptionId", "ProductId", "SkuId", "SkuName", "Currency"):
-            if column in frame.columns:
-                frame[column] = frame[column].replace("", None)
     counts = variances.groupby("Category").size()
     variance_counts = pd.DataFrame(
         {
@@ -1000,14 +1099,15 @@ def reconcile(
             "Meaning": [CATEGORIES[c][1] for c in CATEGORIES],
         }
     )
-    annotated = lines
+    var_by_line = variances[variances["_pos"] >= 0]
+    column = np.full(n, None, dtype=object)
     if len(var_by_line):
         per_line = var_by_line.groupby("_pos")["Category"].agg(lambda s: ", ".join(dict.fromkeys(s)))
-        column = np.full(n, None, dtype=object)
         column[per_line.index.to_numpy(dtype=np.int64)] = per_line.to_numpy(dtype=object)
-        annotated = lines.assign(Variances=pd.array(column, dtype=STRING))
-    else:
-        annotated = lines.assign(Variances=pd.array([None] * n, dtype=STRING))
+    annotated = lines.assign(
+        Variances=pa.array(column, type=pa.string()).to_pandas(types_mapper={pa.string(): STRING}.get)
+    )
+    mark("totals")
     if price_list is None:
         notes.append("no price list given: unit prices were not checked")
     if subscriptions is None:
@@ -1023,140 +1123,216 @@ def reconcile(
         variance_counts=variance_counts,
         lines=annotated,
         notes=notes,
+        timings=timings,
     )
 
 
-def _fmt_day(value: Any) -> str:
-    return "?" if value is None or pd.isna(value) else f"{pd.Timestamp(value):%Y-%m-%d}"
+def _combine(parts: list[np.ndarray]) -> np.ndarray:
+    """Combine several int code arrays into one int64 code per distinct tuple (no overflow)."""
+    code = np.zeros(len(parts[0]), dtype=np.int64)
+    for part in parts:
+        part = np.asarray(part, dtype=np.int64) + 1
+        code = code * (int(part.max(initial=0)) + 1) + part
+        code = pd.factorize(code)[0].astype(np.int64)
+    return code
 
 
 def _billed_seats(
-    lines: pd.DataFrame,
+    cols: _Columns,
     charge: np.ndarray,
     positive: np.ndarray,
     is_credit: np.ndarray,
     is_usage: np.ndarray,
     sub_id: np.ndarray,
+    source_row: np.ndarray,
 ) -> pd.DataFrame:
     """Billed seats per subscription: the last positive seat line's BillableQuantity, 0 after a final cancel."""
     use = np.isin(charge, list(_SEAT_CHARGES)) & ~is_credit & ~is_usage & (sub_id != "")
     if not use.any():
-        return pd.DataFrame(columns=["sub", "seats", "last_pos", "last_row"])
+        return pd.DataFrame({"sub": [], "seats": [], "last_pos": [], "last_row": []})
+    idx = np.flatnonzero(use)
     frame = pd.DataFrame(
         {
-            "sub": sub_id[use],
-            "date": lines["OrderDate"].to_numpy()[use],
-            "start": lines["ChargeStartDate"].to_numpy()[use],
-            "row": lines["SourceRow"].to_numpy()[use],
-            "pos": np.flatnonzero(use),
-            "positive": positive[use],
-            "cancel": (charge[use] == "cancelImmediate") & ~positive[use],
-            "bq": lines["BillableQuantity"].to_numpy(dtype=object)[use],
+            "code": cols.codes("SubscriptionId")[idx],
+            "date": cols.dt("OrderDate")[idx],
+            "start": cols.dt("ChargeStartDate")[idx],
+            "pos": idx,
         }
-    ).sort_values(["sub", "date", "start", "pos"], kind="stable")
-    last_positive = frame[frame["positive"]].groupby("sub", sort=False)[["bq", "date"]].last()
-    last_any = frame.groupby("sub", sort=False)[["pos", "row", "cancel", "date"]].last()
-    joined = last_any.join(last_positive.rename(columns={"bq": "pos_bq", "date": "pos_date"}), how="left")
-    out = pd.DataFrame({"sub": joined.index.to_numpy(dtype=object)})
-    out["last_pos"] = joined["pos"].to_numpy()
-    out["last_row"] = joined["row"].to_numpy()
-    seats = joined["pos_bq"].to_numpy(dtype=object)
-    cancel_last = joined["cancel"].to_numpy(dtype=bool) & (
-        joined["pos_date"].isna().to_numpy() | (joined["date"] >= joined["pos_date"]).to_numpy(dtype=bool)
+    ).sort_values(["code", "date", "start", "pos"], kind="stable")
+    order = frame["pos"].to_numpy()
+    codes = frame["code"].to_numpy()
+    is_last = np.ones(len(order), dtype=bool)
+    is_last[:-1] = codes[:-1] != codes[1:]
+    last_any = order[is_last]
+    pos_order = order[positive[order]]
+    pos_codes = codes[positive[order]]
+    is_last_pos = np.ones(len(pos_order), dtype=bool)
+    is_last_pos[:-1] = pos_codes[:-1] != pos_codes[1:]
+    last_positive = pd.Series(pos_order[is_last_pos], index=pos_codes[is_last_pos])
+    code_of_last = codes[is_last]
+    lp = last_positive.reindex(code_of_last).to_numpy()
+    bq = cols.obj("BillableQuantity")
+    date = cols.dt("OrderDate")
+    seats = np.empty(len(last_any), dtype=object)
+    for k, (last, lpos) in enumerate(zip(last_any, lp, strict=True)):
+        cancelled = charge[last] == "cancelImmediate" and not positive[last]
+        if lpos != lpos:  # no positive seat line at all
+            seats[k] = Decimal(0)
+        elif cancelled and date[last] >= date[int(lpos)]:
+            seats[k] = Decimal(0)
+        else:
+            seats[k] = bq[int(lpos)] if bq[int(lpos)] is not None else Decimal(0)
+    return pd.DataFrame(
+        {"sub": _o(sub_id[last_any]), "seats": seats, "last_pos": last_any, "last_row": source_row[last_any]}
     )
-    seats = np.where(cancel_last, Decimal(0), seats)
-    seats = np.array([Decimal(0) if s is None or s != s else s for s in seats], dtype=object)
-    out["seats"] = seats
-    return out
 
 
 def _missing_charges(
     subs: pd.DataFrame,
-    charged: set[str],
+    sub_id: np.ndarray,
     period_start: pd.Timestamp,
     period_end: pd.Timestamp,
     price_list: pd.DataFrame | None,
 ) -> list[dict[str, Any]]:
-    rows = []
-    start = subs["effective_start"].where(subs["effective_start"].notna(), subs["created"])
-    for sub, begin in zip(subs.itertuples(index=False), start, strict=True):
-        if sub.status != "active" or sub.subscription_id in charged or sub.is_trial:
-            continue
-        if begin is not None and not pd.isna(begin) and begin > period_end + pd.Timedelta(days=1):
-            continue
-        began_in_period = (
-            begin is not None and not pd.isna(begin) and period_start <= begin <= period_end + pd.Timedelta(days=1)
+    begin = subs["effective_start"].where(subs["effective_start"].notna(), subs["created"])
+    after_end = period_end + pd.Timedelta(days=1)
+    plan = subs["billing_cycle"].fillna("Monthly")
+    began_in_period = (begin >= period_start) & (begin <= after_end)
+    due = (plan == "Monthly") | began_in_period | ((plan == "Annual") & (begin.dt.month == period_start.month))
+    candidate = (
+        (subs["status"] == "active")
+        & (
+            pd.Index(pd.unique(sub_id), dtype=object).get_indexer(
+                pd.Index(subs["subscription_id"].to_numpy(dtype=object), dtype=object)
+            )
+            < 0
         )
-        plan = sub.billing_cycle or "Monthly"
-        due = plan == "Monthly" or began_in_period
-        if plan == "Annual" and begin is not None and not pd.isna(begin):
-            due = due or begin.month == period_start.month
-        if not due:
-            continue
-        expected = None
-        evidence = f"{plan.lower()} billing, status active, quantity {sub.quantity}, no recon line in the period"
-        if price_list is not None and sub.product_id and sub.sku_id and sub.term_duration:
-            try:
-                from cspkit.billing.pricelist import price_in_force
+        & ~subs["is_trial"]
+        & ~(begin > after_end) & due
+    )  # fmt: skip
+    todo = subs[candidate.to_numpy(dtype=bool)]
+    if not len(todo):
+        return []
+    todo_plan = plan[candidate.to_numpy(dtype=bool)].to_numpy(dtype=object)
+    prices = np.full(len(todo), None, dtype=object)
+    if price_list is not None:
+        from cspkit.billing.pricelist import lookup_prices
 
-                price = price_in_force(
-                    price_list, product_id=sub.product_id, sku_id=sub.sku_id, term_duration=sub.term_duration,
-                    billing_plan=plan, currency=getattr(sub, "currency", None) or "USD", on=period_start,
-                )  # fmt: skip
-            except (ImportError, KeyError, ValueError):
-                price = None
-            if price is not None and sub.quantity is not None:
-                expected = price * sub.quantity
-                evidence += f"; expected about {price} × {sub.quantity} = {expected}"
+        queries = pd.DataFrame(
+            {
+                "ProductId": todo["product_id"].fillna("").to_numpy(dtype=object),
+                "SkuId": todo["sku_id"].fillna("").to_numpy(dtype=object),
+                "TermDuration": todo["term_duration"].fillna("").to_numpy(dtype=object),
+                "BillingPlan": todo_plan,
+                "Currency": todo["currency"].fillna("USD").to_numpy(dtype=object),
+                "On": pd.DatetimeIndex([period_start] * len(todo)),
+            }
+        )
+        prices = lookup_prices(price_list, queries).to_numpy(dtype=object)
+    rows = []
+    for sub, p, price in zip(todo.itertuples(index=False), todo_plan, prices, strict=True):
+        evidence = f"{p.lower()} billing, status active, quantity {sub.quantity}, no recon line in the period"
+        expected = None
+        if price is not None and sub.quantity is not None:
+            expected = price * sub.quantity
+            evidence += f"; expected about {price} × {sub.quantity} = {expected}"
         rows.append(
             {
                 "Category": "missing_charge", "Severity": CATEGORIES["missing_charge"][0],
                 "CustomerId": sub.customer_id, "SubscriptionId": sub.subscription_id, "ProductId": sub.product_id,
-                "SkuId": sub.sku_id, "Expected": expected, "Evidence": evidence,
+                "SkuId": sub.sku_id, "Currency": sub.currency, "Expected": expected, "Evidence": evidence,
             }
         )  # fmt: skip
     return rows
 
 
-def _sums(
-    base: pd.DataFrame, keys: list[str], sums: dict[str, str], extra: dict[str, tuple[str, str]] | None = None
-) -> pd.DataFrame:
-    grouped = base.groupby(keys, sort=True, dropna=False)
-    agg: dict[str, Any] = {"Lines": ("sub_m", "size")}
-    for column in sums:
-        agg[column] = (column, "sum")
-    for name, spec in (extra or {}).items():
-        agg[name] = spec
-    out = grouped.agg(**agg).reset_index()
-    for column, name in sums.items():
-        out[name] = np.array([_from_micros(v) for v in out[column]], dtype=object)
-        out = out.drop(columns=column)
-    out["Lines"] = out["Lines"].astype(np.int64)
+def _decimals_from_micros(values: np.ndarray) -> np.ndarray:
+    """int64 micro-units → Decimal objects (2 decimals when whole cents, else up to 6)."""
+    values = np.asarray(values, dtype=np.int64)
+    out = np.empty(len(values), dtype=object)
+    cents = values % 10_000 == 0
+    out[cents] = [Decimal(c).scaleb(-2) for c in (values[cents] // 10_000).tolist()]
+    if (~cents).any():
+        out[~cents] = [_from_micros(v) for v in values[~cents].tolist()]
     return out
 
 
-def _tieout(base: pd.DataFrame, invoices: pd.DataFrame, tol: Tolerance) -> pd.DataFrame:
-    sums = _sums(base, ["InvoiceNumber", "Currency"], {"sub_m": "Subtotal", "tax_m": "TaxTotal", "total_m": "Total"})
-    sums["InvoiceTotal"] = None
+def _none_for_blank(values: np.ndarray) -> np.ndarray:
+    out = values.copy()
+    out[out == ""] = None
+    return out
+
+
+def _group(
+    code: dict[str, np.ndarray],
+    label: dict[str, np.ndarray],
+    money: dict[str, np.ndarray],
+    keys: list[str],
+    sums: dict[str, str],
+    *,
+    first: list[str] | None = None,
+    last: list[str] | None = None,
+    nunique: dict[str, str] | None = None,
+    variances: np.ndarray | None = None,
+    sort: list[str] | None = None,
+) -> pd.DataFrame:
+    """Group the lines by the text columns ``keys`` (through their integer codes) and sum micro-unit columns exactly.
+
+    Returns one row per group: the key labels, ``Lines``, the Decimal sums named by ``sums``, the first/last line's
+    value of ``first``/``last`` columns, distinct counts (``nunique``: output name → column) and, when
+    ``variances`` (line positions of findings) is given, ``Variances``. Sorted by ``sort`` (default ``keys``).
+    """
+    n = len(next(iter(money.values())))
+    out_columns = keys + ["Lines", *sums.values(), *(first or []), *(last or []), *(nunique or {})]
+    if variances is not None:
+        out_columns.append("Variances")
+    if n == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in out_columns})
+    key = _combine([code[k] for k in keys])
+    uniques, first_pos = np.unique(key, return_index=True)
+    groups = len(uniques)  # key is 0..groups-1 (factorized)
+    last_pos = np.empty(groups, dtype=np.int64)
+    last_pos[key] = np.arange(n)  # later positions overwrite earlier ones
+    out = pd.DataFrame({k: _o(label[k][first_pos]) for k in keys})
+    out["Lines"] = np.bincount(key, minlength=groups).astype(np.int64)
+    frame = pd.DataFrame({c: money[c] for c in sums})
+    totals = frame.groupby(key, sort=True).sum()
+    for column, name in sums.items():
+        out[name] = _o(_decimals_from_micros(totals[column].to_numpy()))
+    for column in first or []:
+        out[column] = _o(label[column][first_pos])
+    for column in last or []:
+        out[column] = _o(label[column][last_pos])
+    for name, column in (nunique or {}).items():
+        pairs = pd.DataFrame({"k": key, "v": code[column]}).drop_duplicates()
+        pairs = pairs[pairs["v"] >= 0]
+        out[name] = np.bincount(pairs["k"].to_numpy(), minlength=groups).astype(np.int64)
+    if variances is not None:
+        out["Variances"] = np.bincount(key[variances], minlength=groups).astype(np.int64)
+    order_by = sort or keys
+    table = pa.table({c: pa.array(out[c].to_numpy(dtype=object), type=pa.string()) for c in order_by})
+    order = pc.sort_indices(table, sort_keys=[(c, "ascending", "at_end") for c in order_by])
+    return out.iloc[order.to_numpy()].reset_index(drop=True)[out_columns]
+
+
+def _tieout(sums: pd.DataFrame, invoices: pd.DataFrame, tol: Tolerance) -> pd.DataFrame:
+    totals: list[Any] = [None] * len(sums)
     if len(invoices):
         by_id = invoices[invoices["InvoiceNumber"].notna()]
         generic = invoices[invoices["InvoiceNumber"].isna()]
-        for i, row in sums.iterrows():
+        for i, (number, currency) in enumerate(zip(sums["InvoiceNumber"], sums["Currency"], strict=True)):
             match = by_id[
-                (by_id["InvoiceNumber"] == row["InvoiceNumber"]) & (by_id["Currency"].isin([row["Currency"], None]))
+                (by_id["InvoiceNumber"] == number) & (by_id["Currency"].isna() | (by_id["Currency"] == currency))
             ]
             if not len(match):
-                match = generic[generic["Currency"] == row["Currency"]]
+                match = generic[generic["Currency"] == currency]
             if len(match):
-                sums.at[i, "InvoiceTotal"] = match["InvoiceTotal"].iloc[0]
-    diff = [None if t is None else s - t for s, t in zip(sums["Total"], sums["InvoiceTotal"], strict=True)]
-    sums["Difference"] = np.array(diff, dtype=object)
-    sums["Status"] = [
-        "no invoice total" if d is None else ("ties" if abs(d) <= tol.tieout else "differs") for d in diff
-    ]
-    sums["InvoiceNumber"] = sums["InvoiceNumber"].replace("", None)
+                totals[i] = match["InvoiceTotal"].iloc[0]
+    sums = sums.copy()
+    sums["InvoiceTotal"] = _o(totals)
+    diff = [None if t is None else s - t for s, t in zip(sums["Total"], totals, strict=True)]
+    sums["Difference"] = _o(diff)
+    sums["Status"] = _o(["no invoice total" if d is None else ("ties" if abs(d) <= tol.tieout else "differs")
+                         for d in diff])  # fmt: skip
     return sums[["InvoiceNumber", "Currency", "Lines", "Subtotal", "TaxTotal", "Total", "InvoiceTotal", "Difference",
                  "Status"]]  # fmt: skip
-
-
-_ = re  # re kept for callers extending the evidence patterns

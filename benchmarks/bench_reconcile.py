@@ -1,0 +1,132 @@
+"""Benchmark: reconcile a 1,000,000-line month against a 100,000-row price list; time the Excel export.
+
+Prints wall time per step and the peak memory (max RSS of this process). Targets (issue 5, 2-core machine): ≤ 15 s
+from files to the result frames and ≤ 3 GB peak; the Excel export ≥ 3× faster than pandas' ``to_excel`` with
+openpyxl on the same frames (both timed in this run on the first --excel-lines line items, since openpyxl needs
+minutes and gigabytes for a million rows).
+
+Usage:
+    python benchmarks/gen_recon.py --lines 1000000 --prices 100000      # once (≈ 1 minute, 630 MB in benchmarks/out)
+    python benchmarks/bench_reconcile.py [--lines 1000000] [--prices 100000] [--excel-lines 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd  # noqa: E402
+
+from cspkit.billing.pricelist import read_price_list  # noqa: E402
+from cspkit.billing.recon_readers import read_recon  # noqa: E402
+from cspkit.billing.reconcile import ReconciliationResult, reconcile  # noqa: E402
+from cspkit.reports.workbook import write_reconciliation_workbook  # noqa: E402
+
+HERE = Path(__file__).parent
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def step(name: str, started: float) -> float:
+    now = time.perf_counter()
+    print(f"  {name:<38} {now - started:7.2f} s   peak RSS {peak_mb():8,.0f} MB", flush=True)
+    return now
+
+
+def subset(result: ReconciliationResult, n: int) -> ReconciliationResult:
+    return ReconciliationResult(
+        period_start=result.period_start, period_end=result.period_end, tieout=result.tieout,
+        customers=result.customers, subscriptions=result.subscriptions, charge_types=result.charge_types,
+        variances=result.variances, variance_counts=result.variance_counts, lines=result.lines.iloc[:n],
+        notes=result.notes,
+    )  # fmt: skip
+
+
+def pandas_openpyxl(result: ReconciliationResult, path: Path) -> None:
+    """The baseline: the same sheets through pandas' ExcelWriter with openpyxl (Decimals as floats, no tz)."""
+
+    def plain(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.copy()
+        for column in out.columns:
+            if isinstance(out[column].dtype, pd.DatetimeTZDtype):
+                out[column] = out[column].dt.tz_localize(None)
+            elif out[column].dtype == object:
+                out[column] = out[column].map(
+                    lambda v: float(v) if v is not None and not isinstance(v, str) and v == v else v
+                )
+        return out
+
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        plain(result.tieout).to_excel(writer, sheet_name="Summary", index=False)
+        plain(result.variances).to_excel(writer, sheet_name="Variances", index=False)
+        plain(result.customers).to_excel(writer, sheet_name="Customers", index=False)
+        plain(result.subscriptions).to_excel(writer, sheet_name="Subscriptions", index=False)
+        plain(result.lines).to_excel(writer, sheet_name="Line items", index=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--prices", type=int, default=100_000)
+    parser.add_argument("--excel-lines", type=int, default=100_000)
+    parser.add_argument("--data", type=Path, default=HERE / "out")
+    parser.add_argument("--skip-openpyxl", action="store_true")
+    args = parser.parse_args()
+    recon_path = args.data / f"recon_{args.lines}.csv"
+    prices_path = args.data / f"pricelist_{args.prices}.csv"
+    subs_path = args.data / f"subscriptions_{args.lines}.csv"
+    if not recon_path.exists() or not prices_path.exists():
+        from gen_recon import generate
+
+        print(f"generating {args.lines:,} lines and {args.prices:,} prices in {args.data} ...", flush=True)
+        generate(args.lines, args.prices, args.data)
+
+    print(f"reconcile {args.lines:,} lines against {args.prices:,} price rows")
+    t0 = time.perf_counter()
+    t = t0
+    recon = read_recon(recon_path)
+    t = step(f"read recon CSV ({recon.rows_read:,} rows)", t)
+    prices = read_price_list(prices_path)
+    t = step(f"read price list ({len(prices):,} rows)", t)
+    subs = pd.read_csv(subs_path, dtype=str)
+    t = step(f"read subscriptions ({len(subs):,} rows)", t)
+    result = reconcile(recon.frame, subscriptions=subs, price_list=prices, period="2026-03")
+    t = step("reconcile", t)
+    total = time.perf_counter() - t0
+    counts = result.variance_counts.set_index("Category")["Count"]
+    print(f"  files → result frames: {total:.2f} s (target ≤ 15 s); peak RSS {peak_mb():,.0f} MB (target ≤ 3,072 MB)")
+    print("  variances: " + ", ".join(f"{c}={n:,}" for c, n in counts.items() if n))
+    print("  tie-out: " + "; ".join(f"{r.InvoiceNumber} {r.Currency} {r.Total}" for r in result.tieout.itertuples()))
+
+    small = subset(result, args.excel_lines)
+    del recon
+    gc.collect()
+    with tempfile.TemporaryDirectory(dir=args.data) as tmp:
+        print(f"Excel export of the result frames with the first {args.excel_lines:,} line items")
+        t = time.perf_counter()
+        write_reconciliation_workbook(small, Path(tmp) / "cspkit.xlsx")
+        ours = time.perf_counter() - t
+        print(f"  cspkit (xlsxwriter, constant memory)  {ours:7.2f} s")
+        if not args.skip_openpyxl:
+            t = time.perf_counter()
+            pandas_openpyxl(small, Path(tmp) / "pandas.xlsx")
+            theirs = time.perf_counter() - t
+            print(f"  pandas to_excel (openpyxl)            {theirs:7.2f} s   → {theirs / ours:.1f}× (target ≥ 3×)")
+        if args.excel_lines < len(result.lines):
+            t = time.perf_counter()
+            write_reconciliation_workbook(result, Path(tmp) / "full.xlsx")
+            print(f"  cspkit, all {len(result.lines):,} line items         {time.perf_counter() - t:7.2f} s   "
+                  f"peak RSS {peak_mb():,.0f} MB")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
