@@ -144,6 +144,14 @@ class Backend(SaasSide):
     def now(self) -> datetime:
         return self.clock.now()
 
+    def _owned(self, table: dict[str, Any], key: str, customer_id: str, code: str, what: str) -> Any:
+        """A cart, order or subscription of this customer: 404 when it is missing *or another customer's*."""
+        customer = self.get_customer(customer_id)
+        found = table.get(key) or table.get((key or "").lower())
+        if found is None or found.customer_id != customer.id:
+            raise EmulatorError(404, code, f"{what} {key} was not found.")
+        return found
+
     def _log(self, kind: str, **data: Any) -> None:
         self.event_log.append({"at": self.now(), "kind": kind, **data})
 
@@ -392,11 +400,7 @@ class Backend(SaasSide):
 
     @operation
     def get_cart(self, customer_id: str, cart_id: str) -> Cart:
-        customer = self.get_customer(customer_id)
-        cart = self.carts.get(cart_id)
-        if cart is None or cart.customer_id != customer.id:
-            raise EmulatorError(404, "800008", f"Cart {cart_id} was not found.")
-        return cart
+        return self._owned(self.carts, cart_id, customer_id, "800008", "Cart")
 
     @operation
     def update_cart(self, customer_id: str, cart_id: str, *, lines: list[CartLine]) -> Cart:
@@ -529,11 +533,7 @@ class Backend(SaasSide):
 
     @operation
     def get_order(self, customer_id: str, order_id: str) -> Order:
-        customer = self.get_customer(customer_id)
-        order = self.orders.get(order_id)
-        if order is None or order.customer_id != customer.id:
-            raise EmulatorError(404, "20000", f"Order {order_id} was not found.")
-        return order
+        return self._owned(self.orders, order_id, customer_id, "20000", "Order")
 
     @operation
     def list_orders(self, customer_id: str, *, billing_type: str | None = None) -> list[Order]:
@@ -578,11 +578,7 @@ class Backend(SaasSide):
 
     @operation
     def get_subscription(self, customer_id: str, subscription_id: str) -> Subscription:
-        customer = self.get_customer(customer_id)
-        sub = self.subscriptions.get(subscription_id) or self.subscriptions.get((subscription_id or "").lower())
-        if sub is None or sub.customer_id != customer.id:
-            raise EmulatorError(404, "20003", f"Subscription {subscription_id} was not found.")
-        return sub
+        return self._owned(self.subscriptions, subscription_id, customer_id, "20003", "Subscription")
 
     @operation
     def list_addons(self, customer_id: str, subscription_id: str) -> list[Subscription]:
