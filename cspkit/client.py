@@ -81,6 +81,7 @@ class PartnerCenter:
         from cspkit.resources.carts import Carts
         from cspkit.resources.catalog import Catalog
         from cspkit.resources.customers import Customers
+        from cspkit.resources.invoices import Invoices
         from cspkit.resources.orders import Orders
         from cspkit.resources.pricesheets import PriceSheets
         from cspkit.resources.subscriptions import Subscriptions
@@ -90,6 +91,7 @@ class PartnerCenter:
         self.carts = Carts(self.transport)
         self.orders = Orders(self.transport)
         self.subscriptions = Subscriptions(self.transport)
+        self.invoices = Invoices(self.transport)
         self.pricesheets = PriceSheets.for_client(self)
 
     def transport_for(self, base_url: str, *, scopes: list[str], api_prefix: str) -> Transport:

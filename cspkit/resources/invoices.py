@@ -1,0 +1,120 @@
+"""Invoices: list, get, reconciliation line items (billed and unbilled), estimate links (partner-center-api.md §6).
+
+Doc pages: "Get a collection of invoices", "Get invoice by ID", "Get invoice line items", "Get invoice unbilled
+reconciliation line items", "Get invoice billed/unbilled consumption line items", "Get invoice estimate links".
+
+Paging: the invoice list uses index paging (``size``/``offset``); new-commerce line items (``provider=onetime``) use
+seek paging: ``size`` ≤ 2000, then ``seekOperation=Next`` with the ``MS-ContinuationToken`` header taken from
+``links.next`` (handled by :class:`cspkit.pagination.Paginator`). Everything is lazy: iterate to walk every page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from cspkit.models.invoice import EstimateLink, Invoice, OneTimeInvoiceLineItem
+from cspkit.pagination import Paginator
+from cspkit.resources.base import Resource, segment
+
+__all__ = ["MAX_LINE_ITEM_PAGE", "Invoices"]
+
+MAX_LINE_ITEM_PAGE = 2000
+"""Default and largest page of reconciliation line items Partner Center serves."""
+
+
+class Invoices(Resource):
+    """``pc.invoices``: the partner's invoices and their reconciliation line items."""
+
+    def list(self, *, page_size: int = 200) -> Paginator[Invoice]:
+        """Get a collection of invoices (``GET /invoices?size=&offset=``, index paging).
+
+        Returns:
+            A lazy iterable of :class:`~cspkit.models.invoice.Invoice` walking every page.
+        """
+        return self.transport.paginate("invoices", parse=Invoice.from_wire, style="offset", page_size=page_size)
+
+    def get(self, invoice_id: str) -> Invoice:
+        """Get invoice by ID (``GET /invoices/{invoiceId}``; only here is ``pdfDownloadLink`` set).
+
+        Raises:
+            NotFoundError: no such invoice.
+        """
+        return Invoice.from_wire(self.transport.get_json(f"invoices/{segment(invoice_id)}"))
+
+    def line_items(
+        self,
+        invoice_id: str,
+        *,
+        provider: str = "onetime",
+        line_item_type: str = "billinglineitems",
+        currency: str | None = None,
+        period: str | None = None,
+        page_size: int = MAX_LINE_ITEM_PAGE,
+        raw: bool = False,
+    ) -> Iterable[Any]:
+        """Get invoice line items (``GET /invoices/{id}/lineitems?provider=&invoicelineitemtype=...``).
+
+        Args:
+            invoice_id: ``G…`` id, or ``"unbilled"`` for the open period (then ``currency`` and ``period`` apply).
+            provider: ``onetime`` (new commerce, Azure plan, marketplace: seek paging), or legacy ``office``/
+                ``azure`` (offset paging).
+            line_item_type: ``billinglineitems`` (reconciliation) or ``usagelineitems`` (daily rated usage).
+            currency: ISO 4217 ``currencycode`` (required by Partner Center for unbilled items).
+            period: ``current`` or ``previous`` (unbilled items).
+            page_size: ``size`` of each page (≤ 2000).
+            raw: yield the JSON objects as sent (fastest; feed them to
+                :func:`cspkit.billing.recon_readers.recon_lines_to_frame`) instead of models.
+        Returns:
+            A lazy iterable of :class:`~cspkit.models.invoice.OneTimeInvoiceLineItem` (onetime billing line items)
+            or dicts (other providers/types, or ``raw=True``).
+        """
+        params: dict[str, Any] = {"provider": provider, "invoicelineitemtype": line_item_type}
+        if currency:
+            params["currencycode"] = currency
+        if period:
+            params["period"] = period
+        onetime = provider.lower().replace("_", "") in ("onetime", "all", "marketplace")
+        parse = None
+        if not raw and onetime and line_item_type.lower().replace("_", "") == "billinglineitems":
+            parse = OneTimeInvoiceLineItem.from_wire
+        return self.transport.paginate(
+            f"invoices/{segment(invoice_id)}/lineitems",
+            params=params,
+            parse=parse,
+            style="links" if onetime else "offset",
+            page_size=min(page_size, MAX_LINE_ITEM_PAGE),
+        )
+
+    def unbilled_line_items(
+        self,
+        *,
+        currency: str,
+        period: str = "current",
+        line_item_type: str = "billinglineitems",
+        page_size: int = MAX_LINE_ITEM_PAGE,
+        raw: bool = False,
+    ) -> Iterable[Any]:
+        """Get invoice unbilled reconciliation line items (``GET /invoices/unbilled/lineitems?...&period=``).
+
+        Args:
+            currency: ISO 4217 code of the billing currency (required).
+            period: ``current`` (the open billing period) or ``previous`` (last period not invoiced yet).
+        """
+        if period.lower() not in ("current", "previous"):
+            raise ValueError("period must be 'current' or 'previous'")
+        return self.line_items(
+            "unbilled",
+            provider="onetime",
+            line_item_type=line_item_type,
+            currency=currency,
+            period=period.lower(),
+            page_size=page_size,
+            raw=raw,
+        )
+
+    def estimate_links(self, *, currency: str) -> list[EstimateLink]:
+        """Get invoice estimate links (``GET /invoices/estimates/links?currencycode=``)."""
+        body = self.transport.get_json("invoices/estimates/links", params={"currencycode": currency})
+        items = body.get("items", []) if isinstance(body, dict) else []
+        return [EstimateLink.from_wire(item) for item in items]
