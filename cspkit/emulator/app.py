@@ -205,7 +205,10 @@ class Edge:
 
         async def send_with_ids(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": list(message.get("headers", [])) + echo}
+                # the virtual time of the answer, so clients judge windows by the emulator's clock, not the wall's
+                now = self.state.backend.clock.now().isoformat().replace("+00:00", "Z")
+                extra = echo + [(b"x-emulator-now", now.encode())]
+                message = {**message, "headers": list(message.get("headers", [])) + extra}
             await send(message)
 
         async def reply(status: int, body: Any, extra: dict[str, str] | None = None) -> None:
@@ -378,6 +381,9 @@ def create_app(backend: Backend, *, tokens: set[str], faults: Faults | None = No
         pricesheet_router = None
     if pricesheet_router is not None:
         api.include_router(pricesheet_router)
+    from cspkit.emulator.graph import router as graph_router  # Microsoft Graph billing exports and their blobs
+
+    api.include_router(graph_router)
 
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
     return _Outer(Edge(api, state=state), api)
