@@ -1,9 +1,296 @@
-"""CLI commands for this area (placeholder: filled in by the issue that builds the area)."""
+"""CLI for finance: ``cspkit invoices list|lines`` and ``cspkit reconcile``.
+
+Data (tables, JSON, CSV) goes to stdout in the ``--output`` format; progress bars and the closing summary go to
+stderr. Reports are written atomically (temporary file in the target directory, then renamed).
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
 import click
+
+from cspkit.cli.output import emit, note
+from cspkit.errors import InputFileError
+
+__all__ = ["register"]
+
+LINE_COLUMNS = [
+    "InvoiceNumber", "CustomerName", "SubscriptionId", "ProductId", "SkuId", "ChargeType", "ChargeStartDate",
+    "ChargeEndDate", "UnitPrice", "EffectiveUnitPrice", "BillableQuantity", "Subtotal", "Total", "Currency",
+]  # fmt: skip
+
+
+def _progress(enabled: bool) -> Any:
+    """A rich progress bar on stderr (disabled when stderr is not a terminal or for small inputs)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(file=sys.stderr)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not enabled or not console.is_terminal,
+        transient=True,
+    )
+
+
+def _counted(items: Iterable[Any], progress: Any, description: str) -> Iterator[Any]:
+    task = progress.add_task(description, total=None)
+    for n, item in enumerate(items, start=1):
+        if n % 2000 == 0:
+            progress.update(task, completed=n)
+        yield item
+    progress.remove_task(task)
+
+
+def _read_files(paths: list[Path], progress: Any) -> tuple[Any, list[Any]]:
+    from cspkit.billing.recon_readers import read_recon
+
+    frames, reports = [], []
+    for path in paths:
+        task = progress.add_task(f"reading {path.name}", total=path.stat().st_size if path.exists() else None)
+        report = read_recon(
+            path, kind="invoice", progress=lambda done, total, t=task: progress.update(t, completed=done)
+        )
+        progress.remove_task(task)
+        frames.append(report.frame)
+        reports.append(report)
+    import pandas as pd
+
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if len(frames) > 1:
+        frame["SourceFile"] = frame["SourceFile"].astype("category")
+    return frame, reports
+
+
+def _invoice_totals(values: tuple[str, ...]) -> dict[str, Decimal]:
+    totals = {}
+    for value in values:
+        currency, _, amount = value.partition("=")
+        try:
+            totals[currency.strip().upper()] = Decimal(amount.strip())
+        except InvalidOperation:
+            raise click.BadParameter(f"expected CURRENCY=AMOUNT, got {value!r}", param_hint="--invoice-total") from None
+    return totals
+
+
+def _read_subscriptions(path: Path) -> Any:
+    import pandas as pd
+
+    try:
+        if path.suffix.lower() in (".json", ".jsonl"):
+            text = path.read_text(encoding="utf-8-sig")
+            if path.suffix.lower() == ".jsonl":
+                return [json.loads(line) for line in text.splitlines() if line.strip()]
+            data = json.loads(text)
+            return data.get("items", data) if isinstance(data, dict) else data
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except (OSError, ValueError) as exc:
+        raise InputFileError(str(path), expected="subscriptions as CSV, JSON or JSON Lines", value=str(exc)) from None
+
+
+def _write_lines(frame: Any, out: Path) -> None:
+    from cspkit.reports.workbook import atomic_path
+
+    suffix = out.suffix.lower()
+    with atomic_path(out) as tmp:
+        if suffix == ".parquet":
+            from cspkit.reports.workbook import _parquet_ready
+
+            _parquet_ready(frame).to_parquet(tmp, index=False)
+        elif suffix in (".json", ".jsonl"):
+            frame.to_json(tmp, orient="records", lines=True, date_format="iso", default_handler=str)
+        elif suffix == ".xlsx":
+            import xlsxwriter
+
+            from cspkit.reports.workbook import _finish_sheet, _Styles, _write_table
+
+            workbook = xlsxwriter.Workbook(str(tmp), {"constant_memory": True})
+            ws = workbook.add_worksheet("Line items")
+            last, widths = _write_table(ws, _Styles(workbook), frame, 0)
+            _finish_sheet(ws, widths, 0, last, len(frame.columns))
+            workbook.close()
+        else:
+            frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+
+
+def _rows(frame: Any, columns: list[str], limit: int | None = None) -> list[dict[str, Any]]:
+    part = frame[columns] if limit is None else frame[columns].head(limit)
+    rows = []
+    for record in part.to_dict("records"):
+        rows.append({k: (None if v is None or (not isinstance(v, str) and v != v) else v) for k, v in record.items()})
+    return rows
 
 
 def register(cli: click.Group) -> None:
-    """Add this area's commands to the top-level `cspkit` group."""
+    """Add ``invoices`` and ``reconcile`` to the top-level ``cspkit`` group."""
+
+    @cli.group("invoices")
+    def invoices() -> None:
+        """Invoices and their reconciliation line items (Partner Center or the emulator)."""
+
+    @invoices.command("list")
+    @click.pass_obj
+    def list_invoices(state: Any) -> None:
+        """List the partner's invoices (newest first)."""
+        client = state.client()
+        items = list(client.invoices.list())
+        rows = [
+            {
+                "Id": i.id,
+                "InvoiceDate": i.invoice_date,
+                "PeriodStart": i.billing_period_start_date,
+                "PeriodEnd": i.billing_period_end_date,
+                "TotalCharges": i.total_charges,
+                "Currency": i.currency_code,
+                "DocumentType": i.document_type,
+            }
+            for i in items
+        ]
+        emit(rows, columns=list(rows[0]) if rows else ["Id"], fmt=state.output, wire=items, title="Invoices")
+
+    @invoices.command("lines")
+    @click.argument("invoice_id", required=False)
+    @click.option("--unbilled", is_flag=True, help="Unbilled line items of the open (or previous) period instead.")
+    @click.option("--period", type=click.Choice(["current", "previous"]), default="current", show_default=True)
+    @click.option("--currency", default="USD", show_default=True, help="Billing currency (unbilled line items).")
+    @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Write every line to FILE (.csv, .xlsx, .parquet or .jsonl), not to the terminal.")  # fmt: skip
+    @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Rows printed.")
+    @click.pass_obj
+    def lines(
+        state: Any, invoice_id: str | None, unbilled: bool, period: str, currency: str, out: Path | None, limit: int
+    ) -> None:
+        """Fetch an invoice's reconciliation line items (seek-paged) as a typed table."""
+        from cspkit.billing.recon_readers import recon_lines_to_frame
+
+        if bool(invoice_id) == unbilled:
+            raise click.UsageError("give either INVOICE_ID or --unbilled")
+        client = state.client()
+        with _progress(True) as progress:
+            if unbilled:
+                raw = client.invoices.unbilled_line_items(currency=currency.upper(), period=period, raw=True)
+                source = f"unbilled {currency.upper()} {period}"
+            else:
+                raw = client.invoices.line_items(invoice_id, raw=True)
+                source = f"invoice {invoice_id}"
+            result = recon_lines_to_frame(_counted(raw, progress, f"fetching {source}"), source=source)
+        frame = result.frame
+        if out is not None:
+            _write_lines(frame, out)
+            note(f"{result.rows_read:,} line(s) of {source} written to {out}")
+            return
+        if state.output == "json":
+            emit(_rows(frame, list(frame.columns)), columns=list(frame.columns), fmt="json")
+        elif state.output == "csv":
+            emit(_rows(frame, [c for c in frame.columns if c not in ("SourceFile",)]),
+                 columns=[c for c in frame.columns if c not in ("SourceFile",)], fmt="csv")  # fmt: skip
+        else:
+            emit(_rows(frame, LINE_COLUMNS, limit), columns=LINE_COLUMNS, fmt="table", title=f"Line items: {source}")
+            if len(frame) > limit:
+                note(f"showing {limit} of {len(frame):,} lines; use --out FILE or --output csv for all of them")
+
+    @cli.command("reconcile")
+    @click.option("--invoice", "invoice_id", help="Reconcile this invoice, fetched from Partner Center.")
+    @click.option("--file", "files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+                  help="Reconciliation file(s): portal CSV, Excel re-save, JSON Lines or export .json.gz.")  # fmt: skip
+    @click.option("--price-list", type=click.Path(dir_okay=False, path_type=Path), help="NCE price list to check.")
+    @click.option("--subscriptions", "subscriptions_file", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Subscriptions (CSV/JSON) to check seats, cancellations and missing charges against; "
+                       "with --invoice they are read from Partner Center when not given.")  # fmt: skip
+    @click.option("--invoice-total", "invoice_totals", multiple=True, metavar="CCY=AMOUNT",
+                  help="Invoice total to tie out the lines of a file against (repeat per currency).")  # fmt: skip
+    @click.option("--period", help="Billing period as YYYY-MM (default: the month of most OrderDates).")
+    @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Report file (default reports/reconciliation-<invoice or period>.<format>).")  # fmt: skip
+    @click.option("--format", "fmt", type=click.Choice(["xlsx", "csv", "parquet"]), default="xlsx", show_default=True)
+    @click.pass_obj
+    def reconcile_cmd(
+        state: Any,
+        invoice_id: str | None,
+        files: tuple[Path, ...],
+        price_list: Path | None,
+        subscriptions_file: Path | None,
+        invoice_totals: tuple[str, ...],
+        period: str | None,
+        out: Path | None,
+        fmt: str,
+    ) -> None:
+        """Reconcile an invoice's lines with the subscriptions and the price list; write the report."""
+        from cspkit.billing.recon_readers import recon_lines_to_frame
+        from cspkit.billing.reconcile import reconcile
+        from cspkit.reports.workbook import write_reconciliation_report
+
+        if bool(invoice_id) == bool(files):
+            raise click.UsageError("give either --invoice ID or --file RECON_FILE (one or more)")
+        invoices: Any = _invoice_totals(invoice_totals) or None
+        subscriptions: Any = _read_subscriptions(subscriptions_file) if subscriptions_file else None
+        sources: list[str] = []
+        with _progress(True) as progress:
+            if files:
+                frame, reports = _read_files(list(files), progress)
+                sources = [report.summary() for report in reports]
+                warnings = [w for report in reports for w in report.warnings]
+            else:
+                client = state.client()
+                invoice = client.invoices.get(invoice_id)
+                invoices = [invoice]
+                raw = client.invoices.line_items(invoice.id, raw=True)
+                report = recon_lines_to_frame(_counted(raw, progress, f"fetching {invoice.id}"), source=invoice.id)
+                frame, sources, warnings = report.frame, [report.summary().replace("API", f"invoice {invoice.id}")], []
+                if subscriptions is None:
+                    customers = sorted({c for c in frame["CustomerId"].dropna().unique()})
+                    subscriptions = [
+                        s.to_wire() | {"customerId": c} for c in customers for s in client.subscriptions.list(c)
+                    ]
+            prices = None
+            if price_list is not None:
+                from cspkit.billing.pricelist import read_price_list
+
+                prices = read_price_list(price_list)
+            result = reconcile(
+                frame, subscriptions=subscriptions, price_list=prices, invoices=invoices, period=period or None
+            )
+        label = invoice_id or (f"{result.period_start:%Y-%m}" if result.period_start is not None else "lines")
+        target = out or Path("reports") / f"reconciliation-{label}.{fmt}"
+        written = write_reconciliation_report(result, target, fmt=fmt, sources=sources)
+        # data to stdout: the tie-out and the variance counts
+        tie_columns = ["InvoiceNumber", "Currency", "Lines", "Subtotal", "TaxTotal", "Total", "InvoiceTotal",
+                       "Difference", "Status"]  # fmt: skip
+        counts = result.variance_counts[result.variance_counts["Count"] > 0]
+        if state.output == "json":
+            payload = {
+                "tieout": _rows(result.tieout, tie_columns),
+                "variances": _rows(counts, ["Category", "Severity", "Count"]),
+                "files": [str(p) for p in written],
+            }
+            from cspkit.cli.output import to_jsonable
+
+            click.echo(json.dumps(to_jsonable(payload), indent=2))
+        else:
+            emit(_rows(result.tieout, tie_columns), columns=tie_columns, fmt=state.output, title="Invoice tie-out")
+            if state.output == "table":
+                emit(_rows(counts, ["Category", "Severity", "Count"]), columns=["Category", "Severity", "Count"],
+                     fmt="table", title="Variances")  # fmt: skip
+        # the summary for humans
+        for line in sources:
+            note(line)
+        for warning in warnings:
+            note(f"warning: {warning}")
+        for text in result.notes:
+            note(f"note: {text}")
+        ties = (result.tieout["Status"] == "ties").sum()
+        note(
+            f"{len(result.lines):,} lines, {len(result.customers):,} customer rows, "
+            f"{len(result.variances):,} variances; tie-out: {ties} of {len(result.tieout)} invoice/currency totals tie"
+        )
+        note("report: " + ", ".join(str(p) for p in written))

@@ -1,0 +1,121 @@
+"""cspkit invoices / cspkit reconcile: exit codes, stdout data vs stderr notes, report files."""
+
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from cspkit.cli.main import cli
+from cspkit.client import PartnerCenter
+
+DATA = Path(__file__).resolve().parents[2] / "sample_data"
+BASIC = "CFQ7TTC0LH18:0001:CFQ7TTC0K59J"
+US_CUSTOMER = "9a1e3f52-6c0b-4d7e-8f21-3b4c5d6e7f80"
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {"CSPKIT_HOME": str(tmp_path), "CSPKIT_CONFIG": str(tmp_path / "none.toml")}
+
+
+def run(args, env):
+    return CliRunner().invoke(cli, args, env=env)
+
+
+def sample_args(out: Path) -> list[str]:
+    return [
+        "reconcile", "--file", str(DATA / "recon_sample.csv"), "--price-list", str(DATA / "recon_pricelist.csv"),
+        "--subscriptions", str(DATA / "recon_subscriptions.csv"), "--invoice-total", "USD=832.32",
+        "--invoice-total", "eur=107.08", "--out", str(out),
+    ]  # fmt: skip
+
+
+def test_reconcile_file_json_to_stdout_and_workbook(tmp_path, env):
+    out = tmp_path / "r" / "march.xlsx"
+    result = run(["--output", "json", *sample_args(out)], env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["tieout"] == [
+        {"InvoiceNumber": "G000000301", "Currency": "USD", "Lines": 14, "Subtotal": "832.32", "TaxTotal": "0.00",
+         "Total": "832.32", "InvoiceTotal": "832.32", "Difference": "0.00", "Status": "ties"},
+        {"InvoiceNumber": "G000000302", "Currency": "EUR", "Lines": 2, "Subtotal": "95.70", "TaxTotal": "6.38",
+         "Total": "102.08", "InvoiceTotal": "107.08", "Difference": "-5.00", "Status": "differs"},
+    ]  # fmt: skip
+    assert {v["Category"]: v["Count"] for v in data["variances"]} == {
+        "unit_price_mismatch": 1, "proration_mismatch": 1, "amount_mismatch": 1, "seat_mismatch": 1,
+        "charge_after_cancellation": 1, "missing_charge": 1, "duplicate_charge": 1, "refund_without_charge": 1,
+        "currency_mismatch": 1,
+    }  # fmt: skip
+    assert data["files"] == [str(out)]
+    assert "16 rows read, 0 skipped" in result.stderr and "1 of 2 invoice/currency totals tie" in result.stderr
+    workbook = openpyxl.load_workbook(out, read_only=True)
+    assert workbook.sheetnames == ["Summary", "Variances", "Customers", "Subscriptions", "Line items"]
+    assert [p.name for p in out.parent.iterdir()] == ["march.xlsx"]  # no temporary file left behind
+
+
+def test_reconcile_csv_format_writes_every_frame(tmp_path, env):
+    out = tmp_path / "march.csv"
+    result = run([*sample_args(out), "--format", "csv"], env)
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(f"march.{n}.csv" for n in ("tieout", "charge_types", "variance_counts", "variances",
+                                                     "customers", "subscriptions", "lines"))  # fmt: skip
+    variances = pd.read_csv(tmp_path / "march.variances.csv", dtype=str)
+    assert variances["Category"].tolist()[0] == "unit_price_mismatch" and len(variances) == 9
+    assert "Invoice tie-out" in result.stdout  # the table goes to stdout
+
+
+def test_reconcile_bad_file_exits_2_naming_row_and_column(tmp_path, env):
+    text = (DATA / "recon_sample.csv").read_text().splitlines()
+    fields = text[3].split(",")
+    fields[16] = "27.0x"  # UnitPrice
+    text[3] = ",".join(fields)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(text) + "\n")
+    result = run(["reconcile", "--file", str(bad)], env)
+    assert result.exit_code == 2
+    assert "bad.csv, row 3, column 'UnitPrice': expected a decimal number" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_reconcile_needs_exactly_one_source(env):
+    result = run(["reconcile"], env)
+    assert result.exit_code == 2 and "give either --invoice ID or --file" in result.output
+
+
+def test_invoices_list_lines_and_reconcile_against_the_emulator(emulator, tmp_path, env):
+    pc = PartnerCenter(endpoint=emulator.url, access_token=emulator.token)
+    cart = pc.carts.create(US_CUSTOMER, line_items=[{"catalogItemId": BASIC, "quantity": 5, "termDuration": "P1M",
+                                                     "billingCycle": "monthly"}])  # fmt: skip
+    pc.carts.checkout(US_CUSTOMER, cart.id)
+    emulator.clock.set("2026-12-01T00:00:00Z")
+    env = {**env, "CSPKIT_ENDPOINT": emulator.url, "CSPKIT_ACCESS_TOKEN": emulator.token}
+    listed = run(["--output", "json", "invoices", "list"], env)
+    assert listed.exit_code == 0, listed.output
+    invoice = json.loads(listed.stdout)[0]
+    assert Decimal(invoice["totalCharges"]) == Decimal("36.00")  # 7.20 × 5 (the emulator sends a JSON number)
+    lines = run(["--output", "csv", "invoices", "lines", invoice["id"]], env)
+    assert lines.exit_code == 0, lines.output
+    frame = pd.read_csv(io.StringIO(lines.stdout), dtype=str)
+    assert frame[["ChargeType", "BillableQuantity", "Subtotal"]].values.tolist() == [["new", "5", "36"]]  # as sent
+    out = tmp_path / "lines.parquet"
+    saved = run(["invoices", "lines", invoice["id"], "--out", str(out)], env)
+    assert saved.exit_code == 0 and "1 line(s)" in saved.stderr
+    assert pd.read_parquet(out)["SubscriptionId"].notna().all()
+    report = tmp_path / "inv.xlsx"
+    rec = run(["--output", "json", "reconcile", "--invoice", invoice["id"], "--out", str(report)], env)
+    assert rec.exit_code == 0, rec.output
+    data = json.loads(rec.stdout)
+    assert [(t["Total"], Decimal(t["InvoiceTotal"]), t["Difference"], t["Status"]) for t in data["tieout"]] == [
+        ("36.00", Decimal("36"), "0.00", "ties")
+    ]
+    assert data["variances"] == []
+    unbilled = run(["--output", "json", "invoices", "lines", "--unbilled", "--period", "previous"], env)
+    assert unbilled.exit_code == 0 and json.loads(unbilled.stdout) == []
