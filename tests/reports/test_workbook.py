@@ -1,0 +1,101 @@
+"""The reconciliation workbook and the CSV/Parquet exports: layout, styles, splitting, atomic writes."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal as D
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from cspkit.billing.pricelist import read_price_list
+from cspkit.billing.recon_readers import read_recon
+from cspkit.billing.reconcile import reconcile
+from cspkit.reports import workbook as wb
+from cspkit.reports.workbook import write_frames, write_reconciliation_report, write_reconciliation_workbook
+
+DATA = Path(__file__).resolve().parents[2] / "sample_data"
+
+
+@pytest.fixture(scope="module")
+def result():
+    return reconcile(
+        read_recon(DATA / "recon_sample.csv").frame,
+        subscriptions=pd.read_csv(DATA / "recon_subscriptions.csv", dtype=str),
+        price_list=read_price_list(DATA / "recon_pricelist.csv"),
+        invoices=json.loads((DATA / "recon_invoices.json").read_text())["items"],
+        period="2026-03",
+    )
+
+
+def test_workbook_sheets_styles_and_values(result, tmp_path):
+    path = write_reconciliation_workbook(result, tmp_path / "recon.xlsx", sources=["recon_sample.csv"],
+                                         max_rows_per_sheet=10)  # fmt: skip
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["Summary", "Variances", "Customers", "Subscriptions", "Line items", "Line items (2)"]
+    # 16 lines split 10 + 6 under their own header rows
+    assert (book["Line items"].max_row, book["Line items (2)"].max_row) == (11, 7)
+    second = book["Line items (2)"]
+    assert second.cell(2, [c.value for c in second[1]].index("SourceRow") + 1).value == 11  # the 11th line
+    for name in ("Variances", "Customers", "Subscriptions", "Line items"):
+        sheet = book[name]
+        assert sheet.freeze_panes == "A2"
+        assert sheet.auto_filter.ref.startswith("A1:")
+        header = sheet["A1"]
+        assert header.font.b and header.fill.fgColor.rgb.endswith("1F4E78")
+        assert sheet.column_dimensions["A"].width > 8
+    summary = book["Summary"]
+    rows = list(summary.iter_rows(values_only=True))
+    assert rows[0][0] == "Invoice reconciliation" and rows[1][:2] == ("Billing period", "2026-03-01 – 2026-03-31")
+    tie_header = rows.index(("InvoiceNumber", "Currency", "Lines", "Subtotal", "TaxTotal", "Total", "InvoiceTotal",
+                             "Difference", "Status"))  # fmt: skip
+    assert rows[tie_header + 1] == ("G000000301", "USD", 14, 832.32, 0, 832.32, 832.32, 0, "ties")
+    assert rows[tie_header + 2] == ("G000000302", "EUR", 2, 95.7, 6.38, 102.08, 107.08, -5, "differs")
+    assert summary.cell(tie_header + 2, 4).number_format == '#,##0.00 "USD";[Red]-#,##0.00 "USD"'
+    assert summary.cell(tie_header + 3, 6).number_format == '#,##0.00 "EUR";[Red]-#,##0.00 "EUR"'
+    assert summary.freeze_panes == f"A{tie_header + 2}"
+    variances = book["Variances"]
+    assert [c.value for c in variances[2]][:2] == ["unit_price_mismatch", "error"]
+    assert variances.max_row == 10
+    lines = book["Line items"]
+    headers = [c.value for c in lines[1]]
+    order_date = headers.index("OrderDate") + 1
+    assert lines.cell(2, order_date).number_format == "yyyy-mm-dd"
+    assert lines.cell(2, order_date).value.isoformat() == "2026-03-15T00:00:00"
+    unit_price = headers.index("UnitPrice") + 1
+    assert lines.cell(5, unit_price).value == 27.0 and lines.cell(2, headers.index("SkuId") + 1).value == "0001"
+    assert lines.cell(5, headers.index("Variances") + 1).value == "unit_price_mismatch"
+
+
+def test_failed_write_leaves_the_old_report_and_no_temporary_file(result, tmp_path, monkeypatch):
+    target = tmp_path / "recon.xlsx"
+    target.write_bytes(b"old report")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(wb, "_summary_sheet", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_reconciliation_workbook(result, target)
+    assert target.read_bytes() == b"old report"
+    assert [p.name for p in tmp_path.iterdir()] == ["recon.xlsx"]
+
+
+def test_csv_and_parquet_exports_keep_exact_amounts(result, tmp_path):
+    csv_files = write_reconciliation_report(result, tmp_path / "m.csv", fmt="csv")
+    frames = ("tieout", "charge_types", "variance_counts", "variances", "customers", "subscriptions", "lines")
+    assert [p.name for p in csv_files] == [f"m.{n}.csv" for n in frames]
+    tie = pd.read_csv(tmp_path / "m.tieout.csv", dtype=str)
+    assert tie[["Total", "Difference"]].values.tolist() == [["832.32", "0.00"], ["102.08", "-5.00"]]
+    lines = pd.read_csv(tmp_path / "m.lines.csv", dtype=str)
+    assert lines.loc[1, "EffectiveUnitPrice"] == "-5.032258" and lines.loc[0, "OrderDate"] == "2026-03-15T00:00:00Z"
+    parquet = write_frames({"lines": result.lines, "customers": result.customers}, tmp_path / "p.parquet",
+                           fmt="parquet")  # fmt: skip
+    back = pd.read_parquet(parquet[0])
+    assert back["Subtotal"].tolist()[:3] == [D("60.00"), D("-50.30"), D("60.36")]
+    assert str(back["OrderDate"].dtype) == "datetime64[ns, UTC]"
+    assert pd.read_parquet(parquet[1])["Total"].tolist()[0] == D("546.40")
+    with pytest.raises(ValueError):
+        write_frames({}, tmp_path / "x", fmt="xls")
