@@ -1023,7 +1023,14 @@ def reconcile(
                 ],
             )
         if period_start is not None:
-            findings.add_rows(_missing_charges(subs, sub_id, period_start, period_end, price_list))
+            missing_rows = _missing_charges(subs, sub_id, period_start, period_end, price_list)
+            if missing_rows:
+                ids, names = cols.text("CustomerId"), cols.text("CustomerName")
+                keep = (ids != "") & (names != "")
+                known_names = dict(zip(ids[keep].tolist(), names[keep].tolist(), strict=True))
+                for row in missing_rows:
+                    row["CustomerName"] = known_names.get(row["CustomerId"])
+            findings.add_rows(missing_rows)
     mark("subscriptions")
     variances = findings.frame()
 

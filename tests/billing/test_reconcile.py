@@ -63,6 +63,7 @@ def test_sample_every_planted_variance_exactly_once(sample) -> None:
     counts = dict(zip(sample.variance_counts["Category"], sample.variance_counts["Count"], strict=True))
     assert counts == {c: (0 if c in ("price_not_found", "unknown_subscription") else 1) for c in CATEGORIES}
     missing = sample.variances[sample.variances["Category"] == "missing_charge"].iloc[0]
+    assert missing["CustomerName"] == "Adventure Works Cycles"
     assert missing["Evidence"] == (
         "monthly billing, status active, quantity 25, no recon line in the period; expected about 7.20 × 25 = 180.00"
     )
