@@ -14,7 +14,6 @@ directory; nothing is left running afterwards. It never talks to real Partner Ce
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import requests
 
 __all__ = ["DEMO_START", "DemoResult", "run_demo"]
 
@@ -73,24 +71,6 @@ class _Steps:
         self.echo(f"    {text}")
 
 
-def _follow_activation_link(uri: str) -> str:
-    """Open the activation link like a browser: the publisher's landing page, then its 'activate' form.
-
-    Returns the landing page's final title. Raises RuntimeError when the page has no activation form.
-    """
-    with requests.Session() as browser:
-        landing = browser.get(uri, timeout=30)
-        landing.raise_for_status()
-        form = re.search(r"<form[^>]*action='([^']+)'", landing.text)
-        if form is None:
-            raise RuntimeError("the publisher's landing page offered no activation form")
-        fields = dict(re.findall(r"<input[^>]*name='([^']+)'[^>]*value='([^']*)'", landing.text))
-        done = browser.post(requests.compat.urljoin(uri, form.group(1)), data=fields, timeout=30)
-        done.raise_for_status()
-        title = re.search(r"<h1>(.*?)</h1>", done.text, re.S)
-        return title.group(1).strip() if title else f"HTTP {done.status_code}"
-
-
 def run_demo(*, out_dir: Path = Path("reports"), echo: Callable[[str], None] = print) -> DemoResult:
     """Run the whole month on a fresh embedded emulator and write the reconciliation workbook into ``out_dir``.
 
@@ -105,6 +85,7 @@ def run_demo(*, out_dir: Path = Path("reports"), echo: Callable[[str], None] = p
     from cspkit.client import PartnerCenter
     from cspkit.config import Settings
     from cspkit.emulator import EmulatorServer
+    from cspkit.emulator.landing import follow_activation_link
     from cspkit.errors import PolicyError
     from cspkit.ledger.service import Ledger
     from cspkit.ordering import Ordering
@@ -164,7 +145,7 @@ def run_demo(*, out_dir: Path = Path("reports"), echo: Callable[[str], None] = p
             order_id = outcomes[1].order_ids[0]
             links = pc.orders.activation_links(customer.id, order_id, 0)
             s.result(f"activation link: {links[0].uri.split('?')[0]}?token=…")
-            s.result(f"publisher says: {_follow_activation_link(links[0].uri)}")
+            s.result(f"publisher says: {follow_activation_link(links[0].uri)}")
             saas_sub = pc.subscriptions.get(customer.id, saas_sub_id)
             s.result(f"Partner Center subscription {saas_sub.id}: {_status(saas_sub)}")
 

@@ -203,7 +203,9 @@ def register(cli: click.Group) -> None:
     @click.option("--invoice", "invoice_id", help="Reconcile this invoice, fetched from Partner Center.")
     @click.option("--file", "files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
                   help="Reconciliation file(s): portal CSV, Excel re-save, JSON Lines or export .json.gz.")  # fmt: skip
-    @click.option("--price-list", type=click.Path(dir_okay=False, path_type=Path), help="NCE price list to check.")
+    @click.option("--price-list", "price_lists", multiple=True,
+                  type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  help="Price list(s) to check unit prices against (repeat: new commerce and marketplace).")
     @click.option("--subscriptions", "subscriptions_file", type=click.Path(dir_okay=False, path_type=Path),
                   help="Subscriptions (CSV/JSON) to check seats, cancellations and missing charges against; "
                        "with --invoice they are read from Partner Center when not given.")  # fmt: skip
@@ -218,7 +220,7 @@ def register(cli: click.Group) -> None:
         state: Any,
         invoice_id: str | None,
         files: tuple[Path, ...],
-        price_list: Path | None,
+        price_lists: tuple[Path, ...],
         subscriptions_file: Path | None,
         invoice_totals: tuple[str, ...],
         period: str | None,
@@ -253,10 +255,12 @@ def register(cli: click.Group) -> None:
                         s.to_wire() | {"customerId": c} for c in customers for s in client.subscriptions.list(c)
                     ]
             prices = None
-            if price_list is not None:
+            if price_lists:
+                import pandas as pd
+
                 from cspkit.billing.pricelist import read_price_list
 
-                prices = read_price_list(price_list)
+                prices = pd.concat([read_price_list(p) for p in price_lists], ignore_index=True)
             result = reconcile(
                 frame, subscriptions=subscriptions, price_list=prices, invoices=invoices, period=period or None
             )

@@ -147,3 +147,23 @@ def clock_advance(ctx: click.Context, duration: str, state_file: Path | None) ->
         details = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("at", "kind"))
         note(f"  {entry['at'].isoformat().replace('+00:00', 'Z')} {entry['kind']} {details}")
     click.echo(backend.now().isoformat().replace("+00:00", "Z"))
+
+
+@emulator_group.command("follow-link")
+@click.argument("uri")
+@click.pass_obj
+def follow_link(state, uri: str) -> None:
+    """Follow a marketplace activation link as the customer would: landing page → Resolve → Activate.
+
+    Links printed by `cspkit orders activation-links` point into the embedded emulator, which runs only while a
+    command runs; this command starts it on the same state, opens the link's landing page and submits its
+    activation form. (With `cspkit emulator serve` running, you can open the link in a browser instead.)
+    """
+    from cspkit.emulator.landing import follow_activation_link, rebase_link
+
+    server = state.emulator_server()
+    try:
+        answer = follow_activation_link(rebase_link(uri, server.url))
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(answer)

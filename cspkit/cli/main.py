@@ -134,6 +134,14 @@ class CspkitGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
+        except OSError as exc:  # a file the user named: say which and why, no traceback
+            state = ctx.find_object(CliState)
+            if state is not None and state.debug:
+                traceback.print_exc()
+            where = f" {exc.filename}" if exc.filename else ""
+            click.echo(f"Error: cannot use{where}: {exc.strerror or exc}", err=True)
+            missing = isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError))
+            ctx.exit(EXIT_USAGE if missing else EXIT_FAILED)
         except Exception as exc:  # noqa: BLE001 - the one boundary: no traceback without --debug
             state = ctx.find_object(CliState)
             if state is not None and state.debug:

@@ -447,6 +447,9 @@ def orders_activation_links(state: Any, order_id: str, customer_id: str, line_it
     rows = [{"order_id": order_id, "line_item_number": link.line_item_number, "uri": link.uri} for link in links]
     emit(rows, columns=["order_id", "line_item_number", "uri"], fmt=state.output, wire=links,
          title="Activation links")
+    if rows and state.settings.is_emulator:
+        note("These links point into the embedded emulator, which runs only during a command: follow one with "
+             "`cspkit emulator follow-link URI` (or open it in a browser while `cspkit emulator serve` runs).")
 
 
 # =====================================================================================================================

@@ -87,7 +87,9 @@ def emit(
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*[_cell(row.get(c)) for c in columns])
-    Console(soft_wrap=False).print(table)
+    # a terminal gets its own width; a pipe or a log gets room for the ids instead of rich's default 80 columns
+    console = Console(soft_wrap=False) if sys.stdout.isatty() else Console(soft_wrap=False, width=200)
+    console.print(table)
     if not rows:
         note("(no rows)")
 

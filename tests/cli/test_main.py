@@ -92,3 +92,17 @@ def test_debug_shows_the_traceback(env, failing_commands):
 def test_usage_errors_exit_2(env):
     result = CliRunner().invoke(cli, ["--output", "xml", "auth", "status"], env=env)
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+
+
+def test_a_missing_file_is_named_without_traceback(env):
+    @cli.command("_open-missing", hidden=True)
+    def open_missing() -> None:
+        open("/nonexistent/recon.csv")  # noqa: SIM115 - the error is the point
+
+    try:
+        result = CliRunner().invoke(cli, ["_open-missing"], env=env)
+    finally:
+        cli.commands.pop("_open-missing")
+    assert result.exit_code == 2
+    assert "Error: cannot use /nonexistent/recon.csv: No such file or directory" in result.output
+    assert "Traceback" not in result.output
