@@ -24,28 +24,9 @@ import numpy as np
 import pandas as pd
 
 from cspkit.billing.pricelist import lookup_prices, read_price_list
+from cspkit.wire import PRICE_LIST_HEADER
 
-HEADER = [
-    "ProductTitle",
-    "ProductId",
-    "SkuId",
-    "SkuTitle",
-    "Publisher",
-    "SkuDescription",
-    "UnitOfMeasure",
-    "TermDuration",
-    "BillingPlan",
-    "Market",
-    "Currency",
-    "UnitPrice",
-    "PricingTierRangeMin",
-    "PricingTierRangeMax",
-    "EffectiveStartDate",
-    "EffectiveEndDate",
-    "Tags",
-    "ERP Price",
-    "Segment",
-]
+HEADER = list(PRICE_LIST_HEADER)
 PLANS = [("P1M", "Monthly"), ("P1Y", "Monthly"), ("P1Y", "Annual"), ("P3Y", "Annual"), ("P3Y", "Triennial")]
 STARTS = ["10/1/2026 12:00:00 AM", "2026-11-01T00:00:00.0000000Z", "9/1/2026 12:00:00 AM", "1/1/1753 12:00:00 AM"]
 ENDS = ["11/30/9999 11:59:59 PM", "9999-11-30T23:59:59.9999999Z", "10/31/2026 11:59:59 PM"]

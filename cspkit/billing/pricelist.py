@@ -54,6 +54,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from cspkit.errors import InputFileError
+from cspkit.wire import PRICE_LIST_HEADER
 
 __all__ = [
     "BILLING_PLANS",
@@ -66,26 +67,7 @@ __all__ = [
 ]
 
 #: The documented 18 columns, with ``ERP Price`` named ``ERPPrice``, in file order.
-DOCUMENTED_COLUMNS: tuple[str, ...] = (
-    "ProductTitle",
-    "ProductId",
-    "SkuId",
-    "SkuTitle",
-    "Publisher",
-    "SkuDescription",
-    "UnitOfMeasure",
-    "TermDuration",
-    "BillingPlan",
-    "Market",
-    "Currency",
-    "UnitPrice",
-    "PricingTierRangeMin",
-    "PricingTierRangeMax",
-    "EffectiveStartDate",
-    "EffectiveEndDate",
-    "Tags",
-    "ERPPrice",
-)
+DOCUMENTED_COLUMNS: tuple[str, ...] = tuple(name.replace(" ", "") for name in PRICE_LIST_HEADER[:18])
 #: Every column of a DataFrame returned by :func:`read_price_list`, in order (extra file columns follow).
 COLUMNS: tuple[str, ...] = DOCUMENTED_COLUMNS + ("Segment", "EndOfSaleDate", "IsFreeTrial")
 #: Columns that identify one price: a product's SKU at a term and billing plan in a currency.

@@ -34,30 +34,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from cspkit.wire import PRICE_LIST_HEADER, PRICE_SHEET_VIEWS
+
 __all__ = ["HEADER", "VIEWS", "render_price_sheet", "router"]
 
-HEADER = [
-    "ProductTitle",
-    "ProductId",
-    "SkuId",
-    "SkuTitle",
-    "Publisher",
-    "SkuDescription",
-    "UnitOfMeasure",
-    "TermDuration",
-    "BillingPlan",
-    "Market",
-    "Currency",
-    "UnitPrice",
-    "PricingTierRangeMin",
-    "PricingTierRangeMax",
-    "EffectiveStartDate",
-    "EffectiveEndDate",
-    "Tags",
-    "ERP Price",
-    "Segment",
-]
-VIEWS = ("updatedlicensebased", "marketplace", "azure_consumption", "azure_reservations", "software")
+HEADER = list(PRICE_LIST_HEADER)
+VIEWS = PRICE_SHEET_VIEWS
 _PLAN = {"monthly": "Monthly", "annual": "Annual", "triennial": "Triennial", "none": "None", "one_time": "None"}
 _OPEN_END = "11/30/9999 11:59:59 PM"
 _PATH = re.compile(

@@ -26,21 +26,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+from cspkit.wire import PRICE_SHEET_VIEWS
+
 if TYPE_CHECKING:
     from cspkit.transport import Transport
 
 __all__ = ["PRICESHEET_SCOPES", "TIMELINES", "VIEWS", "PriceSheets", "default_cache_dir"]
 
 #: Documented views (plus two seen in third-party tools).
-VIEWS = (
-    "updatedlicensebased",
-    "marketplace",
-    "azure_consumption",
-    "azure_reservations",
-    "software",
-    "licensebasedest",
-    "licensebasedeos",
-)
+VIEWS = PRICE_SHEET_VIEWS + ("licensebasedest", "licensebasedeos")
 TIMELINES = ("current", "history", "future")
 #: Token scope of the price-sheet API (app-only and app+user).
 PRICESHEET_SCOPES = ["https://api.partner.microsoft.com/.default"]
