@@ -165,17 +165,29 @@ def _arrow(series: pd.Series) -> pa.Array | pa.ChunkedArray:
     return pa.array([None if v is None else str(v) for v in values], type=pa.string())
 
 
+def _encode(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Text column → (int64 codes with -1 for NA, object array of the distinct values)."""
+    arr = _arrow(series)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    encoded = arr.dictionary_encode()
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    values = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
+    return codes, values
+
+
 def _text(series: pd.Series) -> np.ndarray:
-    """Text column → object array of str with '' for NA."""
-    return pc.fill_null(_arrow(series), "").to_numpy(zero_copy_only=False).astype(object)
+    """Text column → object array of str with '' for NA (one str object per distinct value, shared by rows)."""
+    codes, values = _encode(series)
+    table = np.empty(len(values) + 1, dtype=object)
+    table[: len(values)] = values
+    table[-1] = ""
+    return table[codes]
 
 
 def _codes(series: pd.Series) -> np.ndarray:
     """Text column → int64 codes of its distinct values (-1 for NA)."""
-    encoded = _arrow(series)
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    return pc.fill_null(encoded.dictionary_encode().indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return _encode(series)[0]
 
 
 def _map_text(series: pd.Series, func: Any) -> np.ndarray:
@@ -192,7 +204,7 @@ def _map_text(series: pd.Series, func: Any) -> np.ndarray:
 def _floats(values: Any) -> np.ndarray:
     """Decimal/None object array → float64 (NaN for None)."""
     arr = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
-    missing = pd.isna(arr)
+    missing = np.equal(arr, None)
     if missing.any():
         arr = arr.copy()
         arr[missing] = np.nan
@@ -202,7 +214,7 @@ def _floats(values: Any) -> np.ndarray:
 def _micros(values: Any) -> np.ndarray:
     """Decimal/None object array → exact int64 micro-units (0 for None; amounts carry at most 6 decimals)."""
     arr = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
-    missing = pd.isna(arr)
+    missing = np.equal(arr, None)
     if missing.any():
         arr = arr.copy()
         arr[missing] = Decimal(0)
@@ -272,11 +284,37 @@ class _Columns:
             self._cache[key] = make(self.lines[column])
         return self._cache[key]
 
+    def _encoded(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        key = ("encoded", column)
+        if key not in self._cache:
+            self._cache[key] = _encode(self.lines[column])  # type: ignore[assignment]
+        return self._cache[key]  # type: ignore[return-value]
+
     def text(self, column: str) -> np.ndarray:
-        return self._get("text", column, _text)
+        """Object array of str ('' for NA); rows share the distinct values' str objects."""
+        key = ("text", column)
+        if key not in self._cache:
+            codes, values = self._encoded(column)
+            table = np.empty(len(values) + 1, dtype=object)
+            table[: len(values)] = values
+            table[-1] = ""
+            self._cache[key] = table[codes]
+        return self._cache[key]
 
     def codes(self, column: str) -> np.ndarray:
-        return self._get("codes", column, _codes)
+        return self._encoded(column)[0]
+
+    def rows_in(self, column: str, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each line, the position of its ``column`` text in ``keys`` (-1 when absent or NA); also per distinct."""
+        codes, distinct = self._encoded(column)
+        per_value = pd.Index(np.asarray(keys, dtype=object), dtype=object).get_indexer(pd.Index(distinct, dtype=object))
+        return np.append(per_value, -1)[codes], per_value
+
+    def isin(self, column: str, values: Any) -> np.ndarray:
+        """Rows whose text is one of ``values`` (decided once per distinct value)."""
+        codes, distinct = self._encoded(column)
+        wanted = np.append(np.array([v in values for v in distinct], dtype=bool), False)
+        return wanted[codes]
 
     def f(self, column: str) -> np.ndarray:
         return self._get("float", column, _floats)
@@ -563,14 +601,15 @@ def _term_from_text(text: str) -> str:
     return ""
 
 
-def _derive_terms(cols: _Columns, subs: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
-    """TermDuration (P1M/P1Y/P3Y) and BillingPlan (Monthly/Annual/Triennial) per line (§4.7, §2.2)."""
+def _derive_terms(cols: _Columns, subs: pd.DataFrame | None, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TermDuration (P1M/P1Y/P3Y) and BillingPlan (Monthly/Annual/Triennial) per line (§4.7, §2.2).
+
+    ``where``: each line's row in ``subs`` (-1 when not there).
+    """
     n = len(cols.lines)
     term = np.full(n, "", dtype=object)
     plan = np.full(n, "", dtype=object)
     if subs is not None and len(subs):
-        index = pd.Index(subs["subscription_id"].to_numpy(dtype=object), dtype=object)
-        where = index.get_indexer(pd.Index(cols.text("SubscriptionId"), dtype=object))
         found = where >= 0
         sub_term = subs["term_duration"].to_numpy(dtype=object)
         sub_plan = subs["billing_cycle"].to_numpy(dtype=object)
@@ -662,7 +701,7 @@ def reconcile(
     eup_f, up_f, bq_f = cols.f("EffectiveUnitPrice"), cols.f("UnitPrice"), cols.f("BillableQuantity")
     fx_f = cols.f("PCToBCExchangeRate")
     subtotal_obj, tax_obj, total_obj = cols.obj("Subtotal"), cols.obj("TaxTotal"), cols.obj("Total")
-    sub_na, total_na = pd.isna(subtotal_obj), pd.isna(total_obj)
+    sub_na, total_na = np.equal(subtotal_obj, None), np.equal(total_obj, None)
     sub_m, tax_m, total_raw_m = _micros(subtotal_obj), _micros(tax_obj), _micros(total_obj)
     sub_f = np.where(sub_na, np.nan, sub_m / _SCALE)
     sub_id = cols.text("SubscriptionId")
@@ -672,7 +711,11 @@ def reconcile(
     negative = np.where(np.isnan(eup_f), sub_f < 0, eup_f < 0) | (sub_f < 0)
     positive = ~negative & ~is_credit
     findings = _Findings(lines, cols)
-    term, plan = _derive_terms(cols, subs)
+    if subs is not None:
+        sub_where, sub_where_distinct = cols.rows_in("SubscriptionId", subs["subscription_id"].to_numpy(dtype=object))
+    else:
+        sub_where, sub_where_distinct = np.full(n, -1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    term, plan = _derive_terms(cols, subs, sub_where)
     unit_price = cols.obj("UnitPrice")
 
     mark("prepare")
@@ -696,7 +739,7 @@ def reconcile(
             }
         )
         expected = lookup_prices(price_list, queries).to_numpy(dtype=object)
-        found = np.fromiter((e is not None for e in expected), dtype=bool, count=len(expected))
+        found = np.not_equal(expected, None)
         nf = idx[~found]
         findings.add_lines(
             "price_not_found",
@@ -710,7 +753,10 @@ def reconcile(
         )
         hit, exp = idx[found], expected[found]
         act = unit_price[hit]
-        screen = np.abs(up_f[hit] - np.array([float(e) for e in exp])) > float(tol.unit_price) - _MARGIN
+        if tol.unit_price:
+            screen = np.abs(up_f[hit] - _floats(exp)) > float(tol.unit_price) - _MARGIN
+        else:
+            screen = np.not_equal(unit_price[hit], exp)  # exact Decimal comparison, element by element
         cand, cand_exp = hit[screen], exp[screen]
         diff = [unit_price[i] - e for i, e in zip(cand, cand_exp, strict=True)]
         bad = np.array([abs(d) > tol.unit_price for d in diff], dtype=bool)
@@ -736,7 +782,7 @@ def reconcile(
     discounted = _map_text(
         lines["PriceAdjustmentDescription"], lambda t: any(k in t.lower() for k in ("%", "discount", "credit"))
     ).astype(bool)
-    seat_line = np.isin(charge, list(_SEAT_CHARGES)) & ~is_trial & ~is_usage
+    seat_line = cols.isin("ChargeType", _SEAT_CHARGES) & ~is_trial & ~is_usage
     start_d, end_d = cols.dt("ChargeStartDate"), cols.dt("ChargeEndDate")
     prorate = seat_line & ~discounted & (cols.text("PromotionId") == "") & ~np.isnan(up_f) & ~np.isnan(eup_f)
     prorate &= ~np.isnat(start_d) & ~np.isnat(end_d)
@@ -833,7 +879,7 @@ def reconcile(
         dup_exact = pd.Series(exact_key).duplicated(keep="first").to_numpy()
         first_exact = pd.Series(source_row).groupby(exact_key).transform("first").to_numpy()
         cycle_key = _combine(parts[:1] + parts[4:6])
-        recurring = np.isin(charge, list(_RECURRING)) & positive & ~is_trial & (sub_id != "")
+        recurring = cols.isin("ChargeType", _RECURRING) & positive & ~is_trial & (sub_id != "")
         dup_cycle = np.zeros(n, dtype=bool)
         first_cycle = np.zeros(n, dtype=np.int64)
         if recurring.any():
@@ -861,14 +907,21 @@ def reconcile(
         if history is not None and len(history):
             pools.append((history, _Columns(history.reset_index(drop=True))))
         charge_parts = []
-        for _frame, pc_cols in pools:
+        line_codes, line_values = cols._encoded("SubscriptionId")
+        for frame_i, (_frame, pc_cols) in enumerate(pools):
             f_eup, f_sub = pc_cols.f("EffectiveUnitPrice"), pc_cols.f("Subtotal")
             f_pos = ~(np.where(np.isnan(f_eup), f_sub < 0, f_eup < 0) | (f_sub < 0))
             f_pos &= pc_cols.text("ChargeType") != "customerCredit"
+            if frame_i == 0:
+                f_codes = line_codes
+            else:  # history: the same code space as the lines (-2: a subscription the lines do not have)
+                h_codes, h_values = pc_cols._encoded("SubscriptionId")
+                mapped = pd.Index(line_values, dtype=object).get_indexer(pd.Index(h_values, dtype=object))
+                f_codes = np.append(np.where(mapped < 0, -2, mapped), -2)[h_codes]
             charge_parts.append(
                 pd.DataFrame(
                     {
-                        "sub": _o(pc_cols.text("SubscriptionId")[f_pos]),
+                        "sub": f_codes[f_pos],
                         "c_start": pc_cols.dt("ChargeStartDate")[f_pos],
                         "c_end": pc_cols.dt("ChargeEndDate")[f_pos],
                         "c_bq": pc_cols.f("BillableQuantity")[f_pos],
@@ -878,7 +931,7 @@ def reconcile(
         charge_frame = pd.concat(charge_parts, ignore_index=True)
         ridx = np.flatnonzero(refund)
         refunds = pd.DataFrame(
-            {"pos": ridx, "sub": _o(sub_id[ridx]), "r_start": start_d[ridx], "r_end": end_d[ridx], "r_bq": bq_f[ridx]}
+            {"pos": ridx, "sub": line_codes[ridx], "r_start": start_d[ridx], "r_end": end_d[ridx], "r_bq": bq_f[ridx]}
         )
         pairs = refunds.merge(charge_frame, on="sub", how="inner", sort=False)
         covered = (
@@ -970,10 +1023,9 @@ def reconcile(
 
     mark("currency")
     # --- subscriptions: seats, cancelled, missing, unknown ------------------------------------------------------
-    seats_frame = _billed_seats(cols, charge, positive, is_credit, is_usage, sub_id, source_row)
+    seats_by_code, last_by_code = _billed_seats(cols, positive, is_credit, is_usage, sub_id)
     if subs is not None:
-        index = pd.Index(subs["subscription_id"].to_numpy(dtype=object), dtype=object)
-        where = index.get_indexer(pd.Index(sub_id, dtype=object))
+        where = sub_where
         stray = (where < 0) & (sub_id != "")
         if stray.any():
             stray_codes = cols.codes("SubscriptionId")
@@ -988,18 +1040,27 @@ def reconcile(
                     for p in first_of
                 ],
             )
-        merged = seats_frame.merge(subs, left_on="sub", right_on="subscription_id", how="inner")
-        live = merged[~merged["status"].isin(_CANCELLED) & merged["quantity"].notna() & merged["seats"].notna()]
-        differs = live[np.array([s != q for s, q in zip(live["seats"], live["quantity"], strict=True)], dtype=bool)]
+        # seats: per subscription with seat lines, against live subscriptions' quantity
+        quantity = subs["quantity"].to_numpy(dtype=object)
+        status = subs["status"].to_numpy(dtype=object)
+        live = ~np.isin(status, list(_CANCELLED)) & np.not_equal(quantity, None)
+        has_seats = last_by_code >= 0
+        row = np.where(has_seats, sub_where_distinct, -1)
+        check = (row >= 0) & np.append(live, False)[row]
+        codes_checked = np.flatnonzero(check)
+        billed, wanted = seats_by_code[codes_checked], quantity[row[codes_checked]]
+        differs = np.not_equal(billed, wanted)
+        codes_bad = codes_checked[differs]
+        positions = last_by_code[codes_bad]
         findings.add_lines(
             "seat_mismatch",
-            differs["last_pos"].to_numpy(dtype=np.int64),
-            expected=differs["quantity"].to_numpy(dtype=object),
-            actual=differs["seats"].to_numpy(dtype=object),
-            difference=[s - q for s, q in zip(differs["seats"], differs["quantity"], strict=True)],
+            positions,
+            expected=wanted[differs],
+            actual=billed[differs],
+            difference=[b - w for b, w in zip(billed[differs], wanted[differs], strict=True)],
             evidence=[
-                f"billed {s} seat(s) (row {r}); subscription quantity {q}"
-                for s, r, q in zip(differs["seats"], differs["last_row"], differs["quantity"], strict=True)
+                f"billed {b} seat(s) (row {source_row[p]}); subscription quantity {w}"
+                for b, p, w in zip(billed[differs], positions, wanted[differs], strict=True)
             ],
         )
         cancelled = subs["status"].isin(_CANCELLED).to_numpy() & subs["cancelled_at"].notna().to_numpy()
@@ -1023,7 +1084,9 @@ def reconcile(
                 ],
             )
         if period_start is not None:
-            missing_rows = _missing_charges(subs, sub_id, period_start, period_end, price_list)
+            charged = np.zeros(len(subs), dtype=bool)
+            charged[sub_where_distinct[sub_where_distinct >= 0]] = True
+            missing_rows = _missing_charges(subs, charged, period_start, period_end, price_list)
             if missing_rows:
                 ids, names = cols.text("CustomerId"), cols.text("CustomerName")
                 keep = (ids != "") & (names != "")
@@ -1073,26 +1136,19 @@ def reconcile(
         ["CustomerId", "CustomerName", "Currency", "Subscriptions", "Lines", "Charges", "Refunds", "Subtotal",
          "TaxTotal", "Total", "Variances"]
     ]  # fmt: skip
+    line_codes = cols.codes("SubscriptionId")
+    label["BilledSeats"] = np.append(seats_by_code, None)[line_codes]
+    if subs is not None:
+        label["SubscriptionQuantity"] = np.append(subs["quantity"].to_numpy(dtype=object), None)[sub_where]
+        label["SubscriptionStatus"] = np.append(subs["status"].to_numpy(dtype=object), None)[sub_where]
+    else:
+        label["SubscriptionQuantity"] = label["SubscriptionStatus"] = np.full(n, None, dtype=object)
     subscriptions_out = _group(
         code, label, money, ["SubscriptionId", "Currency"], {"sub_m": "Subtotal", "total_m": "Total"},
-        first=["CustomerId", "CustomerName"], last=["ProductId", "SkuId", "SkuName"], variances=var_pos,
+        first=["CustomerId", "CustomerName", "BilledSeats", "SubscriptionQuantity", "SubscriptionStatus"],
+        last=["ProductId", "SkuId", "SkuName"], variances=var_pos,
         sort=["CustomerName", "CustomerId", "SubscriptionId", "Currency"],
     )  # fmt: skip
-    sub_keys = pd.Index(subscriptions_out["SubscriptionId"].to_numpy(dtype=object), dtype=object)
-    seats = np.full(len(sub_keys), None, dtype=object)
-    if len(seats_frame):
-        where = pd.Index(seats_frame["sub"].to_numpy(dtype=object), dtype=object).get_indexer(sub_keys)
-        seats[where >= 0] = seats_frame["seats"].to_numpy(dtype=object)[where[where >= 0]]
-    subscriptions_out["BilledSeats"] = _o(seats)
-    quantity = np.full(len(sub_keys), None, dtype=object)
-    status = np.full(len(sub_keys), None, dtype=object)
-    if subs is not None:
-        where = pd.Index(subs["subscription_id"].to_numpy(dtype=object), dtype=object).get_indexer(sub_keys)
-        found = where >= 0
-        quantity[found] = subs["quantity"].to_numpy(dtype=object)[where[found]]
-        status[found] = subs["status"].to_numpy(dtype=object)[where[found]]
-    subscriptions_out["SubscriptionQuantity"] = _o(quantity)
-    subscriptions_out["SubscriptionStatus"] = _o(status)
     subscriptions_out = subscriptions_out[
         ["CustomerId", "CustomerName", "SubscriptionId", "ProductId", "SkuId", "SkuName", "Currency", "Lines",
          "BilledSeats", "SubscriptionQuantity", "SubscriptionStatus", "Subtotal", "Total", "Variances"]
@@ -1137,66 +1193,67 @@ def reconcile(
 def _combine(parts: list[np.ndarray]) -> np.ndarray:
     """Combine several int code arrays into one int64 code per distinct tuple (no overflow)."""
     code = np.zeros(len(parts[0]), dtype=np.int64)
+    top = 0  # largest value code can hold so far
     for part in parts:
         part = np.asarray(part, dtype=np.int64) + 1
-        code = code * (int(part.max(initial=0)) + 1) + part
-        code = pd.factorize(code)[0].astype(np.int64)
-    return code
+        width = int(part.max(initial=0)) + 1
+        if (top + 1) * width >= 2**62:  # re-compact before the product could overflow
+            code = pd.factorize(code)[0].astype(np.int64)
+            top = int(code.max(initial=0))
+        code = code * width + part
+        top = top * width + width - 1
+    return pd.factorize(code)[0].astype(np.int64)
 
 
 def _billed_seats(
-    cols: _Columns,
-    charge: np.ndarray,
-    positive: np.ndarray,
-    is_credit: np.ndarray,
-    is_usage: np.ndarray,
-    sub_id: np.ndarray,
-    source_row: np.ndarray,
-) -> pd.DataFrame:
-    """Billed seats per subscription: the last positive seat line's BillableQuantity, 0 after a final cancel."""
-    use = np.isin(charge, list(_SEAT_CHARGES)) & ~is_credit & ~is_usage & (sub_id != "")
+    cols: _Columns, positive: np.ndarray, is_credit: np.ndarray, is_usage: np.ndarray, sub_id: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Billed seats per subscription (indexed by SubscriptionId code): the last positive seat line's
+    BillableQuantity (ordered by OrderDate, ChargeStartDate, file order), 0 after a final ``cancelImmediate``.
+
+    Returns ``(seats, last_position)`` per code; ``last_position`` is the subscription's last seat line (-1: none).
+    """
+    codes, distinct = cols._encoded("SubscriptionId")
+    groups = len(distinct)
+    seats = np.full(groups, None, dtype=object)
+    last_position = np.full(groups, -1, dtype=np.int64)
+    use = cols.isin("ChargeType", _SEAT_CHARGES) & ~is_credit & ~is_usage & (codes >= 0)
     if not use.any():
-        return pd.DataFrame({"sub": [], "seats": [], "last_pos": [], "last_row": []})
+        return seats, last_position
     idx = np.flatnonzero(use)
-    frame = pd.DataFrame(
-        {
-            "code": cols.codes("SubscriptionId")[idx],
-            "date": cols.dt("OrderDate")[idx],
-            "start": cols.dt("ChargeStartDate")[idx],
-            "pos": idx,
-        }
-    ).sort_values(["code", "date", "start", "pos"], kind="stable")
-    order = frame["pos"].to_numpy()
-    codes = frame["code"].to_numpy()
-    is_last = np.ones(len(order), dtype=bool)
-    is_last[:-1] = codes[:-1] != codes[1:]
-    last_any = order[is_last]
-    pos_order = order[positive[order]]
-    pos_codes = codes[positive[order]]
-    is_last_pos = np.ones(len(pos_order), dtype=bool)
+    date, start = cols.dt("OrderDate")[idx], cols.dt("ChargeStartDate")[idx]
+    order = np.lexsort((idx, start, date, codes[idx]))  # by code, then date, start, file order
+    ordered = idx[order]
+    ordered_codes = codes[ordered]
+    is_last = np.ones(len(ordered), dtype=bool)
+    is_last[:-1] = ordered_codes[:-1] != ordered_codes[1:]
+    last_position[ordered_codes[is_last]] = ordered[is_last]
+    pos_lines = ordered[positive[ordered]]
+    pos_codes = codes[pos_lines]
+    is_last_pos = np.ones(len(pos_lines), dtype=bool)
     is_last_pos[:-1] = pos_codes[:-1] != pos_codes[1:]
-    last_positive = pd.Series(pos_order[is_last_pos], index=pos_codes[is_last_pos])
-    code_of_last = codes[is_last]
-    lp = last_positive.reindex(code_of_last).to_numpy()
+    last_positive = np.full(groups, -1, dtype=np.int64)
+    last_positive[pos_codes[is_last_pos]] = pos_lines[is_last_pos]
     bq = cols.obj("BillableQuantity")
-    date = cols.dt("OrderDate")
-    seats = np.empty(len(last_any), dtype=object)
-    for k, (last, lpos) in enumerate(zip(last_any, lp, strict=True)):
-        cancelled = charge[last] == "cancelImmediate" and not positive[last]
-        if lpos != lpos:  # no positive seat line at all
-            seats[k] = Decimal(0)
-        elif cancelled and date[last] >= date[int(lpos)]:
-            seats[k] = Decimal(0)
-        else:
-            seats[k] = bq[int(lpos)] if bq[int(lpos)] is not None else Decimal(0)
-    return pd.DataFrame(
-        {"sub": _o(sub_id[last_any]), "seats": seats, "last_pos": last_any, "last_row": source_row[last_any]}
-    )
+    has = last_position >= 0
+    seats[has] = Decimal(0)
+    with_positive = last_positive >= 0
+    seats[with_positive] = bq[last_positive[with_positive]]
+    seats[with_positive & np.equal(seats, None)] = Decimal(0)
+    # a trailing cancelImmediate refund (on or after the last positive line's date) leaves no seats
+    all_dates = cols.dt("OrderDate")
+    last = last_position[has]
+    cancel_last = cols.isin("ChargeType", {"cancelImmediate"})[last] & ~positive[last]
+    lp = last_positive[has]
+    later = np.where(lp >= 0, all_dates[last] >= all_dates[np.maximum(lp, 0)], True)
+    zero = np.flatnonzero(has)[cancel_last & later]
+    seats[zero] = Decimal(0)
+    return seats, last_position
 
 
 def _missing_charges(
     subs: pd.DataFrame,
-    sub_id: np.ndarray,
+    charged: np.ndarray,
     period_start: pd.Timestamp,
     period_end: pd.Timestamp,
     price_list: pd.DataFrame | None,
@@ -1207,14 +1264,9 @@ def _missing_charges(
     began_in_period = (begin >= period_start) & (begin <= after_end)
     due = (plan == "Monthly") | began_in_period | ((plan == "Annual") & (begin.dt.month == period_start.month))
     candidate = (
-        (subs["status"] == "active")
-        & (
-            pd.Index(pd.unique(sub_id), dtype=object).get_indexer(
-                pd.Index(subs["subscription_id"].to_numpy(dtype=object), dtype=object)
-            )
-            < 0
-        )
-        & ~subs["is_trial"]
+        (subs["status"] == "active").to_numpy(dtype=bool)
+        & ~charged
+        & ~subs["is_trial"].to_numpy(dtype=bool)
         & ~(begin > after_end) & due
     )  # fmt: skip
     todo = subs[candidate.to_numpy(dtype=bool)]
