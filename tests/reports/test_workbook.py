@@ -99,3 +99,29 @@ def test_csv_and_parquet_exports_keep_exact_amounts(result, tmp_path):
     assert pd.read_parquet(parquet[1])["Total"].tolist()[0] == D("546.40")
     with pytest.raises(ValueError):
         write_frames({}, tmp_path / "x", fmt="xls")
+
+
+def test_fast_row_writer_escapes_text_like_xlsxwriter(tmp_path):
+    import xlsxwriter
+
+    frame = pd.DataFrame(
+        {
+            "Name": ["A & B <Ltd>", "  padded ", "tab\tand\x01control", None],
+            "Flag": pd.array([True, False, None, True], dtype="boolean"),
+            "Amount": [D("1.5"), None, D("-2"), D("1234567.891")],
+            "When": pd.to_datetime(["2026-03-01", None, "2026-03-31", "2026-01-01"], utc=True),
+        }
+    )
+    results = []
+    for constant_memory in (True, False):
+        path = tmp_path / f"t{constant_memory}.xlsx"
+        book = xlsxwriter.Workbook(str(path), {"constant_memory": constant_memory})
+        sheet = book.add_worksheet("T")
+        wb._write_table(sheet, wb._Styles(book), frame, 0)
+        book.close()
+        results.append([list(r) for r in openpyxl.load_workbook(path)["T"].iter_rows(values_only=True)])
+    fast, regular = results
+    assert fast == regular
+    assert fast[1][0] == "A & B <Ltd>" and fast[2][0] == "  padded "
+    assert fast[3][0] == "tab\tand_x0001_control"  # control characters escaped as xlsxwriter does
+    assert fast[1][1:3] == [True, 1.5] and fast[4][0] is None and fast[4][2] == 1234567.891
