@@ -102,6 +102,7 @@ def main() -> None:
     result = reconcile(recon.frame, subscriptions=subs, price_list=prices, period="2026-03")
     t = step("reconcile", t)
     total = time.perf_counter() - t0
+    print("    reconcile steps: " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
     counts = result.variance_counts.set_index("Category")["Count"]
     print(f"  files → result frames: {total:.2f} s (target ≤ 15 s); peak RSS {peak_mb():,.0f} MB (target ≤ 3,072 MB)")
     print("  variances: " + ", ".join(f"{c}={n:,}" for c, n in counts.items() if n))

@@ -70,8 +70,9 @@ def write_price_list(path: Path, rows: int, rng: random.Random) -> list[tuple[st
                         price = {"P1M": p1m, "P1Y": monthly}[term] * (12 if plan == "Annual" else 1)
                         price = (price * factor).quantize(CENT)
                         if written < rows:
-                            writer.writerow([f"Product {i}", pid, sku, f"Product {i} SKU {sku}", "Microsoft Corporation",
-                                             "Synthetic product", "", term, plan, "US" if ccy == "USD" else "DE", ccy,
+                            market = "US" if ccy == "USD" else "DE"
+                            writer.writerow([f"Product {i}", pid, sku, f"Product {i} SKU {sku}",
+                                             "Microsoft Corporation", "Synthetic product", "", term, plan, market, ccy,
                                              str(price), "", "", "1/1/2026 12:00:00 AM", "11/30/9999 11:59:59 PM",
                                              "License", str(price), "Commercial"])  # fmt: skip
                             written += 1
