@@ -201,26 +201,29 @@ def _map_text(series: pd.Series, func: Any) -> np.ndarray:
     return table[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
+_object_id = np.frompyfunc(id, 1, 1)
+
+
+def _per_object(values: Any, func: Any, dtype: Any, missing: Any) -> np.ndarray:
+    """Apply ``func`` once per distinct *object* of an object array (the readers share one Decimal object between
+    equal values, so this is far fewer calls than rows); None/NaN give ``missing``."""
+    arr = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
+    if not len(arr):
+        return np.zeros(0, dtype=dtype)
+    codes, first = np.unique(_object_id(arr).astype(np.int64), return_inverse=True, return_index=True)[1:]
+    distinct = arr[codes]
+    table = np.array([missing if v is None or v != v else func(v) for v in distinct], dtype=dtype)
+    return table[first]
+
+
 def _floats(values: Any) -> np.ndarray:
     """Decimal/None object array → float64 (NaN for None)."""
-    arr = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
-    missing = np.equal(arr, None)
-    if missing.any():
-        arr = arr.copy()
-        arr[missing] = np.nan
-    return arr.astype(float)
+    return _per_object(values, float, float, np.nan)
 
 
 def _micros(values: Any) -> np.ndarray:
     """Decimal/None object array → exact int64 micro-units (0 for None; amounts carry at most 6 decimals)."""
-    arr = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
-    missing = np.equal(arr, None)
-    if missing.any():
-        arr = arr.copy()
-        arr[missing] = Decimal(0)
-    if not len(arr):
-        return np.zeros(0, dtype=np.int64)
-    return (arr * _DSCALE).astype(np.int64)
+    return _per_object(values, lambda v: int(v * _DSCALE), np.int64, 0)
 
 
 def _o(values: Any) -> pd.Series:
@@ -701,7 +704,7 @@ def reconcile(
     eup_f, up_f, bq_f = cols.f("EffectiveUnitPrice"), cols.f("UnitPrice"), cols.f("BillableQuantity")
     fx_f = cols.f("PCToBCExchangeRate")
     subtotal_obj, tax_obj, total_obj = cols.obj("Subtotal"), cols.obj("TaxTotal"), cols.obj("Total")
-    sub_na, total_na = np.equal(subtotal_obj, None), np.equal(total_obj, None)
+    sub_na, total_na = pd.isna(subtotal_obj), pd.isna(total_obj)
     sub_m, tax_m, total_raw_m = _micros(subtotal_obj), _micros(tax_obj), _micros(total_obj)
     sub_f = np.where(sub_na, np.nan, sub_m / _SCALE)
     sub_id = cols.text("SubscriptionId")
@@ -728,18 +731,28 @@ def reconcile(
         idx = np.flatnonzero(check)
         pricing = cols.text("PricingCurrency")
         currency = np.where(pricing != "", pricing, cols.text("Currency"))
+        # one query per distinct (product, SKU, term, plan, currency, order date): far fewer than lines
+        day = order_date[idx]
+        key = _combine(
+            [
+                cols.codes("ProductId")[idx], cols.codes("SkuId")[idx], pd.factorize(term[idx])[0],
+                pd.factorize(plan[idx])[0], pd.factorize(currency[idx])[0], pd.factorize(day)[0],
+            ]
+        )  # fmt: skip
+        distinct, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        rep = idx[first]
         queries = pd.DataFrame(
             {
-                "ProductId": _o(cols.text("ProductId")[idx]),
-                "SkuId": _o(cols.text("SkuId")[idx]),
-                "TermDuration": _o(term[idx]),
-                "BillingPlan": _o(plan[idx]),
-                "Currency": _o(currency[idx]),
-                "On": pd.DatetimeIndex(order_date[idx]).tz_localize("UTC"),
+                "ProductId": _o(cols.text("ProductId")[rep]),
+                "SkuId": _o(cols.text("SkuId")[rep]),
+                "TermDuration": _o(term[rep]),
+                "BillingPlan": _o(plan[rep]),
+                "Currency": _o(currency[rep]),
+                "On": pd.DatetimeIndex(order_date[rep]).tz_localize("UTC"),
             }
         )
-        expected = lookup_prices(price_list, queries).to_numpy(dtype=object)
-        found = np.not_equal(expected, None)
+        expected = lookup_prices(price_list, queries).to_numpy(dtype=object)[inverse.reshape(-1)]
+        found = pd.notna(expected)
         nf = idx[~found]
         findings.add_lines(
             "price_not_found",
@@ -1043,7 +1056,7 @@ def reconcile(
         # seats: per subscription with seat lines, against live subscriptions' quantity
         quantity = subs["quantity"].to_numpy(dtype=object)
         status = subs["status"].to_numpy(dtype=object)
-        live = ~np.isin(status, list(_CANCELLED)) & np.not_equal(quantity, None)
+        live = ~np.isin(status, list(_CANCELLED)) & pd.notna(quantity)
         has_seats = last_by_code >= 0
         row = np.where(has_seats, sub_where_distinct, -1)
         check = (row >= 0) & np.append(live, False)[row]
@@ -1239,7 +1252,7 @@ def _billed_seats(
     seats[has] = Decimal(0)
     with_positive = last_positive >= 0
     seats[with_positive] = bq[last_positive[with_positive]]
-    seats[with_positive & np.equal(seats, None)] = Decimal(0)
+    seats[with_positive & pd.isna(seats)] = Decimal(0)
     # a trailing cancelImmediate refund (on or after the last positive line's date) leaves no seats
     all_dates = cols.dt("OrderDate")
     last = last_position[has]
@@ -1306,14 +1319,11 @@ def _missing_charges(
 
 
 def _decimals_from_micros(values: np.ndarray) -> np.ndarray:
-    """int64 micro-units → Decimal objects (2 decimals when whole cents, else up to 6)."""
-    values = np.asarray(values, dtype=np.int64)
-    out = np.empty(len(values), dtype=object)
-    cents = values % 10_000 == 0
-    out[cents] = [Decimal(c).scaleb(-2) for c in (values[cents] // 10_000).tolist()]
-    if (~cents).any():
-        out[~cents] = [_from_micros(v) for v in values[~cents].tolist()]
-    return out
+    """int64 micro-units → Decimal objects (2 decimals when whole cents, else up to 6); one object per value."""
+    codes, distinct = pd.factorize(np.asarray(values, dtype=np.int64))
+    table = np.empty(len(distinct), dtype=object)
+    table[:] = [Decimal(v // 10_000).scaleb(-2) if v % 10_000 == 0 else _from_micros(v) for v in distinct.tolist()]
+    return table[codes]
 
 
 def _none_for_blank(values: np.ndarray) -> np.ndarray:

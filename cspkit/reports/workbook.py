@@ -40,6 +40,9 @@ __all__ = [
 EXCEL_MAX_DATA_ROWS = 1_048_575
 """Data rows that fit on one worksheet under a header row (1,048,576 rows in all)."""
 
+ZIP64_LINES = 200_000
+"""Above this many line items the workbook is written with ZIP64 extensions (needed past 4 GiB of sheet XML)."""
+
 MONEY_COLUMNS = frozenset(
     {"Subtotal", "TaxTotal", "Total", "Charges", "Refunds", "InvoiceTotal", "Difference", "Amount",
      "BillingPreTaxTotal", "PricingPreTaxTotal"}
@@ -358,6 +361,8 @@ def write_reconciliation_workbook(
                 "nan_inf_to_errors": True,
             },  # fmt: skip
         )
+        if include_lines and len(result.lines) > ZIP64_LINES:
+            workbook.use_zip64()  # the sheet XML of ~1M lines passes ZIP's 4 GiB limit
         styles = _Styles(workbook)
         _summary_sheet(workbook, styles, result, sources or [])
         _frame_sheet(workbook, styles, "Variances", result.variances, status_column="Severity")

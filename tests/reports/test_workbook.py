@@ -125,3 +125,9 @@ def test_fast_row_writer_escapes_text_like_xlsxwriter(tmp_path):
     assert fast[1][0] == "A & B <Ltd>" and fast[2][0] == "  padded "
     assert fast[3][0] == "tab\tand_x0001_control"  # control characters escaped as xlsxwriter does
     assert fast[1][1:3] == [True, 1.5] and fast[4][0] is None and fast[4][2] == 1234567.891
+
+
+def test_large_workbooks_use_zip64_and_still_open(result, tmp_path, monkeypatch):
+    monkeypatch.setattr(wb, "ZIP64_LINES", 5)  # 16 lines count as "large" here
+    path = write_reconciliation_workbook(result, tmp_path / "big.xlsx")
+    assert openpyxl.load_workbook(path, read_only=True)["Line items"].max_row == 17
