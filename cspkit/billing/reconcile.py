@@ -373,8 +373,11 @@ def _to_utc(series: pd.Series) -> pd.Series:
         return series.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
     if pd.api.types.is_datetime64_dtype(series.dtype):
         return series.dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
-    values = series.astype(object).where(series.notna(), None)
-    texts = pd.Series([None if v is None else (v if isinstance(v, str) else str(v)) for v in values], dtype=object)
+    if isinstance(series.dtype, pd.StringDtype):
+        texts = series
+    else:
+        values = series.astype(object).where(series.notna(), None)
+        texts = pd.Series([None if v is None else (v if isinstance(v, str) else str(v)) for v in values], dtype=object)
     try:
         out = pd.to_datetime(texts, utc=True, errors="coerce", format="ISO8601")
     except (ValueError, TypeError):  # pragma: no cover - mixed exotic inputs
@@ -388,7 +391,13 @@ def _text_or_none(series: pd.Series, transform: Any = None) -> np.ndarray:
     if transform is not None:
         arr = transform(arr)
     arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
-    return arr.to_numpy(zero_copy_only=False).astype(object)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    encoded = arr.dictionary_encode()  # one str object per distinct value, shared by the rows
+    table = np.empty(len(encoded.dictionary) + 1, dtype=object)
+    table[:-1] = encoded.dictionary.to_numpy(zero_copy_only=False)
+    table[-1] = None
+    return table[pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)]
 
 
 def normalize_subscriptions(data: Any) -> pd.DataFrame:
