@@ -194,6 +194,23 @@ def _write_table(
     stop = len(frame) if stop is None else stop
     names = [str(c) for c in frame.columns]
     ws.write_row(first_row, 0, names, styles.header)
+    status_styles = {"ties": styles.ok, "differs": styles.error, "error": styles.error, "warning": styles.warning}
+    if getattr(ws, "constant_memory", False) and stop > start:
+        # bounded memory: convert and write _FAST_CHUNK rows at a time
+        widths: list[float] = []
+        for chunk in range(start, stop, _FAST_CHUNK):
+            part = frame.iloc[chunk : min(stop, chunk + _FAST_CHUNK)]
+            columns = [_column_values(part[c]) for c in part.columns]
+            if not widths:
+                widths = [_width(name, values, kind) for name, (kind, values) in zip(names, columns, strict=True)]
+            currency_values = (
+                part["Currency"].astype(object).where(part["Currency"].notna(), None).tolist()
+                if currency_rows and "Currency" in part.columns
+                else None
+            )
+            _fast_rows(ws, styles, names, columns, first_row + 1 + chunk - start, currency_values, status_column,
+                       status_styles)  # fmt: skip
+        return first_row + 1 + stop - start, widths
     part = frame.iloc[start:stop]
     columns = [_column_values(part[c]) for c in part.columns]
     widths = [_width(name, values, kind) for name, (kind, values) in zip(names, columns, strict=True)]
@@ -202,11 +219,7 @@ def _write_table(
         if currency_rows and "Currency" in part.columns
         else None
     )
-    status_styles = {"ties": styles.ok, "differs": styles.error, "error": styles.error, "warning": styles.warning}
     n = len(part)
-    if getattr(ws, "constant_memory", False) and n:
-        _fast_rows(ws, styles, names, columns, first_row + 1, currency_values, status_column, status_styles)
-        return first_row + 1 + n, widths
     plans = []
     for c, (name, (kind, values)) in enumerate(zip(names, columns, strict=True)):
         fmt = styles.for_column(name, kind)
