@@ -1,7 +1,8 @@
 """Write sample_data/recon_sample.csv, recon_pricelist.csv, recon_subscriptions.csv and recon_invoices.json.
 
 The March 2026 invoice reconciliation of the emulator's seeded partner and customers (customers.json), priced from
-catalog.json, with variances planted on purpose (README-recon.md lists them). Run: python sample_data/recon_make_sample.py
+catalog.json, with variances planted on purpose (README-recon.md lists them).
+Run: python sample_data/recon_make_sample.py
 """
 
 from __future__ import annotations
