@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from cspkit.cli.exports import api_option
 from cspkit.cli.output import emit, note
 from cspkit.errors import InputFileError
 
@@ -215,6 +216,7 @@ def register(cli: click.Group) -> None:
     @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
                   help="Report file (default reports/reconciliation-<invoice or period>.<format>).")  # fmt: skip
     @click.option("--format", "fmt", type=click.Choice(["xlsx", "csv", "parquet"]), default="xlsx", show_default=True)
+    @api_option
     @click.pass_obj
     def reconcile_cmd(
         state: Any,
@@ -226,8 +228,13 @@ def register(cli: click.Group) -> None:
         period: str | None,
         out: Path | None,
         fmt: str,
+        api: str,
     ) -> None:
-        """Reconcile an invoice's lines with the subscriptions and the price list; write the report."""
+        """Reconcile an invoice's lines with the subscriptions and the price list; write the report.
+
+        With --invoice the lines come from Microsoft Graph's asynchronous billed-reconciliation export (blobs kept
+        under reports/exports/ so a re-run downloads nothing twice), or from the v1 line-item API with --api v1.
+        """
         from cspkit.billing.recon_readers import recon_lines_to_frame
         from cspkit.billing.reconcile import reconcile
         from cspkit.reports.workbook import write_reconciliation_report
@@ -246,9 +253,18 @@ def register(cli: click.Group) -> None:
                 client = state.client()
                 invoice = client.invoices.get(invoice_id)
                 invoices = [invoice]
-                raw = client.invoices.line_items(invoice.id, raw=True)
-                report = recon_lines_to_frame(_counted(raw, progress, f"fetching {invoice.id}"), source=invoice.id)
-                frame, sources, warnings = report.frame, [report.summary().replace("API", f"invoice {invoice.id}")], []
+                if api.lower() == "v1":
+                    raw = client.invoices.line_items(invoice.id, raw=True)
+                    report = recon_lines_to_frame(_counted(raw, progress, f"fetching {invoice.id}"),
+                                                  source=invoice.id)
+                    frame, sources = report.frame, [report.summary().replace("API", f"invoice {invoice.id}")]
+                else:
+                    from cspkit.billing.graph_export import fetch_recon_lines
+
+                    note(f"requesting the Graph billed-reconciliation export of {invoice.id}…")
+                    frame = fetch_recon_lines(client, invoice.id, api="graph")
+                    sources = [f"invoice {invoice.id}: {len(frame):,} lines from the Microsoft Graph export"]
+                warnings = []
                 if subscriptions is None:
                     customers = sorted({c for c in frame["CustomerId"].dropna().unique()})
                     subscriptions = [
