@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from cspkit.errors import ConfigurationError
 
@@ -113,7 +114,21 @@ class Settings:
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the given non-None fields replaced."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        return replace(self, **{k: v for k, v in changes.items() if v is not None}).colocated()
+
+    def colocated(self) -> Settings:
+        """An endpoint on this machine (an emulator) also serves the price-sheet and Graph APIs unless they were set.
+
+        Real Partner Center spreads them over three hosts; the emulator serves all three on one origin.
+        """
+        if urlsplit(self.endpoint).hostname not in ("127.0.0.1", "localhost", "::1"):
+            return self
+        changes = {}
+        if self.pricesheet_endpoint == PRICESHEET_ENDPOINT:
+            changes["pricesheet_endpoint"] = self.endpoint
+        if self.graph_endpoint == GRAPH_ENDPOINT:
+            changes["graph_endpoint"] = self.endpoint
+        return replace(self, **changes) if changes else self
 
     def describe(self) -> dict[str, Any]:
         """What would be used, without secrets: identity kind, endpoint, tenant, client id, where tokens come from."""
@@ -284,7 +299,7 @@ def load_settings(
     if unknown:
         raise ConfigurationError(f"unknown settings: {', '.join(sorted(unknown))}")
     values.update({k: v for k, v in overrides.items() if v is not None})
-    settings = Settings(**values)
+    settings = Settings(**values).colocated()
     _check_complete(settings)
     return settings
 

@@ -80,3 +80,16 @@ def test_secrets_never_appear_in_repr_or_describe(tmp_path):
 def test_bad_endpoint_is_a_configuration_error(tmp_path):
     with pytest.raises(ConfigurationError, match="not an http"):
         load_settings(env={"CSPKIT_ACCESS_TOKEN": "t"}, endpoint="ftp://x", config_file=tmp_path / "n.toml")
+
+
+def test_an_emulator_endpoint_also_serves_price_sheets_and_graph(tmp_path):
+    none = tmp_path / "none.toml"
+    local = load_settings(env={"CSPKIT_ACCESS_TOKEN": "t", "CSPKIT_ENDPOINT": "http://127.0.0.1:8765/v1"},
+                          config_file=none)
+    assert local.pricesheet_endpoint == local.graph_endpoint == "http://127.0.0.1:8765"
+    explicit = load_settings(env={"CSPKIT_ACCESS_TOKEN": "t", "CSPKIT_ENDPOINT": "http://127.0.0.1:8765",
+                                  "CSPKIT_GRAPH_ENDPOINT": "http://127.0.0.1:9999"}, config_file=none)
+    assert explicit.graph_endpoint == "http://127.0.0.1:9999" and explicit.pricesheet_endpoint == explicit.endpoint
+    remote = load_settings(env={"CSPKIT_ACCESS_TOKEN": "t"}, config_file=none, endpoint="https://pc.example")
+    assert remote.graph_endpoint == "https://graph.microsoft.com"
+    assert remote.with_overrides(endpoint="http://localhost:1").graph_endpoint == "http://localhost:1"
