@@ -13,7 +13,8 @@ Every reader returns a :class:`ReconFile`: ``frame`` has the documented PascalCa
 the invoice reconciliation file, all 55 for the daily rated usage file; absent optional columns are NA), then any
 undocumented columns as text, then ``SourceFile`` and ``SourceRow`` (1-based data row; the header is row 0).
 Types: ids are strings (GUIDs lower-cased, SkuId repaired to 4 characters); money, prices, quantities and rates are
-exact :class:`~decimal.Decimal` (object dtype, None when blank); dates are ``datetime64[ns, UTC]`` (NaT when blank or
+exact decimals in :data:`MONEY` columns (``pd.ArrowDtype(pa.decimal128(38, 15))``: vectorised, cells are
+:class:`~decimal.Decimal`, NA when blank); dates are ``datetime64[ns, UTC]`` (NaT when blank or
 open-ended); charge types are camelCase; credit rates are percents (API fractions are multiplied by 100).
 
 A malformed file raises :class:`cspkit.errors.InputFileError` naming the file, row, column and what was expected.
@@ -57,8 +58,11 @@ from cspkit.errors import InputFileError
 from cspkit.models.base import parse_utc_datetime
 
 __all__ = [
+    "MONEY",
+    "MONEY_SCALE",
     "STRING",
     "ReconFile",
+    "money_text",
     "empty_recon_frame",
     "parse_recon_date",
     "parse_recon_number",
@@ -69,6 +73,14 @@ __all__ = [
 
 STRING = pd.StringDtype("pyarrow")
 """dtype of every text column (pandas string backed by Arrow; NA for blanks)."""
+
+MONEY_SCALE = 15
+"""Decimal places kept by :data:`MONEY` (EffectiveUnitPrice and exchange rates carry up to 9 in practice)."""
+
+MONEY_ARROW = pa.decimal128(38, MONEY_SCALE)
+MONEY = pd.ArrowDtype(MONEY_ARROW)
+"""dtype of every money, price, quantity and rate column: exact Arrow ``decimal128(38, 15)`` (cells are
+:class:`~decimal.Decimal` with 15 decimal places; NA for blanks). A value with more decimals is an error."""
 
 Progress = Callable[[int, int], None]
 """``progress(bytes_done, bytes_total)``; called after each chunk (bytes of the file on disk)."""
@@ -269,21 +281,28 @@ class _Converter:
     def convert(self, column: str, raw: pa.Array, first_row: int) -> Any:
         """Convert one raw text column (Arrow strings, trimmed, blanks null) of a chunk starting at ``first_row``.
 
-        Ids are normalised with vectorised Arrow kernels; numbers and dates are parsed once per distinct value
-        (plain numbers by ``Decimal`` directly, anything else by :func:`parse_recon_number`).
+        Ids are normalised with vectorised Arrow kernels; numbers become :data:`MONEY` with one Arrow cast when Arrow
+        can parse them all, else once per distinct value by :func:`parse_recon_number`; dates are parsed once per
+        distinct value.
         """
         typ = COLUMN_TYPES.get(column, "str")
         if typ in ("str", "guid", "id", "sku", "currency", "upper"):
             return _to_string(self._vector_text(column, typ, raw))
+        if typ in ("decimal", "percent") and column not in self.fractions:
+            fast = _cast_plain_numbers(raw)
+            if fast is not None:
+                return pd.arrays.ArrowExtensionArray(fast)
         encoded = raw.dictionary_encode()
         indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
         dictionary = encoded.dictionary
         if typ in ("decimal", "percent"):
             parsed = self._parse_numbers(column, typ, dictionary, indices, first_row)
-            table = np.empty(len(parsed) + 1, dtype=object)
-            table[: len(parsed)] = parsed
-            table[-1] = None
-            return table[indices]
+            for position, value in enumerate(parsed):
+                if not value.is_finite() or value.as_tuple().exponent < -MONEY_SCALE or value.adjusted() >= 38 - \
+                        MONEY_SCALE:  # fmt: skip
+                    self._fail(column, typ, indices, position, first_row, _unique_text(dictionary, position))
+            table = pa.array(parsed, type=MONEY_ARROW)
+            return pd.arrays.ArrowExtensionArray(pc.take(table, encoded.indices))
         uniques = dictionary.to_pylist()
         cache = self.cache.setdefault(column, {})
         parse = self._parser(column, typ)
@@ -361,6 +380,31 @@ class _Converter:
         return fixed
 
 
+def _unique_text(dictionary: pa.Array, position: int) -> str:
+    return str(dictionary[position].as_py())
+
+
+def _cast_plain_numbers(raw: pa.Array) -> pa.Array | None:
+    """Numbers Arrow parses (``-12.5``, ``.5``, ``1E-05``) → MONEY with one vectorised cast; None when some value
+    needs the full parser (decimal comma, thousands separators, accounting negative) or does not fit MONEY (then
+    the caller's per-value path parses it or reports the row). Arrow accepts no form the full parser rejects."""
+    try:
+        return pc.cast(raw, MONEY_ARROW)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def money_text(series: pd.Series) -> pd.Series:
+    """A :data:`MONEY` column as exact text without its padding zeros (``-5.032258``, ``36``, ``100.8``); NA stays
+    NA. Other columns are returned unchanged."""
+    if not (isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_decimal(series.dtype.pyarrow_dtype)):
+        return series
+    text = pc.cast(series.array.__arrow_array__(), pa.string())
+    text = pc.replace_substring_regex(pc.replace_substring_regex(text, r"(\.\d*?[1-9])0+$", r"\1"), r"\.0+$", "")
+    return pd.Series(_to_string(text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text),
+                     index=series.index, name=series.name)  # fmt: skip
+
+
 def _to_string(arr: pa.Array) -> Any:
     return arr.to_pandas(types_mapper={pa.string(): STRING, pa.large_string(): STRING}.get).array
 
@@ -400,7 +444,7 @@ def _clean(raw: pa.Array, column: str) -> pa.Array:
 def _typed_empty(column: str, n: int) -> Any:
     typ = COLUMN_TYPES.get(column, "str")
     if typ in ("decimal", "percent"):
-        return np.full(n, None, dtype=object)
+        return pd.array([None] * n, dtype=MONEY)
     if typ == "date":
         return pd.DatetimeIndex(np.full(n, np.datetime64("NaT", "ns"))).tz_localize("UTC").array
     return pd.array([None] * n, dtype=STRING)
@@ -626,10 +670,11 @@ def read_recon(
         progress: optional ``progress(bytes_done, bytes_total)`` callback.
         chunk_rows: rows converted at a time (memory/speed trade-off).
     Returns:
-        :class:`ReconFile` with ``frame`` and the read/skipped counts.
+        :class:`ReconFile` with ``frame`` and the read/skipped counts; money, price, quantity and rate columns are
+        :data:`MONEY` (exact Arrow ``decimal128(38, 15)``).
     Raises:
         InputFileError: the file is missing, empty, not one of those formats, lacks a required column, or a value
-            cannot be parsed (names file, row, column, expected form and the value).
+            cannot be parsed or has more than 15 decimals (names file, row, column, expected form and the value).
     Format: billing-formats.md §1.1 (47 columns), §1.2 (55 columns), §1.6 aliases, §3.2 export blobs.
     """
     path_s = os.fspath(path)
@@ -921,9 +966,10 @@ def recon_lines_to_frame(
         kind: ``"invoice"`` (billing line items) or ``"daily"`` (usage line items) or ``"auto"``.
         source: recorded in ``SourceFile`` (``SourceRow`` is the item's 1-based position).
     Returns:
-        :class:`ReconFile`.
+        :class:`ReconFile` (money columns :data:`MONEY`, as :func:`read_recon`).
     Raises:
-        InputFileError: an item is not an object or a value cannot be parsed (row = item position).
+        InputFileError: an item is not an object or a value cannot be parsed or has more than 15 decimals (row =
+            item position).
     Format: partner-center-api.md §6.4/§6.5; key aliases billing-formats.md §1.6.
     """
     return _from_records(

@@ -22,7 +22,9 @@ Rules followed (billing-formats.md):
   positive charge of the same subscription whose charge period covers the refunded days, in ``lines`` or
   ``history``.
 
-Amounts are summed exactly (int64 micro-units) and returned as :class:`~decimal.Decimal`. Comparisons are screened
+Money columns may be the readers' exact Arrow decimals (:data:`~cspkit.billing.recon_readers.MONEY`, converted
+with vectorised Arrow kernels) or object columns of :class:`~decimal.Decimal` (user frames). Amounts are summed
+exactly (int64 micro-units) and returned as :class:`~decimal.Decimal`. Comparisons are screened
 in float64 with a safety margin and every candidate is confirmed with exact Decimal arithmetic, so a variance is
 reported only when the Decimal check fails.
 """
@@ -41,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cspkit.billing.recon_columns import normalize_header
-from cspkit.billing.recon_readers import STRING
+from cspkit.billing.recon_readers import MONEY_ARROW, STRING
 
 __all__ = [
     "CATEGORIES",
@@ -216,14 +218,82 @@ def _per_object(values: Any, func: Any, dtype: Any, missing: Any) -> np.ndarray:
     return table[first]
 
 
+def _arrow_decimals(values: Any) -> pa.Array | None:
+    """The Arrow array behind an ArrowDtype decimal Series (the readers' MONEY columns), else None."""
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.ArrowDtype):
+        if pa.types.is_decimal(values.dtype.pyarrow_dtype):
+            arr = values.array.__arrow_array__()
+            return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return None
+
+
 def _floats(values: Any) -> np.ndarray:
-    """Decimal/None object array → float64 (NaN for None)."""
+    """Decimal column (MONEY or Decimal/None objects) → float64 (NaN for NA), each correctly rounded."""
+    arr = _arrow_decimals(values)
+    if arr is not None:  # via text: Arrow's decimal → float cast is not always correctly rounded
+        return pc.cast(pc.cast(arr, pa.string()), pa.float64()).to_numpy(zero_copy_only=False)
     return _per_object(values, float, float, np.nan)
 
 
 def _micros(values: Any) -> np.ndarray:
-    """Decimal/None object array → exact int64 micro-units (0 for None; amounts carry at most 6 decimals)."""
+    """Decimal column → exact int64 micro-units (0 for NA; amounts carry at most 6 decimals, further ones are
+    truncated toward zero like ``int(v * 10**6)``)."""
+    arr = _arrow_decimals(values)
+    if arr is not None:
+        scaled = arr.cast(pa.decimal128(38, 6), safe=False)
+        words = np.frombuffer(scaled.buffers()[1], dtype=np.int64)[2 * scaled.offset : 2 * (scaled.offset + len(arr))]
+        low, high = words[0::2], words[1::2]
+        valid = scaled.is_valid().to_numpy(zero_copy_only=False)
+        if bool(np.all((high == (low >> 63)) | ~valid)):  # every value fits in int64 micro-units
+            return np.where(valid, low, 0)
+        values = values.to_numpy(dtype=object)
     return _per_object(values, lambda v: int(v * _DSCALE), np.int64, 0)
+
+
+_AMOUNTS = frozenset({"Subtotal", "TaxTotal", "Total", "BillingPreTaxTotal", "PricingPreTaxTotal"})
+
+
+class _LazyDecimals:
+    """Object-array stand-in over a MONEY column: Decimals are made only for the rows indexed (findings).
+
+    Values are shown without the column's padding zeros (``100.00``, ``-5.032258``, ``10``): amounts keep 2 places.
+    """
+
+    def __init__(self, arr: pa.Array, places: int) -> None:
+        self.arr = arr
+        self.places = places
+        self.quantum = Decimal(1).scaleb(-places)
+
+    def __len__(self) -> int:
+        return len(self.arr)
+
+    def _tidy(self, value: Decimal | None) -> Decimal | None:
+        if value is None:
+            return None
+        value = value.normalize()
+        if value.as_tuple().exponent > -self.places:
+            value = value.quantize(self.quantum)
+        return value
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, (int, np.integer)):
+            return self._tidy(self.arr[int(key)].as_py())
+        idx = np.asarray(key)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        taken = pc.take(self.arr, pa.array(idx.astype(np.int64), type=pa.int64())).dictionary_encode()
+        table = np.empty(len(taken.dictionary) + 1, dtype=object)  # one Decimal per distinct value
+        table[:-1] = [self._tidy(v) for v in taken.dictionary.to_pylist()]
+        table[-1] = None
+        return table[pc.fill_null(taken.indices, -1).to_numpy(zero_copy_only=False)]
+
+
+def _as_money(values: np.ndarray) -> pa.Array | None:
+    """Decimal/None objects → a MONEY Arrow array, or None when one does not fit it exactly."""
+    try:
+        return pa.array([None if v is None or v != v else v for v in values], type=MONEY_ARROW)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return None
 
 
 def _o(values: Any) -> pd.Series:
@@ -325,8 +395,22 @@ class _Columns:
     def dt(self, column: str) -> np.ndarray:
         return self._get("dt", column, _naive)
 
-    def obj(self, column: str) -> np.ndarray:
-        return self._get("obj", column, lambda s: s.to_numpy(dtype=object))
+    def obj(self, column: str) -> Any:
+        """Object array of Decimals; for MONEY columns a :class:`_LazyDecimals` (indexing makes the Decimals)."""
+
+        def make(series: pd.Series) -> Any:
+            arr = _arrow_decimals(series)
+            if arr is not None:
+                return _LazyDecimals(arr, 2 if column in _AMOUNTS else 0)
+            return series.to_numpy(dtype=object)
+
+        return self._get("obj", column, make)
+
+    def na(self, column: str) -> np.ndarray:
+        return self._get("na", column, lambda s: s.isna().to_numpy(dtype=bool))
+
+    def micros(self, column: str) -> np.ndarray:
+        return self._get("micros", column, _micros)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -663,7 +747,9 @@ def reconcile(
 
     Args:
         lines: frame from :func:`~cspkit.billing.recon_readers.read_recon` (kind ``invoice``) or
-            :func:`~cspkit.billing.recon_readers.recon_lines_to_frame`.
+            :func:`~cspkit.billing.recon_readers.recon_lines_to_frame`; money columns as Arrow decimals
+            (:data:`~cspkit.billing.recon_readers.MONEY`) or Decimal objects. ``result.lines`` keeps their dtypes;
+            Expected/Actual/Difference of the variances are Decimals without the padding zeros.
         subscriptions: optional frame/records of subscriptions (see :func:`normalize_subscriptions`); enables the
             seat, cancellation, missing-charge and unknown-subscription checks and improves term/plan detection.
         price_list: optional frame in the :func:`cspkit.billing.pricelist.read_price_list` shape; enables the
@@ -712,9 +798,9 @@ def reconcile(
     eup = cols.obj("EffectiveUnitPrice")
     eup_f, up_f, bq_f = cols.f("EffectiveUnitPrice"), cols.f("UnitPrice"), cols.f("BillableQuantity")
     fx_f = cols.f("PCToBCExchangeRate")
-    subtotal_obj, tax_obj, total_obj = cols.obj("Subtotal"), cols.obj("TaxTotal"), cols.obj("Total")
-    sub_na, total_na = pd.isna(subtotal_obj), pd.isna(total_obj)
-    sub_m, tax_m, total_raw_m = _micros(subtotal_obj), _micros(tax_obj), _micros(total_obj)
+    tax_obj, total_obj = cols.obj("TaxTotal"), cols.obj("Total")
+    sub_na, total_na = cols.na("Subtotal"), cols.na("Total")
+    sub_m, tax_m, total_raw_m = cols.micros("Subtotal"), cols.micros("TaxTotal"), cols.micros("Total")
     sub_f = np.where(sub_na, np.nan, sub_m / _SCALE)
     sub_id = cols.text("SubscriptionId")
     is_credit = charge == "customerCredit"
@@ -760,7 +846,9 @@ def reconcile(
                 "On": pd.DatetimeIndex(order_date[rep]).tz_localize("UTC"),
             }
         )
-        expected = lookup_prices(price_list, queries).to_numpy(dtype=object)[inverse.reshape(-1)]
+        inverse = inverse.reshape(-1)
+        per_query = lookup_prices(price_list, queries).to_numpy(dtype=object)
+        expected = per_query[inverse]
         found = pd.notna(expected)
         nf = idx[~found]
         findings.add_lines(
@@ -774,9 +862,13 @@ def reconcile(
             ],
         )
         hit, exp = idx[found], expected[found]
-        act = unit_price[hit]
         if tol.unit_price:
             screen = np.abs(up_f[hit] - _floats(exp)) > float(tol.unit_price) - _MARGIN
+        elif isinstance(unit_price, _LazyDecimals) and (exact := _as_money(per_query)) is not None:
+            # exact comparison in Arrow decimals, once per line, without making Decimal objects
+            up_hit = pc.take(unit_price.arr, pa.array(hit, type=pa.int64()))
+            exp_hit = pc.take(exact, pa.array(inverse[found], type=pa.int64()))
+            screen = pc.fill_null(pc.not_equal(up_hit, exp_hit), True).to_numpy(zero_copy_only=False)
         else:
             screen = np.not_equal(unit_price[hit], exp)  # exact Decimal comparison, element by element
         cand, cand_exp = hit[screen], exp[screen]
@@ -797,7 +889,6 @@ def reconcile(
                 for i, e, p in zip(rows, exp_bad, promo, strict=True)
             ],
         )
-        del act
 
     mark("unit prices")
     # --- proration (§2.4) ----------------------------------------------------------------------------------------

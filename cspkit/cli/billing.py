@@ -109,7 +109,9 @@ def _write_lines(frame: Any, out: Path) -> None:
 
             _parquet_ready(frame).to_parquet(tmp, index=False)
         elif suffix in (".json", ".jsonl"):
-            frame.to_json(tmp, orient="records", lines=True, date_format="iso", default_handler=str)
+            from cspkit.reports.workbook import text_ready
+
+            text_ready(frame).to_json(tmp, orient="records", lines=True, date_format="iso", default_handler=str)
         elif suffix == ".xlsx":
             import xlsxwriter
 
@@ -121,11 +123,15 @@ def _write_lines(frame: Any, out: Path) -> None:
             _finish_sheet(ws, widths, 0, last, len(frame.columns))
             workbook.close()
         else:
-            frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+            from cspkit.reports.workbook import text_ready
+
+            text_ready(frame).to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
 
 
 def _rows(frame: Any, columns: list[str], limit: int | None = None) -> list[dict[str, Any]]:
-    part = frame[columns] if limit is None else frame[columns].head(limit)
+    from cspkit.reports.workbook import text_ready
+
+    part = text_ready(frame[columns] if limit is None else frame[columns].head(limit))
     rows = []
     for record in part.to_dict("records"):
         rows.append({k: (None if v is None or (not isinstance(v, str) and v != v) else v) for k, v in record.items()})

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
     "EXCEL_MAX_DATA_ROWS",
@@ -91,6 +93,11 @@ def _column_values(series: pd.Series) -> tuple[str, list[Any]]:
         return "date", serial_list
     if pd.api.types.is_bool_dtype(series.dtype):
         return "bool", [None if v is None or v is pd.NA else bool(v) for v in series.tolist()]
+    if isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_decimal(series.dtype.pyarrow_dtype):
+        # via text: each value correctly rounded, like float(Decimal)
+        arr = series.array.__arrow_array__()
+        floats = pc.cast(pc.cast(arr, pa.string()), pa.float64())
+        return "number", [None if v is None else v for v in floats.to_pylist()]
     if pd.api.types.is_numeric_dtype(series.dtype) and not isinstance(series.dtype, pd.CategoricalDtype):
         arr = series.to_numpy(dtype=float, na_value=np.nan)
         out = arr.tolist()
@@ -477,11 +484,21 @@ def write_frames(frames: Mapping[str, pd.DataFrame], path: str | os.PathLike[str
         target = base.with_name(f"{stem}.{name}.{fmt}")
         with atomic_path(target) as tmp:
             if fmt == "csv":
-                frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+                text_ready(frame).to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
             else:
                 _parquet_ready(frame).to_parquet(tmp, index=False)
         written.append(target)
     return written
+
+
+def text_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with MONEY (Arrow decimal) columns as exact text without padding zeros, for CSV and JSON."""
+    from cspkit.billing.recon_readers import money_text
+
+    columns = [c for c in frame.columns if isinstance(frame[c].dtype, pd.ArrowDtype)]
+    if not columns:
+        return frame
+    return frame.assign(**{str(c): money_text(frame[c]) for c in columns})
 
 
 def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:

@@ -56,7 +56,8 @@ def test_columnar_chunks_equal_the_public_record_path(tmp_path):
     pd.testing.assert_frame_equal(fast, public)
     assert list(fast["SourceRow"]) == [1, 3]  # line numbers in the blob (line 2 is blank)
     assert list(fast["Subtotal"]) == [Decimal("100.80"), Decimal("-9.4")]
-    assert str(fast["Subtotal"][0]) == "100.80"  # a JSON number keeps its written digits
+    # a JSON number is parsed exactly, never through a float (MONEY columns hold 15 decimal places)
+    assert str(fast["Subtotal"][0]) == "100.800000000000000"
     assert list(fast["Total"]) == [Decimal("100.80"), Decimal("-9.4")]  # totalForCustomer is Total's alias
     assert texts(fast["ProductQualifiers"]) == ['["AddOn","Trial"]', None]
     assert texts(fast["CustomerId"]) == ["a0a0a0a0-0000-4000-8000-000000000001", "c2"]
@@ -120,6 +121,6 @@ def test_flat_blobs_go_through_arrow_and_keep_every_digit(tmp_path, monkeypatch)
     fast = pd.concat(list(iter_export_frames([blob])), ignore_index=True)
 
     pd.testing.assert_frame_equal(fast, public)
-    assert [str(v) for v in fast["UnitPrice"]] == ["10.080", "7"]
-    assert [str(v) for v in fast["Subtotal"]] == ["100.80", "-9.4"]
+    assert [str(v) for v in fast["UnitPrice"]] == ["10.080000000000000", "7.000000000000000"]
+    assert [str(v) for v in fast["Subtotal"]] == ["100.800000000000000", "-9.400000000000000"]
     assert texts(fast["note"]) == [None, 'say \\": 5, "x']

@@ -19,6 +19,7 @@ from cspkit.billing.recon_columns import (
     normalize_charge_type,
 )
 from cspkit.billing.recon_readers import (
+    MONEY,
     parse_recon_date,
     parse_recon_number,
     read_recon,
@@ -193,7 +194,7 @@ def test_portal_csv_sample_types_and_totals() -> None:
     assert sum(frame["Total"], Decimal(0)) == Decimal("934.40")
     assert sum(frame.loc[frame["Currency"] == "EUR", "Total"], Decimal(0)) == Decimal("102.08")
     assert str(frame["OrderDate"].dtype) == "datetime64[ns, UTC]"
-    assert frame["UnitPrice"].dtype == object and isinstance(frame["UnitPrice"].iloc[0], Decimal)
+    assert frame["UnitPrice"].dtype == MONEY and isinstance(frame["UnitPrice"].iloc[0], Decimal)
     assert frame["SkuId"].tolist()[:2] == ["0001", "0001"]
     assert frame["EffectiveUnitPrice"].iloc[1] == Decimal("-5.032258")
     assert frame["BillableQuantity"].iloc[1] == Decimal("10")
@@ -290,6 +291,17 @@ def test_bad_number_after_blank_row_keeps_source_row(tmp_path: Path) -> None:
     with pytest.raises(InputFileError) as info:
         read_recon(path)
     assert (info.value.row, info.value.column) == (3, "Subtotal")
+
+
+def test_money_columns_are_exact_arrow_decimals_and_refuse_to_drop_digits(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "digits.csv", [base_row(EffectiveUnitPrice="0.123456789012345")])
+    frame = read_recon(path).frame
+    assert all(frame[c].dtype == MONEY for c in ("UnitPrice", "Subtotal", "EffectiveUnitPrice", "PCToBCExchangeRate"))
+    assert frame["EffectiveUnitPrice"].iloc[0] == Decimal("0.123456789012345")  # 15 places: the most MONEY holds
+    path = write_csv(tmp_path / "more.csv", [base_row(), base_row(EffectiveUnitPrice="0.1234567890123456")])
+    with pytest.raises(InputFileError) as info:
+        read_recon(path)
+    assert (info.value.row, info.value.column, info.value.value) == (2, "EffectiveUnitPrice", "0.1234567890123456")
 
 
 def test_bad_date(tmp_path: Path) -> None:
