@@ -377,6 +377,11 @@ class _Columns:
     def codes(self, column: str) -> np.ndarray:
         return self._encoded(column)[0]
 
+    def release(self, *kinds: str) -> None:
+        """Drop the cached views of these kinds (``float``, ``dt``, ``obj``, ...) to free memory."""
+        for key in [k for k in self._cache if k[0] in kinds]:
+            del self._cache[key]
+
     def rows_in(self, column: str, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each line, the position of its ``column`` text in ``keys`` (-1 when absent or NA); also per distinct."""
         codes, distinct = self._encoded(column)
@@ -1212,6 +1217,10 @@ def reconcile(
 
     mark("variances frame")
     # --- totals -------------------------------------------------------------------------------------------------
+    # the checks' per-line arrays are not needed any more: free them first (the totals are where memory peaks)
+    cols.release("float", "dt", "obj", "na")
+    del eup_f, up_f, bq_f, fx_f, sub_f, order_date, start_d, end_d, eup, unit_price, subtotal, bq, fx, tax, total
+    del tax_obj, total_obj
     total_m = np.where(total_na, sub_m + tax_m, total_raw_m)
     money = {
         "sub_m": sub_m,
