@@ -250,13 +250,16 @@ def _micros(values: Any) -> np.ndarray:
     return _per_object(values, lambda v: int(v * _DSCALE), np.int64, 0)
 
 
-_AMOUNTS = frozenset({"Subtotal", "TaxTotal", "Total", "BillingPreTaxTotal", "PricingPreTaxTotal"})
+# shown with at least 2 places like the portal writes them (a quantity or rate keeps only its significant digits)
+_AMOUNTS = frozenset({"Subtotal", "TaxTotal", "Total", "BillingPreTaxTotal", "PricingPreTaxTotal", "UnitPrice",
+                      "EffectiveUnitPrice"})  # fmt: skip
 
 
 class _LazyDecimals:
     """Object-array stand-in over a MONEY column: Decimals are made only for the rows indexed (findings).
 
-    Values are shown without the column's padding zeros (``100.00``, ``-5.032258``, ``10``): amounts keep 2 places.
+    Values are shown without the column's padding zeros (``100.00``, ``-5.032258``, ``10``): amounts and prices keep
+    2 places.
     """
 
     def __init__(self, arr: pa.Array, places: int) -> None:
