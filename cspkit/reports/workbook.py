@@ -202,7 +202,7 @@ def _write_table(
     names = [str(c) for c in frame.columns]
     ws.write_row(first_row, 0, names, styles.header)
     status_styles = {"ties": styles.ok, "differs": styles.error, "error": styles.error, "warning": styles.warning}
-    if getattr(ws, "constant_memory", False) and stop > start:
+    if _bulk_rows_supported(ws) and stop > start:
         # bounded memory: convert and write _FAST_CHUNK rows at a time
         widths: list[float] = []
         for chunk in range(start, stop, _FAST_CHUNK):
@@ -267,6 +267,14 @@ def _text_cell(ref_prefix: str, text: str, style: str) -> str:
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
     return f'"{style} t="inlineStr"><is><t{space}>{text}</t></is></c>'
+
+
+def _bulk_rows_supported(ws: Any) -> bool:
+    """True when the worksheet is an xlsxwriter 3.x constant-memory sheet whose row file :func:`_fast_rows` can
+    append to; any other shape (a future xlsxwriter) takes the cell-by-cell path instead of writing a broken file."""
+    return bool(getattr(ws, "constant_memory", False)) and all(
+        hasattr(ws, name) for name in ("row_data_fh", "_write_single_row", "dim_rowmin", "dim_rowmax", "previous_row")
+    )
 
 
 def _fast_rows(
