@@ -29,7 +29,13 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from cspkit.billing.recon_columns import FRACTION_ALIASES, canonical_column, normalize_header
-from cspkit.billing.recon_readers import ReconFile, empty_recon_frame, read_recon, recon_lines_to_frame
+from cspkit.billing.recon_readers import (
+    ReconFile,
+    _to_text,  # the readers' own JSON value → text rule
+    empty_recon_frame,
+    read_recon,
+    recon_lines_to_frame,
+)
 from cspkit.errors import CspkitError, InputFileError
 
 if TYPE_CHECKING:
@@ -233,16 +239,6 @@ def _typed_chunk(batch: list[dict[str, Any]], rows: list[int], path: Path, kind:
     return frame
 
 
-def _text_value(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return str(value)
-
-
 def _columnar_chunk(batch: list[dict[str, Any]], rows: list[int], path: Path, kind: str) -> pd.DataFrame | None:
     """Records → one Arrow text array per key → the readers' column converter (no per-cell dispatch)."""
     keys: dict[str, None] = {}
@@ -255,7 +251,7 @@ def _columnar_chunk(batch: list[dict[str, Any]], rows: list[int], path: Path, ki
         try:
             raw[key] = pa.array(values, type=pa.string())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            raw[key] = pa.array([_text_value(v) for v in values], type=pa.string())
+            raw[key] = pa.array([_to_text(v) for v in values], type=pa.string())
     return _assemble(raw, rows, path, kind)
 
 
