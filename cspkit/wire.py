@@ -6,7 +6,7 @@ Sources: Partner Center "Get a price sheet" (the new-commerce license-based pric
 
 from __future__ import annotations
 
-__all__ = ["PRICE_LIST_HEADER", "PRICE_SHEET_VIEWS"]
+__all__ = ["INVOICE_RECON_COLUMNS", "PRICE_LIST_HEADER", "PRICE_SHEET_VIEWS", "json_key"]
 
 #: The new-commerce price list header as files and the price-sheet API write it (``ERP Price`` with its space).
 PRICE_LIST_HEADER: tuple[str, ...] = (
@@ -39,3 +39,24 @@ PRICE_SHEET_VIEWS: tuple[str, ...] = (
     "azure_reservations",
     "software",
 )
+
+#: The new-commerce invoice reconciliation file's 47 columns in file order (billing-formats.md §1.1);
+#: ``ProductCategory`` (the last) only appears in files from about 2023 on.
+INVOICE_RECON_COLUMNS: tuple[str, ...] = (
+    "PartnerId", "CustomerId", "CustomerName", "CustomerDomainName", "CustomerCountry", "InvoiceNumber", "MpnId",
+    "Tier2MpnId", "OrderId", "OrderDate", "ProductId", "SkuId", "AvailabilityId", "SkuName", "ProductName",
+    "ChargeType", "UnitPrice", "Quantity", "Subtotal", "TaxTotal", "Total", "Currency", "PriceAdjustmentDescription",
+    "PublisherName", "PublisherId", "SubscriptionDescription", "SubscriptionId", "ChargeStartDate", "ChargeEndDate",
+    "TermAndBillingCycle", "EffectiveUnitPrice", "UnitType", "AlternateId", "BillableQuantity", "BillingFrequency",
+    "PricingCurrency", "PCToBCExchangeRate", "PCToBCExchangeRateDate", "MeterDescription", "ReservationOrderId",
+    "CreditReasonCode", "SubscriptionStartDate", "SubscriptionEndDate", "ReferenceId", "ProductQualifiers",
+    "PromotionId", "ProductCategory",
+)  # fmt: skip
+
+
+def json_key(column: str) -> str:
+    """A file column's camelCase JSON key (``PartnerId`` → ``partnerId``, ``PCToBCExchangeRate`` →
+    ``pcToBCExchangeRate``)."""
+    if column.startswith("PCTo"):
+        return "pc" + column[2:]
+    return column[:1].lower() + column[1:]

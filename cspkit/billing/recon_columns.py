@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 
+from cspkit.wire import INVOICE_RECON_COLUMNS  # §1.1, in file order (47); shared with the emulator
+
 __all__ = [
     "CHARGE_TYPES",
     "COLUMN_TYPES",
@@ -28,17 +30,6 @@ __all__ = [
     "normalize_header",
 ]
 
-#: §1.1, in file order (47). ``ProductCategory`` (the last) only appears in files from about 2023 on.
-INVOICE_RECON_COLUMNS: tuple[str, ...] = (
-    "PartnerId", "CustomerId", "CustomerName", "CustomerDomainName", "CustomerCountry", "InvoiceNumber", "MpnId",
-    "Tier2MpnId", "OrderId", "OrderDate", "ProductId", "SkuId", "AvailabilityId", "SkuName", "ProductName",
-    "ChargeType", "UnitPrice", "Quantity", "Subtotal", "TaxTotal", "Total", "Currency", "PriceAdjustmentDescription",
-    "PublisherName", "PublisherId", "SubscriptionDescription", "SubscriptionId", "ChargeStartDate", "ChargeEndDate",
-    "TermAndBillingCycle", "EffectiveUnitPrice", "UnitType", "AlternateId", "BillableQuantity", "BillingFrequency",
-    "PricingCurrency", "PCToBCExchangeRate", "PCToBCExchangeRateDate", "MeterDescription", "ReservationOrderId",
-    "CreditReasonCode", "SubscriptionStartDate", "SubscriptionEndDate", "ReferenceId", "ProductQualifiers",
-    "PromotionId", "ProductCategory",
-)  # fmt: skip
 
 #: §1.2, in file order (55).
 DAILY_USAGE_COLUMNS: tuple[str, ...] = (

@@ -57,21 +57,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
+from cspkit.wire import INVOICE_RECON_COLUMNS, json_key
+
 __all__ = ["BASIC_KEYS", "EXPORT_KEYS", "drop_blob", "export_line", "fail_next_export", "router"]
 
 router = APIRouter()
 
 #: The 47 invoice reconciliation columns (billing-formats.md §1.1) as the export's camelCase keys, in file order.
-EXPORT_KEYS: tuple[str, ...] = (
-    "partnerId", "customerId", "customerName", "customerDomainName", "customerCountry", "invoiceNumber", "mpnId",
-    "tier2MpnId", "orderId", "orderDate", "productId", "skuId", "availabilityId", "skuName", "productName",
-    "chargeType", "unitPrice", "quantity", "subtotal", "taxTotal", "total", "currency", "priceAdjustmentDescription",
-    "publisherName", "publisherId", "subscriptionDescription", "subscriptionId", "chargeStartDate", "chargeEndDate",
-    "termAndBillingCycle", "effectiveUnitPrice", "unitType", "alternateId", "billableQuantity", "billingFrequency",
-    "pricingCurrency", "pcToBCExchangeRate", "pcToBCExchangeRateDate", "meterDescription", "reservationOrderId",
-    "creditReasonCode", "subscriptionStartDate", "subscriptionEndDate", "referenceId", "productQualifiers",
-    "promotionId", "productCategory",
-)  # fmt: skip
+EXPORT_KEYS: tuple[str, ...] = tuple(json_key(c) for c in INVOICE_RECON_COLUMNS)
 _NOT_BASIC = {
     "customerDomainName", "customerCountry", "mpnId", "quantity", "publisherId", "subscriptionDescription",
     "unitType", "alternateId", "billingFrequency", "pcToBCExchangeRateDate", "meterDescription", "productQualifiers",
