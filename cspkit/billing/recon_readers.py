@@ -325,7 +325,7 @@ class _Converter:
                 dtype="datetime64[ns]",
             )  # fmt: skip
             return pd.DatetimeIndex(values[indices]).tz_localize("UTC").array
-        taken = pc.take(pa.array(parsed, type=pa.string()), encoded.indices)
+        taken = pc.take(pa.array(parsed, type=_TEXT), encoded.indices)
         return _to_string(taken)
 
     def _fail(self, column: str, typ: str, indices: np.ndarray, position: int, first_row: int, text: str) -> None:
@@ -359,22 +359,22 @@ class _Converter:
         if typ == "str":
             return raw
         if typ in ("currency", "upper"):
-            return pc.utf8_upper(raw)
+            return _upper(raw)
         if typ == "guid":
-            if pc.any(pc.starts_with(raw, "{")).as_py():
+            if _may_contain(raw, b"{"):
                 raw = pc.replace_substring_regex(raw, r"^\{(.*)\}$", r"\1")
-            return pc.utf8_lower(raw)
+            return _lower(raw)
         fixed = raw
-        if pc.any(pc.match_substring(raw, ".0")).as_py():
+        if _may_contain(raw, b".0"):
             fixed = pc.replace_substring_regex(raw, r"^(-?\d+)\.0+$", r"\1")  # Excel's 6034453.0
-        if pc.any(pc.match_substring(fixed, "E+", ignore_case=True)).as_py():
+        if _may_contain(fixed, b"E+", b"e+"):
             sci = pc.match_substring_regex(fixed, _EXCEL_SCI.pattern + "$")
             count = pc.sum(sci).as_py() or 0
             if count:
                 example = pc.filter(fixed, sci)[0].as_py()
                 previous, first = self.sci_ids.get(column, (0, example))
                 self.sci_ids[column] = (previous + count, first)
-        if typ == "sku" and pc.any(pc.less(pc.utf8_length(fixed), 4)).as_py():
+        if typ == "sku" and pc.any(pc.less(pc.binary_length(fixed), 4)).as_py():
             short = pc.match_substring_regex(fixed, r"^\d{1,3}$")
             fixed = pc.if_else(short, pc.utf8_lpad(fixed, 4, "0"), fixed)
         return fixed
@@ -430,14 +430,62 @@ def _normalize_json_text(text: str) -> str:
     return t
 
 
+_TEXT = pa.large_string()  # the storage of pandas' Arrow strings: columns are read as it, so no copy is made
+
+
+def _data_bytes(arr: pa.Array) -> np.ndarray:
+    """The UTF-8 bytes of a (large_)string array's values, as a zero-copy uint8 view (nulls' bytes included)."""
+    buffers = arr.buffers()
+    if len(arr) == 0 or buffers[2] is None:
+        return np.zeros(0, dtype=np.uint8)
+    offsets = np.frombuffer(buffers[1], dtype=np.int64 if arr.type == _TEXT else np.int32)
+    start, end = int(offsets[arr.offset]), int(offsets[arr.offset + len(arr)])
+    return np.frombuffer(buffers[2], dtype=np.uint8)[start:end]
+
+
+def _byte_facts(arr: pa.Array) -> tuple[bool, bool]:
+    """``(may_need_trim, non_ascii)`` of a text array from two reductions over its bytes (no per-value work).
+
+    ``may_need_trim``: some byte is ASCII whitespace or a control character (≤ 0x20); ``non_ascii``: some byte is
+    ≥ 0x80 (then the Unicode kernels are used; otherwise the ASCII ones, which give the same result much faster).
+    """
+    data = _data_bytes(arr)
+    if not len(data):
+        return False, False
+    return bool(data.min() <= 0x20), bool(data.max() >= 0x80)
+
+
+def _may_contain(arr: pa.Array, *needles: bytes) -> bool:
+    """True when some needle occurs in the array's bytes (a pre-check: a match may span two values)."""
+    data = _data_bytes(arr).tobytes()
+    return any(needle in data for needle in needles)
+
+
+def _lower(arr: pa.Array) -> pa.Array:
+    return pc.utf8_lower(arr) if _byte_facts(arr)[1] else pc.ascii_lower(arr)
+
+
+def _upper(arr: pa.Array) -> pa.Array:
+    return pc.utf8_upper(arr) if _byte_facts(arr)[1] else pc.ascii_upper(arr)
+
+
+def _trim(arr: pa.Array) -> pa.Array:
+    """Whitespace trimmed from both ends of each value (the ASCII kernel when the text is ASCII)."""
+    may_need_trim, non_ascii = _byte_facts(arr)
+    if not (may_need_trim or non_ascii):
+        return arr
+    return pc.utf8_trim_whitespace(arr) if non_ascii else pc.ascii_trim_whitespace(arr)
+
+
 def _clean(raw: pa.Array, column: str) -> pa.Array:
     """Turn empty strings into nulls; trim whitespace around typed values (free text is kept as written)."""
-    if raw.type != pa.string():
-        raw = raw.cast(pa.string())
+    if raw.type != _TEXT:
+        raw = raw.cast(_TEXT)
     if COLUMN_TYPES.get(column, "str") != "str":
-        raw = pc.utf8_trim_whitespace(raw)
-    if pc.any(pc.equal(raw, "")).as_py():
-        raw = pc.if_else(pc.equal(raw, ""), pa.scalar(None, pa.string()), raw)
+        raw = _trim(raw)
+    empty = pc.equal(pc.binary_length(raw), 0)
+    if pc.any(empty).as_py():
+        raw = pc.if_else(empty, pa.scalar(None, _TEXT), raw)
     return raw
 
 
@@ -754,7 +802,7 @@ def _read_csv(stream: io.BufferedReader, path: str, head: bytes, *, kind: str, f
         delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=on_invalid
     )
     convert_options = pcsv.ConvertOptions(
-        column_types={n: pa.string() for n in out_names},
+        column_types={n: _TEXT for n in out_names},
         null_values=[""],
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
@@ -911,7 +959,7 @@ def _from_records(records: Iterable[tuple[int, Any]], path: str, *, kind: str, f
         numbers = [number for number, _ in chunk]
         if numbers:
             contiguous = numbers[-1] - numbers[0] + 1 == n
-            arrays = {c: pa.array(v, type=pa.string()) for c, v in columns.items()}
+            arrays = {c: pa.array(v, type=_TEXT) for c, v in columns.items()}
             if contiguous:
                 assembler.add(arrays, numbers[0], n)
             else:

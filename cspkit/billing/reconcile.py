@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cspkit.billing.recon_columns import normalize_header
-from cspkit.billing.recon_readers import MONEY_ARROW, STRING
+from cspkit.billing.recon_readers import MONEY_ARROW, STRING, _lower, _trim, _upper
 
 __all__ = [
     "CATEGORIES",
@@ -380,6 +380,31 @@ class _Columns:
     def codes(self, column: str) -> np.ndarray:
         return self._encoded(column)[0]
 
+    def labels(self, column: str, positions: np.ndarray) -> np.ndarray:
+        """The column's text at line ``positions`` (object array; None where blank or NA)."""
+        codes, values = self._encoded(column)
+        key = ("labels", column)
+        if key not in self._cache:
+            table = np.empty(len(values) + 1, dtype=object)
+            table[: len(values)] = values
+            table[-1] = None
+            table[: len(values)][values == ""] = None
+            self._cache[key] = table
+        return self._cache[key][codes[positions]]
+
+    def ranks(self, column: str, positions: np.ndarray) -> np.ndarray:
+        """Sort rank of the column's text at line ``positions`` (text order by code point, blanks and NA last)."""
+        codes, values = self._encoded(column)
+        key = ("ranks", column)
+        if key not in self._cache:
+            table = np.empty(len(values) + 1, dtype=np.int64)
+            order = pc.sort_indices(pa.array(values, type=pa.large_string())).to_numpy(zero_copy_only=False)
+            table[order] = np.arange(len(values))
+            table[-1] = len(values)
+            table[: len(values)][values == ""] = len(values)
+            self._cache[key] = table
+        return self._cache[key][codes[positions]]
+
     def release(self, *kinds: str) -> None:
         """Drop the cached views of these kinds (``float``, ``dt``, ``obj``, ...) to free memory."""
         for key in [k for k in self._cache if k[0] in kinds]:
@@ -461,35 +486,65 @@ def _records(data: Any) -> pd.DataFrame:
 
 
 def _to_utc(series: pd.Series) -> pd.Series:
+    """Datetimes, ISO 8601 text or anything pandas parses → ``datetime64[ns, UTC]`` (NaT when blank or unparseable);
+    text is parsed once per distinct value."""
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         return series.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
     if pd.api.types.is_datetime64_dtype(series.dtype):
         return series.dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
-    if isinstance(series.dtype, pd.StringDtype):
-        texts = series
-    else:
-        values = series.astype(object).where(series.notna(), None)
-        texts = pd.Series([None if v is None else (v if isinstance(v, str) else str(v)) for v in values], dtype=object)
+    if len(series) and not isinstance(series.dtype, pd.StringDtype):
+        kinds = {type(v) for v in series.dropna().head(1000)}
+        if kinds and not kinds <= {str}:  # datetimes, Timestamps or numbers: let pandas convert them as they are
+            values = series.astype(object).where(series.notna(), None)
+            series = pd.Series([None if v is None else (v if isinstance(v, str) else str(v)) for v in values],
+                               dtype=object)  # fmt: skip
+    codes, uniques = _distinct(series)
+    texts = pd.Series(uniques, dtype=object)
     try:
-        out = pd.to_datetime(texts, utc=True, errors="coerce", format="ISO8601")
+        parsed = pd.to_datetime(texts, utc=True, errors="coerce", format="ISO8601")
     except (ValueError, TypeError):  # pragma: no cover - mixed exotic inputs
-        out = pd.to_datetime(texts, utc=True, errors="coerce", format="mixed")
-    return out.astype("datetime64[ns, UTC]").set_axis(series.index)
+        parsed = pd.to_datetime(texts, utc=True, errors="coerce", format="mixed")
+    table = np.append(parsed.astype("datetime64[ns, UTC]").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]"),
+                      np.datetime64("NaT", "ns"))  # fmt: skip
+    return pd.Series(pd.DatetimeIndex(table[codes]).tz_localize("UTC"), index=series.index)
+
+
+def _arrow_text(series: pd.Series, transform: Any = None) -> pa.Array:
+    """Text column → Arrow strings, trimmed, ``transform``-ed, blanks as nulls (ASCII kernels when ASCII)."""
+    arr = _arrow(series if _is_arrow_text(series) else series.astype(STRING))
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.type != pa.large_string():
+        arr = arr.cast(pa.large_string())
+    arr = _trim(arr)
+    if transform is not None:
+        arr = transform(arr)
+    empty = pc.equal(pc.binary_length(arr), 0)
+    if pc.any(empty).as_py():
+        arr = pc.if_else(empty, pa.scalar(None, pa.large_string()), arr)
+    return arr
+
+
+def _distinct(series: pd.Series, transform: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Text column (trimmed, ``transform``-ed, blanks as NA) → (codes with ``len(uniques)`` for NA, uniques)."""
+    encoded = _arrow_text(series, transform).dictionary_encode()
+    uniques = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
+    codes = pc.fill_null(encoded.indices, len(uniques)).to_numpy(zero_copy_only=False)
+    return codes, uniques
+
+
+def _per_distinct(series: pd.Series, func: Any = None, transform: Any = None) -> np.ndarray:
+    """``func`` applied once per distinct trimmed text value and spread over the rows (None for blank/NA)."""
+    codes, uniques = _distinct(series, transform)
+    table = np.empty(len(uniques) + 1, dtype=object)
+    table[: len(uniques)] = uniques if func is None else [func(u) for u in uniques]
+    table[-1] = None
+    return table[codes]
 
 
 def _text_or_none(series: pd.Series, transform: Any = None) -> np.ndarray:
-    arr = _arrow(series if _is_arrow_text(series) else series.astype(STRING))
-    arr = pc.utf8_trim_whitespace(arr)
-    if transform is not None:
-        arr = transform(arr)
-    arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    encoded = arr.dictionary_encode()  # one str object per distinct value, shared by the rows
-    table = np.empty(len(encoded.dictionary) + 1, dtype=object)
-    table[:-1] = encoded.dictionary.to_numpy(zero_copy_only=False)
-    table[-1] = None
-    return table[pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)]
+    """Text column → object array of trimmed text, None for blank/NA (one str object per row: for ids)."""
+    return _arrow_text(series, transform).to_numpy(zero_copy_only=False)
 
 
 def normalize_subscriptions(data: Any) -> pd.DataFrame:
@@ -512,39 +567,32 @@ def normalize_subscriptions(data: Any) -> pd.DataFrame:
     empty = pd.Series([None] * n, dtype=object)
     get = lambda name: picked.get(name, empty)  # noqa: E731
     out = pd.DataFrame(index=range(n))
-    out["customer_id"] = _o(_text_or_none(get("customer_id"), pc.utf8_lower))
-    out["subscription_id"] = _o(_text_or_none(get("subscription_id"), pc.utf8_lower))
-    product = _text_or_none(get("product_id"))
-    sku = _text_or_none(get("sku_id"))
-    if "offer_id" in picked:
-        parts = pc.split_pattern(pa.array(_text_or_none(get("offer_id")), type=pa.string()), ":", max_splits=2)
-        parts = pc.if_else(pc.is_null(parts), pa.scalar([], pa.list_(pa.string())), parts)
-        lengths = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
-
-        def element(i: int) -> np.ndarray:
-            flat = pc.list_flatten(pc.list_slice(parts, i, i + 1)).to_numpy(zero_copy_only=False).astype(object)
-            out_arr = np.full(len(lengths), None, dtype=object)
-            out_arr[lengths > i] = flat
-            out_arr[out_arr == ""] = None
-            return out_arr
-
+    out["customer_id"] = _o(_per_distinct(get("customer_id"), transform=_lower))
+    out["subscription_id"] = _o(_text_or_none(get("subscription_id"), _lower))
+    product = _per_distinct(get("product_id"))
+    sku = _per_distinct(get("sku_id"))
+    if "offer_id" in picked:  # catalog item id productId:skuId:availabilityId, split once per distinct value
+        codes, offers = _distinct(get("offer_id"))
+        parts = np.full((len(offers) + 1, 2), None, dtype=object)
+        for i, offer in enumerate(offers):
+            pieces = offer.split(":")
+            parts[i, 0] = pieces[0] or None
+            parts[i, 1] = (pieces[1] or None) if len(pieces) > 1 else None
         if "product_id" not in picked:
-            product = element(0)
+            product = parts[codes, 0]
         if "sku_id" not in picked:
-            sku = element(1)
+            sku = parts[codes, 1]
     out["product_id"] = _o(product)
     out["sku_id"] = _map_values(sku, lambda s: s.zfill(4) if s.isdigit() else s)
-    out["quantity"] = _map_values(_text_or_none(get("quantity")), lambda q: Decimal(q[:-2] if q.endswith(".0") else q))
-    out["status"] = _o(_text_or_none(get("status"), pc.utf8_lower))
-    out["term_duration"] = _o(_text_or_none(get("term_duration"), pc.utf8_upper))
-    cycles = _text_or_none(get("billing_cycle"))
-    plans = {c: _plan(c) for c in pd.unique(cycles)}
-    out["billing_cycle"] = _o(np.array([plans[c] for c in cycles], dtype=object))
+    out["quantity"] = _o(_per_distinct(get("quantity"), lambda q: Decimal(q[:-2] if q.endswith(".0") else q)))
+    out["status"] = _o(_per_distinct(get("status"), transform=_lower))
+    out["term_duration"] = _o(_per_distinct(get("term_duration"), transform=_upper))
+    out["billing_cycle"] = _o(_per_distinct(get("billing_cycle"), _plan))
     for column in ("created", "effective_start", "cancelled_at"):
         out[column] = _to_utc(get(column))
-    trial = _text_or_none(get("is_trial"), pc.utf8_lower)
-    out["is_trial"] = np.array([t in ("true", "1", "yes") for t in trial], dtype=bool)
-    out["currency"] = _o(_text_or_none(get("currency"), pc.utf8_upper))
+    trial = _per_distinct(get("is_trial"), lambda t: t in ("true", "1", "yes"), transform=_lower)
+    out["is_trial"] = trial == True  # noqa: E712 - elementwise on an object array (None is not a trial)
+    out["currency"] = _o(_per_distinct(get("currency"), transform=_upper))
     out = out[out["subscription_id"].notna()].drop_duplicates("subscription_id", keep="last")
     return out[SUBSCRIPTION_COLUMNS].reset_index(drop=True)
 
@@ -1221,7 +1269,7 @@ def reconcile(
     mark("variances frame")
     # --- totals -------------------------------------------------------------------------------------------------
     # the checks' per-line arrays are not needed any more: free them first (the totals are where memory peaks)
-    cols.release("float", "dt", "obj", "na")
+    cols.release("float", "dt", "obj", "na", "text")
     del eup_f, up_f, bq_f, fx_f, sub_f, order_date, start_d, end_d, eup, unit_price, subtotal, bq, fx, tax, total
     del tax_obj, total_obj
     total_m = np.where(total_na, sub_m + tax_m, total_raw_m)
@@ -1232,23 +1280,33 @@ def reconcile(
         "charges_m": np.where(sub_m > 0, sub_m, 0),
         "refunds_m": np.where(sub_m < 0, sub_m, 0),
     }
-    label = {name: _none_for_blank(cols.text(name)) for name in (
-        "InvoiceNumber", "CustomerId", "CustomerName", "SubscriptionId", "Currency", "ChargeType", "ProductId",
-        "SkuId", "SkuName")}  # fmt: skip
     code = {name: cols.codes(name) for name in ("InvoiceNumber", "CustomerId", "SubscriptionId", "Currency",
                                                 "ChargeType")}  # fmt: skip
     var_pos = variances["_pos"].to_numpy(dtype=np.int64)
     var_pos = var_pos[var_pos >= 0]
+    line_codes = cols.codes("SubscriptionId")
+    per_line: dict[str, tuple[np.ndarray, np.ndarray]] = {"BilledSeats": (np.append(seats_by_code, None), line_codes)}
+    for name, column in (("SubscriptionQuantity", "quantity"), ("SubscriptionStatus", "status")):
+        table = np.append(subs[column].to_numpy(dtype=object), None) if subs is not None else np.array([None])
+        per_line[name] = (table, sub_where)
+
+    def label(name: str, positions: np.ndarray) -> np.ndarray:
+        if name in per_line:
+            table, index = per_line[name]
+            return table[index[positions]]
+        return cols.labels(name, positions)
+
+    def group(keys: list[str], sums: dict[str, str], **options: Any) -> pd.DataFrame:
+        return _group(code, label, money, keys, sums, rank=cols.ranks, **options)
 
     tieout = _tieout(
-        _group(code, label, money, ["InvoiceNumber", "Currency"], {"sub_m": "Subtotal", "tax_m": "TaxTotal",
-                                                                  "total_m": "Total"}),
+        group(["InvoiceNumber", "Currency"], {"sub_m": "Subtotal", "tax_m": "TaxTotal", "total_m": "Total"}),
         normalize_invoices(invoices),
         tol,
-    )  # fmt: skip
-    charge_types = _group(code, label, money, ["Currency", "ChargeType"], {"sub_m": "Subtotal", "total_m": "Total"})
-    customers = _group(
-        code, label, money, ["CustomerId", "Currency"],
+    )
+    charge_types = group(["Currency", "ChargeType"], {"sub_m": "Subtotal", "total_m": "Total"})
+    customers = group(
+        ["CustomerId", "Currency"],
         {"charges_m": "Charges", "refunds_m": "Refunds", "sub_m": "Subtotal", "tax_m": "TaxTotal", "total_m": "Total"},
         first=["CustomerName"], nunique={"Subscriptions": "SubscriptionId"}, variances=var_pos,
     )  # fmt: skip
@@ -1261,15 +1319,8 @@ def reconcile(
         ["CustomerId", "CustomerName", "Currency", "Subscriptions", "Lines", "Charges", "Refunds", "Subtotal",
          "TaxTotal", "Total", "Variances"]
     ]  # fmt: skip
-    line_codes = cols.codes("SubscriptionId")
-    label["BilledSeats"] = np.append(seats_by_code, None)[line_codes]
-    if subs is not None:
-        label["SubscriptionQuantity"] = np.append(subs["quantity"].to_numpy(dtype=object), None)[sub_where]
-        label["SubscriptionStatus"] = np.append(subs["status"].to_numpy(dtype=object), None)[sub_where]
-    else:
-        label["SubscriptionQuantity"] = label["SubscriptionStatus"] = np.full(n, None, dtype=object)
-    subscriptions_out = _group(
-        code, label, money, ["SubscriptionId", "Currency"], {"sub_m": "Subtotal", "total_m": "Total"},
+    subscriptions_out = group(
+        ["SubscriptionId", "Currency"], {"sub_m": "Subtotal", "total_m": "Total"},
         first=["CustomerId", "CustomerName", "BilledSeats", "SubscriptionQuantity", "SubscriptionStatus"],
         last=["ProductId", "SkuId", "SkuName"], variances=var_pos,
         sort=["CustomerName", "CustomerId", "SubscriptionId", "Currency"],
@@ -1431,26 +1482,27 @@ def _missing_charges(
 
 
 def _decimals_from_micros(values: np.ndarray) -> np.ndarray:
-    """int64 micro-units → Decimal objects (2 decimals when whole cents, else up to 6); one object per value."""
-    codes, distinct = pd.factorize(np.asarray(values, dtype=np.int64))
-    table = np.empty(len(distinct), dtype=object)
-    table[:] = [Decimal(v // 10_000).scaleb(-2) if v % 10_000 == 0 else _from_micros(v) for v in distinct.tolist()]
-    return table[codes]
-
-
-def _none_for_blank(values: np.ndarray) -> np.ndarray:
-    out = values.copy()
-    out[out == ""] = None
+    """int64 micro-units → Decimal objects (2 decimals when whole cents, else up to 6)."""
+    values = np.asarray(values, dtype=np.int64)
+    out = np.empty(len(values), dtype=object)
+    cents = values % 10_000 == 0
+    out[cents] = [Decimal(v).scaleb(-2) for v in (values[cents] // 10_000).tolist()]
+    if not cents.all():
+        out[~cents] = [_from_micros(v) for v in values[~cents].tolist()]
     return out
+
+
+Labels = Any  # label(name, positions) -> object array of the column's value at those line positions (None: blank)
 
 
 def _group(
     code: dict[str, np.ndarray],
-    label: dict[str, np.ndarray],
+    label: Labels,
     money: dict[str, np.ndarray],
     keys: list[str],
     sums: dict[str, str],
     *,
+    rank: Labels,
     first: list[str] | None = None,
     last: list[str] | None = None,
     nunique: dict[str, str] | None = None,
@@ -1461,7 +1513,8 @@ def _group(
 
     Returns one row per group: the key labels, ``Lines``, the Decimal sums named by ``sums``, the first/last line's
     value of ``first``/``last`` columns, distinct counts (``nunique``: output name → column) and, when
-    ``variances`` (line positions of findings) is given, ``Variances``. Sorted by ``sort`` (default ``keys``).
+    ``variances`` (line positions of findings) is given, ``Variances``. Sorted by ``sort`` (default ``keys``) in
+    text order with blanks last: ``rank(name, positions)`` gives each line's sort rank for a column.
     """
     n = len(next(iter(money.values())))
     out_columns = keys + ["Lines", *sums.values(), *(first or []), *(last or []), *(nunique or {})]
@@ -1469,31 +1522,31 @@ def _group(
         out_columns.append("Variances")
     if n == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in out_columns})
-    key = _combine([code[k] for k in keys])
-    uniques, first_pos = np.unique(key, return_index=True)
-    groups = len(uniques)  # key is 0..groups-1 (factorized)
+    key = _combine([code[k] for k in keys])  # 0..groups-1 in order of first appearance
+    groups = int(key.max()) + 1
+    positions = np.arange(n)
+    first_pos = np.empty(groups, dtype=np.int64)
+    first_pos[key[::-1]] = positions[::-1]  # earlier positions overwrite later ones
     last_pos = np.empty(groups, dtype=np.int64)
-    last_pos[key] = np.arange(n)  # later positions overwrite earlier ones
-    out = pd.DataFrame({k: _o(label[k][first_pos]) for k in keys})
-    out["Lines"] = np.bincount(key, minlength=groups).astype(np.int64)
-    frame = pd.DataFrame({c: money[c] for c in sums})
-    totals = frame.groupby(key, sort=True).sum()
+    last_pos[key] = positions  # later positions overwrite earlier ones
+    order = np.lexsort([rank(c, first_pos) for c in reversed(sort or keys)])  # groups in output order
+    first_at, last_at = first_pos[order], last_pos[order]
+    out = pd.DataFrame({k: _o(label(k, first_at)) for k in keys})
+    out["Lines"] = np.bincount(key, minlength=groups).astype(np.int64)[order]
+    totals = pd.DataFrame({c: money[c] for c in sums}).groupby(key, sort=True).sum()
     for column, name in sums.items():
-        out[name] = _o(_decimals_from_micros(totals[column].to_numpy()))
+        out[name] = _o(_decimals_from_micros(totals[column].to_numpy()[order]))
     for column in first or []:
-        out[column] = _o(label[column][first_pos])
+        out[column] = _o(label(column, first_at))
     for column in last or []:
-        out[column] = _o(label[column][last_pos])
+        out[column] = _o(label(column, last_at))
     for name, column in (nunique or {}).items():
-        pairs = pd.DataFrame({"k": key, "v": code[column]}).drop_duplicates()
-        pairs = pairs[pairs["v"] >= 0]
-        out[name] = np.bincount(pairs["k"].to_numpy(), minlength=groups).astype(np.int64)
+        values = code[column]
+        pair = pd.unique(key[values >= 0] * (int(values.max(initial=0)) + 1) + values[values >= 0])
+        out[name] = np.bincount(pair // (int(values.max(initial=0)) + 1), minlength=groups).astype(np.int64)[order]
     if variances is not None:
-        out["Variances"] = np.bincount(key[variances], minlength=groups).astype(np.int64)
-    order_by = sort or keys
-    table = pa.table({c: pa.array(out[c].to_numpy(dtype=object), type=pa.string()) for c in order_by})
-    order = pc.sort_indices(table, sort_keys=[(c, "ascending", "at_end") for c in order_by])
-    return out.iloc[order.to_numpy()].reset_index(drop=True)[out_columns]
+        out["Variances"] = np.bincount(key[variances], minlength=groups).astype(np.int64)[order]
+    return out[out_columns]
 
 
 def _tieout(sums: pd.DataFrame, invoices: pd.DataFrame, tol: Tolerance) -> pd.DataFrame:
