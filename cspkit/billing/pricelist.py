@@ -472,24 +472,34 @@ def _as_utc(values: Any) -> pd.Series:
     return converted.astype("datetime64[ns, UTC]")
 
 
-def _normalize_keys(frame: pd.DataFrame) -> pd.DataFrame:
-    out = pd.DataFrame(index=frame.index)
-    out["ProductId"] = frame["ProductId"].astype("str").str.strip().str.upper()
-    out["SkuId"] = _map_unique(frame["SkuId"].astype("str"), _repair_sku_id).astype("str")
-    out["TermDuration"] = frame["TermDuration"].astype("str").str.strip().str.upper()
-    out["BillingPlan"] = _map_unique(frame["BillingPlan"].astype(object), lambda v: normalize_billing_plan(v) or v)
-    out["Currency"] = frame["Currency"].astype("str").str.strip().str.upper()
-    return out
+def _text_key(value: Any) -> str:
+    return str(value).strip().upper()
+
+
+#: How each key column is matched (the reader's normalisation): SkuId ``1`` = ``0001``, plan and currency in any case.
+_KEY_NORMALIZERS: dict[str, Any] = {
+    "ProductId": _text_key,
+    "SkuId": lambda value: _repair_sku_id(str(value)),
+    "TermDuration": _text_key,
+    "BillingPlan": lambda value: normalize_billing_plan(value) or value,
+    "Currency": _text_key,
+}
 
 
 def _combined_codes(left: pd.DataFrame, right: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """One int64 code per distinct key tuple, shared between the two frames."""
+    """One int64 code per distinct normalised key tuple, shared between the two frames (blank/NA is a value of
+    its own). Each column is normalised once per distinct value, not per row."""
     n_left = len(left)
     code = np.zeros(n_left + len(right), dtype=np.int64)
-    for column in KEY_COLUMNS:
-        both = pd.concat([left[column].astype("str"), right[column].astype("str")], ignore_index=True)
-        codes, uniques = pd.factorize(both)
-        code = code * (len(uniques) + 1) + (codes + 1)
+    for column, normalize in _KEY_NORMALIZERS.items():
+        left_codes, left_uniques = _factorize(left[column])
+        right_codes, right_uniques = _factorize(right[column])
+        normalized = [normalize(v) for v in left_uniques] + [normalize(v) for v in right_uniques]
+        shared, uniques = pd.factorize(pd.Series(normalized, dtype=object), use_na_sentinel=True)
+        shared = shared.astype(np.int64) + 1  # 0: blank/NA
+        left_map, right_map = np.append(shared[: len(left_uniques)], 0), np.append(shared[len(left_uniques) :], 0)
+        both = np.concatenate([left_map[left_codes], right_map[right_codes]])
+        code = code * (len(uniques) + 1) + both
         # re-compact so the radix product never overflows
         code = pd.factorize(code)[0].astype(np.int64)
     return code[:n_left], code[n_left:]
@@ -517,7 +527,7 @@ def lookup_prices(price_list: pd.DataFrame, queries: pd.DataFrame) -> pd.Series:
     prices = price_list
     if "IsFreeTrial" in prices.columns:
         prices = prices[~prices["IsFreeTrial"].astype(bool)]
-    right = _normalize_keys(prices)
+    right = pd.DataFrame(index=prices.index)
     right["Start"] = _as_utc(prices["EffectiveStartDate"]).fillna(pd.Timestamp.min.tz_localize("UTC"))
     right["End"] = _as_utc(prices["EffectiveEndDate"]) if "EffectiveEndDate" in prices else pd.NaT
     right["Price"] = prices["UnitPrice"].to_numpy()
@@ -529,10 +539,10 @@ def lookup_prices(price_list: pd.DataFrame, queries: pd.DataFrame) -> pd.Series:
         right["Tier"] = tiers.to_numpy()
     else:
         right["Tier"] = -1.0
-    left = _normalize_keys(queries)
+    left = pd.DataFrame(index=queries.index)
     left["On"] = _as_utc(queries["On"]).array  # DatetimeArray: to_numpy() would box every value
     left["Pos"] = np.arange(len(left))
-    left_key, right_key = _combined_codes(left, right)
+    left_key, right_key = _combined_codes(queries, prices)
     left["K"] = left_key
     right["K"] = right_key
     # lowest tier only: among rows with the same key and start, keep the one with the smallest tier minimum
@@ -561,8 +571,7 @@ def _resolve(left: pd.DataFrame, right: pd.DataFrame, out: np.ndarray) -> None:
     to the previous row of the key. ``MaxEnd`` (running maximum end per key) stops the walk early once no
     earlier row can still cover On.
     """
-    end = right["End"].fillna(_FAR_FUTURE)
-    right = right.assign(EndF=end.to_numpy())
+    right = right.assign(EndF=right["End"].fillna(_FAR_FUTURE))
     right["MaxEnd"] = right.groupby("K", sort=False)["EndF"].cummax()
     table = right[["K", "Row", "EndF", "MaxEnd"]].astype({"Row": np.int64})
     prices = right["Price"].to_numpy()

@@ -227,12 +227,29 @@ def _arrow_decimals(values: Any) -> pa.Array | None:
     return None
 
 
-def _floats(values: Any) -> np.ndarray:
-    """Decimal column (MONEY or Decimal/None objects) → float64 (NaN for NA), each correctly rounded."""
+def _floats(values: Any, *, exact: bool = False) -> np.ndarray:
+    """Decimal column (MONEY or Decimal/None objects) → float64 (NaN for NA).
+
+    For screening only (every candidate is confirmed in Decimal): Arrow's decimal → float cast can be 1 ulp off the
+    correctly rounded value. ``exact=True`` rounds correctly (via text, 10× slower): for values that are shown.
+    """
     arr = _arrow_decimals(values)
-    if arr is not None:  # via text: Arrow's decimal → float cast is not always correctly rounded
-        return pc.cast(pc.cast(arr, pa.string()), pa.float64()).to_numpy(zero_copy_only=False)
+    if arr is not None:
+        if exact:
+            return pc.cast(pc.cast(arr, pa.string()), pa.float64()).to_numpy(zero_copy_only=False)
+        return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
     return _per_object(values, float, float, np.nan)
+
+
+def _decimal_codes(values: Any) -> np.ndarray:
+    """Exact identity of each decimal value as int64 codes (-1 for NA): equal values, equal codes."""
+    arr = _arrow_decimals(values)
+    if arr is None:
+        return pd.factorize(_per_object(values, lambda v: v.normalize(), object, None))[0].astype(np.int64)
+    words = np.frombuffer(arr.buffers()[1], dtype=np.int64)[2 * arr.offset : 2 * (arr.offset + len(arr))]
+    valid = arr.is_valid().to_numpy(zero_copy_only=False)
+    code = _combine([pd.factorize(words[0::2])[0], pd.factorize(words[1::2])[0]])
+    return np.where(valid, code, -1)
 
 
 def _micros(values: Any) -> np.ndarray:
@@ -422,8 +439,16 @@ class _Columns:
         wanted = np.append(np.array([v in values for v in distinct], dtype=bool), False)
         return wanted[codes]
 
-    def f(self, column: str) -> np.ndarray:
+    def f(self, column: str, *, exact: bool = False) -> np.ndarray:
+        """float64 view for screening (see :func:`_floats`); ``exact``: correctly rounded."""
+        if exact:
+            return self._get("float-exact", column, lambda s: _floats(s, exact=True))
         return self._get("float", column, _floats)
+
+    def present(self, column: str) -> np.ndarray:
+        """Rows where the text column is neither NA nor blank (decided once per distinct value)."""
+        codes, values = self._encoded(column)
+        return np.append(values != "", False)[codes]
 
     def dt(self, column: str) -> np.ndarray:
         return self._get("dt", column, _naive)
@@ -853,12 +878,12 @@ def reconcile(
     charge = cols.text("ChargeType")
     eup = cols.obj("EffectiveUnitPrice")
     eup_f, up_f, bq_f = cols.f("EffectiveUnitPrice"), cols.f("UnitPrice"), cols.f("BillableQuantity")
-    fx_f = cols.f("PCToBCExchangeRate")
+    fx_f = cols.f("PCToBCExchangeRate", exact=True)  # the most common rate is shown as the expected one
     tax_obj, total_obj = cols.obj("TaxTotal"), cols.obj("Total")
     sub_na, total_na = cols.na("Subtotal"), cols.na("Total")
     sub_m, tax_m, total_raw_m = cols.micros("Subtotal"), cols.micros("TaxTotal"), cols.micros("Total")
     sub_f = np.where(sub_na, np.nan, sub_m / _SCALE)
-    sub_id = cols.text("SubscriptionId")
+    has_sub = cols.present("SubscriptionId")
     is_credit = charge == "customerCredit"
     is_trial = _map_text(lines["ProductQualifiers"], lambda t: "trial" in t.lower()).astype(bool)
     is_usage = (cols.text("MeterDescription") != "") | (cols.text("UnitType") != "")
@@ -1041,20 +1066,25 @@ def reconcile(
     if n:
         parts = [
             cols.codes("SubscriptionId"), cols.codes("ChargeType"), cols.codes("ReferenceId"), cols.codes("OrderId"),
-            pd.factorize(start_d)[0], pd.factorize(end_d)[0], pd.factorize(order_date)[0], pd.factorize(bq_f)[0],
-            pd.factorize(eup_f)[0], pd.factorize(sub_f)[0],
+            pd.factorize(start_d)[0], pd.factorize(end_d)[0], pd.factorize(order_date)[0],
+            _decimal_codes(lines["BillableQuantity"]), _decimal_codes(lines["EffectiveUnitPrice"]),
+            pd.factorize(np.where(sub_na, np.iinfo(np.int64).min, sub_m))[0],
         ]  # fmt: skip
+        positions = np.arange(n)
         exact_key = _combine(parts)
-        dup_exact = pd.Series(exact_key).duplicated(keep="first").to_numpy()
-        first_exact = pd.Series(source_row).groupby(exact_key).transform("first").to_numpy()
+        first_exact_pos = _first_positions(exact_key)[exact_key]
+        dup_exact = first_exact_pos != positions
+        first_exact = source_row[first_exact_pos]
         cycle_key = _combine(parts[:1] + parts[4:6])
-        recurring = cols.isin("ChargeType", _RECURRING) & positive & ~is_trial & (sub_id != "")
+        recurring = cols.isin("ChargeType", _RECURRING) & positive & ~is_trial & has_sub
         dup_cycle = np.zeros(n, dtype=bool)
         first_cycle = np.zeros(n, dtype=np.int64)
         if recurring.any():
             rec = np.flatnonzero(recurring)
-            dup_cycle[rec] = pd.Series(cycle_key[rec]).duplicated(keep="first").to_numpy()
-            first_cycle[rec] = pd.Series(source_row[rec]).groupby(cycle_key[rec]).transform("first").to_numpy()
+            rec_key = pd.factorize(cycle_key[rec])[0]
+            first_rec = rec[_first_positions(rec_key)[rec_key]]
+            dup_cycle[rec] = first_rec != rec
+            first_cycle[rec] = source_row[first_rec]
         dup = np.flatnonzero(dup_exact | dup_cycle)
         findings.add_lines(
             "duplicate_charge",
@@ -1070,7 +1100,7 @@ def reconcile(
 
     mark("duplicates")
     # --- refunds without a matching charge -------------------------------------------------------------------
-    refund = negative & ~is_credit & (sub_id != "")
+    refund = negative & ~is_credit & has_sub
     if refund.any():
         pools = [(lines, cols)]
         if history is not None and len(history):
@@ -1169,44 +1199,53 @@ def reconcile(
             ],
         )
     # a customer billed in several currencies on one invoice
-    customer = cols.text("CustomerId")
-    invoice_no = cols.text("InvoiceNumber")
-    per_customer = pd.DataFrame(
-        {"inv": _o(invoice_no), "cust": _o(customer), "ccy": _o(billing_ccy), "pos": np.arange(n)}
-    )
-    per_customer = per_customer.drop_duplicates(["inv", "cust", "ccy"])
-    multi = per_customer.groupby(["inv", "cust"]).agg(ccys=("ccy", lambda s: sorted(s)), first=("pos", "min"))
-    multi = multi[np.array([len(c) > 1 for c in multi["ccys"]], dtype=bool)]
-    findings.add_rows(
-        [
-            {
-                "Category": "currency_mismatch", "Severity": "error", "CustomerId": cust,
-                "CustomerName": cols.text("CustomerName")[first], "InvoiceNumber": inv or None,
-                "Currency": ", ".join(ccys), "Evidence": f"customer billed in {', '.join(ccys)} on one invoice",
-                "SourceFile": str(lines["SourceFile"].iloc[first]) if "SourceFile" in lines.columns else None,
-                "SourceRow": int(source_row[first]),
-            }
-            for (inv, cust), ccys, first in zip(multi.index, multi["ccys"], multi["first"], strict=True)
-        ]
-    )  # fmt: skip
+    pair = _combine([cols.codes("InvoiceNumber"), cols.codes("CustomerId")])
+    triple = _combine([pair, cols.codes("Currency")])
+    first_of_triple = _first_positions(triple)
+    currencies = np.bincount(pair[first_of_triple])
+    multi = np.flatnonzero(currencies > 1)
+    if len(multi):
+        first_of_pair = _first_positions(pair)
+        in_multi = np.isin(pair[first_of_triple], multi)
+        by_pair: dict[int, list[str]] = {}
+        for p, c in zip(pair[first_of_triple][in_multi], cols.labels("Currency", first_of_triple[in_multi]),
+                        strict=True):  # fmt: skip
+            by_pair.setdefault(int(p), []).append(c or "")
+        rows = []
+        for p in multi:
+            first = int(first_of_pair[p])
+            ccys = sorted(by_pair[int(p)])
+            rows.append(
+                {
+                    "Category": "currency_mismatch", "Severity": "error",
+                    "CustomerId": cols.labels("CustomerId", first) or "",
+                    "CustomerName": cols.labels("CustomerName", first) or "",
+                    "InvoiceNumber": cols.labels("InvoiceNumber", first),
+                    "Currency": ", ".join(ccys), "Evidence": f"customer billed in {', '.join(ccys)} on one invoice",
+                    "SourceFile": str(lines["SourceFile"].iloc[first]) if "SourceFile" in lines.columns else None,
+                    "SourceRow": int(source_row[first]),
+                }
+            )  # fmt: skip
+        findings.add_rows(rows)
 
     mark("currency")
     # --- subscriptions: seats, cancelled, missing, unknown ------------------------------------------------------
-    seats_by_code, last_by_code = _billed_seats(cols, positive, is_credit, is_usage, sub_id)
+    seats_by_code, last_by_code = _billed_seats(cols, positive, is_credit, is_usage)
     if subs is not None:
         where = sub_where
-        stray = (where < 0) & (sub_id != "")
+        stray = (where < 0) & has_sub
         if stray.any():
             stray_codes = cols.codes("SubscriptionId")
             first_of = pd.Series(np.flatnonzero(stray)).groupby(stray_codes[stray]).first().to_numpy()
             counts = pd.Series(stray_codes[stray]).value_counts()
+            stray_ids = cols.labels("SubscriptionId", first_of)
             findings.add_lines(
                 "unknown_subscription",
                 first_of,
                 evidence=[
-                    f"{counts[stray_codes[p]]} line(s) for subscription {sub_id[p]}, which is not among the "
+                    f"{counts[stray_codes[p]]} line(s) for subscription {stray_ids[j]}, which is not among the "
                     "subscriptions given"
-                    for p in first_of
+                    for j, p in enumerate(first_of)
                 ],
             )
         # seats: per subscription with seat lines, against live subscriptions' quantity
@@ -1381,8 +1420,15 @@ def _combine(parts: list[np.ndarray]) -> np.ndarray:
     return pd.factorize(code)[0].astype(np.int64)
 
 
+def _first_positions(key: np.ndarray) -> np.ndarray:
+    """For codes 0..k-1 (each present), the position of each code's first occurrence."""
+    first = np.empty(int(key.max(initial=-1)) + 1, dtype=np.int64)
+    first[key[::-1]] = np.arange(len(key) - 1, -1, -1)  # earlier positions overwrite later ones
+    return first
+
+
 def _billed_seats(
-    cols: _Columns, positive: np.ndarray, is_credit: np.ndarray, is_usage: np.ndarray, sub_id: np.ndarray
+    cols: _Columns, positive: np.ndarray, is_credit: np.ndarray, is_usage: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Billed seats per subscription (indexed by SubscriptionId code): the last positive seat line's
     BillableQuantity (ordered by OrderDate, ChargeStartDate, file order), 0 after a final ``cancelImmediate``.
