@@ -32,6 +32,7 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -88,6 +89,7 @@ Progress = Callable[[int, int], None]
 _KNOWN_BY_KIND = {"invoice": INVOICE_RECON_COLUMNS, "daily": DAILY_USAGE_COLUMNS}
 _DAILY_MARKERS = {"UsageDate", "MeterId", "MeterCategory", "BillingPreTaxTotal", "ResourceURI", "EntitlementId"}
 _CHUNK_ROWS = 200_000
+_POOL = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="cspkit-recon")
 _MAX_LISTED = 1000
 
 
@@ -564,23 +566,28 @@ class _Assembler:
         n = len(source_row)
         if n == 0:
             return
-        data: dict[str, Any] = {}
-        for name, arr in cleaned.items():
+        for name in cleaned:
             self.columns_seen[name] = None
-            # rows of a chunk are contiguous in the source unless blanks were removed: map back for errors
-            if keep is None:
-                data[name] = self.converter.convert(name, arr, first_row)
-            else:
-                try:
-                    data[name] = self.converter.convert(name, arr, 0)
-                except InputFileError as exc:
-                    raise InputFileError(
-                        self.path,
-                        row=int(source_row[exc.row]),
-                        column=exc.column,
-                        expected=exc.expected,
-                        value=exc.value,
-                    ) from None
+        # rows of a chunk are contiguous in the source unless blanks were removed: map back for errors
+        base = first_row if keep is None else 0
+        # columns are converted side by side: the Arrow kernels doing the work release the GIL
+        futures = {name: _POOL.submit(self.converter.convert, name, arr, base) for name, arr in cleaned.items()}
+        data: dict[str, Any] = {}
+        for name, future in futures.items():  # in column order, so the first bad column is the one reported
+            try:
+                data[name] = future.result()
+            except InputFileError as exc:
+                for other in futures.values():
+                    other.cancel()
+                if keep is None:
+                    raise
+                raise InputFileError(
+                    self.path,
+                    row=int(source_row[exc.row]),
+                    column=exc.column,
+                    expected=exc.expected,
+                    value=exc.value,
+                ) from None
         frame = pd.DataFrame(data, copy=False)
         frame["SourceRow"] = source_row
         self.frames.append(frame)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -370,6 +371,13 @@ class _Columns:
     def __init__(self, lines: pd.DataFrame) -> None:
         self.lines = lines
         self._cache: dict[tuple[str, str], np.ndarray] = {}
+        self._pending: dict[tuple[str, str], Future[Any]] = {}
+
+    def prefetch(self, pool: ThreadPoolExecutor, columns: list[str]) -> None:
+        """Start encoding these text columns in ``pool`` (dictionary encoding releases the GIL)."""
+        for column in columns:
+            if column in self.lines.columns and ("encoded", column) not in self._cache:
+                self._pending[("encoded", column)] = pool.submit(_encode, self.lines[column])
 
     def _get(self, kind: str, column: str, make: Any) -> np.ndarray:
         key = (kind, column)
@@ -380,7 +388,9 @@ class _Columns:
     def _encoded(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         key = ("encoded", column)
         if key not in self._cache:
-            self._cache[key] = _encode(self.lines[column])  # type: ignore[assignment]
+            pending = self._pending.pop(key, None)
+            encoded = pending.result() if pending is not None else _encode(self.lines[column])
+            self._cache[key] = encoded  # type: ignore[assignment]
         return self._cache[key]  # type: ignore[return-value]
 
     def text(self, column: str) -> np.ndarray:
@@ -846,7 +856,6 @@ def reconcile(
     Raises:
         ValueError: ``lines`` lacks the documented columns (use the readers).
     """
-    tol = tolerance or Tolerance()
     required = ["CustomerId", "SubscriptionId", "ChargeType", "Subtotal", "Currency", "EffectiveUnitPrice"]
     missing = [c for c in required if c not in lines.columns]
     if missing:
@@ -854,9 +863,35 @@ def reconcile(
             f"lines lack the reconciliation columns {missing}: read them with cspkit.billing.recon_readers"
         )
     lines = lines.reset_index(drop=True)
-    n = len(lines)
     cols = _Columns(lines)
-    subs = normalize_subscriptions(subscriptions) if subscriptions is not None else None
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cspkit-reconcile") as pool:
+        # the subscriptions and the text columns' encodings are prepared side by side with the first checks
+        pending_subs = pool.submit(normalize_subscriptions, subscriptions) if subscriptions is not None else None
+        cols.prefetch(pool, _PREFETCH)
+        return _reconcile(lines, cols, pending_subs, subscriptions is not None, price_list, invoices, period, history,
+                          tolerance)  # fmt: skip
+
+
+_PREFETCH = [
+    "SubscriptionId", "ChargeType", "MeterDescription", "UnitType", "CustomerId", "InvoiceNumber", "Currency",
+    "PricingCurrency", "ProductId", "SkuId", "BillingFrequency", "PromotionId", "ReferenceId", "OrderId",
+    "CustomerName",
+]  # fmt: skip
+
+
+def _reconcile(
+    lines: pd.DataFrame,
+    cols: _Columns,
+    pending_subs: Future[pd.DataFrame] | None,
+    has_subscriptions: bool,
+    price_list: pd.DataFrame | None,
+    invoices: Any,
+    period: Any,
+    history: pd.DataFrame | None,
+    tolerance: Tolerance | None,
+) -> ReconciliationResult:
+    n = len(lines)
+    tol = tolerance or Tolerance()
     notes: list[str] = []
     timings: dict[str, float] = {}
     clock = [time.perf_counter()]
@@ -890,6 +925,7 @@ def reconcile(
     negative = np.where(np.isnan(eup_f), sub_f < 0, eup_f < 0) | (sub_f < 0)
     positive = ~negative & ~is_credit
     findings = _Findings(lines, cols)
+    subs = pending_subs.result() if pending_subs is not None else None
     if subs is not None:
         sub_where, sub_where_distinct = cols.rows_in("SubscriptionId", subs["subscription_id"].to_numpy(dtype=object))
     else:
@@ -1388,7 +1424,7 @@ def reconcile(
     mark("totals")
     if price_list is None:
         notes.append("no price list given: unit prices were not checked")
-    if subscriptions is None:
+    if not has_subscriptions:
         notes.append("no subscriptions given: seats, cancellations and missing charges were not checked")
     return ReconciliationResult(
         period_start=period_start,
