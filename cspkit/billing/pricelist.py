@@ -60,6 +60,7 @@ __all__ = [
     "BILLING_PLANS",
     "COLUMNS",
     "KEY_COLUMNS",
+    "lookup_price_rows",
     "lookup_prices",
     "normalize_billing_plan",
     "price_in_force",
@@ -521,16 +522,29 @@ def lookup_prices(price_list: pd.DataFrame, queries: pd.DataFrame) -> pd.Series:
         open); when ranges overlap the latest start wins (same start: the later row of the file). Free-trial rows
         never count. For tiered SKUs the lowest tier's price is used.
     """
-    result = pd.Series([None] * len(queries), index=queries.index, dtype=object)
+    rows = lookup_price_rows(price_list, queries)
+    values = np.asarray(price_list["UnitPrice"].to_numpy(dtype=object), dtype=object) if len(price_list) else None
+    out = np.full(len(queries), None, dtype=object)
+    if values is not None:
+        out[rows >= 0] = values[rows[rows >= 0]]
+    return pd.Series(out, index=queries.index, dtype=object)
+
+
+def lookup_price_rows(price_list: pd.DataFrame, queries: pd.DataFrame) -> np.ndarray:
+    """Like :func:`lookup_prices`, but the position (0-based, in ``price_list``) of the row in force for each query,
+    -1 when none: an int64 array aligned with ``queries``. Lets callers take any column of the winning rows."""
+    rows_out = np.full(len(queries), -1, dtype=np.int64)
     if len(queries) == 0 or len(price_list) == 0:
-        return result
+        return rows_out
     prices = price_list
+    positions = np.arange(len(price_list))
     if "IsFreeTrial" in prices.columns:
-        prices = prices[~prices["IsFreeTrial"].astype(bool)]
+        paid = ~prices["IsFreeTrial"].astype(bool).to_numpy()
+        prices, positions = prices[paid], positions[paid]
     right = pd.DataFrame(index=prices.index)
     right["Start"] = _as_utc(prices["EffectiveStartDate"]).fillna(pd.Timestamp.min.tz_localize("UTC"))
     right["End"] = _as_utc(prices["EffectiveEndDate"]) if "EffectiveEndDate" in prices else pd.NaT
-    right["Price"] = prices["UnitPrice"].to_numpy()
+    right["Source"] = positions  # the row's position in price_list
     right["Order"] = np.arange(len(right))
     if "PricingTierRangeMin" in prices.columns:
         tiers = pd.to_numeric(
@@ -552,19 +566,17 @@ def lookup_prices(price_list: pd.DataFrame, queries: pd.DataFrame) -> pd.Series:
     right["Row"] = np.arange(len(right))
     left = left[left["On"].notna()]
     left = left[left["K"].isin(right["K"].unique())]
-    prices_out = np.empty(len(queries), dtype=object)
-    prices_out[:] = None
     if len(left):
-        _resolve(left, right, prices_out)
-    result[:] = prices_out
-    return result
+        _resolve(left, right, rows_out)
+    return rows_out
 
 
 _FAR_FUTURE = pd.Timestamp("2262-04-11", tz="UTC")
 
 
 def _resolve(left: pd.DataFrame, right: pd.DataFrame, out: np.ndarray) -> None:
-    """Fill ``out[Pos]`` with the winning price for each query (vectorised; loops only over overlap depth).
+    """Fill ``out[Pos]`` with the position in the price list of the row winning each query (vectorised; loops only
+    over overlap depth).
 
     ``right`` is sorted by (Start, file order) and numbered by ``Row``, so for one key every row numbered below a
     candidate starts no later than it. Step 1 takes the latest start <= On; while that row ended before On, step
@@ -574,7 +586,7 @@ def _resolve(left: pd.DataFrame, right: pd.DataFrame, out: np.ndarray) -> None:
     right = right.assign(EndF=right["End"].fillna(_FAR_FUTURE))
     right["MaxEnd"] = right.groupby("K", sort=False)["EndF"].cummax()
     table = right[["K", "Row", "EndF", "MaxEnd"]].astype({"Row": np.int64})
-    prices = right["Price"].to_numpy()
+    sources = right["Source"].to_numpy()
     first = pd.merge_asof(
         left[["K", "On", "Pos"]].sort_values("On", kind="stable"),
         right[["K", "Start", "Row"]],
@@ -588,7 +600,7 @@ def _resolve(left: pd.DataFrame, right: pd.DataFrame, out: np.ndarray) -> None:
         pending = pending.merge(table, on=["K", "Row"], how="left", sort=False)
         covers = (pending["EndF"] >= pending["On"]).to_numpy()
         hit = pending[covers]
-        out[hit["Pos"].to_numpy()] = prices[hit["Row"].to_numpy()]
+        out[hit["Pos"].to_numpy()] = sources[hit["Row"].to_numpy()]
         pending = pending[~covers & (pending["MaxEnd"] >= pending["On"]).to_numpy()]
         if pending.empty:
             break

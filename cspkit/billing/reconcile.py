@@ -936,7 +936,7 @@ def _reconcile(
     mark("prepare")
     # --- unit price vs price list in force on OrderDate -------------------------------------------------------
     if price_list is not None and n:
-        from cspkit.billing.pricelist import lookup_prices
+        from cspkit.billing.pricelist import lookup_price_rows
 
         check = ~is_credit & ~is_trial & ~is_usage & ~np.isnan(up_f) & ~np.isnat(order_date)
         check &= ~pd.isna(term) & ~pd.isna(plan)
@@ -964,9 +964,9 @@ def _reconcile(
             }
         )
         inverse = inverse.reshape(-1)
-        per_query = lookup_prices(price_list, queries).to_numpy(dtype=object)
-        expected = per_query[inverse]
-        found = pd.notna(expected)
+        price_obj = np.asarray(price_list["UnitPrice"].to_numpy(dtype=object), dtype=object)
+        line_rows = lookup_price_rows(price_list, queries)[inverse]  # each checked line's row in the price list
+        found = np.append(pd.notna(price_obj), False)[line_rows]
         nf = idx[~found]
         findings.add_lines(
             "price_not_found",
@@ -978,16 +978,17 @@ def _reconcile(
                 for i in nf
             ],
         )
-        hit, exp = idx[found], expected[found]
+        hit, hit_rows = idx[found], line_rows[found]
         if tol.unit_price:
-            screen = np.abs(up_f[hit] - _floats(exp)) > float(tol.unit_price) - _MARGIN
-        elif isinstance(unit_price, _LazyDecimals) and (exact := _as_money(per_query)) is not None:
+            screen = np.abs(up_f[hit] - _floats(price_obj)[hit_rows]) > float(tol.unit_price) - _MARGIN
+        elif isinstance(unit_price, _LazyDecimals) and (exact := _as_money(price_obj)) is not None:
             # exact comparison in Arrow decimals, once per line, without making Decimal objects
             up_hit = pc.take(unit_price.arr, pa.array(hit, type=pa.int64()))
-            exp_hit = pc.take(exact, pa.array(inverse[found], type=pa.int64()))
+            exp_hit = pc.take(exact, pa.array(hit_rows, type=pa.int64()))
             screen = pc.fill_null(pc.not_equal(up_hit, exp_hit), True).to_numpy(zero_copy_only=False)
         else:
-            screen = np.not_equal(unit_price[hit], exp)  # exact Decimal comparison, element by element
+            screen = np.not_equal(unit_price[hit], price_obj[hit_rows])  # exact Decimal comparison, line by line
+        exp = price_obj[hit_rows]
         cand, cand_exp = hit[screen], exp[screen]
         diff = [unit_price[i] - e for i, e in zip(cand, cand_exp, strict=True)]
         bad = np.array([abs(d) > tol.unit_price for d in diff], dtype=bool)
