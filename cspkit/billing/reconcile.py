@@ -788,40 +788,66 @@ def _term_from_text(text: str) -> str:
     return ""
 
 
-def _derive_terms(cols: _Columns, subs: pd.DataFrame | None, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+class _Vocabulary:
+    """Small-integer codes for a handful of labels (0 is "none"), so per-line work stays in int arrays."""
+
+    def __init__(self, *labels: str) -> None:
+        self.labels: list[str | None] = [None, *labels]
+        self.index: dict[str, int] = {label: i for i, label in enumerate(labels, start=1)}
+
+    def code(self, label: Any) -> int:
+        if label is None or label != label or label == "":
+            return 0
+        if label not in self.index:
+            self.index[label] = len(self.labels)
+            self.labels.append(label)
+        return self.index[label]
+
+    def codes_of(self, values: np.ndarray) -> np.ndarray:
+        """Codes of an object array's values (decided once per distinct value)."""
+        codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+        return np.append(np.array([self.code(u) for u in uniques], dtype=np.int64), 0)[codes]
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        return np.array(self.labels, dtype=object)[codes]
+
+
+def _derive_terms(
+    cols: _Columns, subs: pd.DataFrame | None, where: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """TermDuration (P1M/P1Y/P3Y) and BillingPlan (Monthly/Annual/Triennial) per line (§4.7, §2.2).
 
-    ``where``: each line's row in ``subs`` (-1 when not there).
+    ``where``: each line's row in ``subs`` (-1 when not there). Returns ``(term, plan, term_codes, plan_codes)``:
+    object arrays (None when unknown) and their small-integer codes (0 when unknown).
     """
     n = len(cols.lines)
-    term = np.full(n, "", dtype=object)
-    plan = np.full(n, "", dtype=object)
+    terms = _Vocabulary("P1M", "P1Y", "P3Y")
+    plans = _Vocabulary("Monthly", "Annual", "Triennial")
+    term = np.zeros(n, dtype=np.int64)
+    plan = np.zeros(n, dtype=np.int64)
     if subs is not None and len(subs):
-        found = where >= 0
-        sub_term = subs["term_duration"].to_numpy(dtype=object)
-        sub_plan = subs["billing_cycle"].to_numpy(dtype=object)
-        term[found] = sub_term[where[found]]
-        plan[found] = sub_plan[where[found]]
-        term[pd.isna(term)] = ""
-        plan[pd.isna(plan) | (plan == "None")] = ""
-    span = (cols.dt("SubscriptionEndDate") - cols.dt("SubscriptionStartDate")).astype("timedelta64[D]").astype(float)
-    span = span + 1
-    span[np.isnat(cols.dt("SubscriptionEndDate")) | np.isnat(cols.dt("SubscriptionStartDate"))] = np.nan
+        sub_term = np.append(terms.codes_of(subs["term_duration"].to_numpy(dtype=object)), 0)
+        cycles = subs["billing_cycle"].to_numpy(dtype=object)
+        sub_plan = np.append(plans.codes_of(np.where(cycles == "None", None, cycles)), 0)
+        term = sub_term[where]
+        plan = sub_plan[where]
+    start, end = cols.dt("SubscriptionStartDate"), cols.dt("SubscriptionEndDate")
+    span = (end - start).astype("timedelta64[D]").astype(np.int64) + 1
+    known = ~(np.isnat(end) | np.isnat(start))
     from_span = np.select(
-        [(span >= 27) & (span <= 32), (span >= 360) & (span <= 367), (span >= 1090) & (span <= 1100)],
-        ["P1M", "P1Y", "P3Y"],
-        default="",
-    ).astype(object)
-    from_text = _map_text(cols.lines["TermAndBillingCycle"], _term_from_text)
-    missing = term == ""
-    term = np.where(missing, np.where(from_span != "", from_span, from_text), term)
-    frequency = cols.text("BillingFrequency")
-    plan = np.where(frequency != "", frequency, plan)
-    default_plan = np.select([term == "P1M", term == "P1Y", term == "P3Y"], ["Monthly", "Annual", "Triennial"], "")
-    plan = np.where(plan == "", default_plan, plan)
-    term = np.where(term == "", None, term).astype(object)
-    plan = np.where(plan == "", None, plan).astype(object)
-    return term, plan
+        [known & (span >= 27) & (span <= 32), known & (span >= 360) & (span <= 367),
+         known & (span >= 1090) & (span <= 1100)],
+        [terms.code("P1M"), terms.code("P1Y"), terms.code("P3Y")],
+        default=0,
+    )  # fmt: skip
+    from_text = _map_text(cols.lines["TermAndBillingCycle"], lambda t: terms.code(_term_from_text(t))).astype(np.int64)
+    term = np.where(term == 0, np.where(from_span != 0, from_span, from_text), term)
+    codes, values = cols._encoded("BillingFrequency")
+    frequency = np.append(np.array([plans.code(v) for v in values], dtype=np.int64), 0)[codes]
+    plan = np.where(frequency != 0, frequency, plan)
+    default_plan = np.array([0, plans.code("Monthly"), plans.code("Annual"), plans.code("Triennial")], dtype=np.int64)
+    plan = np.where(plan == 0, default_plan[np.where(term <= 3, term, 0)], plan)
+    return terms.decode(term), plans.decode(plan), term, plan
 
 
 def reconcile(
@@ -930,7 +956,7 @@ def _reconcile(
         sub_where, sub_where_distinct = cols.rows_in("SubscriptionId", subs["subscription_id"].to_numpy(dtype=object))
     else:
         sub_where, sub_where_distinct = np.full(n, -1, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    term, plan = _derive_terms(cols, subs, sub_where)
+    term, plan, term_code, plan_code = _derive_terms(cols, subs, sub_where)
     unit_price = cols.obj("UnitPrice")
 
     mark("prepare")
@@ -939,16 +965,20 @@ def _reconcile(
         from cspkit.billing.pricelist import lookup_price_rows
 
         check = ~is_credit & ~is_trial & ~is_usage & ~np.isnan(up_f) & ~np.isnat(order_date)
-        check &= ~pd.isna(term) & ~pd.isna(plan)
+        check &= (term_code > 0) & (plan_code > 0)
         idx = np.flatnonzero(check)
         pricing = cols.text("PricingCurrency")
-        currency = np.where(pricing != "", pricing, cols.text("Currency"))
+        has_pricing = pricing != ""
+        currency = np.where(has_pricing, pricing, cols.text("Currency"))
+        # the same currency may get two codes (pricing or billing): only more queries, each carrying its text
+        currency_code = np.where(has_pricing, cols.codes("PricingCurrency"),
+                                 len(cols._encoded("PricingCurrency")[1]) + 1 + cols.codes("Currency"))  # fmt: skip
         # one query per distinct (product, SKU, term, plan, currency, order date): far fewer than lines
         day = order_date[idx]
         key = _combine(
             [
-                cols.codes("ProductId")[idx], cols.codes("SkuId")[idx], pd.factorize(term[idx])[0],
-                pd.factorize(plan[idx])[0], pd.factorize(currency[idx])[0], pd.factorize(day)[0],
+                cols.codes("ProductId")[idx], cols.codes("SkuId")[idx], term_code[idx], plan_code[idx],
+                currency_code[idx], pd.factorize(day)[0],
             ]
         )  # fmt: skip
         distinct, first, inverse = np.unique(key, return_index=True, return_inverse=True)
