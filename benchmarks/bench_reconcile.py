@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import resource
 import sys
 import tempfile
@@ -24,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
+from cspkit.billing.memory import use_reuse_friendly_pool  # noqa: E402
 from cspkit.billing.pricelist import read_price_list  # noqa: E402
 from cspkit.billing.recon_readers import read_recon  # noqa: E402
 from cspkit.billing.reconcile import ReconciliationResult, reconcile  # noqa: E402
@@ -90,14 +92,15 @@ def main() -> None:
         print(f"generating {args.lines:,} lines and {args.prices:,} prices in {args.data} ...", flush=True)
         generate(args.lines, args.prices, args.data)
 
-    print(f"reconcile {args.lines:,} lines against {args.prices:,} price rows")
+    print(f"reconcile {args.lines:,} lines against {args.prices:,} price rows "
+          f"(Arrow pool: {use_reuse_friendly_pool()}, {os.cpu_count()} CPUs)")  # fmt: skip
     t0 = time.perf_counter()
     t = t0
     recon = read_recon(recon_path)
     t = step(f"read recon CSV ({recon.rows_read:,} rows)", t)
     prices = read_price_list(prices_path)
     t = step(f"read price list ({len(prices):,} rows)", t)
-    subs = pd.read_csv(subs_path, dtype=str)
+    subs = pd.read_csv(subs_path, dtype=str, engine="pyarrow")  # Arrow strings, as the readers produce
     t = step(f"read subscriptions ({len(subs):,} rows)", t)
     result = reconcile(recon.frame, subscriptions=subs, price_list=prices, period="2026-03")
     t = step("reconcile", t)

@@ -45,6 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from cspkit.billing.memory import use_reuse_friendly_pool
 from cspkit.billing.recon_columns import (
     COLUMN_TYPES,
     DAILY_USAGE_COLUMNS,
@@ -731,10 +732,13 @@ def read_recon(
         InputFileError: the file is missing, empty, not one of those formats, lacks a required column, or a value
             cannot be parsed or has more than 15 decimals (names file, row, column, expected form and the value).
     Format: billing-formats.md §1.1 (47 columns), §1.2 (55 columns), §1.6 aliases, §3.2 export blobs.
+    Memory: makes jemalloc Arrow's default pool unless ``ARROW_DEFAULT_MEMORY_POOL`` is set
+    (:func:`cspkit.billing.memory.use_reuse_friendly_pool`).
     """
     path_s = os.fspath(path)
     if not os.path.exists(path_s):
         raise InputFileError(path_s, expected="an existing file")
+    use_reuse_friendly_pool()
     stream, compressed = _open(path_s, progress)
     try:
         try:

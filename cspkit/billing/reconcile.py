@@ -43,6 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cspkit.billing.memory import use_reuse_friendly_pool
 from cspkit.billing.recon_columns import normalize_header
 from cspkit.billing.recon_readers import MONEY_ARROW, STRING, _lower, _trim, _upper
 
@@ -881,6 +882,8 @@ def reconcile(
         :class:`ReconciliationResult`.
     Raises:
         ValueError: ``lines`` lacks the documented columns (use the readers).
+    Memory: makes jemalloc Arrow's default pool unless ``ARROW_DEFAULT_MEMORY_POOL`` is set
+    (:func:`cspkit.billing.memory.use_reuse_friendly_pool`); runs two helper threads for the duration of the call.
     """
     required = ["CustomerId", "SubscriptionId", "ChargeType", "Subtotal", "Currency", "EffectiveUnitPrice"]
     missing = [c for c in required if c not in lines.columns]
@@ -888,6 +891,7 @@ def reconcile(
         raise ValueError(
             f"lines lack the reconciliation columns {missing}: read them with cspkit.billing.recon_readers"
         )
+    use_reuse_friendly_pool()
     lines = lines.reset_index(drop=True)
     cols = _Columns(lines)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cspkit-reconcile") as pool:
