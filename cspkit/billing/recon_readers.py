@@ -399,11 +399,13 @@ def _cast_plain_numbers(raw: pa.Array) -> pa.Array | None:
 
 def money_text(series: pd.Series) -> pd.Series:
     """A :data:`MONEY` column as exact text without its padding zeros (``-5.032258``, ``36``, ``100.8``); NA stays
-    NA. Other columns are returned unchanged."""
+    NA. A decimal column of at most 2 places (the engine's sums in cents) keeps them (``0.00``, ``95.70``). Other
+    columns are returned unchanged."""
     if not (isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_decimal(series.dtype.pyarrow_dtype)):
         return series
     text = pc.cast(series.array.__arrow_array__(), pa.string())
-    text = pc.replace_substring_regex(pc.replace_substring_regex(text, r"(\.\d*?[1-9])0+$", r"\1"), r"\.0+$", "")
+    if series.dtype.pyarrow_dtype.scale > 2:  # cents (the engine's sums) are kept: 2 places are not padding
+        text = pc.replace_substring_regex(pc.replace_substring_regex(text, r"(\.\d*?[1-9])0+$", r"\1"), r"\.0+$", "")
     return pd.Series(_to_string(text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text),
                      index=series.index, name=series.name)  # fmt: skip
 

@@ -24,9 +24,9 @@ Rules followed (billing-formats.md):
 
 Money columns may be the readers' exact Arrow decimals (:data:`~cspkit.billing.recon_readers.MONEY`, converted
 with vectorised Arrow kernels) or object columns of :class:`~decimal.Decimal` (user frames). Amounts are summed
-exactly (int64 micro-units) and returned as :class:`~decimal.Decimal`. Comparisons are screened
-in float64 with a safety margin and every candidate is confirmed with exact Decimal arithmetic, so a variance is
-reported only when the Decimal check fails.
+exactly (int64 micro-units) and returned as exact Arrow decimal columns (cells are :class:`~decimal.Decimal`).
+Comparisons are screened in float64 with a safety margin and every candidate is confirmed with exact Decimal
+arithmetic, so a variance is reported only when the Decimal check fails.
 """
 
 from __future__ import annotations
@@ -126,6 +126,10 @@ class ReconciliationResult:
         lines: the input lines plus ``Variances`` (the categories found on each line, comma-separated).
         notes: what could not be checked (no price list, no subscriptions).
         timings: seconds spent per step (for benchmarks).
+
+    Money sums (Subtotal, TaxTotal, Total, Charges, Refunds of tieout, customers, subscriptions and charge_types) are
+    exact Arrow decimals: ``decimal128(38, 2)`` when every value of the column is whole cents, else
+    ``decimal128(38, 6)``; cells are :class:`~decimal.Decimal`. InvoiceTotal and Difference are Decimal objects.
     """
 
     period_start: pd.Timestamp | None
@@ -222,6 +226,8 @@ def _per_object(values: Any, func: Any, dtype: Any, missing: Any) -> np.ndarray:
 
 def _arrow_decimals(values: Any) -> pa.Array | None:
     """The Arrow array behind an ArrowDtype decimal Series (the readers' MONEY columns), else None."""
+    if isinstance(values, pa.Array) and pa.types.is_decimal(values.type):
+        return values
     if isinstance(values, pd.Series) and isinstance(values.dtype, pd.ArrowDtype):
         if pa.types.is_decimal(values.dtype.pyarrow_dtype):
             arr = values.array.__arrow_array__()
@@ -248,6 +254,8 @@ def _decimal_codes(values: Any) -> np.ndarray:
     arr = _arrow_decimals(values)
     if arr is None:
         return pd.factorize(_per_object(values, lambda v: v.normalize(), object, None))[0].astype(np.int64)
+    if not len(arr):
+        return np.zeros(0, dtype=np.int64)
     words = np.frombuffer(arr.buffers()[1], dtype=np.int64)[2 * arr.offset : 2 * (arr.offset + len(arr))]
     valid = arr.is_valid().to_numpy(zero_copy_only=False)
     code = _combine([pd.factorize(words[0::2])[0], pd.factorize(words[1::2])[0]])
@@ -383,7 +391,15 @@ class _Columns:
     def _get(self, kind: str, column: str, make: Any) -> np.ndarray:
         key = (kind, column)
         if key not in self._cache:
-            self._cache[key] = make(self.lines[column])
+            self._cache[key] = make(self.decimals(column))
+        return self._cache[key]
+
+    def decimals(self, column: str) -> Any:
+        """A MONEY column as one contiguous Arrow array (combined once), other columns as the Series."""
+        key = ("arrow", column)
+        if key not in self._cache:
+            arr = _arrow_decimals(self.lines[column])
+            self._cache[key] = arr if arr is not None else self.lines[column]  # type: ignore[assignment]
         return self._cache[key]
 
     def _encoded(self, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -467,16 +483,17 @@ class _Columns:
     def obj(self, column: str) -> Any:
         """Object array of Decimals; for MONEY columns a :class:`_LazyDecimals` (indexing makes the Decimals)."""
 
-        def make(series: pd.Series) -> Any:
+        def make(series: Any) -> Any:
             arr = _arrow_decimals(series)
             if arr is not None:
                 return _LazyDecimals(arr, 2 if column in _AMOUNTS else 0)
-            return series.to_numpy(dtype=object)
+            return np.asarray(series.to_numpy(dtype=object), dtype=object)
 
         return self._get("obj", column, make)
 
     def na(self, column: str) -> np.ndarray:
-        return self._get("na", column, lambda s: s.isna().to_numpy(dtype=bool))
+        return self._get("na", column, lambda s: np.asarray(pd.isna(s) if not isinstance(s, pa.Array) else
+                                                            s.is_null().to_numpy(zero_copy_only=False), dtype=bool))
 
     def micros(self, column: str) -> np.ndarray:
         return self._get("micros", column, _micros)
@@ -1137,8 +1154,8 @@ def _reconcile(
     if n:
         parts = [
             cols.codes("SubscriptionId"), cols.codes("ChargeType"), cols.codes("ReferenceId"), cols.codes("OrderId"),
-            pd.factorize(start_d)[0], pd.factorize(end_d)[0], pd.factorize(order_date)[0],
-            _decimal_codes(lines["BillableQuantity"]), _decimal_codes(lines["EffectiveUnitPrice"]),
+            _date_codes(start_d), _date_codes(end_d), _date_codes(order_date),
+            _decimal_codes(cols.decimals("BillableQuantity")), _decimal_codes(cols.decimals("EffectiveUnitPrice")),
             pd.factorize(np.where(sub_na, np.iinfo(np.int64).min, sub_m))[0],
         ]  # fmt: skip
         positions = np.arange(n)
@@ -1491,6 +1508,20 @@ def _combine(parts: list[np.ndarray]) -> np.ndarray:
     return pd.factorize(code)[0].astype(np.int64)
 
 
+def _date_codes(values: np.ndarray) -> np.ndarray:
+    """datetime64[ns] → int64 codes, equal dates equal codes (-1 for NaT): day numbers when every value is midnight
+    (no hashing), else factorized."""
+    ns = values.view(np.int64)
+    valid = ~np.isnat(values)
+    day = np.int64(86_400_000_000_000)
+    if not valid.any():
+        return np.full(len(values), -1, dtype=np.int64)
+    if bool(np.all(ns[valid] % day == 0)):
+        days = ns // day
+        return np.where(valid, days - days[valid].min(), -1)
+    return pd.factorize(values)[0].astype(np.int64)
+
+
 def _first_positions(key: np.ndarray) -> np.ndarray:
     """For codes 0..k-1 (each present), the position of each code's first occurrence."""
     first = np.empty(int(key.max(initial=-1)) + 1, dtype=np.int64)
@@ -1598,15 +1629,17 @@ def _missing_charges(
     return rows
 
 
-def _decimals_from_micros(values: np.ndarray) -> np.ndarray:
-    """int64 micro-units → Decimal objects (2 decimals when whole cents, else up to 6)."""
+def _money_from_micros(values: np.ndarray) -> pd.arrays.ArrowExtensionArray:
+    """int64 micro-units → an exact Arrow decimal column without making Python objects: ``decimal128(38, 2)`` when
+    every value is whole cents (cells like ``Decimal('12.34')``), else ``decimal128(38, 6)``."""
     values = np.asarray(values, dtype=np.int64)
-    out = np.empty(len(values), dtype=object)
-    cents = values % 10_000 == 0
-    out[cents] = [Decimal(v).scaleb(-2) for v in (values[cents] // 10_000).tolist()]
-    if not cents.all():
-        out[~cents] = [_from_micros(v) for v in values[~cents].tolist()]
-    return out
+    scale = 2 if bool(np.all(values % 10_000 == 0)) else 6
+    unscaled = values // 10_000 if scale == 2 else values
+    words = np.empty(2 * len(unscaled), dtype=np.int64)
+    words[0::2] = unscaled
+    words[1::2] = unscaled >> 63  # two's complement sign extension to 128 bits
+    arr = pa.Array.from_buffers(pa.decimal128(38, scale), len(unscaled), [None, pa.py_buffer(words)])
+    return pd.arrays.ArrowExtensionArray(arr)
 
 
 Labels = Any  # label(name, positions) -> object array of the column's value at those line positions (None: blank)
@@ -1652,7 +1685,7 @@ def _group(
     out["Lines"] = np.bincount(key, minlength=groups).astype(np.int64)[order]
     totals = pd.DataFrame({c: money[c] for c in sums}).groupby(key, sort=True).sum()
     for column, name in sums.items():
-        out[name] = _o(_decimals_from_micros(totals[column].to_numpy()[order]))
+        out[name] = _money_from_micros(totals[column].to_numpy()[order])
     for column in first or []:
         out[column] = _o(label(column, first_at))
     for column in last or []:
