@@ -708,6 +708,7 @@ class _Findings:
         self.lines = lines
         self.cols = cols
         self.parts: list[pd.DataFrame] = []
+        self._sources: np.ndarray | None = None
 
     def add_lines(
         self,
@@ -752,9 +753,7 @@ class _Findings:
                 "Difference": col(difference),
                 "Amount": c.obj("Subtotal")[positions],
                 "Evidence": col(evidence),
-                "SourceFile": self.lines["SourceFile"].astype(object).to_numpy()[positions]
-                if "SourceFile" in self.lines.columns
-                else None,
+                "SourceFile": self._source_files()[positions] if "SourceFile" in self.lines.columns else None,
                 "SourceRow": self.lines["SourceRow"].to_numpy()[positions]
                 if "SourceRow" in self.lines.columns
                 else positions + 1,
@@ -762,6 +761,11 @@ class _Findings:
             }
         )
         self.parts.append(part)
+
+    def _source_files(self) -> np.ndarray:
+        if self._sources is None:
+            self._sources = np.asarray(self.lines["SourceFile"].astype(object).to_numpy(), dtype=object)
+        return self._sources
 
     def add_rows(self, rows: list[dict[str, Any]]) -> None:
         if rows:
