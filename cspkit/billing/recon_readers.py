@@ -404,10 +404,16 @@ def money_text(series: pd.Series) -> pd.Series:
     if not (isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_decimal(series.dtype.pyarrow_dtype)):
         return series
     text = pc.cast(series.array.__arrow_array__(), pa.string())
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    scientific = pc.match_substring(text, "E")
+    if pc.any(scientific).as_py():  # Arrow writes small magnitudes as 0E-15 or 1.00000000E-7: spell them out
+        encoded = pc.filter(text, scientific).dictionary_encode()
+        plain = pa.array([format(Decimal(t), "f") for t in encoded.dictionary.to_pylist()], type=pa.string())
+        text = pc.replace_with_mask(text, scientific, pc.take(plain, encoded.indices))
     if series.dtype.pyarrow_dtype.scale > 2:  # cents (the engine's sums) are kept: 2 places are not padding
         text = pc.replace_substring_regex(pc.replace_substring_regex(text, r"(\.\d*?[1-9])0+$", r"\1"), r"\.0+$", "")
-    return pd.Series(_to_string(text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text),
-                     index=series.index, name=series.name)  # fmt: skip
+    return pd.Series(_to_string(text), index=series.index, name=series.name)
 
 
 def _to_string(arr: pa.Array) -> Any:

@@ -291,3 +291,23 @@ def test_sample_files_agree_with_the_seed_catalog() -> None:
                 assert got == expected, (product["id"], sku["id"], term)
                 checked += 1
     assert checked == len(both)
+
+
+def test_lookup_price_rows_gives_positions_in_the_price_list_skipping_trials() -> None:
+    from cspkit.billing.pricelist import lookup_price_rows
+
+    prices = pd.concat([frame_from([("0", "2019-01-01", None, True)]), PRICES], ignore_index=True)  # trial first
+    queries = pd.DataFrame(
+        {
+            "ProductId": [" cfq7ttc0lflz", "CFQ7TTC0LFLZ", "CFQ7TTC0LFLZ", "CFQ7TTC0LFLZ"],
+            "SkuId": ["2", "0002", "0002", "0002"],
+            "TermDuration": ["p1y", "P1Y", "P1Y", "P1Y"],
+            "BillingPlan": ["annual", "Annual", "Monthly", "Annual"],
+            "Currency": ["usd", "USD", "USD", "USD"],
+            "On": pd.to_datetime(["2021-03-15", "2019-06-01", "2021-03-15", "2023-01-01"], utc=True),
+        }
+    )
+    rows = lookup_price_rows(prices, queries)
+    # row 3 is the 95 promotion; 2019 has only the trial (never counts); no Monthly price; 2023: the base price (row 1)
+    assert rows.tolist() == [3, -1, -1, 1]
+    assert rows.dtype == "int64"

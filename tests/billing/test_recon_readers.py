@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from cspkit.billing.recon_columns import (
@@ -497,3 +498,50 @@ def test_several_files_concatenate_with_source(tmp_path: Path) -> None:
     daily = write_csv(tmp_path / "d.csv", [daily_row()])
     with pytest.raises(InputFileError, match="expected a invoice reconciliation file"):
         read_recon_files([a, daily])
+
+
+def test_typed_values_are_trimmed_and_cased_with_or_without_non_ascii_text(tmp_path: Path) -> None:
+    """The ASCII fast paths and the Unicode ones give the same values (the reader picks one per column chunk)."""
+    upper = SUB.upper()
+    ascii_rows = [base_row(SubscriptionId=f"  {upper}\t", Currency=" usd ", SkuId=" 1 ", ChargeType=" cycleCharge ")]
+    unicode_rows = [base_row(SubscriptionId=f"\u00a0{{{upper}}} ", Currency="\u2003usd", SkuId="1\u00a0",
+                             ChargeType="cycleCharge", CustomerCountry="dé")]  # fmt: skip
+    for name, rows in (("ascii.csv", ascii_rows), ("unicode.csv", unicode_rows)):
+        frame = read_recon(write_csv(tmp_path / name, rows)).frame
+        assert frame.loc[0, ["SubscriptionId", "Currency", "SkuId", "ChargeType"]].tolist() == [
+            SUB, "USD", "0001", "cycleCharge"
+        ], name
+    assert read_recon(tmp_path / "unicode.csv").frame.loc[0, "CustomerCountry"] == "DÉ"
+
+
+def test_whitespace_only_typed_values_become_na_but_free_text_is_kept(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "blank.csv", [base_row(PromotionId="   ", SkuName="  Basic  ", TaxTotal=" ")])
+    frame = read_recon(path).frame
+    assert pd.isna(frame.loc[0, "PromotionId"]) and pd.isna(frame.loc[0, "TaxTotal"])
+    assert frame.loc[0, "SkuName"] == "  Basic  "
+
+
+def test_the_first_bad_column_in_file_order_is_reported(tmp_path: Path) -> None:
+    """Columns are converted side by side; the error is still the one a column-by-column reader would give."""
+    path = write_csv(tmp_path / "two.csv", [base_row(Total="x"), base_row(UnitPrice="y")])
+    with pytest.raises(InputFileError) as info:
+        read_recon(path)
+    assert (info.value.row, info.value.column) == (2, "UnitPrice")  # UnitPrice comes before Total in the file
+
+
+def test_engine_sums_in_cents_keep_two_places_as_text() -> None:
+    from cspkit.billing.recon_readers import money_text
+
+    cents = pd.Series(pd.array([Decimal("95.70"), Decimal("0.00")], dtype=pd.ArrowDtype(pa.decimal128(38, 2))))
+    assert money_text(cents).tolist() == ["95.70", "0.00"]
+    money = pd.Series(pd.array([Decimal("95.70"), Decimal("0")], dtype=MONEY))
+    assert money_text(money).tolist() == ["95.7", "0"]
+
+
+def test_money_text_never_uses_scientific_notation() -> None:
+    from cspkit.billing.recon_readers import money_text
+
+    money = pd.Series(pd.array([Decimal("0"), Decimal("0.0000001"), Decimal("-0.000000123"), None, Decimal("12.5")],
+                               dtype=MONEY))  # fmt: skip
+    assert money_text(money).tolist()[:3] + money_text(money).tolist()[4:] == ["0", "0.0000001", "-0.000000123", "12.5"]
+    assert pd.isna(money_text(money).iloc[3])

@@ -286,3 +286,51 @@ def test_invoice_totals_as_mapping_and_empty_lines() -> None:
     assert list(empty.columns[:47]) == list(INVOICE_RECON_COLUMNS)
     out = reconcile(empty)
     assert len(out.tieout) == 0 and len(out.variances) == 0 and out.period_start is None
+
+
+def test_sums_are_exact_arrow_decimals_in_cents_or_micro_units() -> None:
+    import pyarrow as pa
+
+    result = run([item(), item(orderId="o2", subscriptionId="s2", subtotal="0.005", total="0.005",
+                           effectiveUnitPrice="0.0005", billableQuantity="10", unitPrice="0.0005")])  # fmt: skip
+    tie = result.tieout
+    assert tie["Subtotal"].dtype == pd.ArrowDtype(pa.decimal128(38, 6))  # a sum with fractions of a cent
+    assert tie["Subtotal"].tolist() == [D("100.005")]
+    assert tie["TaxTotal"].dtype == pd.ArrowDtype(pa.decimal128(38, 2)) and str(tie["TaxTotal"].iloc[0]) == "0.00"
+    subs = result.subscriptions.set_index("SubscriptionId")
+    # one scale per column: micro-units as soon as one sum of the column has fractions of a cent
+    assert [str(v) for v in subs.loc[["s1", "s2"], "Total"]] == ["100.000000", "0.005000"]
+    assert str(result.charge_types["Total"].iloc[0]) == "100.005000"
+
+
+def test_duplicates_compare_dates_with_their_time_and_decimals_exactly() -> None:
+    same = dict(chargeType="usage", referenceId="r1")
+    result = run([
+        item(**same, orderDate="2026-03-01T10:00:00Z"),
+        item(**same, orderDate="2026-03-01T10:00:00Z"),  # the same charge again
+        item(**same, orderDate="2026-03-01T11:00:00Z"),  # another hour: another charge
+        item(**same, orderDate="2026-03-01T10:00:00Z", effectiveUnitPrice="10.000000000000001",
+             unitPrice="10.000000000000001"),  # differs in the 15th decimal
+    ])  # fmt: skip
+    assert [c for c in categories(result) if c[0] == "duplicate_charge"] == [("duplicate_charge", 2)]
+
+
+def test_reconcile_uses_jemalloc_unless_the_user_chose_a_pool() -> None:
+    import os
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+
+    code = ("import pyarrow as pa; from cspkit.billing.memory import use_reuse_friendly_pool as u; "
+            "print(u(), pa.default_memory_pool().backend_name)")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    chosen = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**env, "ARROW_DEFAULT_MEMORY_POOL": "system"})  # fmt: skip
+    assert chosen.stdout.split() == ["system", "system"]
+    default = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    try:
+        expected = pa.jemalloc_memory_pool().backend_name
+    except NotImplementedError:  # pragma: no cover - pyarrow built without jemalloc: the default pool is kept
+        expected = default.stdout.split()[1]
+    assert default.stdout.split() == [expected, expected]
