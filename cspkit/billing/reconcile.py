@@ -243,8 +243,10 @@ def _floats(values: Any, *, exact: bool = False) -> np.ndarray:
     """
     arr = _arrow_decimals(values)
     if arr is not None:
-        if exact:
-            return pc.cast(pc.cast(arr, pa.string()), pa.float64()).to_numpy(zero_copy_only=False)
+        if exact:  # once per distinct value (rates repeat)
+            encoded = arr.dictionary_encode()
+            floats = pc.cast(pc.cast(encoded.dictionary, pa.string()), pa.float64()).to_numpy(zero_copy_only=False)
+            return np.append(floats, np.nan)[pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)]
         return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
     return _per_object(values, float, float, np.nan)
 
@@ -442,7 +444,10 @@ class _Columns:
         key = ("ranks", column)
         if key not in self._cache:
             table = np.empty(len(values) + 1, dtype=np.int64)
-            order = pc.sort_indices(pa.array(values, type=pa.large_string())).to_numpy(zero_copy_only=False)
+            try:  # ASCII text (ids, most names): numpy's byte-string sort, the same order, twice as fast as Arrow's
+                order = np.argsort(values.astype("S"), kind="stable")
+            except UnicodeEncodeError:
+                order = pc.sort_indices(pa.array(values, type=pa.large_string())).to_numpy(zero_copy_only=False)
             table[order] = np.arange(len(values))
             table[-1] = len(values)
             table[: len(values)][values == ""] = len(values)

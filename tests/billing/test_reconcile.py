@@ -334,3 +334,11 @@ def test_reconcile_uses_jemalloc_unless_the_user_chose_a_pool() -> None:
     except NotImplementedError:  # pragma: no cover - pyarrow built without jemalloc: the default pool is kept
         expected = default.stdout.split()[1]
     assert default.stdout.split() == [expected, expected]
+
+
+@pytest.mark.parametrize("names", [["Zeta", "alpha", "Alpha"], ["Zeta", "Émile", "Alpha"]])
+def test_subscriptions_are_sorted_by_customer_name_in_code_point_order(names: list[str]) -> None:
+    result = run([item(customerId=f"c{i}", customerName=name, subscriptionId=f"s{i}", orderId=f"o{i}")
+                  for i, name in enumerate(names)])  # fmt: skip
+    assert result.subscriptions["CustomerName"].tolist() == sorted(names)
+    assert result.customers["CustomerId"].tolist() == sorted(result.customers["CustomerId"])
