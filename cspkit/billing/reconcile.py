@@ -396,6 +396,13 @@ class _Columns:
             self._cache[key] = make(self.decimals(column))
         return self._cache[key]
 
+    def decimals_at(self, column: str, rows: np.ndarray) -> Any:
+        """:meth:`decimals` at line positions ``rows``."""
+        values = self.decimals(column)
+        if isinstance(values, pa.Array):
+            return pc.take(values, pa.array(rows, type=pa.int64()))
+        return values.iloc[rows]
+
     def decimals(self, column: str) -> Any:
         """A MONEY column as one contiguous Arrow array (combined once), other columns as the Series."""
         key = ("arrow", column)
@@ -930,8 +937,7 @@ def reconcile(
 
 _PREFETCH = [
     "SubscriptionId", "ChargeType", "MeterDescription", "UnitType", "CustomerId", "InvoiceNumber", "Currency",
-    "PricingCurrency", "ProductId", "SkuId", "BillingFrequency", "PromotionId", "ReferenceId", "OrderId",
-    "CustomerName",
+    "PricingCurrency", "ProductId", "SkuId", "BillingFrequency", "PromotionId", "CustomerName",
 ]  # fmt: skip
 
 
@@ -1161,18 +1167,21 @@ def _reconcile(
     # --- duplicates -----------------------------------------------------------------------------------------------
     source_row = lines["SourceRow"].to_numpy() if "SourceRow" in lines.columns else np.arange(1, n + 1)
     if n:
-        parts = [
-            cols.codes("SubscriptionId"), cols.codes("ChargeType"), cols.codes("ReferenceId"), cols.codes("OrderId"),
-            _date_codes(start_d), _date_codes(end_d), _date_codes(order_date),
-            _decimal_codes(cols.decimals("BillableQuantity")), _decimal_codes(cols.decimals("EffectiveUnitPrice")),
-            pd.factorize(np.where(sub_na, np.iinfo(np.int64).min, sub_m))[0],
-        ]  # fmt: skip
-        positions = np.arange(n)
-        exact_key = _combine(parts)
-        first_exact_pos = _first_positions(exact_key)[exact_key]
-        dup_exact = first_exact_pos != positions
-        first_exact = source_row[first_exact_pos]
-        cycle_key = _combine(parts[:1] + parts[4:6])
+        # same subscription and charge period first (cheap); only lines sharing one can be exact duplicates
+        cycle_key = _combine([cols.codes("SubscriptionId"), _date_codes(start_d), _date_codes(end_d)])
+        shared = np.bincount(cycle_key)[cycle_key] > 1
+        dup_exact = np.zeros(n, dtype=bool)
+        first_exact = np.zeros(n, dtype=np.int64)
+        if shared.any():
+            sel = np.flatnonzero(shared)
+            parts = [cycle_key[sel], cols.codes("ChargeType")[sel], _date_codes(order_date[sel])]
+            parts += [_subset_codes(lines[c], sel) for c in ("ReferenceId", "OrderId")]
+            parts += [_decimal_codes(cols.decimals_at(c, sel)) for c in ("BillableQuantity", "EffectiveUnitPrice")]
+            parts.append(pd.factorize(np.where(sub_na[sel], np.iinfo(np.int64).min, sub_m[sel]))[0])
+            exact_key = _combine(parts)
+            first_sel = sel[_first_positions(exact_key)[exact_key]]
+            dup_exact[sel] = first_sel != sel
+            first_exact[sel] = source_row[first_sel]
         recurring = cols.isin("ChargeType", _RECURRING) & positive & ~is_trial & has_sub
         dup_cycle = np.zeros(n, dtype=bool)
         first_cycle = np.zeros(n, dtype=np.int64)
@@ -1515,6 +1524,11 @@ def _combine(parts: list[np.ndarray]) -> np.ndarray:
         code = code * width + part
         top = top * width + width - 1
     return pd.factorize(code)[0].astype(np.int64)
+
+
+def _subset_codes(series: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """Codes of a text column's values at ``rows`` (-1 for NA), without encoding the whole column."""
+    return pd.factorize(series.iloc[rows].to_numpy(dtype=object, na_value=None), use_na_sentinel=True)[0]
 
 
 def _date_codes(values: np.ndarray) -> np.ndarray:
