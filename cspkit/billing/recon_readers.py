@@ -32,7 +32,7 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -91,6 +91,7 @@ _KNOWN_BY_KIND = {"invoice": INVOICE_RECON_COLUMNS, "daily": DAILY_USAGE_COLUMNS
 _DAILY_MARKERS = {"UsageDate", "MeterId", "MeterCategory", "BillingPreTaxTotal", "ResourceURI", "EntitlementId"}
 _CHUNK_ROWS = 200_000
 _POOL = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="cspkit-recon")
+_CHUNKS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cspkit-recon-chunk")  # one chunk at a time, in order
 _MAX_LISTED = 1000
 
 
@@ -828,6 +829,7 @@ def _read_csv(stream: io.BufferedReader, path: str, head: bytes, *, kind: str, f
     )
     if encoding == "utf-8-sig":
         stream.read(3)
+    in_flight: Future[None] | None = None
     try:
         reader = pcsv.open_csv(
             stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options
@@ -835,15 +837,23 @@ def _read_csv(stream: io.BufferedReader, path: str, head: bytes, *, kind: str, f
         next_row = 1
         pending: list[pa.RecordBatch] = []
         pending_rows = 0
+        # a chunk is converted in the background while the next one is parsed (one chunk in flight: bounded memory;
+        # chunks are added in file order)
         for batch in reader:
             pending.append(batch)
             pending_rows += batch.num_rows
             if pending_rows >= chunk_rows:
-                _flush(assembler, pending, out_names, next_row)
+                if in_flight is not None:
+                    in_flight.result()
+                in_flight = _CHUNKS.submit(_flush, assembler, pending, out_names, next_row)
                 next_row += pending_rows
                 pending, pending_rows = [], 0
+        if in_flight is not None:
+            in_flight.result()
         _flush(assembler, pending, out_names, next_row)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        if in_flight is not None:
+            in_flight.result()  # a bad value in an earlier chunk is reported first, as a sequential read would
         if invalid:
             row = invalid[0]
             number = row.number - 1 if row.number is not None else _locate_bad_row(path, encoding, delimiter, row)

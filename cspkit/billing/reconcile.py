@@ -987,7 +987,9 @@ def _reconcile(
     negative = np.where(np.isnan(eup_f), sub_f < 0, eup_f < 0) | (sub_f < 0)
     positive = ~negative & ~is_credit
     findings = _Findings(lines, cols)
+    mark("prepare lines")
     subs = pending_subs.result() if pending_subs is not None else None
+    mark("prepare subscriptions (wait)")
     if subs is not None:
         sub_where, sub_where_distinct = cols.rows_in("SubscriptionId", subs["subscription_id"].to_numpy(dtype=object))
     else:
