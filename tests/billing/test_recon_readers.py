@@ -545,3 +545,33 @@ def test_money_text_never_uses_scientific_notation() -> None:
                                dtype=MONEY))  # fmt: skip
     assert money_text(money).tolist()[:3] + money_text(money).tolist()[4:] == ["0", "0.0000001", "-0.000000123", "12.5"]
     assert pd.isna(money_text(money).iloc[3])
+
+
+def test_a_bad_value_is_reported_before_a_later_broken_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks are converted while later ones are parsed; errors still come in file order."""
+    import time
+
+    import cspkit.billing.recon_readers as readers
+
+    convert = readers._flush
+
+    def slow_flush(*args: object) -> None:  # the parser reaches the broken row while the first chunk converts
+        time.sleep(0.5)
+        convert(*args)
+
+    monkeypatch.setattr(readers, "_flush", slow_flush)
+
+    def broken_file(name: str, unit_price: str) -> Path:
+        rows = [base_row() for _ in range(4000)]  # ≈ 2.4 MB: 1 MB blocks of ~1,700 rows; the broken row in the second
+        rows[4]["UnitPrice"] = unit_price
+        text = write_csv(tmp_path / name, rows).read_text(encoding="utf-8").splitlines()
+        text[2000] += ",one field too many"
+        (tmp_path / name).write_text("\r\n".join(text) + "\r\n", encoding="utf-8")
+        return tmp_path / name
+
+    with pytest.raises(InputFileError) as info:
+        read_recon(broken_file("late.csv", "ten"), chunk_rows=100)
+    assert (info.value.row, info.value.column) == (5, "UnitPrice")
+    with pytest.raises(InputFileError) as info:
+        read_recon(broken_file("late2.csv", "10.08"), chunk_rows=100)
+    assert info.value.row == 2000
