@@ -530,9 +530,15 @@ def lookup_prices(price_list: pd.DataFrame, queries: pd.DataFrame) -> pd.Series:
     return pd.Series(out, index=queries.index, dtype=object)
 
 
-def lookup_price_rows(price_list: pd.DataFrame, queries: pd.DataFrame) -> np.ndarray:
+def lookup_price_rows(
+    price_list: pd.DataFrame, queries: pd.DataFrame, *, key_codes: np.ndarray | None = None
+) -> np.ndarray:
     """Like :func:`lookup_prices`, but the position (0-based, in ``price_list``) of the row in force for each query,
-    -1 when none: an int64 array aligned with ``queries``. Lets callers take any column of the winning rows."""
+    -1 when none: an int64 array aligned with ``queries``. Lets callers take any column of the winning rows.
+
+    ``key_codes``: optional integer per query, equal for queries with equal key columns (a factorization the caller
+    already has); the key columns are then read and normalised once per code instead of once per query.
+    """
     rows_out = np.full(len(queries), -1, dtype=np.int64)
     if len(queries) == 0 or len(price_list) == 0:
         return rows_out
@@ -556,7 +562,14 @@ def lookup_price_rows(price_list: pd.DataFrame, queries: pd.DataFrame) -> np.nda
     left = pd.DataFrame(index=queries.index)
     left["On"] = _as_utc(queries["On"]).array  # DatetimeArray: to_numpy() would box every value
     left["Pos"] = np.arange(len(left))
-    left_key, right_key = _combined_codes(queries, prices)
+    if key_codes is None:
+        left_key, right_key = _combined_codes(queries, prices)
+    else:
+        dense = pd.factorize(np.asarray(key_codes))[0]
+        first = np.empty(int(dense.max(initial=-1)) + 1, dtype=np.int64)
+        first[dense[::-1]] = np.arange(len(dense) - 1, -1, -1)  # each code's first query
+        distinct_key, right_key = _combined_codes(queries.iloc[first], prices)
+        left_key = distinct_key[dense]
     left["K"] = left_key
     right["K"] = right_key
     # lowest tier only: among rows with the same key and start, keep the one with the smallest tier minimum

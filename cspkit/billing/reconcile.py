@@ -1013,12 +1013,9 @@ def _reconcile(
                                  len(cols._encoded("PricingCurrency")[1]) + 1 + cols.codes("Currency"))  # fmt: skip
         # one query per distinct (product, SKU, term, plan, currency, order date): far fewer than lines
         day = order_date[idx]
-        key = _combine(
-            [
-                cols.codes("ProductId")[idx], cols.codes("SkuId")[idx], term_code[idx], plan_code[idx],
-                currency_code[idx], pd.factorize(day)[0],
-            ]
-        )  # fmt: skip
+        price_key = _combine([cols.codes("ProductId")[idx], cols.codes("SkuId")[idx], term_code[idx], plan_code[idx],
+                              currency_code[idx]])  # fmt: skip
+        key = _combine([price_key, _date_codes(day)])
         distinct, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         rep = idx[first]
         queries = pd.DataFrame(
@@ -1033,7 +1030,8 @@ def _reconcile(
         )
         inverse = inverse.reshape(-1)
         price_obj = np.asarray(price_list["UnitPrice"].to_numpy(dtype=object), dtype=object)
-        line_rows = lookup_price_rows(price_list, queries)[inverse]  # each checked line's row in the price list
+        # each checked line's row in the price list
+        line_rows = lookup_price_rows(price_list, queries, key_codes=price_key[first])[inverse]
         found = np.append(pd.notna(price_obj), False)[line_rows]
         nf = idx[~found]
         findings.add_lines(

@@ -6,6 +6,7 @@ import zipfile
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -311,3 +312,5 @@ def test_lookup_price_rows_gives_positions_in_the_price_list_skipping_trials() -
     # row 3 is the 95 promotion; 2019 has only the trial (never counts); no Monthly price; 2023: the base price (row 1)
     assert rows.tolist() == [3, -1, -1, 1]
     assert rows.dtype == "int64"
+    # with the caller's key codes (queries 0, 1 and 3 have the same key once normalised) the answer is the same
+    assert lookup_price_rows(prices, queries, key_codes=np.array([7, 7, 9, 7])).tolist() == [3, -1, -1, 1]
