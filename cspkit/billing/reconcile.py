@@ -635,20 +635,20 @@ def normalize_subscriptions(data: Any) -> pd.DataFrame:
     out["customer_id"] = _o(_per_distinct(get("customer_id"), transform=_lower))
     out["subscription_id"] = _o(_text_or_none(get("subscription_id"), _lower))
     product = _per_distinct(get("product_id"))
-    sku = _per_distinct(get("sku_id"))
+    sku = _per_distinct(get("sku_id"), _pad_sku)
     if "offer_id" in picked:  # catalog item id productId:skuId:availabilityId, split once per distinct value
         codes, offers = _distinct(get("offer_id"))
         parts = np.full((len(offers) + 1, 2), None, dtype=object)
         for i, offer in enumerate(offers):
             pieces = offer.split(":")
             parts[i, 0] = pieces[0] or None
-            parts[i, 1] = (pieces[1] or None) if len(pieces) > 1 else None
+            parts[i, 1] = _pad_sku(pieces[1]) if len(pieces) > 1 and pieces[1] else None
         if "product_id" not in picked:
             product = parts[codes, 0]
         if "sku_id" not in picked:
             sku = parts[codes, 1]
     out["product_id"] = _o(product)
-    out["sku_id"] = _map_values(sku, lambda s: s.zfill(4) if s.isdigit() else s)
+    out["sku_id"] = _o(sku)
     out["quantity"] = _o(_per_distinct(get("quantity"), lambda q: Decimal(q[:-2] if q.endswith(".0") else q)))
     out["status"] = _o(_per_distinct(get("status"), transform=_lower))
     out["term_duration"] = _o(_per_distinct(get("term_duration"), transform=_upper))
@@ -662,13 +662,9 @@ def normalize_subscriptions(data: Any) -> pd.DataFrame:
     return out[SUBSCRIPTION_COLUMNS].reset_index(drop=True)
 
 
-def _map_values(values: np.ndarray, func: Any) -> pd.Series:
-    """Apply ``func`` once per distinct non-None value of an object array (None stays None)."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
-    table = np.empty(len(uniques) + 1, dtype=object)
-    table[: len(uniques)] = [func(u) for u in uniques]
-    table[-1] = None
-    return _o(table[codes])
+def _pad_sku(sku: str) -> str:
+    """SkuId ``1`` (Excel's number) → ``0001``."""
+    return sku.zfill(4) if sku.isdigit() else sku
 
 
 def _plan(value: Any) -> str | None:
@@ -935,9 +931,9 @@ def reconcile(
                           tolerance)  # fmt: skip
 
 
-_PREFETCH = [
-    "SubscriptionId", "ChargeType", "MeterDescription", "UnitType", "CustomerId", "InvoiceNumber", "Currency",
-    "PricingCurrency", "ProductId", "SkuId", "BillingFrequency", "PromotionId", "CustomerName",
+_PREFETCH = [  # in the order the engine needs them
+    "ChargeType", "MeterDescription", "UnitType", "SubscriptionId", "BillingFrequency", "PricingCurrency", "Currency",
+    "ProductId", "SkuId", "PromotionId", "CustomerId", "InvoiceNumber", "CustomerName",
 ]  # fmt: skip
 
 
@@ -972,7 +968,7 @@ def _reconcile(
     else:
         period_start = period_end = None
 
-    charge = cols.text("ChargeType")
+    # the numeric views first: the text columns are being encoded in the background meanwhile
     eup = cols.obj("EffectiveUnitPrice")
     eup_f, up_f, bq_f = cols.f("EffectiveUnitPrice"), cols.f("UnitPrice"), cols.f("BillableQuantity")
     fx_f = cols.f("PCToBCExchangeRate", exact=True)  # the most common rate is shown as the expected one
@@ -980,10 +976,11 @@ def _reconcile(
     sub_na, total_na = cols.na("Subtotal"), cols.na("Total")
     sub_m, tax_m, total_raw_m = cols.micros("Subtotal"), cols.micros("TaxTotal"), cols.micros("Total")
     sub_f = np.where(sub_na, np.nan, sub_m / _SCALE)
-    has_sub = cols.present("SubscriptionId")
-    is_credit = charge == "customerCredit"
     is_trial = _map_text(lines["ProductQualifiers"], lambda t: "trial" in t.lower()).astype(bool)
+    charge = cols.text("ChargeType")
+    is_credit = charge == "customerCredit"
     is_usage = (cols.text("MeterDescription") != "") | (cols.text("UnitType") != "")
+    has_sub = cols.present("SubscriptionId")
     negative = np.where(np.isnan(eup_f), sub_f < 0, eup_f < 0) | (sub_f < 0)
     positive = ~negative & ~is_credit
     findings = _Findings(lines, cols)
