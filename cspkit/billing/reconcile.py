@@ -198,17 +198,6 @@ def _codes(series: pd.Series) -> np.ndarray:
     return _encode(series)[0]
 
 
-def _map_text(series: pd.Series, func: Any) -> np.ndarray:
-    """Apply ``func`` to each distinct text value ('' for NA) and spread the results (object array)."""
-    arr = _arrow(series)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    encoded = pc.fill_null(arr, "").dictionary_encode()
-    table = np.empty(len(encoded.dictionary), dtype=object)
-    table[:] = [func(v) for v in encoded.dictionary.to_pylist()]
-    return table[encoded.indices.to_numpy(zero_copy_only=False)]
-
-
 _object_id = np.frompyfunc(id, 1, 1)
 
 
@@ -432,6 +421,13 @@ class _Columns:
 
     def codes(self, column: str) -> np.ndarray:
         return self._encoded(column)[0]
+
+    def map_text(self, column: str, func: Any) -> np.ndarray:
+        """``func`` applied once per distinct text value ('' for NA) and spread over the lines (object array)."""
+        codes, values = self._encoded(column)
+        table = np.empty(len(values) + 1, dtype=object)
+        table[:] = [func(v) for v in values] + [func("")]
+        return table[codes]
 
     def labels(self, column: str, positions: np.ndarray) -> np.ndarray:
         """The column's text at line ``positions`` (object array; None where blank or NA)."""
@@ -870,7 +866,7 @@ def _derive_terms(
         [terms.code("P1M"), terms.code("P1Y"), terms.code("P3Y")],
         default=0,
     )  # fmt: skip
-    from_text = _map_text(cols.lines["TermAndBillingCycle"], lambda t: terms.code(_term_from_text(t))).astype(np.int64)
+    from_text = cols.map_text("TermAndBillingCycle", lambda t: terms.code(_term_from_text(t))).astype(np.int64)
     term = np.where(term == 0, np.where(from_span != 0, from_span, from_text), term)
     codes, values = cols._encoded("BillingFrequency")
     frequency = np.append(np.array([plans.code(v) for v in values], dtype=np.int64), 0)[codes]
@@ -932,8 +928,9 @@ def reconcile(
 
 
 _PREFETCH = [  # in the order the engine needs them
-    "ChargeType", "MeterDescription", "UnitType", "SubscriptionId", "BillingFrequency", "PricingCurrency", "Currency",
-    "ProductId", "SkuId", "PromotionId", "CustomerId", "InvoiceNumber", "CustomerName",
+    "ProductQualifiers", "ChargeType", "MeterDescription", "UnitType", "SubscriptionId", "BillingFrequency",
+    "PricingCurrency", "Currency", "TermAndBillingCycle", "ProductId", "SkuId", "PriceAdjustmentDescription",
+    "PromotionId", "CustomerId", "InvoiceNumber", "CustomerName",
 ]  # fmt: skip
 
 
@@ -976,7 +973,7 @@ def _reconcile(
     sub_na, total_na = cols.na("Subtotal"), cols.na("Total")
     sub_m, tax_m, total_raw_m = cols.micros("Subtotal"), cols.micros("TaxTotal"), cols.micros("Total")
     sub_f = np.where(sub_na, np.nan, sub_m / _SCALE)
-    is_trial = _map_text(lines["ProductQualifiers"], lambda t: "trial" in t.lower()).astype(bool)
+    is_trial = cols.map_text("ProductQualifiers", lambda t: "trial" in t.lower()).astype(bool)
     charge = cols.text("ChargeType")
     is_credit = charge == "customerCredit"
     is_usage = (cols.text("MeterDescription") != "") | (cols.text("UnitType") != "")
@@ -1073,8 +1070,8 @@ def _reconcile(
 
     mark("unit prices")
     # --- proration (§2.4) ----------------------------------------------------------------------------------------
-    discounted = _map_text(
-        lines["PriceAdjustmentDescription"], lambda t: any(k in t.lower() for k in ("%", "discount", "credit"))
+    discounted = cols.map_text(
+        "PriceAdjustmentDescription", lambda t: any(k in t.lower() for k in ("%", "discount", "credit"))
     ).astype(bool)
     seat_line = cols.isin("ChargeType", _SEAT_CHARGES) & ~is_trial & ~is_usage
     start_d, end_d = cols.dt("ChargeStartDate"), cols.dt("ChargeEndDate")
