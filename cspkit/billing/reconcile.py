@@ -625,13 +625,20 @@ def normalize_subscriptions(data: Any) -> pd.DataFrame:
         target = _SUB_ALIASES.get(normalize_header(column))
         if target and target not in picked:
             picked[target] = raw[column].reset_index(drop=True)
-    empty = pd.Series([None] * n, dtype=object)
-    get = lambda name: picked.get(name, empty)  # noqa: E731
+    nothing = np.full(n, None, dtype=object)
+
+    def per_distinct(name: str, func: Any = None, transform: Any = None) -> np.ndarray:
+        return _per_distinct(picked[name], func, transform) if name in picked else nothing
+
+    def get(name: str) -> pd.Series:
+        return picked[name]
+
     out = pd.DataFrame(index=range(n))
-    out["customer_id"] = _o(_per_distinct(get("customer_id"), transform=_lower))
-    out["subscription_id"] = _o(_text_or_none(get("subscription_id"), _lower))
-    product = _per_distinct(get("product_id"))
-    sku = _per_distinct(get("sku_id"), _pad_sku)
+    out["customer_id"] = _o(per_distinct("customer_id", transform=_lower))
+    out["subscription_id"] = _o(_text_or_none(get("subscription_id"), _lower) if "subscription_id" in picked
+                                else nothing)  # fmt: skip
+    product = per_distinct("product_id")
+    sku = per_distinct("sku_id", _pad_sku)
     if "offer_id" in picked:  # catalog item id productId:skuId:availabilityId, split once per distinct value
         codes, offers = _distinct(get("offer_id"))
         parts = np.full((len(offers) + 1, 2), None, dtype=object)
@@ -645,15 +652,16 @@ def normalize_subscriptions(data: Any) -> pd.DataFrame:
             sku = parts[codes, 1]
     out["product_id"] = _o(product)
     out["sku_id"] = _o(sku)
-    out["quantity"] = _o(_per_distinct(get("quantity"), lambda q: Decimal(q[:-2] if q.endswith(".0") else q)))
-    out["status"] = _o(_per_distinct(get("status"), transform=_lower))
-    out["term_duration"] = _o(_per_distinct(get("term_duration"), transform=_upper))
-    out["billing_cycle"] = _o(_per_distinct(get("billing_cycle"), _plan))
+    out["quantity"] = _o(per_distinct("quantity", lambda q: Decimal(q[:-2] if q.endswith(".0") else q)))
+    out["status"] = _o(per_distinct("status", transform=_lower))
+    out["term_duration"] = _o(per_distinct("term_duration", transform=_upper))
+    out["billing_cycle"] = _o(per_distinct("billing_cycle", _plan))
     for column in ("created", "effective_start", "cancelled_at"):
-        out[column] = _to_utc(get(column))
-    trial = _per_distinct(get("is_trial"), lambda t: t in ("true", "1", "yes"), transform=_lower)
+        out[column] = (_to_utc(get(column)) if column in picked
+                       else pd.Series(pd.DatetimeIndex(np.full(n, np.datetime64("NaT", "ns"))).tz_localize("UTC")))
+    trial = per_distinct("is_trial", lambda t: t in ("true", "1", "yes"), transform=_lower)
     out["is_trial"] = trial == True  # noqa: E712 - elementwise on an object array (None is not a trial)
-    out["currency"] = _o(_per_distinct(get("currency"), transform=_upper))
+    out["currency"] = _o(per_distinct("currency", transform=_upper))
     out = out[out["subscription_id"].notna()].drop_duplicates("subscription_id", keep="last")
     return out[SUBSCRIPTION_COLUMNS].reset_index(drop=True)
 
