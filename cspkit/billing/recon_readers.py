@@ -687,11 +687,6 @@ def _open(path: str, progress: Progress | None) -> tuple[io.BufferedReader, bool
     return buffered, False
 
 
-def _first_line(stream: io.BufferedReader) -> bytes:
-    head = stream.peek(1 << 16)[: 1 << 16]
-    return head.split(b"\n", 1)[0]
-
-
 def _guess_encoding(head: bytes) -> str:
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"

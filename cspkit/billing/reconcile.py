@@ -193,11 +193,6 @@ def _text(series: pd.Series) -> np.ndarray:
     return table[codes]
 
 
-def _codes(series: pd.Series) -> np.ndarray:
-    """Text column → int64 codes of its distinct values (-1 for NA)."""
-    return _encode(series)[0]
-
-
 _object_id = np.frompyfunc(id, 1, 1)
 
 
@@ -333,13 +328,6 @@ def _lookup(keys: Any, mapping: pd.Series, default: Any = None) -> np.ndarray:
     return out
 
 
-def _from_micros(value: int | np.integer) -> Decimal:
-    v = int(value)
-    if v % 10_000 == 0:
-        return Decimal(v // 10_000).scaleb(-2)
-    return (Decimal(v) / _SCALE).normalize()
-
-
 def _naive(series: pd.Series) -> np.ndarray:
     """Datetime column → naive datetime64[ns] array in UTC (NaT kept); no per-element objects."""
     if isinstance(series.dtype, pd.DatetimeTZDtype):
@@ -351,10 +339,6 @@ def _naive(series: pd.Series) -> np.ndarray:
 
 def _day(value: np.datetime64) -> str:
     return "?" if np.isnat(value) else str(value)[:10]
-
-
-def _fmt_day(value: Any) -> str:
-    return "?" if value is None or pd.isna(value) else f"{pd.Timestamp(value):%Y-%m-%d}"
 
 
 def _month_bounds(value: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
