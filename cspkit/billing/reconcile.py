@@ -1173,7 +1173,7 @@ def _reconcile(
         first_cycle = np.zeros(n, dtype=np.int64)
         if recurring.any():
             rec = np.flatnonzero(recurring)
-            rec_key = pd.factorize(cycle_key[rec])[0]
+            rec_key = cycle_key[rec]
             first_rec = rec[_first_positions(rec_key)[rec_key]]
             dup_cycle[rec] = first_rec != rec
             first_cycle[rec] = source_row[first_rec]
@@ -1514,7 +1514,9 @@ def _combine(parts: list[np.ndarray]) -> np.ndarray:
 
 def _subset_codes(series: pd.Series, rows: np.ndarray) -> np.ndarray:
     """Codes of a text column's values at ``rows`` (-1 for NA), without encoding the whole column."""
-    return pd.factorize(series.iloc[rows].to_numpy(dtype=object, na_value=None), use_na_sentinel=True)[0]
+    taken = pc.take(_arrow(series), pa.array(rows, type=pa.int64()))
+    encoded = (taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken).dictionary_encode()
+    return pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _date_codes(values: np.ndarray) -> np.ndarray:
@@ -1532,7 +1534,8 @@ def _date_codes(values: np.ndarray) -> np.ndarray:
 
 
 def _first_positions(key: np.ndarray) -> np.ndarray:
-    """For codes 0..k-1 (each present), the position of each code's first occurrence."""
+    """For non-negative int codes, the position of each code's first occurrence (indexed by code; entries of codes
+    that do not occur are undefined)."""
     first = np.empty(int(key.max(initial=-1)) + 1, dtype=np.int64)
     first[key[::-1]] = np.arange(len(key) - 1, -1, -1)  # earlier positions overwrite later ones
     return first
