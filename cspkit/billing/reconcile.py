@@ -184,15 +184,6 @@ def _encode(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes, values
 
 
-def _text(series: pd.Series) -> np.ndarray:
-    """Text column → object array of str with '' for NA (one str object per distinct value, shared by rows)."""
-    codes, values = _encode(series)
-    table = np.empty(len(values) + 1, dtype=object)
-    table[: len(values)] = values
-    table[-1] = ""
-    return table[codes]
-
-
 _object_id = np.frompyfunc(id, 1, 1)
 
 
