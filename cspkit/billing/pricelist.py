@@ -53,6 +53,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from cspkit.billing.pricing import billing_plan
 from cspkit.errors import InputFileError
 from cspkit.wire import PRICE_LIST_HEADER
 
@@ -89,17 +90,6 @@ _ALIASES = {
 }
 _ALIASES.update({c.lower(): c for c in DOCUMENTED_COLUMNS})
 
-_PLAN_NAMES = {
-    "monthly": "Monthly",
-    "month": "Monthly",
-    "annual": "Annual",
-    "yearly": "Annual",
-    "annually": "Annual",
-    "triennial": "Triennial",
-    "none": "None",
-    "": "None",
-    "onetime": "None",
-}
 _TERM = re.compile(r"^P\d+[DWMY]$")
 _OPEN_END_YEAR = 2262  # datetime64[ns] ends in 2262; later years mean "no end"
 _US_FORMATS = {
@@ -128,7 +118,7 @@ def normalize_billing_plan(value: str | None) -> str | None:
     """
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return "None"
-    return _PLAN_NAMES.get(re.sub(r"[\s_\-]", "", str(value)).lower())
+    return billing_plan(value)
 
 
 def _repair_sku_id(value: str) -> str:

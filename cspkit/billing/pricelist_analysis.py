@@ -14,7 +14,6 @@ Free-trial rows (``IsFreeTrial``) are never prices: every function here leaves t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from cspkit.billing.pricelist import KEY_COLUMNS, lookup_prices, normalize_billing_plan, price_in_force
+from cspkit.billing.pricing import PLAN_MONTHS as _PLAN_MONTHS
+from cspkit.billing.pricing import billing_periods, months_in
 
 __all__ = [
     "CHANGE_KINDS",
@@ -44,44 +45,11 @@ __all__ = [
 CENT = Decimal("0.01")
 #: Values of the ``Change`` column of :func:`diff_price_lists`.
 CHANGE_KINDS = ("added", "removed", "price_up", "price_down", "unchanged")
-_PLAN_MONTHS = {"Monthly": 1, "Annual": 12, "Triennial": 36}
 _DESCRIPTIVE = ("ProductTitle", "SkuTitle", "Publisher")
 
 
 def _cents(value: Decimal | None) -> Decimal | None:
     return None if value is None else value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def months_in(term_duration: str) -> int:
-    """Months in an ISO 8601 term: ``P1M`` → 1, ``P1Y`` → 12, ``P3Y`` → 36, ``P36M`` → 36.
-
-    Raises:
-        ValueError: not a month/year duration.
-    """
-    match = re.fullmatch(r"P(\d+)([MY])", str(term_duration).strip().upper())
-    if not match:
-        raise ValueError(f"expected a term duration such as P1M, P1Y or P3Y, got {term_duration!r}")
-    count = int(match.group(1))
-    return count * 12 if match.group(2) == "Y" else count
-
-
-def billing_periods(term_duration: str, billing_plan: str) -> int:
-    """How many times a term is billed: P1Y/Monthly → 12, P1Y/Annual → 1, P3Y/Annual → 3, P3Y/Triennial → 1,
-    any term with plan ``None`` → 1.
-
-    Raises:
-        ValueError: unknown plan, or a billing period longer than the term / not dividing it (P1M/Annual).
-    """
-    plan = normalize_billing_plan(billing_plan)
-    if plan is None:
-        raise ValueError(f"expected a billing plan Monthly, Annual, Triennial or None, got {billing_plan!r}")
-    term = months_in(term_duration)
-    if plan == "None":
-        return 1
-    period = _PLAN_MONTHS[plan]
-    if period > term or term % period:
-        raise ValueError(f"a {term_duration} term cannot be billed {plan.lower()}")
-    return term // period
 
 
 def _paid(price_list: pd.DataFrame) -> pd.DataFrame:
