@@ -53,6 +53,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "Settings",
     "load_settings",
+    "tighten_home",
 ]
 
 DEFAULT_ENDPOINT = "https://api.partnercenter.microsoft.com"
@@ -138,6 +139,31 @@ class Settings:
     def resolved_emulator_state(self) -> Path:
         return self.emulator_state or (self.home / "emulator-state.json")
 
+    def prepare_home(self) -> Path:
+        """Create ``home`` readable by the owner only (0700) and the default SQLite ledger file as 0600.
+
+        SQLite gives its ``-wal`` and ``-shm`` files the mode of the database file, so they are 0600 too. Run
+        :func:`tighten_home` after writing elsewhere in ``home`` (caches, emulator state) to bring stragglers to
+        0600. Returns ``home``.
+        Raises:
+            ConfigurationError: ``home`` cannot be created (names the path and the reason).
+        """
+        home = self.home
+        try:
+            home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(home, 0o700)
+            url = self.resolved_database_url()
+            if not self.database_url and url.startswith("sqlite:///"):
+                ledger = Path(url[len("sqlite:///"):])
+                os.close(os.open(ledger, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot create the cspkit data directory {home}: {exc.strerror or exc}",
+                hint="Set CSPKIT_HOME to a folder you can write.",
+            ) from exc
+        tighten_home(home)
+        return home
+
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the given non-None fields replaced."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None}).colocated()
@@ -178,6 +204,29 @@ class Settings:
             "database_url": _redact_url(self.resolved_database_url()),
             "timeout": f"{self.timeout:g} s per call, retries included",
         }
+
+
+def tighten_home(home: Path) -> None:
+    """Make every folder under ``home`` 0700 and every file 0600 (only what this user owns; symlinks untouched).
+
+    Everything cspkit keeps there — ledger database and its ``-wal``/``-shm``, emulator state, msal token cache,
+    price-sheet cache, raw exports — holds customer or credential data. Files the user names with ``--out`` live
+    elsewhere and keep the user's umask.
+    """
+    if not home.is_dir():
+        return
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    for root, dirs, files in os.walk(home):
+        for name, mode in [*((d, 0o700) for d in dirs), *((f, 0o600) for f in files)]:
+            path = os.path.join(root, name)
+            try:
+                info = os.lstat(path)
+                if os.path.islink(path) or (uid is not None and info.st_uid != uid):
+                    continue
+                if info.st_mode & 0o777 != mode:
+                    os.chmod(path, mode)
+            except OSError:
+                continue  # vanished meanwhile (a -shm file closing) or not ours to change
 
 
 def _redact_url(url: str) -> str:
