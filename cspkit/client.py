@@ -30,7 +30,9 @@ class PartnerCenter:
         credential: any object with ``get_token(force_refresh=False) -> str`` (overrides settings).
         correlation_id: pin one MS-CorrelationId for every call of this client.
         retry: :class:`~cspkit.transport.RetryPolicy`.
-        transport_options: passed to :class:`~cspkit.transport.Transport` (``sleep``, ``jitter``, ``timeout``...).
+        transport_options: passed to :class:`~cspkit.transport.Transport` (``sleep``, ``jitter``, ``timeout``,
+            ``on_retry`` to hear about waits...); ``deadline`` (seconds per logical call, retries included) defaults
+            to ``settings.timeout``.
     Raises:
         ConfigurationError: the target is the emulator but no emulator endpoint/token was given (use
             ``cspkit.emulator.EmulatorServer`` and pass its ``url`` and ``token``), or settings are incomplete.
@@ -66,6 +68,7 @@ class PartnerCenter:
         self.settings = settings
         self.credential = credential
         self._retry = retry
+        transport_options.setdefault("deadline", settings.timeout)
         self._transport_options = transport_options
         self.transport = Transport(
             settings.endpoint,

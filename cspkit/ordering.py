@@ -794,6 +794,9 @@ def write_results_atomically(path: str | os.PathLike[str], results: Sequence[Row
                 writer.writerow(result.to_row())
             handle.flush()
             os.fsync(handle.fileno())
+        from cspkit.reports.workbook import user_file_mode
+
+        os.chmod(tmp, user_file_mode())  # the user's file follows their umask (mkstemp made it 0600)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -9,6 +9,13 @@ Retries (§7.3, §10.3): connection errors, read timeouts, 408, 429 and 5xx, wit
 jitter, honouring ``Retry-After`` (seconds), under a cap on the total time spent waiting. A 401 triggers one token
 refresh and one replay. Everything else maps to the :mod:`cspkit.errors` tree; every exception carries the request
 and correlation ids.
+
+Deadline: each logical call has a total time budget (``deadline`` seconds, default 120), attempts, back-off and
+Retry-After waits included. No attempt's connect or read timeout is longer than what is left of it, and a wait that
+would pass it is not started: the last error is raised instead. An endpoint that accepts the connection and never
+answers therefore fails within the budget with :class:`~cspkit.errors.APITimeoutError` stating the time waited.
+Before each wait the ``on_retry`` hook (if any) receives a :class:`RetryNotice`; the CLI uses it to say on stderr
+that it is waiting. The transport itself never prints.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import requests
 from cspkit._version import __version__
 from cspkit.errors import (
     APIConnectionError,
+    APIError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
@@ -37,11 +45,36 @@ from cspkit.errors import (
     error_for_status,
 )
 
-__all__ = ["APIResponse", "RetryPolicy", "Transport", "fix_malformed_uri"]
+__all__ = ["DEFAULT_DEADLINE", "APIResponse", "RetryNotice", "RetryPolicy", "Transport", "fix_malformed_uri"]
 
 log = logging.getLogger("cspkit.transport")
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+DEFAULT_DEADLINE = 120.0  # seconds per logical call, retries included (cspkit.config.DEFAULT_TIMEOUT)
+
+
+@dataclass(frozen=True)
+class RetryNotice:
+    """What the transport is about to wait for; given to the ``on_retry`` hook before each back-off.
+
+    Attributes:
+        method, url: the logical call.
+        attempt: the attempt that just failed (1-based); ``max_attempts`` the most that will be made.
+        reason: why it failed, in words (``"429 Too Many Requests"``, ``"no answer (timeout)"``...).
+        wait: seconds until the next attempt.
+        elapsed: seconds spent on this call so far; ``deadline``: its total budget in seconds (None: no budget).
+        request_id: the MS-RequestId (the same on every attempt).
+    """
+
+    method: str
+    url: str
+    attempt: int
+    max_attempts: int
+    reason: str
+    wait: float
+    elapsed: float
+    deadline: float | None
+    request_id: str
 
 
 @dataclass(frozen=True)
@@ -126,6 +159,10 @@ class Transport:
         jitter: ``callable(upper) -> seconds`` (default ``random.uniform(0, upper)``; stubbed in tests).
         correlation_id: pin one MS-CorrelationId for every call (a CLI run, a batch).
         session: a ``requests.Session`` to use (one per client by default).
+        deadline: total seconds one logical call may take, retries and waits included (default 120; None: no
+            budget beyond the policy's). Every attempt's timeouts are cut to what is left of it.
+        on_retry: ``callable(RetryNotice)`` called before each wait between attempts (the CLI's visible waiting).
+        clock: monotonic seconds (stubbed in tests).
     """
 
     def __init__(
@@ -142,6 +179,9 @@ class Transport:
         correlation_id: str | None = None,
         session: requests.Session | None = None,
         application: str = "cspkit",
+        deadline: float | None = DEFAULT_DEADLINE,
+        on_retry: Callable[[RetryNotice], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_prefix = api_prefix.strip("/")
@@ -152,6 +192,9 @@ class Transport:
         self._sleep = sleep
         self._jitter = jitter or (lambda upper: random.uniform(0.0, upper))
         self._pinned_correlation_id = correlation_id
+        self.deadline = deadline
+        self.on_retry = on_retry
+        self._clock = clock
         self.session = session or requests.Session()
         self.session.headers.update(
             {
@@ -229,7 +272,8 @@ class Transport:
             :class:`APIResponse` for a 2xx answer.
         Raises:
             APIStatusError subclass for an error status (RateLimitError with ``retry_after`` on 429);
-            APITimeoutError / APIConnectionError when no answer arrived after the last attempt.
+            APITimeoutError / APIConnectionError when no answer arrived after the last attempt or within the
+            call's time budget (``deadline``); the message states the seconds actually spent.
         """
         url = self.url_for(path)
         request_id = request_id or str(uuid.uuid4())
@@ -255,26 +299,37 @@ class Transport:
         refreshed = False
         attempt = 0
         ids = {"request_id": request_id, "correlation_id": correlation_id, "method": method.upper(), "url": url}
+        deadline = self.deadline
+        started = self._clock()
         while True:
             attempt += 1
             self.stats["attempts"] += 1
             send_headers["Authorization"] = f"Bearer {self._bearer()}"
             error: Exception | None = None
             response: requests.Response | None = None
+            timeout = self.timeout
+            if deadline is not None:  # no attempt outlives the call's budget
+                left = max(0.001, deadline - (self._clock() - started))
+                timeout = (min(timeout[0], left), min(timeout[1], left))
             try:
                 response = self.session.request(
                     method.upper(), url, params=params, data=body, headers=send_headers,
-                    timeout=self.timeout, stream=stream,
+                    timeout=timeout, stream=stream,
                 )
             except requests.exceptions.Timeout as exc:
+                spent = self._clock() - started
                 error = APITimeoutError(
-                    f"{method.upper()} {url}: no answer within {self.timeout[1]:g} s", **ids,
-                    hint="For a write the outcome is unknown: read the resource back before trying again.",
+                    f"{method.upper()} {url}: no answer after {spent:.1f} s "
+                    f"({_attempts(attempt)}{_budget(deadline)})", **ids,
+                    hint="For a write the outcome is unknown: read the resource back before trying again. "
+                    "A longer budget: --timeout SECONDS or CSPKIT_TIMEOUT.",
                 )
                 error.__cause__ = exc
             except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                spent = self._clock() - started
                 error = APIConnectionError(
-                    f"{method.upper()} {url}: connection failed ({type(exc).__name__})", **ids,
+                    f"{method.upper()} {url}: connection failed ({type(exc).__name__}) after {spent:.1f} s "
+                    f"({_attempts(attempt)})", **ids,
                     hint="Check the network and the endpoint; for a write, read the resource back before retrying.",
                 )
                 error.__cause__ = exc
@@ -311,6 +366,21 @@ class Transport:
             if waited + wait > policy.max_total_wait:
                 log.info("giving up on %s %s: next wait %.1fs would pass the cap", method.upper(), url, wait)
                 raise error
+            elapsed = self._clock() - started
+            if deadline is not None and elapsed + wait >= deadline:
+                log.info("giving up on %s %s: next try in %.1fs would pass the %gs budget", method.upper(), url, wait,
+                         deadline)
+                if isinstance(error, APIError):
+                    error.hint = ((error.hint + " ") if error.hint else "") + (
+                        f"Gave up after {elapsed:.1f} s and {_attempts(attempt)}: the next try, in {wait:.0f} s, "
+                        f"would pass the {deadline:g} s budget (--timeout / CSPKIT_TIMEOUT)."
+                    )
+                raise error
+            if self.on_retry is not None:
+                self.on_retry(RetryNotice(
+                    method=method.upper(), url=url, attempt=attempt, max_attempts=max_attempts,
+                    reason=_reason(error), wait=wait, elapsed=elapsed, deadline=deadline, request_id=request_id,
+                ))
             log.info(
                 "retrying %s %s in %.2fs after %s (attempt %d/%d, request id %s)",
                 method.upper(), url, wait, getattr(error, "status_code", type(error).__name__), attempt,
@@ -386,6 +456,31 @@ class Transport:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _attempts(n: int) -> str:
+    return f"{n} attempt" + ("" if n == 1 else "s")
+
+
+def _budget(deadline: float | None) -> str:
+    return f"; budget {deadline:g} s per call" if deadline is not None else ""
+
+
+def _reason(error: Exception) -> str:
+    """A failed attempt in a few words: ``429 Too Many Requests``, ``503 Service Unavailable``, ``no answer``."""
+    if isinstance(error, APIStatusError):
+        from http import HTTPStatus
+
+        try:
+            phrase = HTTPStatus(error.status_code).phrase
+        except ValueError:
+            phrase = "error"
+        return f"{error.status_code} {phrase}"
+    if isinstance(error, APITimeoutError):
+        return "no answer (timeout)"
+    if isinstance(error, APIConnectionError):
+        return "connection failed"
+    return type(error).__name__
 
 
 def _seconds_from_message(message: Any) -> float | None:

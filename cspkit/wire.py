@@ -6,7 +6,10 @@ Sources: Partner Center "Get a price sheet" (the new-commerce license-based pric
 
 from __future__ import annotations
 
-__all__ = ["INVOICE_RECON_COLUMNS", "PRICE_LIST_HEADER", "PRICE_SHEET_VIEWS", "json_key"]
+__all__ = ["EMULATOR_TOKEN", "INVOICE_RECON_COLUMNS", "PRICE_LIST_HEADER", "PRICE_SHEET_VIEWS", "json_key"]
+
+#: The bearer token every emulator accepts unless started with another (not a secret: it listens on loopback).
+EMULATOR_TOKEN = "cspkit-emulator-token"
 
 #: The new-commerce price list header as files and the price-sheet API write it (``ERP Price`` with its space).
 PRICE_LIST_HEADER: tuple[str, ...] = (

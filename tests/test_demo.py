@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import openpyxl
 
 def test_demo_runs_the_month_and_leaves_a_matching_workbook(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CSPKIT_HOME": str(tmp_path / "home"),
-           "CSPKIT_CONFIG": str(tmp_path / "none.toml")}
+           "CSPKIT_CONFIG": os.devnull}
     done = subprocess.run([sys.executable, "-m", "cspkit", "demo"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr

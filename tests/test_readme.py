@@ -32,7 +32,7 @@ def blocks(language: str) -> dict[str, list[str]]:
 def run_shell(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {
         "PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(tmp_path), "CSPKIT_HOME": str(tmp_path / "home"),
-        "CSPKIT_CONFIG": str(tmp_path / "no-config.toml"), "LANG": "C.UTF-8", **env,
+        "CSPKIT_CONFIG": os.devnull, "LANG": "C.UTF-8", **env,
     }
     return subprocess.run(["bash", "-c", "set -euo pipefail\n" + script], cwd=tmp_path, env=environment,
                           capture_output=True, text=True, timeout=300)
@@ -104,7 +104,7 @@ def test_the_python_snippets(tmp_path):
 
     with EmulatorServer() as emu:
         env = {**os.environ, "CSPKIT_ENDPOINT": emu.url, "CSPKIT_ACCESS_TOKEN": emu.token,
-               "CSPKIT_CONFIG": str(tmp_path / "none.toml"), "CSPKIT_HOME": str(tmp_path)}
+               "CSPKIT_CONFIG": os.devnull, "CSPKIT_HOME": str(tmp_path)}
         done = subprocess.run([sys.executable, "-c", first], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert "9a1e3f52-6c0b-4d7e-8f21-3b4c5d6e7f80 Contoso Dental Group" in done.stdout

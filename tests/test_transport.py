@@ -218,3 +218,109 @@ def test_the_token_never_reaches_logs(caplog):
     make().request("GET", "x")
     assert "token-1" not in caplog.text
     assert "retrying GET" in caplog.text  # the log is there, just without the token
+
+
+# -- the call's time budget (issue 12, item 3) ----------------------------------------------------------------------
+@pytest.fixture
+def silent_server():
+    """A socket on loopback that accepts connections and never answers."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            held.append(conn)  # keep it open, say nothing
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_an_endpoint_that_never_answers_fails_within_the_budget_and_says_how_long(silent_server):
+    from cspkit.errors import APITimeoutError
+
+    notices = []
+    transport = Transport(silent_server, lambda force: "t", deadline=1.5, timeout=(10.0, 60.0),
+                          on_retry=notices.append)
+    with pytest.raises(APITimeoutError) as caught:
+        transport.request("GET", "customers")
+    message = str(caught.value)
+    # it returned (the read timeout alone was 60 s) and says how long it actually waited: the whole budget
+    import re
+
+    waited = re.search(r"no answer after (\d+\.\d) s \(1 attempt; budget 1\.5 s per call\)", message)
+    assert waited is not None, message
+    assert float(waited.group(1)) >= 1.5
+    assert caught.value.request_id in message
+    assert notices == []  # nothing left of the budget for a retry, so no wait was announced
+
+
+def test_attempt_timeouts_are_cut_to_what_is_left_of_the_budget():
+    """Each attempt's (connect, read) timeout is at most the budget left; a wait that would pass it is not started."""
+    now = [0.0]
+    seen: list[tuple[float, float]] = []
+
+    class Session(requests.Session):
+        def request(self, method, url, **kwargs):  # noqa: ANN001 - requests' own signature
+            seen.append(kwargs["timeout"])
+            now[0] += 4.0  # each attempt takes 4 s and times out
+            raise requests.exceptions.ReadTimeout("slow")
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    notices = []
+    transport = Transport(BASE, lambda force: "t", session=Session(), deadline=10.0, timeout=(10.0, 60.0),
+                          sleep=sleep, jitter=lambda upper: upper, clock=lambda: now[0], on_retry=notices.append,
+                          retry=RetryPolicy(max_attempts=5, backoff_base=1.0))
+    from cspkit.errors import APITimeoutError
+
+    with pytest.raises(APITimeoutError) as caught:
+        transport.request("GET", "customers")
+    # attempt 1 at t=0 (10 s left), wait 1 s, attempt 2 at t=5 (5 s left); then t=9 and a 2 s wait would pass 10 s
+    assert seen == [(10.0, 10.0), (5.0, 5.0)]
+    assert [(n.attempt, n.reason, n.wait) for n in notices] == [(1, "no answer (timeout)", 1.0)]
+    assert "no answer after 9.0 s (2 attempts; budget 10 s per call)" in str(caught.value)
+    assert "would pass the 10 s budget" in (caught.value.hint or "")
+
+
+@responses.activate
+def test_a_retry_after_is_announced_to_the_hook_before_the_wait():
+    url = f"{BASE}/v1/customers"
+    responses.get(url, status=429, headers={"Retry-After": "7"}, json={"statusCode": 429, "message": "slow down"})
+    responses.get(url, status=200, json={"items": []})
+    sleeps: list[float] = []
+    notices = []
+    transport = make(sleeps, on_retry=notices.append)
+    assert transport.request("GET", "customers").json == {"items": []}
+    assert len(notices) == 1 and sleeps == [7.0]
+    notice = notices[0]
+    assert (notice.attempt, notice.max_attempts, notice.reason, notice.wait) == (1, 5, "429 Too Many Requests", 7.0)
+    assert notice.request_id == responses.calls[0].request.headers["MS-RequestId"]
+
+
+@responses.activate
+def test_a_retry_after_longer_than_the_budget_is_not_waited_for():
+    url = f"{BASE}/v1/customers"
+    responses.get(url, status=429, headers={"Retry-After": "30"}, json={"statusCode": 429, "message": "slow down"})
+    sleeps: list[float] = []
+    with pytest.raises(RateLimitError) as caught:
+        make(sleeps, deadline=20.0).request("GET", "customers")
+    assert sleeps == [] and len(responses.calls) == 1
+    assert "the next try, in 30 s, would pass the 20 s budget" in (caught.value.hint or "")

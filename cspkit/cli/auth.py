@@ -17,15 +17,16 @@ def auth() -> None:
       app-only       CSPKIT_TENANT_ID, CSPKIT_CLIENT_ID, CSPKIT_CLIENT_SECRET (or a certificate in the profile)
       app+user       CSPKIT_TENANT_ID, CSPKIT_CLIENT_ID, then `cspkit auth login` (device code), or
                      CSPKIT_REFRESH_TOKEN from your secure-application-model consent
-      nothing set    the local emulator
+      nothing set    the local emulator (only when nothing at all is set: half a set is refused, exit 2)
     Profiles live in ~/.config/cspkit/config.toml ([profiles.NAME] with auth, tenant_id, client_id, endpoint...).
+    `cspkit auth status` says which target would be used and why.
     """
 
 
 @auth.command("status")
 @click.pass_obj
 def status(state) -> None:
-    """Say which identity and endpoint would be used, without printing any secret."""
+    """Say which target, identity and endpoint would be used and why ("why"), without printing any secret."""
     settings = state.settings
     info = settings.describe()
     if not settings.is_emulator and settings.auth == "user":

@@ -1,8 +1,13 @@
 """The ``cspkit`` command: global options, the one error boundary, and the area command groups.
 
-Exit codes (DESIGN.md): 0 success, 1 operation failed, 2 bad usage or bad input, 3 batch partly failed.
+Exit codes (DESIGN.md): 0 success, 1 operation failed, 2 bad usage or bad input (including settings that leave the
+target unclear, :class:`~cspkit.errors.ConfigurationError`), 3 batch partly failed.
 Without ``--debug`` no traceback ever reaches the user: a :class:`~cspkit.errors.CspkitError` becomes one paragraph
 (what failed, why, what to do, the request and correlation ids).
+
+Global options (``--profile``, ``--endpoint``, ``--timeout``, ``-o/--output``, ``--yes``, ``--debug``) are accepted
+before the subcommand and after it (``cspkit -o json customers list`` = ``cspkit customers list -o json``). When a
+call waits at least :data:`WAIT_NOTICE_SECONDS` before a retry, stderr says so (attempt, reason, next try).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import sys
 import traceback
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -19,12 +25,15 @@ from cspkit._version import __version__
 from cspkit.cli import auth as auth_cli
 from cspkit.cli import billing, demo, emulator, exports, ordering, pricelist
 from cspkit.cli.output import OUTPUT_FORMATS, note
-from cspkit.config import Settings, load_settings
+from cspkit.config import Settings, load_settings, tighten_home
 from cspkit.errors import APIError, CspkitError
 
 __all__ = ["CliState", "cli", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+#: A wait before a retry at least this long (seconds) is announced on stderr, without --debug.
+WAIT_NOTICE_SECONDS = 3.0
 
 
 class CliState:
@@ -34,15 +43,20 @@ class CliState:
         output: ``"table"``, ``"json"`` or ``"csv"``.
         yes: answer yes to confirmations.
         debug: show tracebacks and debug logs.
+        timeout: seconds per call to Partner Center, retries included (None: the settings').
         correlation_id: one MS-CorrelationId pinned for the whole CLI run.
     """
 
-    def __init__(self, *, profile: str | None, endpoint: str | None, output: str, yes: bool, debug: bool) -> None:
+    def __init__(
+        self, *, profile: str | None, endpoint: str | None, output: str, yes: bool, debug: bool,
+        timeout: float | None = None,
+    ) -> None:
         self.profile = profile
         self.endpoint = endpoint
         self.output = output
         self.yes = yes
         self.debug = debug
+        self.timeout = timeout
         self.correlation_id = str(uuid.uuid4())
         self._settings: Settings | None = None
         self._client: Any = None
@@ -52,8 +66,32 @@ class CliState:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(profile=self.profile, endpoint=self.endpoint)
+            settings = load_settings(profile=self.profile, endpoint=self.endpoint, timeout=self.timeout)
+            settings.prepare_home()
+            if not self._closers or self._closers[0] != self._tighten_home:
+                self._closers.insert(0, self._tighten_home)  # runs last, after the ledger and emulator closed
+            self._settings = settings
         return self._settings
+
+    def _tighten_home(self) -> None:
+        if self._settings is not None:
+            tighten_home(self._settings.home)
+
+    def set_global(self, name: str, value: Any) -> None:
+        """A global option given after the subcommand (it wins over the same option before it)."""
+        setattr(self, name, value)
+        if name in ("profile", "endpoint", "timeout"):
+            self._settings = None
+        if name == "debug" and value:
+            _debug_logging()
+
+    def announce_wait(self, notice: Any) -> None:
+        """The transport's ``on_retry`` hook: say on stderr when a retry makes us wait a while."""
+        if notice.wait < WAIT_NOTICE_SECONDS:
+            return
+        path = urlsplit(notice.url).path or notice.url
+        note(f"cspkit: {notice.method} {path} got {notice.reason} (attempt {notice.attempt} of at most "
+             f"{notice.max_attempts}); next try in {_seconds(notice.wait)} s.")
 
     def emulator_server(self) -> Any:
         """The persistent embedded emulator for this run (started on first use, state saved on exit)."""
@@ -80,10 +118,12 @@ class CliState:
                     endpoint=emu.url, pricesheet_endpoint=emu.url, graph_endpoint=emu.url
                 )
                 self._client = PartnerCenter(
-                    settings=settings, access_token=emu.token, correlation_id=self.correlation_id
+                    settings=settings, access_token=emu.token, correlation_id=self.correlation_id,
+                    on_retry=self.announce_wait,
                 )
             else:
-                self._client = PartnerCenter(settings=settings, correlation_id=self.correlation_id)
+                self._client = PartnerCenter(settings=settings, correlation_id=self.correlation_id,
+                                             on_retry=self.announce_wait)
             self._closers.append(self._client.close)
         return self._client
 
@@ -104,6 +144,14 @@ class CliState:
             note("Not asking on a non-interactive input: pass --yes to confirm.")
             return False
         return click.confirm(question, default=False, err=True)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+def _debug_logging() -> None:
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
 
 
 def format_error(exc: CspkitError) -> str:
@@ -158,6 +206,8 @@ class CspkitGroup(click.Group):
 @click.group(cls=CspkitGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option("--profile", envvar="CSPKIT_PROFILE", help="Named profile from the config file.")
 @click.option("--endpoint", help="Partner Center base URL (default: the profile's, or the public service).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Time budget of each call to Partner Center, retries included (default CSPKIT_TIMEOUT or 120).")
 @click.option(
     "--output", "-o", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True,
     help="How lists are printed: a table for people, JSON (Partner Center wire shape) or CSV for pipes.",
@@ -166,22 +216,60 @@ class CspkitGroup(click.Group):
 @click.option("--debug", is_flag=True, help="Show debug logs and tracebacks.")
 @click.version_option(__version__, prog_name="cspkit")
 @click.pass_context
-def cli(ctx: click.Context, profile: str | None, endpoint: str | None, output: str, yes: bool, debug: bool) -> None:
+def cli(
+    ctx: click.Context, profile: str | None, endpoint: str | None, timeout: float | None, output: str, yes: bool,
+    debug: bool,
+) -> None:
     """cspkit: order for customers, reconcile invoices and study price lists in Microsoft Partner Center.
 
-    With no Partner Center profile configured, every command runs against the local emulator and says so on
-    stderr. Configure a real profile with CSPKIT_* environment variables or ~/.config/cspkit/config.toml
-    (see `cspkit auth --help`).
+    With nothing at all configured, every command runs against the local emulator and says so on stderr; half a
+    configuration is refused (exit 2), never replaced by the emulator. Configure Partner Center with CSPKIT_*
+    environment variables or ~/.config/cspkit/config.toml (see `cspkit auth --help`; `cspkit auth status` says
+    which target would be used and why). The options above may also follow the subcommand.
     """
     if debug:
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    state = CliState(profile=profile, endpoint=endpoint, output=output, yes=yes, debug=debug)
+        _debug_logging()
+    state = CliState(profile=profile, endpoint=endpoint, output=output, yes=yes, debug=debug, timeout=timeout)
     ctx.obj = state
     ctx.call_on_close(state.close)
 
 
 for _area in (demo, auth_cli, emulator, ordering, billing, exports, pricelist):  # exports extends `invoices`
     _area.register(cli)
+
+
+def _late_option(name: str, *decls: str, **kwargs: Any) -> click.Option:
+    """A hidden copy of a global option for subcommands: given after the subcommand, it sets the run's state."""
+
+    def apply(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        state = ctx.find_object(CliState)
+        if state is not None and value is not None and value is not False:
+            state.set_global(name, value)
+
+    return click.Option(list(decls), expose_value=False, hidden=True, callback=apply, **kwargs)
+
+
+def _late_options() -> list[click.Option]:
+    return [
+        _late_option("profile", "--profile"),
+        _late_option("endpoint", "--endpoint"),
+        _late_option("timeout", "--timeout", type=click.FloatRange(min=0, min_open=True)),
+        _late_option("output", "--output", "-o", type=click.Choice(OUTPUT_FORMATS)),
+        _late_option("yes", "--yes", "-y", is_flag=True, default=None),
+        _late_option("debug", "--debug", is_flag=True, default=None),
+    ]
+
+
+def _accept_global_options_after(command: click.Command) -> None:
+    """Give every subcommand (and sub-group) the global options, unless it has an option of the same name."""
+    taken = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    command.params.extend(o for o in _late_options() if not taken.intersection(o.opts))
+    for sub in getattr(command, "commands", {}).values():
+        _accept_global_options_after(sub)
+
+
+for _command in cli.commands.values():
+    _accept_global_options_after(_command)
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import click
 
 from cspkit.cli.output import emit, note
+from cspkit.cli.params import CUSTOMER_ID, SUBSCRIPTION_ID
 
 __all__ = ["register"]
 
@@ -257,7 +258,7 @@ def _print_plan(plan: Any) -> None:
 
 
 @order_group.command("place")
-@click.option("--customer", "customer_id", required=True, help="Customer id (tenant id).")
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True, help="Customer id (tenant id).")
 @click.option("--item", required=True, help="Catalog item id PRODUCT:SKU:AVAILABILITY, or PRODUCT:SKU.")
 @click.option("--quantity", type=int, required=True, help="Seats (within the SKU's minimum and maximum).")
 @click.option("--term", "term_duration", type=click.Choice(["P1M", "P1Y", "P3Y"], case_sensitive=False),
@@ -405,7 +406,7 @@ def orders_group() -> None:
 
 
 @orders_group.command("list")
-@click.option("--customer", "customer_id", required=True)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
 @click.option("--billing-type", help="Filter, e.g. monthly or onetime.")
 @click.pass_obj
 def orders_list(state: Any, customer_id: str, billing_type: str | None) -> None:
@@ -419,7 +420,7 @@ def orders_list(state: Any, customer_id: str, billing_type: str | None) -> None:
 
 @orders_group.command("show")
 @click.argument("order_id")
-@click.option("--customer", "customer_id", required=True)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
 @click.pass_obj
 def orders_show(state: Any, order_id: str, customer_id: str) -> None:
     """Show one order and its line items."""
@@ -434,7 +435,7 @@ def orders_show(state: Any, order_id: str, customer_id: str) -> None:
 
 @orders_group.command("activation-links")
 @click.argument("order_id")
-@click.option("--customer", "customer_id", required=True)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
 @click.option("--line", "line_item_number", type=int, help="Only this line item.")
 @click.pass_obj
 def orders_activation_links(state: Any, order_id: str, customer_id: str, line_item_number: int | None) -> None:
@@ -473,7 +474,7 @@ def _sub_row(customer_id: str, s: Any) -> dict[str, Any]:
 
 
 @subscriptions_group.command("list")
-@click.option("--customer", "customer_id", required=True)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
 @click.option("--order", "order_id", help="Only the subscriptions of this order.")
 @click.pass_obj
 def subscriptions_list(state: Any, customer_id: str, order_id: str | None) -> None:
@@ -484,8 +485,8 @@ def subscriptions_list(state: Any, customer_id: str, order_id: str | None) -> No
 
 
 @subscriptions_group.command("show")
-@click.argument("subscription_id")
-@click.option("--customer", "customer_id", required=True)
+@click.argument("subscription_id", type=SUBSCRIPTION_ID)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
 @click.pass_obj
 def subscriptions_show(state: Any, subscription_id: str, customer_id: str) -> None:
     """Show one subscription (with its cancellation deadline and refundable seats)."""
@@ -505,9 +506,9 @@ def _change_result(state: Any, outcome: Any, customer_id: str) -> None:
 
 
 @subscriptions_group.command("set-quantity")
-@click.argument("subscription_id")
+@click.argument("subscription_id", type=SUBSCRIPTION_ID)
 @click.argument("quantity", type=click.IntRange(0, None))
-@click.option("--customer", "customer_id", required=True)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
 @click.option("--force", is_flag=True, help="Skip the SKU-bounds and seat-reduction-window guards.")
 @click.pass_obj
 def subscriptions_set_quantity(state: Any, subscription_id: str, quantity: int, customer_id: str,
@@ -521,8 +522,8 @@ def subscriptions_set_quantity(state: Any, subscription_id: str, quantity: int, 
 
 @subscriptions_group.command("auto-renew")
 @click.argument("setting", type=click.Choice(["on", "off"]))
-@click.argument("subscription_id")
-@click.option("--customer", "customer_id", required=True)
+@click.argument("subscription_id", type=SUBSCRIPTION_ID)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
 @click.pass_obj
 def subscriptions_auto_renew(state: Any, setting: str, subscription_id: str, customer_id: str) -> None:
     """Turn auto-renew on or off (off: the subscription ends at the end of its term)."""
@@ -533,8 +534,8 @@ def subscriptions_auto_renew(state: Any, setting: str, subscription_id: str, cus
 
 
 @subscriptions_group.command("cancel")
-@click.argument("subscription_id")
-@click.option("--customer", "customer_id", required=True)
+@click.argument("subscription_id", type=SUBSCRIPTION_ID)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
 @click.option("--force", is_flag=True, help="Skip the cancellation-window guard (Partner Center may refuse).")
 @click.pass_obj
 def subscriptions_cancel(state: Any, subscription_id: str, customer_id: str, force: bool) -> None:
@@ -545,8 +546,8 @@ def subscriptions_cancel(state: Any, subscription_id: str, customer_id: str, for
 
 
 @subscriptions_group.command("suspend")
-@click.argument("subscription_id")
-@click.option("--customer", "customer_id", required=True)
+@click.argument("subscription_id", type=SUBSCRIPTION_ID)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
 @click.pass_obj
 def subscriptions_suspend(state: Any, subscription_id: str, customer_id: str) -> None:
     """Suspend a subscription (NCE billing continues while suspended)."""
@@ -556,8 +557,8 @@ def subscriptions_suspend(state: Any, subscription_id: str, customer_id: str) ->
 
 
 @subscriptions_group.command("reactivate")
-@click.argument("subscription_id")
-@click.option("--customer", "customer_id", required=True)
+@click.argument("subscription_id", type=SUBSCRIPTION_ID)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
 @click.pass_obj
 def subscriptions_reactivate(state: Any, subscription_id: str, customer_id: str) -> None:
     """Reactivate a suspended subscription."""
@@ -567,8 +568,8 @@ def subscriptions_reactivate(state: Any, subscription_id: str, customer_id: str)
 
 
 @subscriptions_group.command("activate")
-@click.argument("subscription_id")
-@click.option("--customer", "customer_id", required=True)
+@click.argument("subscription_id", type=SUBSCRIPTION_ID)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
 @click.pass_obj
 def subscriptions_activate(state: Any, subscription_id: str, customer_id: str) -> None:
     """Sandbox-activate a marketplace SaaS subscription (integration sandbox / emulator only)."""
@@ -578,7 +579,8 @@ def subscriptions_activate(state: Any, subscription_id: str, customer_id: str) -
 
 
 @subscriptions_group.command("cancellable")
-@click.option("--customer", "customer_id", help="One customer (default: every customer, concurrently).")
+@click.option("--customer", "customer_id", type=CUSTOMER_ID,
+              help="One customer (default: every customer, concurrently).")
 @click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True)
 @click.option("--rate-limit", type=click.FloatRange(1, None), help="Requests per minute (default 475).")
 @click.pass_obj
@@ -633,7 +635,7 @@ def _entry_wire(entry: Any) -> dict[str, Any]:
 @click.option("--status", type=click.Choice(["pending", "submitted", "unknown", "done", "failed", "refused",
                                              "unresolved"]))
 @click.option("--kind")
-@click.option("--customer", "customer_id")
+@click.option("--customer", "customer_id", type=CUSTOMER_ID)
 @click.option("--batch", "batch_id")
 @click.option("--limit", type=click.IntRange(1, None), default=100, show_default=True)
 @click.pass_obj
@@ -705,7 +707,7 @@ def ledger_resume(state: Any, entry_ids: tuple[int, ...]) -> None:
 
 
 @click.command("audit")
-@click.option("--customer", "customer_id", help="Only writes for this customer.")
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, help="Only writes for this customer.")
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="UTC date/time.")
 @click.option("--limit", type=click.IntRange(1, None), default=500, show_default=True)
 @click.pass_obj

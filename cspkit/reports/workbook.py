@@ -54,6 +54,13 @@ _EPOCH = np.datetime64("1899-12-30T00:00:00", "ns")
 _DAY_NS = 86_400_000_000_000
 
 
+def user_file_mode() -> int:
+    """The mode a new file gets under the process umask (``0o644`` under umask 022)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path in the target's directory; on success move it onto ``path`` (os.replace).
@@ -66,6 +73,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, user_file_mode())  # mkstemp makes 0600; a file the user names follows their umask
         os.replace(tmp, target)
     except BaseException:
         try:

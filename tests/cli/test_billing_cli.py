@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,7 +23,7 @@ US_CUSTOMER = "9a1e3f52-6c0b-4d7e-8f21-3b4c5d6e7f80"
 
 @pytest.fixture
 def env(tmp_path):
-    return {"CSPKIT_HOME": str(tmp_path), "CSPKIT_CONFIG": str(tmp_path / "none.toml")}
+    return {"CSPKIT_HOME": str(tmp_path), "CSPKIT_CONFIG": os.devnull}
 
 
 def run(args, env):

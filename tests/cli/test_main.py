@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -13,7 +14,7 @@ from cspkit.errors import InputFileError, NotFoundError
 
 @pytest.fixture
 def env(tmp_path):
-    return {"CSPKIT_HOME": str(tmp_path), "CSPKIT_CONFIG": str(tmp_path / "none.toml")}
+    return {"CSPKIT_HOME": str(tmp_path), "CSPKIT_CONFIG": os.devnull}
 
 
 def run(args, env):
@@ -42,9 +43,9 @@ def test_auth_status_with_nothing_configured_says_emulator(env):
 
 
 def test_a_secret_in_the_config_file_exits_2_without_traceback(tmp_path, env):
-    config = tmp_path / "none.toml"
+    config = tmp_path / "config.toml"
     config.write_text('default_profile = "p"\n[profiles.p]\nclient_secret = "leak"\n')
-    result = CliRunner().invoke(cli, ["auth", "status"], env=env)
+    result = CliRunner().invoke(cli, ["auth", "status"], env={**env, "CSPKIT_CONFIG": str(config)})
     assert result.exit_code == 2
     assert "Traceback" not in result.output and "leak" not in result.output
     assert "secrets are never read from the config file" in result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def no_backoff(monkeypatch):
 @pytest.fixture
 def run(emulator, tmp_path):
     env = {"CSPKIT_ENDPOINT": emulator.url, "CSPKIT_ACCESS_TOKEN": emulator.token, "CSPKIT_HOME": str(tmp_path),
-           "CSPKIT_CONFIG": str(tmp_path / "none.toml"), "CSPKIT_DATABASE_URL": ""}
+           "CSPKIT_CONFIG": os.devnull, "CSPKIT_DATABASE_URL": ""}
 
     def invoke(*args: str, input: str | None = None):
         return CliRunner().invoke(cli, list(args), env=env, input=input)

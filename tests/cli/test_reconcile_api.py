@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
 
 from click.testing import CliRunner
@@ -22,7 +23,7 @@ def test_graph_is_the_default_and_v1_agrees(emulator, tmp_path, monkeypatch):
     emulator.clock.set("2026-12-01T00:00:00Z")
     invoice = next(iter(pc.invoices.list()))
     monkeypatch.chdir(tmp_path)
-    env = {"CSPKIT_HOME": str(tmp_path / "home"), "CSPKIT_CONFIG": str(tmp_path / "none.toml"),
+    env = {"CSPKIT_HOME": str(tmp_path / "home"), "CSPKIT_CONFIG": os.devnull,
            "CSPKIT_ENDPOINT": emulator.url, "CSPKIT_ACCESS_TOKEN": emulator.token}
     runs = {}
     for api in ("graph", "v1"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import zlib
 from decimal import Decimal
 
@@ -237,7 +238,7 @@ def cli_env(emu, tmp_path):
     invoices = cli.commands.get("invoices")
     if invoices is None or "export" not in getattr(invoices, "commands", {}):
         exports.register(cli)
-    env = {"CSPKIT_HOME": str(tmp_path / "home"), "CSPKIT_CONFIG": str(tmp_path / "none.toml"),
+    env = {"CSPKIT_HOME": str(tmp_path / "home"), "CSPKIT_CONFIG": os.devnull,
            "CSPKIT_ENDPOINT": emu.url, "CSPKIT_ACCESS_TOKEN": emu.token, "CSPKIT_GRAPH_ENDPOINT": emu.url}
     return cli, env
 
