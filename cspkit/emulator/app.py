@@ -234,7 +234,10 @@ class Edge:
         if plane in ("pc", "saas"):
             auth = headers.get("authorization", "")
             token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-            if token not in self.state.tokens:
+            publisher_id = self.state.publishers.get(token) if plane == "saas" else None
+            if plane == "saas":  # which publisher calls: None for the emulator's unscoped tokens
+                scope["state"]["publisher_id"] = publisher_id
+            if token not in self.state.tokens and publisher_id is None:
                 if plane == "pc":
                     exc = EmulatorError(401, "800001", "Authentication failed: a valid bearer token is required.")
                     await reply(401, error_body(exc), {"WWW-Authenticate": 'Bearer realm="cspkit-emulator"'})
@@ -398,6 +401,9 @@ class AppState:
                  control_token: str | None = None) -> None:
         self.backend = backend
         self.control_token = control_token
+        # SaaS fulfillment bearer tokens scoped to one publisher (POST /_emulator/tokens {"publisherId": ...}):
+        # token → publisherId; they are valid on /api/saas only
+        self.publishers: dict[str, str] = {}
         self.tokens = tokens
         self.faults = faults
         self.rate_limiter = rate_limiter
@@ -822,6 +828,15 @@ def _saas_router() -> APIRouter:
         if got != SAAS_API_VERSION:
             raise EmulatorError(400, "BadRequest", f"api-version must be {SAAS_API_VERSION} (got {got!r}).")
 
+    def caller(request: Request) -> str | None:
+        """The publisher the bearer token belongs to (None: the emulator's unscoped token, any publisher)."""
+        return request.scope.get("state", {}).get("publisher_id")
+
+    def owned(request: Request, saas_id: str) -> Any:
+        saas = b.get_saas_subscription(saas_id)
+        b.check_publisher(saas, caller(request))
+        return saas
+
     def op_location(request: Request, op: Any) -> dict[str, str]:
         base = str(request.base_url).rstrip("/")
         return {"Operation-Location": f"{base}/api/saas/subscriptions/{op.subscription_id}/operations/{op.id}"
@@ -830,12 +845,15 @@ def _saas_router() -> APIRouter:
     @r.post("/subscriptions/resolve", name="saas_resolve")
     def resolve(request: Request) -> Response:
         version(request)
-        return respond(wire.resolved(b.resolve_purchase_token(request.headers.get("x-ms-marketplace-token"))))
+        token = request.headers.get("x-ms-marketplace-token")
+        return respond(wire.resolved(b.resolve_purchase_token(token, publisher_id=caller(request))))
 
     @r.get("/subscriptions", name="saas_list_subscriptions")
     def list_subscriptions(request: Request, continuationToken: str | None = None) -> Response:
         version(request)
-        subs = b.list_saas_subscriptions()
+        publisher_id = caller(request)
+        subs = [s for s in b.list_saas_subscriptions()
+                if publisher_id is None or s.publisher_id.lower() == publisher_id.lower()]
         offset = 0
         if continuationToken:
             offset = int(state.continuation.decode(continuationToken, "saas")["o"])
@@ -850,12 +868,12 @@ def _saas_router() -> APIRouter:
     @r.get("/subscriptions/{saas_id}", name="saas_get_subscription")
     def get_subscription(request: Request, saas_id: str) -> Response:
         version(request)
-        return respond(wire.saas_subscription(b.get_saas_subscription(saas_id)))
+        return respond(wire.saas_subscription(owned(request, saas_id)))
 
     @r.get("/subscriptions/{saas_id}/listAvailablePlans", name="saas_list_plans")
     def list_plans(request: Request, saas_id: str, planId: str | None = None) -> Response:
         version(request)
-        market = b.get_customer(b.get_saas_subscription(saas_id).customer_id).country
+        market = b.get_customer(owned(request, saas_id).customer_id).country
         plans = b.list_saas_plans(saas_id, plan_id=planId)
         return respond({"plans": [wire.saas_plan(i, market=market) for i in plans]})
 
@@ -864,12 +882,17 @@ def _saas_router() -> APIRouter:
         version(request)
         body = await body_json(request)
         quantity = body.get("quantity")
-        b.activate_saas(saas_id, plan_id=body.get("planId"), quantity=int(quantity) if quantity is not None else None)
+        if quantity is not None and (isinstance(quantity, bool) or not isinstance(quantity, (int, str))
+                                     or not str(quantity).strip().isdigit()):
+            raise EmulatorError(400, "BadRequest", f"quantity must be a whole number, got {quantity!r}.")
+        b.activate_saas(saas_id, plan_id=body.get("planId"), quantity=int(quantity) if quantity is not None else None,
+                        publisher_id=caller(request))
         return Response(status_code=200)
 
     @r.patch("/subscriptions/{saas_id}", name="saas_update_subscription")
     async def update(request: Request, saas_id: str) -> Response:
         version(request)
+        owned(request, saas_id)
         body = await body_json(request)
         if "planId" in body and "quantity" in body:
             raise EmulatorError(400, "BadRequest", "Plan and quantity cannot be changed in the same call.")
@@ -884,22 +907,26 @@ def _saas_router() -> APIRouter:
     @r.delete("/subscriptions/{saas_id}", name="saas_delete_subscription")
     def delete(request: Request, saas_id: str) -> Response:
         version(request)
+        owned(request, saas_id)
         op = b.delete_saas_subscription(saas_id)
         return Response(status_code=202, headers=op_location(request, op))
 
     @r.get("/subscriptions/{saas_id}/operations", name="saas_list_operations")
     def list_operations(request: Request, saas_id: str) -> Response:
         version(request)
+        owned(request, saas_id)
         return respond({"operations": [wire.saas_operation(o) for o in b.list_saas_operations(saas_id)]})
 
     @r.get("/subscriptions/{saas_id}/operations/{operation_id}", name="saas_get_operation")
     def get_operation(request: Request, saas_id: str, operation_id: str) -> Response:
         version(request)
+        owned(request, saas_id)
         return respond(wire.saas_operation(b.get_saas_operation(saas_id, operation_id)))
 
     @r.patch("/subscriptions/{saas_id}/operations/{operation_id}", name="saas_update_operation")
     async def update_operation(request: Request, saas_id: str, operation_id: str) -> Response:
         version(request)
+        owned(request, saas_id)
         body = await body_json(request)
         await asyncio.to_thread(b.update_saas_operation, saas_id, operation_id, status=str(body.get("status")))
         return Response(status_code=200)
@@ -935,7 +962,7 @@ def _publisher_router() -> APIRouter:
     @r.get("/{publisher_id}/landing", name="publisher_landing")
     def landing(publisher_id: str, token: str | None = None) -> HTMLResponse:
         try:
-            result = b.publisher_landing(token)
+            result = b.publisher_landing(token, publisher_id)  # this publisher's site: its own purchases only
         except EmulatorError as exc:
             return page(publisher_id, "Cannot set up your subscription", f"<p>{html.escape(exc.description)}</p>",
                         exc.status)
@@ -952,9 +979,10 @@ def _publisher_router() -> APIRouter:
         form = await request.body()
         token = (parse_qs(form.decode()).get("token") or [None])[0]
         try:
-            saas = b.resolve_purchase_token(token)
+            saas = b.resolve_purchase_token(token, publisher_id=publisher_id)
             if saas.status == "PendingFulfillmentStart":
-                saas = b.activate_saas(saas.id, plan_id=saas.plan_id, quantity=saas.quantity)
+                saas = b.activate_saas(saas.id, plan_id=saas.plan_id, quantity=saas.quantity,
+                                       publisher_id=publisher_id)
         except EmulatorError as exc:
             return page(publisher_id, "Activation failed", f"<p>{html.escape(exc.description)}</p>", exc.status)
         return page(publisher_id, "Your subscription is active", details(saas))
@@ -1169,8 +1197,16 @@ def _control_router() -> APIRouter:
         return respond({"items": to_jsonable(b.event_log)})
 
     @r.post("/tokens", name="control_issue_token", status_code=201)
-    def issue_token() -> Response:
+    async def issue_token(request: Request) -> Response:
+        """Another bearer token; with ``{"publisherId": ...}`` one for that publisher's SaaS fulfillment calls only
+        (like the publisher's own Entra app token: it sees and activates that publisher's purchases only)."""
+        body = await body_json(request)
+        publisher_id = check.text(body, "publisherId")
         token = "emu_" + uuid.uuid4().hex
+        if publisher_id:
+            state.publishers[token] = publisher_id
+            return respond({"accessToken": token, "tokenType": "Bearer", "publisherId": publisher_id,
+                            "expiresIn": int(timedelta(hours=1).total_seconds())}, 201)
         state.tokens.add(token)
         return respond({"accessToken": token, "tokenType": "Bearer",
                         "expiresIn": int(timedelta(hours=1).total_seconds())}, 201)
