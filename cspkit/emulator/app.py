@@ -1134,6 +1134,21 @@ def _control_router() -> APIRouter:
         if policy is not None and not isinstance(policy, str):
             raise check.bad_field("policy", "a policy preset name", policy)
         overrides = check.obj(body, "policyOverrides", default={})
+        for key in overrides:
+            where = f"policyOverrides.{key}"
+            if key in ("cart_expiry", "order_list_delay", "purchase_token_ttl", "ack_auto_accept"):
+                check.number(overrides, key, required=True, minimum=0)
+            elif key == "saas_activation_days":
+                check.integer(overrides, key, required=True, minimum=0)
+            elif key == "webhook_retry_delays":
+                delays = overrides[key]
+                if not isinstance(delays, list) or not all(
+                    isinstance(d, (int, float)) and not isinstance(d, bool) and d >= 0 for d in delays
+                ):
+                    raise check.bad_field(where, "a list of seconds", delays)
+            else:
+                raise check.bad_field(where, "one of cart_expiry, order_list_delay, purchase_token_ttl, "
+                                             "ack_auto_accept (seconds), saas_activation_days, webhook_retry_delays")
         rate = check.obj(body, "rateLimit", default={})
         limit = check.integer(rate, "limit", minimum=0) if rate.get("limit") is not None else None
         window = check.number(rate, "windowSeconds", minimum=0) if "windowSeconds" in rate else None

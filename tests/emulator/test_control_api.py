@@ -50,6 +50,10 @@ WRONG = [
     ("/config", {"publisher": {"webhook_status": "200"}}, "Field 'webhook_status': expected an integer from 100"),
     ("/config", {"webhookUrl": 8080}, "Field 'webhookUrl': expected a string, got 8080"),
     ("/config", {"policy": 1}, "Field 'policy': expected a policy preset name, got 1"),
+    ("/config", {"policyOverrides": {"purchase_token_ttl": "1h"}}, "Field 'purchase_token_ttl': expected a number"),
+    ("/config", {"policyOverrides": {"seats": 3}}, "Field 'policyOverrides.seats': expected one of cart_expiry"),
+    ("/config", {"policyOverrides": {"webhook_retry_delays": [1, "x"]}},
+     "Field 'policyOverrides.webhook_retry_delays': expected a list of seconds"),
     ("/seed", {"customers": "Contoso"}, "Field 'customers': expected a list of customer objects"),
     ("/seed", {"customers": [{"domain": "x"}]}, "Field 'customers[0].companyName': expected a string (required)"),
     ("/seed", {"catalog": []}, "Field 'catalog': expected a JSON object, got list"),
@@ -81,6 +85,9 @@ def test_well_typed_input_still_works(emulator):
     config = post(emulator, "/config", {"rateLimit": {"limit": 7, "windowSeconds": 2}, "publisher": {"ack": "none"}})
     assert config.status_code == 200
     assert config.json()["rateLimit"]["limit"] == 7 and config.json()["publisher"]["ack"] == "none"
+    overrides = {"purchase_token_ttl": 3600, "saas_activation_days": 3, "webhook_retry_delays": [5, 60]}
+    assert post(emulator, "/config", {"policyOverrides": overrides}).status_code == 200
+    assert emulator.backend.policy.saas_activation_days == 3
     assert post(emulator, "/reset", {"now": "2026-11-02T09:00:00Z", "clearFaults": True}).status_code == 200
 
 
