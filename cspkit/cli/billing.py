@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -138,6 +139,71 @@ def _rows(frame: Any, columns: list[str], limit: int | None = None) -> list[dict
     return rows
 
 
+#: Report formats by --out extension.
+REPORT_FORMATS = {".xlsx": "xlsx", ".csv": "csv", ".parquet": "parquet"}
+#: --fail-on choices, and the variance severities each one fails on.
+FAIL_ON = ("never", "error", "warning")
+_FAILING = {"never": frozenset(), "error": frozenset({"error"}), "warning": frozenset({"error", "warning"})}
+
+
+def report_format(out: Path | None, fmt: str | None) -> str:
+    """The report format: ``--format`` when given, else ``--out``'s extension, else ``xlsx``.
+
+    Raises:
+        click.UsageError (exit 2): ``--format`` contradicts ``--out``'s extension (``--out x.csv --format xlsx``
+            would put Excel bytes under a .csv name), or ``--out`` has an extension that names no format and no
+            ``--format`` is given.
+    """
+    suffix = out.suffix.lower() if out is not None else ""
+    by_extension = REPORT_FORMATS.get(suffix)
+    if fmt is not None:
+        if by_extension is not None and by_extension != fmt:
+            raise click.UsageError(f"--format {fmt} contradicts --out {out} (a {by_extension} name); "
+                                   f"drop --format or name the file .{fmt}")  # fmt: skip
+        return fmt
+    if by_extension is not None:
+        return by_extension
+    if suffix:
+        raise click.UsageError(f"--out {out}: cannot tell the report format from {suffix!r}; name it "
+                               ".xlsx, .csv or .parquet, or give --format")  # fmt: skip
+    return "xlsx"
+
+
+def failures(result: Any, fail_on: str) -> list[str]:
+    """Why ``reconcile`` exits 1 under ``--fail-on fail_on``: one sentence per reason, empty when it exits 0.
+
+    A reason is an invoice/currency total that ``differs`` from the invoice (``no invoice total`` is not one) or
+    variances whose own Severity (per finding: a unit-price difference under a promotion is ``info``) is in the
+    set ``fail_on`` fails on: ``error`` → error; ``warning`` → error and warning; ``never`` → nothing.
+
+    Args:
+        result: a :class:`cspkit.billing.reconcile.ReconciliationResult`.
+        fail_on: ``never`` | ``error`` | ``warning``.
+    """
+    if fail_on == "never":
+        return []
+    reasons = []
+    tieout = result.tieout
+    differs = tieout[tieout["Status"] == "differs"]
+    if len(differs):
+        detail = "; ".join(
+            f"{row.InvoiceNumber} {row.Currency}: lines {row.Total}, invoice {row.InvoiceTotal}, "
+            f"difference {row.Difference}"
+            for row in differs.itertuples()
+        )
+        reasons.append(f"{len(differs)} of {len(tieout)} invoice/currency totals differ: {detail}")
+    variances = result.variances
+    for severity in ("error", "warning"):
+        if severity not in _FAILING[fail_on]:
+            continue
+        found = variances[variances["Severity"] == severity]
+        if len(found):
+            counts = Counter(str(category) for category in found["Category"])
+            listed = ", ".join(f"{category} {count}" for category, count in counts.items())
+            reasons.append(f"{len(found)} {severity}-severity variance(s): {listed}")
+    return reasons
+
+
 def register(cli: click.Group) -> None:
     """Add ``invoices`` and ``reconcile`` to the top-level ``cspkit`` group."""
 
@@ -220,8 +286,15 @@ def register(cli: click.Group) -> None:
                   help="Invoice total to tie out the lines of a file against (repeat per currency).")  # fmt: skip
     @click.option("--period", help="Billing period as YYYY-MM (default: the month of most OrderDates).")
     @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-                  help="Report file (default reports/reconciliation-<invoice or period>.<format>).")  # fmt: skip
-    @click.option("--format", "fmt", type=click.Choice(["xlsx", "csv", "parquet"]), default="xlsx", show_default=True)
+                  help="Report file; its extension (.xlsx, .csv, .parquet) sets the format. CSV and Parquet write "
+                       "one file per table: OUT's stem + .tieout.csv, .variances.csv, ... "
+                       "(default reports/reconciliation-<invoice or period>.<format>).")  # fmt: skip
+    @click.option("--format", "fmt", type=click.Choice(sorted(set(REPORT_FORMATS.values()))), default=None,
+                  help="Report format [default: from --out's extension, else xlsx]; refused when it contradicts "
+                       "--out's extension.")  # fmt: skip
+    @click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
+                  help="Exit 1 when a total differs or a variance of this severity (or worse) is found; `never`: "
+                       "exit 0 whenever the report was written.")  # fmt: skip
     @api_option
     @click.pass_obj
     def reconcile_cmd(
@@ -233,13 +306,18 @@ def register(cli: click.Group) -> None:
         invoice_totals: tuple[str, ...],
         period: str | None,
         out: Path | None,
-        fmt: str,
+        fmt: str | None,
+        fail_on: str,
         api: str,
     ) -> None:
         """Reconcile an invoice's lines with the subscriptions and the price list; write the report.
 
         With --invoice the lines come from Microsoft Graph's asynchronous billed-reconciliation export (blobs kept
         under reports/exports/ so a re-run downloads nothing twice), or from the v1 line-item API with --api v1.
+
+        Exit status: 0 when every invoice total ties and no error variance is found; 1 when a total differs or an
+        error variance is found (the report is still written; stderr says which totals and categories); --fail-on
+        warning also fails on warnings, --fail-on never exits 0; 2 for bad usage or input.
         """
         from cspkit.billing.recon_readers import recon_lines_to_frame
         from cspkit.billing.reconcile import reconcile
@@ -247,6 +325,7 @@ def register(cli: click.Group) -> None:
 
         if bool(invoice_id) == bool(files):
             raise click.UsageError("give either --invoice ID or --file RECON_FILE (one or more)")
+        fmt = report_format(out, fmt)
         invoices: Any = _invoice_totals(invoice_totals) or None
         subscriptions: Any = _read_subscriptions(subscriptions_file) if subscriptions_file else None
         sources: list[str] = []
@@ -289,6 +368,7 @@ def register(cli: click.Group) -> None:
         label = invoice_id or (f"{result.period_start:%Y-%m}" if result.period_start is not None else "lines")
         target = out or Path("reports") / f"reconciliation-{label}.{fmt}"
         written = write_reconciliation_report(result, target, fmt=fmt, sources=sources)
+        reasons = failures(result, fail_on)
         # data to stdout: the tie-out and the variance counts
         tie_columns = ["InvoiceNumber", "Currency", "Lines", "Subtotal", "TaxTotal", "Total", "InvoiceTotal",
                        "Difference", "Status"]  # fmt: skip
@@ -298,6 +378,7 @@ def register(cli: click.Group) -> None:
                 "tieout": _rows(result.tieout, tie_columns),
                 "variances": _rows(counts, ["Category", "Severity", "Count"]),
                 "files": [str(p) for p in written],
+                "failures": reasons,
             }
             from cspkit.cli.output import to_jsonable
 
@@ -320,3 +401,8 @@ def register(cli: click.Group) -> None:
             f"{len(result.variances):,} variances; tie-out: {ties} of {len(result.tieout)} invoice/currency totals tie"
         )
         note("report: " + ", ".join(str(p) for p in written))
+        if reasons:
+            for reason in reasons:
+                note(f"reconcile: {reason}")
+            note(f"reconcile: exit 1 (--fail-on {fail_on}; --fail-on never exits 0 once the report is written)")
+            click.get_current_context().exit(1)

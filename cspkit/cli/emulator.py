@@ -74,20 +74,28 @@ def emulator_group() -> None:
 @click.option("--now", help="Start time of the virtual clock, ISO 8601 (for a fresh state; default 2026-11-02T09:00Z).")
 @click.option("--webhook-url", help="Send SaaS webhooks here instead of the built-in publisher.")
 @click.option("--token", envvar="CSPKIT_EMULATOR_TOKEN", help="Bearer token to accept on /v1 (default: the built-in).")
+@click.option("--control-token", envvar="CSPKIT_EMULATOR_CONTROL_TOKEN",
+              help="Require this token (X-Cspkit-Control-Token or Authorization: Bearer) on the control API "
+                   "/_emulator from every caller; without it only loopback callers may use the control API.")
 def serve(host: str, port: int, state_file: Path | None, policy: str, now: str | None, webhook_url: str | None,
-          token: str | None) -> None:
+          token: str | None, control_token: str | None) -> None:
     """Run the emulator in the foreground until Ctrl-C."""
     from cspkit.emulator import EmulatorServer
     from cspkit.emulator.backend import DEFAULT_NOW
 
     server = EmulatorServer(now=_parse_now(now) or DEFAULT_NOW, policy=policy, state_file=state_file, host=host,
-                            port=port, webhook_url=webhook_url, token=token)
+                            port=port, webhook_url=webhook_url, token=token, control_token=control_token)
     if host not in ("127.0.0.1", "localhost", "::1"):
         note(f"cspkit: warning: the emulator listens on {host}; anyone who can reach it can use the token below.")
+        if not control_token:
+            note("cspkit: the control API (/_emulator) answers loopback callers only; start with --control-token "
+                 "TOKEN to let other hosts use it.")
 
     def ready(emu: EmulatorServer) -> None:
         note(f"cspkit emulator: listening on {emu.url} (Partner Center {emu.url}/v1, SaaS fulfillment /api/saas, "
              "control API /_emulator); Ctrl-C stops it")
+        if control_token:
+            note("cspkit emulator: the control API needs the control token (X-Cspkit-Control-Token header)")
         note(f"cspkit emulator: bearer token {emu.token!r}; "
              + (f"state in {state_file}" if state_file else "state in memory only (use --state FILE to keep it)"))
 

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import hmac
 import html
+import ipaddress
 import json
 import logging
 import re
@@ -27,7 +28,8 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.routing import compile_path
 
 from cspkit.emulator import serializers as wire
-from cspkit.emulator._util import fmt_dt, parse_dt
+from cspkit.emulator import validation as check
+from cspkit.emulator._util import fmt_dt, parse_duration
 from cspkit.emulator.backend import Backend
 from cspkit.emulator.faults import Faults, RateLimiter
 from cspkit.emulator.models import CartLine, EmulatorError
@@ -221,11 +223,21 @@ class Edge:
         def error_body(exc: EmulatorError) -> Any:
             return wire.saas_error(exc) if plane == "saas" else wire.pc_error(exc)
 
+        # -- the control API: loopback only, or the control token when one is configured ---------------------
+        if plane == "control":
+            refusal = control_refusal(self.state.control_token, scope.get("client"), headers)
+            if refusal is not None:
+                await reply(refusal.status, wire.pc_error(refusal))
+                return
+
         # -- authentication ----------------------------------------------------------------------------------
         if plane in ("pc", "saas"):
             auth = headers.get("authorization", "")
             token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-            if token not in self.state.tokens:
+            publisher_id = self.state.publishers.get(token) if plane == "saas" else None
+            if plane == "saas":  # which publisher calls: None for the emulator's unscoped tokens
+                scope["state"]["publisher_id"] = publisher_id
+            if token not in self.state.tokens and publisher_id is None:
                 if plane == "pc":
                     exc = EmulatorError(401, "800001", "Authentication failed: a valid bearer token is required.")
                     await reply(401, error_body(exc), {"WWW-Authenticate": 'Bearer realm="cspkit-emulator"'})
@@ -301,6 +313,46 @@ class Edge:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"x-drop", b"\r\n")]})
 
 
+CONTROL_TOKEN_HEADER = "x-cspkit-control-token"
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 from a dual-stack socket
+    return (mapped or address).is_loopback
+
+
+def control_refusal(control_token: str | None, client: Any, headers: dict[str, str]) -> EmulatorError | None:
+    """Why a control call (``/_emulator/*``) is refused, or None when it may run.
+
+    Without a control token configured only loopback clients (127.0.0.0/8, ::1) may call it: anyone who reaches a
+    ``--host 0.0.0.0`` emulator must not reset it, move its clock or read its webhook signing key. With one
+    (``cspkit emulator serve --control-token`` / ``CSPKIT_EMULATOR_CONTROL_TOKEN``) every caller, loopback too,
+    must send it as ``X-Cspkit-Control-Token: TOKEN`` or ``Authorization: Bearer TOKEN`` (compared in constant
+    time); 401 when it is missing or wrong, 403 for a non-loopback caller when no token is configured.
+    """
+    if control_token:
+        auth = headers.get("authorization", "")
+        bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        offered = [headers.get(CONTROL_TOKEN_HEADER, "").strip(), bearer]
+        if any(o and hmac.compare_digest(o.encode(), control_token.encode()) for o in offered):
+            return None
+        return EmulatorError(401, "800001", "The emulator's control API needs its control token: send it as "
+                                            "X-Cspkit-Control-Token or Authorization: Bearer.")
+    host = client[0] if client else None
+    if _is_loopback(host):
+        return None
+    return EmulatorError(403, "800001", f"The emulator's control API answers loopback callers only (this one is "
+                                        f"{host or 'unknown'}); start it with --control-token to allow others.")
+
+
 class _QuietDrops(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
@@ -345,8 +397,13 @@ CURRENT_BACKEND: Any = _Current("backend")
 class AppState:
     """What the handlers and the edge share: backend, tokens, faults, rate limiter."""
 
-    def __init__(self, backend: Backend, tokens: set[str], faults: Faults, rate_limiter: RateLimiter) -> None:
+    def __init__(self, backend: Backend, tokens: set[str], faults: Faults, rate_limiter: RateLimiter,
+                 control_token: str | None = None) -> None:
         self.backend = backend
+        self.control_token = control_token
+        # SaaS fulfillment bearer tokens scoped to one publisher (POST /_emulator/tokens {"publisherId": ...}):
+        # token → publisherId; they are valid on /api/saas only
+        self.publishers: dict[str, str] = {}
         self.tokens = tokens
         self.faults = faults
         self.rate_limiter = rate_limiter
@@ -356,9 +413,13 @@ class AppState:
 
 
 def create_app(backend: Backend, *, tokens: set[str], faults: Faults | None = None,
-               rate_limiter: RateLimiter | None = None) -> Any:
-    """The ASGI app: FastAPI routes wrapped in :class:`Edge`. ``app.state.backend`` is the backend."""
-    state = AppState(backend, tokens, faults or Faults(), rate_limiter or RateLimiter())
+               rate_limiter: RateLimiter | None = None, control_token: str | None = None) -> Any:
+    """The ASGI app: FastAPI routes wrapped in :class:`Edge`. ``app.state.backend`` is the backend.
+
+    ``control_token``: when set, every ``/_emulator`` call must carry it (see :func:`control_refusal`); when not,
+    only loopback callers may use the control API.
+    """
+    state = AppState(backend, tokens, faults or Faults(), rate_limiter or RateLimiter(), control_token)
     api = FastAPI(title="cspkit Partner Center emulator", docs_url="/_emulator/docs",
                   openapi_url="/_emulator/openapi.json", redoc_url=None)
     api.state.backend = backend
@@ -767,6 +828,15 @@ def _saas_router() -> APIRouter:
         if got != SAAS_API_VERSION:
             raise EmulatorError(400, "BadRequest", f"api-version must be {SAAS_API_VERSION} (got {got!r}).")
 
+    def caller(request: Request) -> str | None:
+        """The publisher the bearer token belongs to (None: the emulator's unscoped token, any publisher)."""
+        return request.scope.get("state", {}).get("publisher_id")
+
+    def owned(request: Request, saas_id: str) -> Any:
+        saas = b.get_saas_subscription(saas_id)
+        b.check_publisher(saas, caller(request))
+        return saas
+
     def op_location(request: Request, op: Any) -> dict[str, str]:
         base = str(request.base_url).rstrip("/")
         return {"Operation-Location": f"{base}/api/saas/subscriptions/{op.subscription_id}/operations/{op.id}"
@@ -775,12 +845,15 @@ def _saas_router() -> APIRouter:
     @r.post("/subscriptions/resolve", name="saas_resolve")
     def resolve(request: Request) -> Response:
         version(request)
-        return respond(wire.resolved(b.resolve_purchase_token(request.headers.get("x-ms-marketplace-token"))))
+        token = request.headers.get("x-ms-marketplace-token")
+        return respond(wire.resolved(b.resolve_purchase_token(token, publisher_id=caller(request))))
 
     @r.get("/subscriptions", name="saas_list_subscriptions")
     def list_subscriptions(request: Request, continuationToken: str | None = None) -> Response:
         version(request)
-        subs = b.list_saas_subscriptions()
+        publisher_id = caller(request)
+        subs = [s for s in b.list_saas_subscriptions()
+                if publisher_id is None or s.publisher_id.lower() == publisher_id.lower()]
         offset = 0
         if continuationToken:
             offset = int(state.continuation.decode(continuationToken, "saas")["o"])
@@ -795,12 +868,12 @@ def _saas_router() -> APIRouter:
     @r.get("/subscriptions/{saas_id}", name="saas_get_subscription")
     def get_subscription(request: Request, saas_id: str) -> Response:
         version(request)
-        return respond(wire.saas_subscription(b.get_saas_subscription(saas_id)))
+        return respond(wire.saas_subscription(owned(request, saas_id)))
 
     @r.get("/subscriptions/{saas_id}/listAvailablePlans", name="saas_list_plans")
     def list_plans(request: Request, saas_id: str, planId: str | None = None) -> Response:
         version(request)
-        market = b.get_customer(b.get_saas_subscription(saas_id).customer_id).country
+        market = b.get_customer(owned(request, saas_id).customer_id).country
         plans = b.list_saas_plans(saas_id, plan_id=planId)
         return respond({"plans": [wire.saas_plan(i, market=market) for i in plans]})
 
@@ -809,12 +882,17 @@ def _saas_router() -> APIRouter:
         version(request)
         body = await body_json(request)
         quantity = body.get("quantity")
-        b.activate_saas(saas_id, plan_id=body.get("planId"), quantity=int(quantity) if quantity is not None else None)
+        if quantity is not None and (isinstance(quantity, bool) or not isinstance(quantity, (int, str))
+                                     or not str(quantity).strip().isdigit()):
+            raise EmulatorError(400, "BadRequest", f"quantity must be a whole number, got {quantity!r}.")
+        b.activate_saas(saas_id, plan_id=body.get("planId"), quantity=int(quantity) if quantity is not None else None,
+                        publisher_id=caller(request))
         return Response(status_code=200)
 
     @r.patch("/subscriptions/{saas_id}", name="saas_update_subscription")
     async def update(request: Request, saas_id: str) -> Response:
         version(request)
+        owned(request, saas_id)
         body = await body_json(request)
         if "planId" in body and "quantity" in body:
             raise EmulatorError(400, "BadRequest", "Plan and quantity cannot be changed in the same call.")
@@ -829,22 +907,26 @@ def _saas_router() -> APIRouter:
     @r.delete("/subscriptions/{saas_id}", name="saas_delete_subscription")
     def delete(request: Request, saas_id: str) -> Response:
         version(request)
+        owned(request, saas_id)
         op = b.delete_saas_subscription(saas_id)
         return Response(status_code=202, headers=op_location(request, op))
 
     @r.get("/subscriptions/{saas_id}/operations", name="saas_list_operations")
     def list_operations(request: Request, saas_id: str) -> Response:
         version(request)
+        owned(request, saas_id)
         return respond({"operations": [wire.saas_operation(o) for o in b.list_saas_operations(saas_id)]})
 
     @r.get("/subscriptions/{saas_id}/operations/{operation_id}", name="saas_get_operation")
     def get_operation(request: Request, saas_id: str, operation_id: str) -> Response:
         version(request)
+        owned(request, saas_id)
         return respond(wire.saas_operation(b.get_saas_operation(saas_id, operation_id)))
 
     @r.patch("/subscriptions/{saas_id}/operations/{operation_id}", name="saas_update_operation")
     async def update_operation(request: Request, saas_id: str, operation_id: str) -> Response:
         version(request)
+        owned(request, saas_id)
         body = await body_json(request)
         await asyncio.to_thread(b.update_saas_operation, saas_id, operation_id, status=str(body.get("status")))
         return Response(status_code=200)
@@ -880,7 +962,7 @@ def _publisher_router() -> APIRouter:
     @r.get("/{publisher_id}/landing", name="publisher_landing")
     def landing(publisher_id: str, token: str | None = None) -> HTMLResponse:
         try:
-            result = b.publisher_landing(token)
+            result = b.publisher_landing(token, publisher_id)  # this publisher's site: its own purchases only
         except EmulatorError as exc:
             return page(publisher_id, "Cannot set up your subscription", f"<p>{html.escape(exc.description)}</p>",
                         exc.status)
@@ -897,9 +979,10 @@ def _publisher_router() -> APIRouter:
         form = await request.body()
         token = (parse_qs(form.decode()).get("token") or [None])[0]
         try:
-            saas = b.resolve_purchase_token(token)
+            saas = b.resolve_purchase_token(token, publisher_id=publisher_id)
             if saas.status == "PendingFulfillmentStart":
-                saas = b.activate_saas(saas.id, plan_id=saas.plan_id, quantity=saas.quantity)
+                saas = b.activate_saas(saas.id, plan_id=saas.plan_id, quantity=saas.quantity,
+                                       publisher_id=publisher_id)
         except EmulatorError as exc:
             return page(publisher_id, "Activation failed", f"<p>{html.escape(exc.description)}</p>", exc.status)
         return page(publisher_id, "Your subscription is active", details(saas))
@@ -943,19 +1026,34 @@ def _control_router() -> APIRouter:
     @r.post("/reset", name="control_reset")
     async def reset(request: Request) -> Response:
         body = await body_json(request)
-        now = parse_dt(body["now"]) if body.get("now") else None
-        await asyncio.to_thread(b.reset, now=now, seed=body.get("seed"))
-        if body.get("clearFaults", True):
+        now = check.datetime_field(body, "now")
+        seed = body.get("seed")
+        if seed is not None and not isinstance(seed, (str, dict)):
+            raise check.bad_field("seed", "a seed name or a seed object", seed)
+        clear_faults = check.boolean(body, "clearFaults", default=True)
+        await asyncio.to_thread(b.reset, now=now, seed=seed)
+        if clear_faults:
             state.faults.clear()
         return respond({"reset": True, **clock_body()})
 
     @r.post("/seed", name="control_seed")
     async def seed(request: Request) -> Response:
         body = await body_json(request)
+        catalog = check.obj(body, "catalog")
         customers = body.get("customers")
         if isinstance(customers, dict):
             customers = customers.get("customers")
-        b.seed(catalog=body.get("catalog"), customers=customers)
+        if customers is not None and not (isinstance(customers, list)
+                                          and all(isinstance(c, dict) for c in customers)):
+            raise check.bad_field("customers", "a list of customer objects", customers)
+        for i, customer in enumerate(customers or []):
+            if not isinstance(customer.get("companyName"), str):
+                raise check.bad_field(f"customers[{i}].companyName", "a string (required)",
+                                      customer.get("companyName"))
+        try:
+            b.seed(catalog=catalog, customers=customers)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise check.bad_field("catalog", f"a catalog seed as in sample_data/catalog.json ({exc!r} in it)") from None
         return respond({"customers": len(b.customers), "products": len(b.catalog.products())})
 
     @r.get("/clock", name="control_get_clock")
@@ -965,24 +1063,29 @@ def _control_router() -> APIRouter:
     @r.post("/clock", name="control_set_clock")
     async def set_clock(request: Request) -> Response:
         body = await body_json(request)
-        if not body.get("now"):
-            raise EmulatorError(400, "800002", 'Body must be {"now": "<ISO 8601 time>"}.')
+        now = check.datetime_field(body, "now", required=True)
         try:
-            await asyncio.to_thread(b.clock.set, body["now"])
-        except ValueError as exc:
-            raise EmulatorError(400, "800002", str(exc)) from None
+            await asyncio.to_thread(b.clock.set, now)
+        except ValueError as exc:  # backwards
+            raise EmulatorError(400, "800002", f"Field 'now': {exc}.") from None
         return respond(clock_body())
 
     @r.post("/clock/advance", name="control_advance_clock")
     async def advance(request: Request) -> Response:
         body = await body_json(request)
-        parts = {k: float(body[k]) for k in ("days", "hours", "minutes", "seconds", "weeks") if k in body}
-        by = body.get("by")
+        parts = {k: check.number(body, k, minimum=0) for k in ("days", "hours", "minutes", "seconds", "weeks")
+                 if body.get(k) is not None}
+        by = check.text(body, "by")
         if not by and not parts:
             raise EmulatorError(400, "800002", 'Body must be {"by": "P1M"} or {"days": 3, "hours": 1, ...}.')
+        if by:
+            try:
+                parse_duration(by)
+            except (ValueError, TypeError):
+                raise check.bad_field("by", "an ISO 8601 duration such as 'P1M', 'P7D' or 'PT36H'", by) from None
         try:
-            await asyncio.to_thread(b.clock.advance, by, **parts)
-        except ValueError as exc:
+            await asyncio.to_thread(b.clock.advance, by or None, **parts)
+        except (ValueError, OverflowError) as exc:
             raise EmulatorError(400, "800002", str(exc)) from None
         return respond(clock_body())
 
@@ -1027,21 +1130,51 @@ def _control_router() -> APIRouter:
     async def set_config(request: Request) -> Response:
         body = await body_json(request)
         backend = state.backend  # the real object: attributes are set on it below
+        policy = body.get("policy")
+        if policy is not None and not isinstance(policy, str):
+            raise check.bad_field("policy", "a policy preset name", policy)
+        overrides = check.obj(body, "policyOverrides", default={})
+        for key in overrides:
+            where = f"policyOverrides.{key}"
+            if key in ("cart_expiry", "order_list_delay", "purchase_token_ttl", "ack_auto_accept"):
+                check.number(overrides, key, required=True, minimum=0)
+            elif key == "saas_activation_days":
+                check.integer(overrides, key, required=True, minimum=0)
+            elif key == "webhook_retry_delays":
+                delays = overrides[key]
+                if not isinstance(delays, list) or not all(
+                    isinstance(d, (int, float)) and not isinstance(d, bool) and d >= 0 for d in delays
+                ):
+                    raise check.bad_field(where, "a list of seconds", delays)
+            else:
+                raise check.bad_field(where, "one of cart_expiry, order_list_delay, purchase_token_ttl, "
+                                             "ack_auto_accept (seconds), saas_activation_days, webhook_retry_delays")
+        rate = check.obj(body, "rateLimit", default={})
+        limit = check.integer(rate, "limit", minimum=0) if rate.get("limit") is not None else None
+        window = check.number(rate, "windowSeconds", minimum=0) if "windowSeconds" in rate else None
+        pattern = check.text(rate, "pathPattern") if "pathPattern" in rate else None
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise check.bad_field("rateLimit.pathPattern", f"a regular expression ({exc})", pattern) from None
+        publisher = check.obj(body, "publisher", default={})
+        check.text(publisher, "ack", choices=("Success", "Failure", "none"))
+        check.integer(publisher, "webhook_status", minimum=100, maximum=599)
+        check.boolean(publisher, "auto_activate")
+        webhook_url = check.text(body, "webhookUrl")
         with backend.lock:
             if "policy" in body or "policyOverrides" in body:
                 try:
-                    backend.policy = policy_from(body.get("policy") or backend.policy,
-                                                 **(body.get("policyOverrides") or {}))
+                    backend.policy = policy_from(policy or backend.policy, **overrides)
                 except (ValueError, TypeError) as exc:
-                    raise EmulatorError(400, "800002", str(exc)) from None
+                    raise EmulatorError(400, "800002", f"Field 'policyOverrides': {exc}.") from None
             if "rateLimit" in body:
-                rl = body["rateLimit"] or {}
-                state.rate_limiter.configure(limit=rl.get("limit"), window_seconds=rl.get("windowSeconds"),
-                                             pattern=rl.get("pathPattern"))
+                state.rate_limiter.configure(limit=limit, window_seconds=window, pattern=pattern)
             if "publisher" in body:
-                b.publisher_config.update(body["publisher"] or {})
+                b.publisher_config.update(publisher)
             if "webhookUrl" in body:
-                backend.webhook_url = body["webhookUrl"]
+                backend.webhook_url = webhook_url
         return respond(config_body())
 
     @r.get("/state", name="control_state")
@@ -1058,13 +1191,17 @@ def _control_router() -> APIRouter:
     @r.post("/recon/synthetic", name="control_synthetic_recon", status_code=201)
     async def synthetic(request: Request) -> Response:
         body = await body_json(request)
-        invoice = b.add_synthetic_invoice(lines=int(body.get("lines", 1000)), currency=body.get("currency", "USD"))
+        lines = check.integer(body, "lines", default=1000, minimum=1)
+        currency = check.text(body, "currency", default="USD")
+        if not re.fullmatch(r"[A-Za-z]{3}", currency):
+            raise check.bad_field("currency", "a 3-letter ISO 4217 code", currency)
+        invoice = b.add_synthetic_invoice(lines=lines, currency=currency)
         return respond({"invoiceId": invoice.id, "lines": invoice.synthetic_lines, "currency": invoice.currency}, 201)
 
     @r.post("/tokens/inspect", name="control_inspect_token")
     async def inspect_token(request: Request) -> Response:
         body = await body_json(request)
-        return respond(to_jsonable(b.inspect_token(str(body.get("token", "")))))
+        return respond(to_jsonable(b.inspect_token(check.text(body, "token", required=True))))
 
     @r.get("/webhooks", name="control_webhooks")
     def webhooks() -> Response:
@@ -1075,8 +1212,16 @@ def _control_router() -> APIRouter:
         return respond({"items": to_jsonable(b.event_log)})
 
     @r.post("/tokens", name="control_issue_token", status_code=201)
-    def issue_token() -> Response:
+    async def issue_token(request: Request) -> Response:
+        """Another bearer token; with ``{"publisherId": ...}`` one for that publisher's SaaS fulfillment calls only
+        (like the publisher's own Entra app token: it sees and activates that publisher's purchases only)."""
+        body = await body_json(request)
+        publisher_id = check.text(body, "publisherId")
         token = "emu_" + uuid.uuid4().hex
+        if publisher_id:
+            state.publishers[token] = publisher_id
+            return respond({"accessToken": token, "tokenType": "Bearer", "publisherId": publisher_id,
+                            "expiresIn": int(timedelta(hours=1).total_seconds())}, 201)
         state.tokens.add(token)
         return respond({"accessToken": token, "tokenType": "Bearer",
                         "expiresIn": int(timedelta(hours=1).total_seconds())}, 201)

@@ -103,6 +103,47 @@ class RateLimiter:
         return {"limit": self.limit, "windowSeconds": self.window_seconds, "pathPattern": self.pattern}
 
 
+PLANES = {"pc", "saas", "isv"}
+#: What each rule field accepts: (type check, description). ``None`` is accepted where the field's default is None.
+_FIELD_TYPES: dict[str, tuple[Any, str]] = {
+    "status": (lambda v: _whole(v) and 100 <= v <= 599, "an HTTP status code from 100 to 599"),
+    "plane": (lambda v: isinstance(v, str) and v.lower() in PLANES, f"one of {sorted(PLANES)}"),
+    "method": (lambda v: isinstance(v, str) and v.isalpha(), "an HTTP method such as 'POST'"),
+    "path_glob": (lambda v: isinstance(v, str), "a path glob such as '/v1/customers/*/carts'"),
+    "operation": (lambda v: isinstance(v, str), "a handler name such as 'checkout_cart'"),
+    "nth": (lambda v: _whole(v) and v >= 1, "an integer >= 1"),
+    "count": (lambda v: _whole(v) and v >= 0, "an integer >= 0"),
+    "probability": (lambda v: _real(v) and 0 <= v <= 1, "a number from 0 to 1"),
+    "retry_after": (lambda v: _whole(v) and v >= 0, "an integer number of seconds >= 0"),
+    "delay": (lambda v: _real(v) and 0 <= v <= 3600, "a number of seconds from 0 to 3600"),
+    "code": (lambda v: isinstance(v, str), "a string"),
+    "description": (lambda v: isinstance(v, str), "a string"),
+    "customer_id": (lambda v: isinstance(v, str), "a customer id (string)"),
+}
+_NULLABLE = {"status", "plane", "method", "path_glob", "operation", "count", "code", "description", "customer_id"}
+_WIRE_OF = {"path_glob": "pathGlob", "retry_after": "retryAfter", "delay": "delaySeconds", "customer_id": "customerId"}
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def _typed(name: str, value: Any) -> Any:
+    """``value`` for rule field ``name`` when it has the right type, else ValueError naming the (wire) field."""
+    if value is None and name in _NULLABLE:
+        return None
+    if isinstance(value, float) and value.is_integer() and name in ("status", "nth", "count", "retry_after"):
+        value = int(value)
+    accepts, expected = _FIELD_TYPES[name]
+    if not accepts(value):
+        raise ValueError(f"Field '{_WIRE_OF.get(name, name)}': expected {expected}, got {value!r}")
+    return float(value) if name in ("probability", "delay") else value
+
+
 class Faults:
     """The set of fault rules and the log of faults fired."""
 
@@ -125,14 +166,15 @@ class Faults:
         action = spec.pop("action", "status")
         if isinstance(action, int) or (isinstance(action, str) and action.isdigit()):
             spec["status"], action = int(action), "status"
-        if action not in ACTIONS:
-            raise ValueError(f"unknown fault action {action!r}: an HTTP status or one of {sorted(ACTIONS)}")
+        if not isinstance(action, str) or action not in ACTIONS:
+            raise ValueError(f"Field 'action': expected an HTTP status or one of {sorted(ACTIONS)}, got {action!r}")
         if action == "status" and not spec.get("status"):
             raise ValueError("a status fault needs a status code")
         spec.pop("matched", None), spec.pop("fired", None), spec.pop("id", None)
         unknown = set(spec) - set(FaultRule.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown fault rule fields: {sorted(unknown)}")
+        spec = {name: _typed(name, value) for name, value in spec.items()}
         with self._lock:
             self._next += 1
             fault = FaultRule(id=f"fault-{self._next}", action=action, **spec)

@@ -111,8 +111,30 @@ class SaasSide:
             raise EmulatorError(404, "NotFound", f"Subscription {saas_id} was not found.")
         return saas
 
-    def resolve_purchase_token(self, token: str | None) -> SaasSubscription:
-        """Resolve: the subscription behind a landing-page purchase token (400 when missing, unknown or expired)."""
+    def check_publisher(self, saas: SaasSubscription, publisher_id: str | None) -> None:
+        """403 when a publisher calls for a purchase of another publisher's offer.
+
+        The fulfillment API works the publisher out from its Entra app token, and a token of another app
+        registration than the offer's gets 403 (saas-fulfillment.md §1.1, "Error codes that every operation
+        shares": "403 (token missing, bad or expired, or the offer belongs to a different app registration)";
+        source: learn.microsoft.com partner-center/marketplace-offers/pc-saas-fulfillment-subscription-api).
+        ``publisher_id=None`` is the emulator's own unscoped token (and the built-in tooling), which may act for
+        every publisher.
+
+        Raises:
+            EmulatorError: 403 ``Forbidden`` in the SaaS error shape.
+        """
+        if publisher_id is not None and saas.publisher_id.lower() != publisher_id.lower():
+            raise EmulatorError(403, "Forbidden", f"The offer {saas.offer_id!r} belongs to a different publisher "
+                                                  "than the caller's app registration.")
+
+    def resolve_purchase_token(self, token: str | None, *, publisher_id: str | None = None) -> SaasSubscription:
+        """Resolve: the subscription behind a landing-page purchase token.
+
+        Raises:
+            EmulatorError: 400 when the token is missing, unknown or expired; 403 when ``publisher_id`` is given and
+                the purchase is of another publisher's offer (:meth:`check_publisher`).
+        """
         with self.lock:
             if not token:
                 raise EmulatorError(400, "BadRequest", "The x-ms-marketplace-token header is required.")
@@ -121,8 +143,10 @@ class SaasSide:
                 raise EmulatorError(400, "BadRequest", "The marketplace token is malformed or unknown.")
             if self.now() >= entry.expires:
                 raise EmulatorError(400, "BadRequest", f"The marketplace token expired at {fmt_dt(entry.expires)}.")
+            saas = self.saas[entry.saas_id]
+            self.check_publisher(saas, publisher_id)
             self._log("token_resolved", saasSubscriptionId=entry.saas_id)
-            return self.saas[entry.saas_id]
+            return saas
 
     def inspect_token(self, token: str) -> dict[str, Any]:
         """Emulator-only: what an opaque purchase token stands for."""
@@ -134,8 +158,11 @@ class SaasSide:
                     "expired": self.now() >= entry.expires}
 
     @operation
-    def activate_saas(self, saas_id: str, *, plan_id: str | None, quantity: int | None) -> SaasSubscription:
+    def activate_saas(self, saas_id: str, *, plan_id: str | None, quantity: int | None,
+                      publisher_id: str | None = None) -> SaasSubscription:
+        """Activate: billing starts. 404 unknown/unsubscribed, 403 another publisher's offer, 400 bad plan/quantity."""
         saas = self._saas(saas_id)
+        self.check_publisher(saas, publisher_id)
         if saas.status == "Unsubscribed":
             raise EmulatorError(404, "NotFound", f"Subscription {saas_id} is unsubscribed.")
         if saas.status in ("Subscribed", "Suspended"):
@@ -426,11 +453,11 @@ class SaasSide:
             self.update_saas_operation(op.subscription_id, op.id, status=ack)
         return status
 
-    def publisher_landing(self, token: str | None) -> dict[str, Any]:
-        """The landing page's work: Resolve the token (and, if configured, Activate at once)."""
-        saas = self.resolve_purchase_token(token)
+    def publisher_landing(self, token: str | None, publisher_id: str | None = None) -> dict[str, Any]:
+        """The landing page's work: Resolve the token as ``publisher_id`` (and, if configured, Activate at once)."""
+        saas = self.resolve_purchase_token(token, publisher_id=publisher_id)
         if self.publisher_config.get("auto_activate") and saas.status == "PendingFulfillmentStart":
-            saas = self.activate_saas(saas.id, plan_id=saas.plan_id, quantity=saas.quantity)
+            saas = self.activate_saas(saas.id, plan_id=saas.plan_id, quantity=saas.quantity, publisher_id=publisher_id)
         return {"subscription": saas, "activated": saas.status == "Subscribed"}
 
 

@@ -44,6 +44,7 @@ class EmulatorServer:
         *,
         token: str | None = None,
         rate_limit: int | None = 500,
+        control_token: str | None = None,
     ) -> None:
         self.backend = Backend(now=now, policy=policy, seed=seed, webhook_url=webhook_url)
         self.state_file = Path(state_file).expanduser() if state_file else None
@@ -52,8 +53,11 @@ class EmulatorServer:
         self.faults = Faults()
         self.rate_limiter = RateLimiter(limit=rate_limit)
         self._tokens = {self.token}
+        # the control API (/_emulator) answers loopback callers only, unless a control token is set: then every
+        # caller must send it (X-Cspkit-Control-Token or Authorization: Bearer)
+        self.control_token = control_token or None
         self.app = create_app(self.backend, tokens=self._tokens, faults=self.faults,
-                              rate_limiter=self.rate_limiter)
+                              rate_limiter=self.rate_limiter, control_token=self.control_token)
         self.app.state.emulator.save_hook = self.save if self.state_file else None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

@@ -257,3 +257,70 @@ def test_failed_webhook_deliveries_are_retried_on_the_virtual_clock(pc, saas, em
     assert pc.subscription(US_CUSTOMER, sub["id"])["quantity"] == 4
     emulator.clock.advance(minutes=1)
     assert [(h["attempt"], h["outcome"]) for h in hooks()] == [(1, "failed"), (2, "failed")]
+
+
+# -- a purchase resolves and activates only at its own publisher ------------------------------------------------
+
+CONTOSO, FABRIKAM = "21223810", "31877402"  # HELPDESK's and BACKUP's publishers (sample_data/catalog.json)
+
+
+def publisher_session(emulator, publisher_id: str) -> Saas:
+    """A fulfillment client holding a token of one publisher's app registration."""
+    issued = requests.post(emulator.url + "/_emulator/tokens", json={"publisherId": publisher_id}, timeout=10)
+    assert issued.status_code == 201 and issued.json()["publisherId"] == publisher_id
+    client = Saas(emulator)
+    client.s.headers["Authorization"] = f"Bearer {issued.json()['accessToken']}"
+    return client
+
+
+def test_a_purchase_token_resolves_and_activates_only_at_its_own_publisher(pc, emulator):
+    sub, link = buy_saas(pc)  # Contoso's helpdesk
+    token = token_of(requests.get(link, timeout=10).url)
+    fabrikam, contoso = publisher_session(emulator, FABRIKAM), publisher_session(emulator, CONTOSO)
+    refused = fabrikam.resolve(token)
+    assert refused.status_code == 403  # saas-fulfillment.md §1.1: the offer belongs to a different app registration
+    error = refused.json()["error"]
+    assert error["code"] == "Forbidden" and "different publisher" in error["message"]
+    resolved = contoso.resolve(token)
+    assert resolved.status_code == 200 and resolved.json()["subscription"]["publisherId"] == CONTOSO
+    saas_id = resolved.json()["id"]
+    for method, path, kw in [("POST", f"/subscriptions/{saas_id}/activate", {"json": {"planId": "standard"}}),
+                             ("GET", f"/subscriptions/{saas_id}", {}),
+                             ("GET", f"/subscriptions/{saas_id}/listAvailablePlans", {}),
+                             ("GET", f"/subscriptions/{saas_id}/operations", {}),
+                             ("DELETE", f"/subscriptions/{saas_id}", {})]:
+        answer = fabrikam.call(method, path, **kw)
+        assert answer.status_code == 403 and answer.json()["error"]["code"] == "Forbidden", (method, path)
+    assert saas_id not in [s["id"] for s in fabrikam.call("GET", "/subscriptions").json()["subscriptions"]]
+    assert pc.subscription(US_CUSTOMER, sub["id"])["status"] == "pending"  # nothing activated by the refusals
+    ok = contoso.call("POST", f"/subscriptions/{saas_id}/activate", json={"planId": "standard", "quantity": 3})
+    assert ok.status_code == 200, ok.text
+    assert pc.subscription(US_CUSTOMER, sub["id"])["status"] == "active"
+    assert [s["id"] for s in contoso.call("GET", "/subscriptions").json()["subscriptions"]] == [saas_id]
+
+
+def test_another_publishers_landing_page_refuses_the_token(pc, emulator):
+    sub, link = buy_saas(pc)
+    token = token_of(link)
+    assert f"/publisher/{CONTOSO}/landing" in link
+    elsewhere = requests.get(emulator.url + f"/publisher/{FABRIKAM}/landing", params={"token": token}, timeout=10)
+    assert elsewhere.status_code == 403 and "Cannot set up your subscription" in elsewhere.text
+    posted = requests.post(emulator.url + f"/publisher/{FABRIKAM}/activate", data={"token": token}, timeout=10)
+    assert posted.status_code == 403 and "Activation failed" in posted.text
+    assert pc.subscription(US_CUSTOMER, sub["id"])["status"] == "pending"
+    own = requests.post(emulator.url + f"/publisher/{CONTOSO}/activate", data={"token": token}, timeout=10)
+    assert own.status_code == 200 and "Your subscription is active" in own.text
+    assert pc.subscription(US_CUSTOMER, sub["id"])["status"] == "active"
+
+
+def test_a_publisher_token_is_not_a_partner_center_token(emulator):
+    contoso = publisher_session(emulator, CONTOSO)
+    answer = requests.get(emulator.url + "/v1/customers", headers=dict(contoso.s.headers), timeout=10)
+    assert answer.status_code == 401
+
+
+def test_activate_with_a_quantity_that_is_not_a_number_is_a_400(pc, saas, emulator):
+    _, link = buy_saas(pc)
+    saas_id = saas.resolve(token_of(link)).json()["id"]
+    bad = saas.call("POST", f"/subscriptions/{saas_id}/activate", json={"planId": "standard", "quantity": "three"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "BadRequest"
