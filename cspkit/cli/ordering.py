@@ -42,6 +42,7 @@ class Context:
         self._pc: Any = None
         self._ledger: Any = None
         self._service: Any = None
+        self._target: Any = None
 
     @property
     def pc(self) -> Any:
@@ -59,9 +60,27 @@ class Context:
         return self._pc
 
     @property
-    def target(self) -> str:
-        settings = self.state.settings
-        return "emulator" if settings.is_emulator else settings.endpoint
+    def target(self) -> Any:
+        """Where writes go (:class:`cspkit.ledger.Target`): the embedded emulator's instance; an emulator at a
+        loopback endpoint (asked for its instance id: the ``X-Cspkit-Emulator-Instance`` header); else Partner
+        Center at the endpoint for the partner tenant (a static token's ``tid`` claim, else the configured tenant)."""
+        if self._target is None:
+            from cspkit.ledger import Target
+
+            settings = self.state.settings
+            if settings.is_emulator:
+                emu = self.state.emulator_server()
+                self._target = Target.emulator(emu.url, instance_id=emu.backend.instance_id,
+                                               tenant_id=emu.backend.partner.get("tenantId"))
+            else:
+                endpoint = self.pc.endpoint
+                instance = _emulator_instance(self.pc) if _is_loopback(endpoint) else None
+                if instance:
+                    self._target = Target.emulator(endpoint, instance_id=instance, tenant_id=settings.tenant_id)
+                else:
+                    self._target = Target.partner_center(endpoint, token=settings.access_token,
+                                                         tenant_id=settings.tenant_id)
+        return self._target
 
     @property
     def ledger(self) -> Any:
@@ -137,6 +156,18 @@ def _is_loopback(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _emulator_instance(pc: Any) -> str | None:
+    """The instance id an emulator at ``pc.endpoint`` sends with every answer, or None (not an emulator, or no
+    answer). Only asked of loopback endpoints: Partner Center is never on loopback."""
+    from cspkit.ledger import INSTANCE_HEADER
+
+    try:
+        response = pc.transport.session.get(pc.endpoint.rstrip("/") + "/_emulator/clock", timeout=10)
+    except Exception:  # noqa: BLE001 - no answer: not known as an emulator
+        return None
+    return response.headers.get(INSTANCE_HEADER) or None
 
 
 def _ctx(state: Any, **kwargs: Any) -> Context:

@@ -21,6 +21,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from cspkit.wire import EMULATOR_INSTANCE_HEADER
+
 __all__ = ["INSTANCE_HEADER", "TARGET_KINDS", "UNKNOWN_TARGET", "Target", "tenant_from_token"]
 
 UNKNOWN_TARGET = "unknown"
@@ -28,7 +30,7 @@ UNKNOWN_TARGET = "unknown"
 
 TARGET_KINDS = ("partner-center", "emulator", "other", UNKNOWN_TARGET)
 
-INSTANCE_HEADER = "X-Cspkit-Emulator-Instance"
+INSTANCE_HEADER = EMULATOR_INSTANCE_HEADER
 """Response header carrying the emulator's instance id (also ``instance`` in ``GET /_emulator/clock``)."""
 
 
