@@ -801,9 +801,9 @@ def read_batch_file(
     rows: list[BatchRow] = []
     seen: dict[str, int] = {}
     lines_of: dict[str, list[int]] = {}
-    line = reader.line_num
     for number, raw in enumerate(reader, start=1):
-        first_line, line = line + 1, reader.line_num
+        # the file line the record starts on (blank lines are skipped by the reader; quoted cells may span lines)
+        first_line = reader.line_num - sum(v.count("\n") for v in raw.values() if isinstance(v, str))
 
         def cell(name: str, raw: dict[str, Any] = raw) -> str:
             column = mapping.get(name)
