@@ -592,7 +592,17 @@ class Ordering:
         Orders: check out the journaled cart again (same MS-RequestId; idempotent) — or, when no cart was created
         yet, build the cart from the journaled plan. Changes: read the subscription back; apply the change only if it
         is not there yet (guards run again unless the intent was forced).
+
+        Raises:
+            CspkitError (exit code 2): the entry was written to another target than this ledger's (another emulator
+            instance, another Partner Center tenant, or before targets were recorded) — never resumed here.
         """
+        if not self.ledger.is_current(entry):
+            error = CspkitError(f"ledger entry {entry.id} went to {entry.target or 'an unknown target'}, not to "
+                                f"{self.ledger.target.label}: it is not resumed here",
+                                hint="Point cspkit at that target to resume it.")
+            error.exit_code = 2
+            raise error
         if entry.kind == "order":
             outcome = self.continue_order(entry)
             return f"{outcome.status}: orders {', '.join(outcome.order_ids) or '-'}"
