@@ -88,6 +88,7 @@ def run_demo(*, out_dir: Path = Path("reports"), echo: Callable[[str], None] = p
     from cspkit.emulator.landing import follow_activation_link
     from cspkit.errors import PolicyError
     from cspkit.ledger.service import Ledger
+    from cspkit.ledger.target import Target
     from cspkit.ordering import Ordering
     from cspkit.reports.workbook import write_reconciliation_report
 
@@ -98,7 +99,8 @@ def run_demo(*, out_dir: Path = Path("reports"), echo: Callable[[str], None] = p
         settings = Settings(auth="token", endpoint=emu.url, pricesheet_endpoint=emu.url, graph_endpoint=emu.url,
                             home=home, access_token=emu.token)
         pc = PartnerCenter(settings=settings)
-        ledger = Ledger(f"sqlite:///{home / 'ledger.db'}", target=emu.url, actor="cspkit demo")
+        ledger = Ledger(f"sqlite:///{home / 'ledger.db'}", actor="cspkit demo", target=Target.emulator(
+            emu.url, instance_id=emu.backend.instance_id, tenant_id=emu.backend.partner.get("tenantId")))
         try:
             s.step(f"Emulator started at {emu.url}; virtual clock {emu.clock.now():%Y-%m-%d %H:%M} UTC")
             s.step("Price lists (price-sheet API): new commerce and marketplace, US")

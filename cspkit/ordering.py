@@ -85,6 +85,11 @@ class OrderPlan:
             the cancellation deadline counted from the purchase; the exact deadline is read from the subscription
             after purchase.
         unit_price / period_total / term_total: Decimal in ``currency`` from the price list, or None (unknown).
+        parent_subscription_id: for a new-commerce add-on, the customer's subscription it is bought onto — sent as
+            the cart line's ``provisioningContext.parentSubscriptionId`` (new-commerce add-ons are bought like base
+            offers, without ``addonItems``: "Create a cart with add-ons", learn.microsoft.com/partner-center/developer/
+            create-a-cart-with-add-ons; ``provisioningContext`` is the cart line's string map, partner-center-api.md
+            §3.3; the order line then carries ``parentSubscriptionId``, §4.3).
     """
 
     customer_id: str
@@ -106,11 +111,13 @@ class OrderPlan:
     period_total: Decimal | None = None
     term_total: Decimal | None = None
     force: bool = False
+    parent_subscription_id: str | None = None
 
     def line(self) -> CartLineItem:
+        context = {"parentSubscriptionId": self.parent_subscription_id} if self.parent_subscription_id else None
         return CartLineItem(id=0, catalog_item_id=self.catalog_item_id, quantity=self.quantity,
                             term_duration=self.term_duration, billing_cycle=self.billing_cycle,
-                            friendly_name=self.friendly_name)
+                            friendly_name=self.friendly_name, provisioning_context=context)
 
     def to_request(self) -> dict[str, Any]:
         """The plan as stored in the ledger (enough to rebuild the cart on resume)."""
@@ -119,6 +126,7 @@ class OrderPlan:
             "quantity": self.quantity, "termDuration": self.term_duration, "billingCycle": self.billing_cycle,
             "friendlyName": self.friendly_name, "force": self.force,
             "unitPrice": None if self.unit_price is None else str(self.unit_price), "currency": self.currency,
+            **({"parentSubscriptionId": self.parent_subscription_id} if self.parent_subscription_id else {}),
         }
 
     def describe(self) -> dict[str, Any]:
@@ -229,10 +237,11 @@ class Ordering:
     def plan(
         self, customer_id: str, *, item: str, quantity: int, term_duration: str, billing_cycle: str,
         friendly_name: str | None = None, country: str | None = None, force: bool = False,
-        on: datetime | None = None,
+        on: datetime | None = None, parent_subscription_id: str | None = None,
     ) -> OrderPlan:
         """Resolve ``item`` (``PRODUCT:SKU`` or a catalog item id) for the term and billing cycle and run the
-        purchase guards.
+        purchase guards. ``parent_subscription_id``: the subscription an add-on is bought onto (see
+        :class:`OrderPlan`).
 
         Raises:
             ValueError: malformed item or quantity; NotFoundError: unknown customer/product/SKU/availability or
@@ -274,6 +283,7 @@ class Ordering:
             product_title=product.title, sku_title=sku.title, is_saas=product.is_saas,
             currency=availability.default_currency.code if availability.default_currency else None,
             cancellation_policy=_describe_policy(term), force=force,
+            parent_subscription_id=parent_subscription_id or None,
         )
         self._price(plan, on=on or (self.clock() if self.clock else None))
         return plan
@@ -375,6 +385,7 @@ class Ordering:
             availability_id=availability_id or "", quantity=int(request["quantity"]),
             term_duration=request["termDuration"], billing_cycle=request["billingCycle"],
             friendly_name=request.get("friendlyName"), force=bool(request.get("force")),
+            parent_subscription_id=request.get("parentSubscriptionId"),
         )
 
     def _checkout(self, entry: LedgerEntry) -> OrderOutcome:
@@ -581,7 +592,17 @@ class Ordering:
         Orders: check out the journaled cart again (same MS-RequestId; idempotent) — or, when no cart was created
         yet, build the cart from the journaled plan. Changes: read the subscription back; apply the change only if it
         is not there yet (guards run again unless the intent was forced).
+
+        Raises:
+            CspkitError (exit code 2): the entry was written to another target than this ledger's (another emulator
+            instance, another Partner Center tenant, or before targets were recorded) — never resumed here.
         """
+        if not self.ledger.is_current(entry):
+            error = CspkitError(f"ledger entry {entry.id} went to {entry.target or 'an unknown target'}, not to "
+                                f"{self.ledger.target.label}: it is not resumed here",
+                                hint="Point cspkit at that target to resume it.")
+            error.exit_code = 2
+            raise error
         if entry.kind == "order":
             outcome = self.continue_order(entry)
             return f"{outcome.status}: orders {', '.join(outcome.order_ids) or '-'}"
@@ -647,14 +668,20 @@ _COLUMNS = {
     "term_duration": ("term_duration", "term", "termduration"),
     "billing_cycle": ("billing_cycle", "billing", "billingcycle", "billing_plan"),
     "friendly_name": ("friendly_name", "friendlyname", "name"),
+    "parent_subscription_id": ("parent_subscription_id", "parentsubscriptionid", "parent_subscription",
+                               "parent"),
     "key": ("key", "row_key", "rowkey", "id"),
 }
+_DELIMITERS = (",", ";", "\t")
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 _REQUIRED = ("customer_id", "item", "quantity", "term_duration", "billing_cycle")
 
 
 @dataclass
 class BatchRow:
-    """One batch line: one item for one customer. ``number`` is the 1-based data row; ``key`` its stable key."""
+    """One batch line: one item for one customer. ``number`` is the 1-based data row; ``key`` its stable key;
+    ``line`` the 1-based line of the file it starts on (the header is line 1); ``parent_subscription_id`` the
+    subscription an add-on row is bought onto."""
 
     number: int
     customer_id: str
@@ -664,6 +691,8 @@ class BatchRow:
     billing_cycle: str
     friendly_name: str | None
     key: str
+    parent_subscription_id: str | None = None
+    line: int | None = None
 
 
 @dataclass
@@ -683,53 +712,109 @@ class RowResult:
             "row": self.row.number, "key": self.row.key, "customer_id": self.row.customer_id, "item": self.row.item,
             "quantity": self.row.quantity, "term_duration": self.row.term_duration,
             "billing_cycle": self.row.billing_cycle, "friendly_name": self.row.friendly_name or "",
-            "status": self.status, "order_ids": " ".join(self.order_ids),
+            "parent_subscription_id": self.row.parent_subscription_id or "", "status": self.status,
+            "order_ids": " ".join(self.order_ids),
             "subscription_ids": " ".join(self.subscription_ids), "cart_id": self.cart_id or "",
             "ledger_entry": self.entry_id or "", "error": self.error or "",
         }
 
 
 RESULT_COLUMNS = ["row", "key", "customer_id", "item", "quantity", "term_duration", "billing_cycle", "friendly_name",
-                  "status", "order_ids", "subscription_ids", "cart_id", "ledger_entry", "error"]
+                  "parent_subscription_id", "status", "order_ids", "subscription_ids", "cart_id", "ledger_entry",
+                  "error"]
 
 
-def read_batch_file(path: str | os.PathLike[str], *, batch_id: str | None = None) -> tuple[str, list[BatchRow]]:
-    """Read a batch CSV: one line per customer item.
-
-    Columns (header names case-insensitive; aliases in brackets): ``customer_id`` [customer], ``item``
-    [catalog_item_id] (``PRODUCT:SKU`` or ``PRODUCT:SKU:AVAILABILITY``), ``quantity``, ``term_duration`` [term]
-    (P1M/P1Y/P3Y), ``billing_cycle`` [billing] (monthly/annual/...), optional ``friendly_name`` and ``key``.
-
-    Row keys: ``<batch id>:<key column>`` when given, else ``<batch id>:<hash of the row's values>#<occurrence>`` —
-    stable across re-runs of the same file, so the ledger recognizes rows already ordered. The batch id defaults to
-    the file name (``orders.csv``); pass another to order the same lines again on purpose.
-
-    Returns:
-        ``(batch_id, rows)``.
-    Raises:
-        InputFileError: unreadable file, missing column, bad quantity/term/billing value (names row and column).
-    """
-    path = Path(path)
-    batch_id = batch_id or path.name
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(str(path), expected=f"a readable UTF-8 CSV file ({exc})") from exc
-    reader = csv.DictReader(io.StringIO(text))
-    header = {(h or "").strip().lower().replace(" ", "_"): h for h in reader.fieldnames or []}
+def _header_mapping(fieldnames: Sequence[str] | None) -> dict[str, str]:
+    header = {(h or "").strip().lower().replace(" ", "_"): h for h in fieldnames or []}
     mapping: dict[str, str] = {}
     for name, aliases in _COLUMNS.items():
         for alias in aliases:
             if alias in header:
                 mapping[name] = header[alias]
                 break
+    return mapping
+
+
+def _pick_delimiter(text: str) -> str:
+    """``,``, ``;`` (Excel in locales whose decimal separator is a comma saves "CSV" with semicolons) or a tab:
+    the one whose header names the most known columns; on a tie, what :class:`csv.Sniffer` sees; else ``,``."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    scores = {d: len(_header_mapping(next(csv.reader([first], delimiter=d), []))) for d in _DELIMITERS}
+    best = max(scores.values())
+    tied = [d for d in _DELIMITERS if scores[d] == best]
+    if len(tied) == 1:
+        return tied[0]
+    try:
+        sniffed = csv.Sniffer().sniff(first, delimiters="".join(_DELIMITERS)).delimiter
+    except csv.Error:
+        return ","
+    return sniffed if sniffed in tied else ","
+
+
+def _delimiter_name(delimiter: str) -> str:
+    return {",": "comma (,)", ";": "semicolon (;)", "\t": "tab"}.get(delimiter, repr(delimiter))
+
+
+def read_batch_file(
+    path: str | os.PathLike[str], *, batch_id: str | None = None, allow_duplicates: bool = False,
+) -> tuple[str, list[BatchRow]]:
+    """Read a batch CSV: one line per customer item.
+
+    Columns (header names case-insensitive; aliases in brackets): ``customer_id`` [customer], ``item``
+    [catalog_item_id] (``PRODUCT:SKU`` or ``PRODUCT:SKU:AVAILABILITY``), ``quantity``, ``term_duration`` [term]
+    (P1M/P1Y/P3Y), ``billing_cycle`` [billing] (monthly/annual/...), optional ``friendly_name``,
+    ``parent_subscription_id`` [parent] (the subscription a new-commerce add-on is bought onto, a GUID) and ``key``.
+    Comma-, semicolon- (European Excel) and tab-separated files are read; UTF-8 (with or without BOM), else
+    Windows-1252 (Excel's "CSV" in Western European locales).
+
+    Row keys: ``<batch id>:<key column>`` when given, else ``<batch id>:<hash of the row's values>#<occurrence>`` —
+    stable across re-runs of the same file, so the ledger recognizes rows already ordered (per target: see
+    :mod:`cspkit.ledger.target`). The batch id defaults to the file name (``orders.csv``); pass another to order the
+    same lines again on purpose.
+
+    Identical rows (same customer, item, quantity, term, billing cycle, friendly name and parent subscription)
+    without distinct ``key`` values are refused — a copy-paste slip would otherwise buy twice — unless
+    ``allow_duplicates`` (then each occurrence is its own order).
+
+    Returns:
+        ``(batch_id, rows)``.
+    Raises:
+        InputFileError: unreadable file, a header naming none/not all of the required columns (says which delimiter
+        was seen), bad quantity/term/billing/parent value (names row and column), duplicate rows (names their
+        lines).
+    """
+    path = Path(path)
+    batch_id = batch_id or path.name
+    try:
+        raw_bytes = path.read_bytes()
+    except OSError as exc:
+        raise InputFileError(str(path), expected=f"a readable CSV file ({exc})") from exc
+    try:
+        text = raw_bytes.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = raw_bytes.decode("cp1252")
+        except UnicodeDecodeError as exc:
+            raise InputFileError(str(path), expected=f"a UTF-8 or Windows-1252 CSV file ({exc})") from exc
+    delimiter = _pick_delimiter(text)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    mapping = _header_mapping(reader.fieldnames)
     missing = [c for c in _REQUIRED if c not in mapping]
     if missing:
-        raise InputFileError(str(path), row=0, expected=f"the columns {', '.join(_REQUIRED)} "
-                             f"(missing: {', '.join(missing)})", hint="See `cspkit order batch --help`.")
+        seen_header = delimiter.join(h or "" for h in reader.fieldnames or [])
+        raise InputFileError(
+            str(path), row=0,
+            expected=f"the columns {', '.join(_REQUIRED)} (missing: {', '.join(missing)}; the header "
+                     f"{seen_header[:200]!r} was read as {_delimiter_name(delimiter)}-separated)",
+            hint="Separate columns with commas or semicolons and name them as above; see `cspkit order batch "
+                 "--help`.")
     rows: list[BatchRow] = []
     seen: dict[str, int] = {}
+    lines_of: dict[str, list[int]] = {}
     for number, raw in enumerate(reader, start=1):
+        # the file line the record starts on (blank lines are skipped by the reader; quoted cells may span lines)
+        first_line = reader.line_num - sum(v.count("\n") for v in raw.values() if isinstance(v, str))
+
         def cell(name: str, raw: dict[str, Any] = raw) -> str:
             column = mapping.get(name)
             return (raw.get(column) or "").strip() if column else ""
@@ -761,6 +846,10 @@ def read_batch_file(path: str | os.PathLike[str], *, batch_id: str | None = None
         if cycle not in ("monthly", "annual", "triennial", "biennial", "one_time", "none"):
             raise InputFileError(str(path), row=number, column=mapping["billing_cycle"],
                                  expected="monthly, annual, triennial or none", value=values["billing_cycle"])
+        parent = values["parent_subscription_id"]
+        if parent and not _GUID.match(parent):
+            raise InputFileError(str(path), row=number, column=mapping["parent_subscription_id"],
+                                 expected="a subscription id (GUID) or nothing", value=parent)
         if values["key"]:
             key = f"{batch_id}:{values['key']}"
             if key in seen:
@@ -768,16 +857,29 @@ def read_batch_file(path: str | os.PathLike[str], *, batch_id: str | None = None
                                      expected="a key not used on another row", value=values["key"])
             seen[key] = 1
         else:
-            content = "|".join([values["customer_id"].lower(), values["item"].upper(), str(quantity), term, cycle,
-                                values["friendly_name"]])
-            digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+            parts = [values["customer_id"].lower(), values["item"].upper(), str(quantity), term, cycle,
+                     values["friendly_name"]]
+            if parent:  # only add-on rows: the keys of files written before the column existed stay the same
+                parts.append(parent.lower())
+            digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
             occurrence = seen.get(digest, 0) + 1
             seen[digest] = occurrence
+            lines_of.setdefault(digest, []).append(first_line)
             key = f"{batch_id}:{digest}#{occurrence}"
         rows.append(BatchRow(number, values["customer_id"], values["item"], quantity, term, cycle,
-                             values["friendly_name"] or None, key))
+                             values["friendly_name"] or None, key, parent or None, first_line))
     if not rows:
         raise InputFileError(str(path), expected="at least one data row")
+    duplicates = [lines for lines in lines_of.values() if len(lines) > 1]
+    if duplicates and not allow_duplicates:
+        groups = "; ".join("lines " + ", ".join(str(n) for n in lines) for lines in duplicates[:10])
+        more = f" (and {len(duplicates) - 10} more groups)" if len(duplicates) > 10 else ""
+        raise InputFileError(
+            str(path),
+            expected=f"no identical rows without distinct keys: {groups}{more} are the same customer, item, "
+                     "quantity, term, billing cycle and friendly name — nothing was ordered",
+            hint="Delete the copies, give each row its own value in a `key` column, or pass --allow-duplicates "
+                 "to order every copy.")
     return batch_id, rows
 
 
@@ -818,7 +920,8 @@ def run_batch_row(service: Ordering, row: BatchRow, *, batch_id: str, dry_run: b
             return RowResult(row, status, outcome.order_ids, outcome.subscription_ids, outcome.cart_id,
                              outcome.entry_id)
         plan = service.plan(row.customer_id, item=row.item, quantity=row.quantity, term_duration=row.term_duration,
-                            billing_cycle=row.billing_cycle, friendly_name=row.friendly_name, force=force)
+                            billing_cycle=row.billing_cycle, friendly_name=row.friendly_name, force=force,
+                            parent_subscription_id=row.parent_subscription_id)
         if dry_run:
             cart = service.validate_cart(plan)
             errors = cart.line_errors

@@ -6,10 +6,20 @@ Sources: Partner Center "Get a price sheet" (the new-commerce license-based pric
 
 from __future__ import annotations
 
-__all__ = ["EMULATOR_TOKEN", "INVOICE_RECON_COLUMNS", "PRICE_LIST_HEADER", "PRICE_SHEET_VIEWS", "json_key"]
+__all__ = [
+    "EMULATOR_INSTANCE_HEADER",
+    "EMULATOR_TOKEN",
+    "INVOICE_RECON_COLUMNS",
+    "PRICE_LIST_HEADER",
+    "PRICE_SHEET_VIEWS",
+    "json_key",
+]
 
 #: The bearer token every emulator accepts unless started with another (not a secret: it listens on loopback).
 EMULATOR_TOKEN = "cspkit-emulator-token"
+#: Response header of every emulator answer: the instance id a fresh emulator or a reset mints (never sent by
+#: Partner Center). The ledger journals writes per instance.
+EMULATOR_INSTANCE_HEADER = "X-Cspkit-Emulator-Instance"
 
 #: The new-commerce price list header as files and the price-sheet API write it (``ERP Price`` with its space).
 PRICE_LIST_HEADER: tuple[str, ...] = (

@@ -184,3 +184,27 @@ def test_saas_order_activation_links_and_sandbox_activation(service, pc, emulato
     assert [link.line_item_number for link in links] == [0] and links[0].uri.startswith(emulator.url)
     assert service.activate(CONTOSO, sub_id).after.status == "active"
     assert emulator.backend.subscriptions[sub_id].status == "active"
+
+
+def test_an_entry_of_another_target_is_never_resumed_here(emulator, tmp_path):
+    from cspkit.errors import CspkitError
+    from cspkit.ledger import Target
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    emulator.faults.add(action="reset", operation="checkout_cart")
+    elsewhere = Ledger(url, actor="t", target=Target.emulator("http://127.0.0.1:9", instance_id="f" * 32))
+    here = Ledger(url, actor="t", target=Target.emulator(emulator.url, instance_id=emulator.backend.instance_id))
+    with client(emulator, retry=RetryPolicy(max_attempts=1)) as pc:
+        other = Ordering(pc, elsewhere, resolve_attempts=1, clock=emulator.clock.now, sleep=lambda s: None)
+        with pytest.raises(APIConnectionError):
+            buy(other, key="row-1")
+        [foreign] = elsewhere.unresolved()
+        emulator.faults.clear()
+        service = Ordering(pc, here, clock=emulator.clock.now, sleep=lambda s: None)
+        assert here.unresolved() == []
+        with pytest.raises(CspkitError, match="not resumed here") as info:
+            service.resume(here.get(foreign.id))
+        assert info.value.exit_code == 2
+    assert orders_of(emulator) == [] and here.get(foreign.id).status == "unknown"
+    elsewhere.close()
+    here.close()

@@ -43,6 +43,7 @@ class Context:
         self._pc: Any = None
         self._ledger: Any = None
         self._service: Any = None
+        self._target: Any = None
 
     @property
     def pc(self) -> Any:
@@ -60,9 +61,27 @@ class Context:
         return self._pc
 
     @property
-    def target(self) -> str:
-        settings = self.state.settings
-        return "emulator" if settings.is_emulator else settings.endpoint
+    def target(self) -> Any:
+        """Where writes go (:class:`cspkit.ledger.Target`): the embedded emulator's instance; an emulator at a
+        loopback endpoint (asked for its instance id: the ``X-Cspkit-Emulator-Instance`` header); else Partner
+        Center at the endpoint for the partner tenant (a static token's ``tid`` claim, else the configured tenant)."""
+        if self._target is None:
+            from cspkit.ledger import Target
+
+            settings = self.state.settings
+            if settings.is_emulator:
+                emu = self.state.emulator_server()
+                self._target = Target.emulator(emu.url, instance_id=emu.backend.instance_id,
+                                               tenant_id=emu.backend.partner.get("tenantId"))
+            else:
+                endpoint = self.pc.endpoint
+                instance = _emulator_instance(self.pc) if _is_loopback(endpoint) else None
+                if instance:
+                    self._target = Target.emulator(endpoint, instance_id=instance, tenant_id=settings.tenant_id)
+                else:
+                    self._target = Target.partner_center(endpoint, token=settings.access_token,
+                                                         tenant_id=settings.tenant_id)
+        return self._target
 
     @property
     def ledger(self) -> Any:
@@ -138,6 +157,18 @@ def _is_loopback(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _emulator_instance(pc: Any) -> str | None:
+    """The instance id an emulator at ``pc.endpoint`` sends with every answer, or None (not an emulator, or no
+    answer). Only asked of loopback endpoints: Partner Center is never on loopback."""
+    from cspkit.ledger import INSTANCE_HEADER
+
+    try:
+        response = pc.transport.session.get(pc.endpoint.rstrip("/") + "/_emulator/clock", timeout=10)
+    except Exception:  # noqa: BLE001 - no answer: not known as an emulator
+        return None
+    return response.headers.get(INSTANCE_HEADER) or None
 
 
 def _ctx(state: Any, **kwargs: Any) -> Context:
@@ -254,6 +285,8 @@ def _print_plan(plan: Any) -> None:
     for key, value in plan.describe().items():
         table.add_row(key, "" if value is None else ("yes" if value is True else "no" if value is False else
                                                      str(value)))
+    if getattr(plan, "parent_subscription_id", None):
+        table.add_row("parent_subscription_id", plan.parent_subscription_id)
     Console(stderr=True, soft_wrap=False).print(table)
 
 
@@ -267,19 +300,25 @@ def _print_plan(plan: Any) -> None:
                                                                case_sensitive=False), required=True)
 @click.option("--friendly-name", help="Nickname; becomes the subscription's friendly name.")
 @click.option("--price-list", type=click.Path(exists=True, dir_okay=False), help="Price-list file for the price.")
-@click.option("--key", "idempotency_key", help="Idempotency key: running again with it never orders twice.")
+@click.option("--key", "idempotency_key", help="Idempotency key: running again with it never orders twice on the same "
+                                              "target (each emulator instance and each Partner Center tenant has "
+                                              "its own keys).")
+@click.option("--parent-subscription", "parent_subscription_id", metavar="SUBSCRIPTION_ID",
+              help="For an add-on: the customer's subscription it is bought onto (cart line "
+                   "provisioningContext.parentSubscriptionId).")
 @click.option("--dry-run", is_flag=True, help="Build and validate the cart; never check out.")
 @click.option("--force", is_flag=True, help="Skip the catalog guards (Partner Center may still refuse).")
 @click.pass_obj
 def order_place(state: Any, customer_id: str, item: str, quantity: int, term_duration: str, billing_cycle: str,
-                friendly_name: str | None, price_list: str | None, idempotency_key: str | None, dry_run: bool,
-                force: bool) -> None:
+                friendly_name: str | None, price_list: str | None, idempotency_key: str | None,
+                parent_subscription_id: str | None, dry_run: bool, force: bool) -> None:
     """Order one item for one customer: shows the plan, asks, then checks out (journaled)."""
     ctx = _ctx(state, price_list=price_list)
     service = ctx.service
     try:
         plan = service.plan(customer_id, item=item, quantity=quantity, term_duration=term_duration,
-                            billing_cycle=billing_cycle, friendly_name=friendly_name, force=force)
+                            billing_cycle=billing_cycle, friendly_name=friendly_name, force=force,
+                            parent_subscription_id=parent_subscription_id)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     _print_plan(plan)
@@ -332,18 +371,25 @@ def order_place(state: Any, customer_id: str, item: str, quantity: int, term_dur
 @click.option("--rate-limit", type=click.FloatRange(1, None), help="Requests per minute (default 475).")
 @click.option("--price-list", type=click.Path(exists=True, dir_okay=False))
 @click.option("--force", is_flag=True, help="Skip the catalog guards.")
+@click.option("--allow-duplicates", is_flag=True,
+              help="Order identical rows (same customer, item, quantity, term, billing, friendly name) once each "
+                   "instead of refusing the file.")
 @click.pass_obj
 def order_batch(state: Any, file: str, dry_run: bool, results_path: str | None, batch_id: str | None,
-                workers: int, rate_limit: float | None, price_list: str | None, force: bool) -> None:
+                workers: int, rate_limit: float | None, price_list: str | None, force: bool,
+                allow_duplicates: bool) -> None:
     """Order every line of a CSV file (columns customer_id, item, quantity, term_duration, billing_cycle
-    [, friendly_name, key]).
+    [, friendly_name, parent_subscription_id, key]; comma- or semicolon-separated).
 
-    Re-running the same file after a crash completes what is missing and orders nothing twice: each row has a
-    stable key in the ledger. Results go to a per-row CSV, rewritten atomically after every row.
+    Re-running the same file after a crash completes what is missing and orders nothing twice on the same target:
+    each row has a stable key in the ledger, kept per target (another emulator instance, or Partner Center, orders
+    every row afresh). Identical rows without distinct keys are refused before anything is ordered unless
+    --allow-duplicates. Add-on rows name their base in parent_subscription_id. Results go to a per-row CSV,
+    rewritten atomically after every row.
     """
     from cspkit import ordering as ordering_mod
 
-    batch_id, rows = ordering_mod.read_batch_file(file, batch_id=batch_id)
+    batch_id, rows = ordering_mod.read_batch_file(file, batch_id=batch_id, allow_duplicates=allow_duplicates)
     results_file = Path(results_path) if results_path else Path(file).with_suffix(".results.csv")
     ctx = _ctx(state, rate_limit=rate_limit, price_list=price_list)
     service = ctx.service
@@ -608,8 +654,8 @@ def ledger_group() -> None:
     """The journal of writes: list, show, resume unfinished ones."""
 
 
-ENTRY_COLUMNS = ["id", "created_at", "kind", "status", "customer_id", "subscription_id", "cart_id", "order_ids",
-                 "batch_id", "error"]
+ENTRY_COLUMNS = ["id", "created_at", "target", "kind", "status", "customer_id", "subscription_id", "cart_id",
+                 "order_ids", "batch_id", "error"]
 
 
 def _entry_row(entry: Any) -> dict[str, Any]:
@@ -618,7 +664,9 @@ def _entry_row(entry: Any) -> dict[str, Any]:
             "customer_id": entry.customer_id, "subscription_id": entry.subscription_id, "cart_id": entry.cart_id,
             "order_ids": " ".join(json.loads(entry.order_ids_json)) if entry.order_ids_json else "",
             "batch_id": entry.batch_id, "row_number": entry.row_number, "request_id": entry.request_id,
-            "correlation_id": entry.correlation_id, "actor": entry.actor, "target": entry.target,
+            "correlation_id": entry.correlation_id, "actor": entry.actor, "target": entry.target or "unknown",
+            "target_kind": entry.target_kind, "target_endpoint": entry.target_endpoint,
+            "target_tenant": entry.target_tenant, "target_instance": entry.target_instance,
             "attempts": entry.attempts, "error": entry.error}
 
 
@@ -638,17 +686,23 @@ def _entry_wire(entry: Any) -> dict[str, Any]:
 @click.option("--customer", "customer_id", type=CUSTOMER_ID)
 @click.option("--batch", "batch_id")
 @click.option("--limit", type=click.IntRange(1, None), default=100, show_default=True)
+@click.option("--target", "target", default="current", show_default=True, metavar="current|all|TEXT",
+              help="Whose writes: `current` = the target this command would write to (this emulator instance, or "
+                   "Partner Center for this partner tenant); `all` = every target; any other text matches the "
+                   "target's kind, endpoint, tenant or instance (`unknown` = entries from before targets were "
+                   "recorded).")
 @click.pass_obj
 def ledger_list(state: Any, status: str | None, kind: str | None, customer_id: str | None, batch_id: str | None,
-                limit: int) -> None:
-    """List journaled writes, newest first."""
+                limit: int, target: str) -> None:
+    """List journaled writes, newest first, with the target each went to."""
     from cspkit.ledger import UNRESOLVED
 
     ledger = _ctx(state).ledger
     entries = ledger.list(status=UNRESOLVED if status == "unresolved" else status, kind=kind,
-                          customer_id=customer_id, batch_id=batch_id, limit=limit)
+                          customer_id=customer_id, batch_id=batch_id, limit=limit, target=target.strip() or "current")
     emit([_entry_row(e) for e in entries], columns=ENTRY_COLUMNS, fmt=state.output,
-         wire=[_entry_wire(e) for e in entries], title="Ledger")
+         wire=[_entry_wire(e) for e in entries],
+         title=f"Ledger ({'current target: ' + ledger.target.label if target == 'current' else 'target: ' + target})")
 
 
 @ledger_group.command("show")
@@ -676,10 +730,24 @@ def ledger_show(state: Any, entry_id: int) -> None:
 @click.argument("entry_ids", nargs=-1, type=int)
 @click.pass_obj
 def ledger_resume(state: Any, entry_ids: tuple[int, ...]) -> None:
-    """Resolve unfinished writes: re-check out journaled carts (never a new order), read subscriptions back."""
+    """Resolve unfinished writes of the current target: re-check out journaled carts (never a new order), read
+    subscriptions back. Entries written to another target (another emulator instance, Partner Center for another
+    tenant, or before targets were recorded) are never touched."""
     ctx = _ctx(state)
     ledger = ctx.ledger
     entries = [ledger.get(i) for i in entry_ids] if entry_ids else ledger.unresolved()
+    foreign = [e for e in entries if not ledger.is_current(e)]
+    if foreign:
+        from cspkit.errors import CspkitError
+
+        error = CspkitError(
+            "ledger entr" + ("y " if len(foreign) == 1 else "ies ") + ", ".join(str(e.id) for e in foreign)
+            + f" went to another target ({'; '.join(sorted({e.target or 'unknown' for e in foreign}))}), not to "
+            f"the current one ({ledger.target.label}): nothing was resumed",
+            hint="Point cspkit at that target (--endpoint/--profile) to resume them; `cspkit ledger list "
+                 "--target all` shows every entry with its target.")
+        error.exit_code = 2
+        raise error
     entries = [e for e in entries if e.status in ("pending", "submitted", "unknown", "failed")]
     if not entries:
         note("Nothing to resume.")

@@ -36,6 +36,7 @@ from cspkit.emulator.models import CartLine, EmulatorError
 from cspkit.emulator.policy import policy_from
 from cspkit.emulator.state import to_jsonable
 from cspkit.emulator.synthetic import invoice_total, recon_page_json
+from cspkit.wire import EMULATOR_INSTANCE_HEADER
 
 __all__ = ["MAX_PAGE", "create_app"]
 
@@ -209,7 +210,9 @@ class Edge:
             if message["type"] == "http.response.start":
                 # the virtual time of the answer, so clients judge windows by the emulator's clock, not the wall's
                 now = self.state.backend.clock.now().isoformat().replace("+00:00", "Z")
-                extra = echo + [(b"x-emulator-now", now.encode())]
+                instance = str(self.state.backend.instance_id).encode()
+                extra = echo + [(b"x-emulator-now", now.encode()),
+                                (EMULATOR_INSTANCE_HEADER.lower().encode(), instance)]
                 message = {**message, "headers": list(message.get("headers", [])) + extra}
             await send(message)
 
@@ -1020,7 +1023,7 @@ def _control_router() -> APIRouter:
     state, b = CURRENT, CURRENT_BACKEND
 
     def clock_body() -> dict[str, Any]:
-        return {"now": fmt_dt(b.now()),
+        return {"now": fmt_dt(b.now()), "instance": b.instance_id,
                 "pending": [{"due": fmt_dt(e.due), "kind": e.kind} for e in b.clock.pending[:20]]}
 
     @r.post("/reset", name="control_reset")

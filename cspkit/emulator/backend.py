@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -85,7 +86,9 @@ class Backend(SaasSide):
     # ======================================================================================================
     @operation
     def reset(self, *, now: datetime | None = None, seed: str | dict[str, Any] | None = None) -> None:
-        """Back to the seeded state; the clock goes back to the start time (or ``now``)."""
+        """Back to the seeded state; the clock goes back to the start time (or ``now``). A new ``instance_id`` is
+        minted: clients journal writes per instance, so orders of the emulator before the reset never count."""
+        self.instance_id = uuid.uuid4().hex
         if seed is not None:
             self._seed = seed
         self.ids = IdSource(self._id_seed)
@@ -945,7 +948,7 @@ class Backend(SaasSide):
     _PERSISTED = (
         "customers", "carts", "orders", "subscriptions", "charges", "invoices", "event_log", "request_results",
         "invoice_counter", "saas", "tokens", "operations", "webhook_log", "webhook_secret", "publisher_config",
-        "partner", "policy", "webhook_url",
+        "partner", "policy", "webhook_url", "instance_id",
     )
 
     @operation
@@ -974,6 +977,7 @@ class Backend(SaasSide):
         return {
             "now": self.now(),
             "policy": self.policy.name,
+            "instance": self.instance_id,
             "partnerTenantId": self.partner["tenantId"],
             "customers": len(self.customers),
             "carts": len(self.carts),

@@ -2,11 +2,16 @@
 
 Usage (what :class:`cspkit.ordering.Ordering` does)::
 
-    ledger = Ledger(settings.resolved_database_url(), actor=..., target=...)
+    ledger = Ledger(settings.resolved_database_url(), actor=..., target=Target.emulator(url, instance_id=...))
     entry = ledger.begin(kind="order", key=row_key, customer_id=c, request={...})   # or the existing entry
     ledger.set_cart(entry.id, cart_id=..., cart=cart.to_wire())                       # before checkout
     ledger.submitted(entry.id, request_id=rid)                                        # just before the POST
     ledger.complete(entry.id, after=result.to_wire(), order_ids=[...])                # after the answer
+
+Keys are unique **per target** (:class:`~cspkit.ledger.target.Target`): :meth:`Ledger.begin` and :meth:`Ledger.by_key`
+only ever see entries of the ledger's own target, so a rehearsal on an emulator never makes a real order "already
+done". Opening a ledger created before targets were recorded migrates it in place (columns added, the unique key
+index replaced by one on ``(target_key, key)``; old entries get target ``unknown``).
 
 Everything stored is scrubbed by :func:`scrub` (keys naming tokens/secrets/passwords and ``token=`` URL parameters
 are masked), so no token or secret reaches the database.
@@ -26,12 +31,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event as sa_event
+from sqlalchemy import func, or_
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import text as sa_text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from cspkit.errors import APIError, APIStatusError, CspkitError
 from cspkit.ledger.models import UNRESOLVED, LedgerEntry, LedgerEvent, utcnow
+from cspkit.ledger.target import UNKNOWN_TARGET, Target
 
 __all__ = ["Ledger", "default_actor", "run_id", "scrub"]
 
@@ -109,19 +118,20 @@ class Ledger:
     Args:
         url: SQLAlchemy URL (``Settings.resolved_database_url()``; ``sqlite:///path`` or ``postgresql+psycopg://``).
         actor: who is writing (default :func:`default_actor`).
-        target: the endpoint written to (stored with each entry).
+        target: where writes go (:class:`~cspkit.ledger.target.Target`; a plain string becomes a target of kind
+            ``other``). Keys are looked up and unique within this target only.
         lease: how long a claim by another live process blocks taking an entry over.
     Raises:
         ConfigurationError-like :class:`~cspkit.errors.CspkitError` when the database cannot be opened.
     """
 
     def __init__(
-        self, url: str, *, actor: str | None = None, target: str | None = None,
+        self, url: str, *, actor: str | None = None, target: Target | str | None = None,
         lease: timedelta = timedelta(minutes=15), engine: Engine | None = None,
     ) -> None:
         self.url = url
         self.actor = actor or default_actor()
-        self.target = target
+        self.target = Target.coerce(target)
         self.lease = lease
         self._lock = threading.RLock()
         if engine is None:
@@ -142,6 +152,7 @@ class Ledger:
                 sa_event.listen(engine, "connect", _sqlite_pragmas)
         self.engine = engine
         try:
+            _migrate(engine)
             SQLModel.metadata.create_all(engine, tables=[LedgerEntry.__table__, LedgerEvent.__table__])
         except Exception as exc:  # noqa: BLE001
             raise CspkitError(f"cannot open the ledger database: {exc}", hint="Check CSPKIT_DATABASE_URL.") from exc
@@ -177,7 +188,8 @@ class Ledger:
         batch_id: str | None = None,
         row_number: int | None = None,
     ) -> tuple[LedgerEntry, bool]:
-        """Record the intent of a write (status ``pending``), or return the entry already holding ``key``.
+        """Record the intent of a write (status ``pending``), or return the entry of this target already holding
+        ``key`` (entries of other targets never count).
 
         Returns:
             ``(entry, created)`` — ``created`` is False when an entry with this key existed (its status says what
@@ -188,7 +200,7 @@ class Ledger:
         entry = LedgerEntry(
             key=key, kind=kind, status="pending", customer_id=customer_id, subscription_id=subscription_id,
             request_json=_dumps(request), before_json=_dumps(before), correlation_id=correlation_id,
-            batch_id=batch_id, row_number=row_number, actor=self.actor, target=self.target,
+            batch_id=batch_id, row_number=row_number, actor=self.actor, **self.target.columns(),
             request_id=str(uuid.uuid4()), created_at=now, updated_at=now, claimed_by=run_id(), claimed_at=now,
         )
         with self._lock, self._session() as session:
@@ -197,7 +209,8 @@ class Ledger:
                 session.flush()
             except IntegrityError:
                 session.rollback()
-                existing = session.exec(select(LedgerEntry).where(LedgerEntry.key == key)).one()
+                existing = session.exec(select(LedgerEntry).where(
+                    LedgerEntry.key == key, LedgerEntry.target_key == self.target.key)).one()
                 return self._fix(existing), False  # type: ignore[return-value]
             self._event(session, entry, "intent recorded")
             session.commit()
@@ -301,15 +314,35 @@ class Ledger:
         return self._fix(entry)  # type: ignore[return-value]
 
     def by_key(self, key: str) -> LedgerEntry | None:
+        """The entry of this ledger's target holding ``key``, or None."""
         with self._session() as session:
-            return self._fix(session.exec(select(LedgerEntry).where(LedgerEntry.key == key)).first())
+            return self._fix(session.exec(select(LedgerEntry).where(
+                LedgerEntry.key == key, LedgerEntry.target_key == self.target.key)).first())
+
+    def is_current(self, entry: LedgerEntry) -> bool:
+        """True when ``entry`` was written to this ledger's target."""
+        return entry.target_key == self.target.key
 
     def list(
         self, *, status: str | Iterable[str] | None = None, kind: str | None = None, customer_id: str | None = None,
         batch_id: str | None = None, since: datetime | None = None, limit: int | None = None,
+        target: str | None = "all",
     ) -> list[LedgerEntry]:
-        """Entries, newest first, filtered."""
+        """Entries, newest first, filtered.
+
+        Args:
+            target: ``"current"`` (this ledger's target only), ``"all"`` (default), or a text matched
+                case-insensitively against the target's label, kind, endpoint, tenant and instance
+                (``"unknown"`` finds the entries migrated from before targets were recorded).
+        """
         query = select(LedgerEntry)
+        if target == "current":
+            query = query.where(LedgerEntry.target_key == self.target.key)
+        elif target and target != "all":
+            pattern = f"%{target.lower()}%"
+            columns = (LedgerEntry.target, LedgerEntry.target_kind, LedgerEntry.target_endpoint,
+                       LedgerEntry.target_tenant, LedgerEntry.target_instance, LedgerEntry.target_key)
+            query = query.where(or_(*(func.lower(c).like(pattern) for c in columns)))  # type: ignore[arg-type]
         if status:
             statuses = [status] if isinstance(status, str) else list(status)
             query = query.where(LedgerEntry.status.in_(statuses))  # type: ignore[attr-defined]
@@ -328,8 +361,9 @@ class Ledger:
             return [self._fix(e) for e in session.exec(query).all()]  # type: ignore[misc]
 
     def unresolved(self) -> list[LedgerEntry]:
-        """Entries whose outcome is not recorded (``pending``, ``submitted``, ``unknown``), oldest first."""
-        return list(reversed(self.list(status=UNRESOLVED)))
+        """Entries of this ledger's target whose outcome is not recorded (``pending``, ``submitted``, ``unknown``),
+        oldest first."""
+        return list(reversed(self.list(status=UNRESOLVED, target="current")))
 
     def events(self, *, entry_id: int | None = None, since: datetime | None = None,
                limit: int | None = None) -> list[LedgerEvent]:
@@ -347,6 +381,44 @@ class Ledger:
         for e in events:
             e.at = _aware(e.at)  # type: ignore[assignment]
         return events
+
+
+_TARGET_COLUMNS = ("target_kind", "target_endpoint", "target_tenant", "target_instance", "target_key")
+
+
+def _migrate(engine: Engine) -> None:
+    """Bring a ledger created before targets were recorded up to date (SQLite and PostgreSQL): add the target
+    columns, mark the old entries target ``unknown`` (never matched), and replace the unique index on ``key`` by the
+    unique index on ``(target_key, key)``. A no-op on a new or current database."""
+    inspector = sa_inspect(engine)
+    if not inspector.has_table(LedgerEntry.__tablename__):
+        return
+    table = LedgerEntry.__table__
+    present = {c["name"] for c in inspector.get_columns(table.name)}
+    indexes = inspector.get_indexes(table.name)
+    uniques = inspector.get_unique_constraints(table.name)
+    preparer = engine.dialect.identifier_preparer
+    with engine.begin() as conn:
+        for name in _TARGET_COLUMNS:
+            if name not in present:
+                column = table.c[name]
+                kind = column.type.compile(dialect=engine.dialect)
+                conn.execute(sa_text(f"ALTER TABLE {table.name} ADD COLUMN {preparer.quote(name)} {kind}"))
+        if "target_key" not in present:
+            conn.execute(sa_text(f"UPDATE {table.name} SET target_key = :unknown, target_kind = :unknown "
+                                 "WHERE target_key IS NULL"), {"unknown": UNKNOWN_TARGET})
+        for index in indexes:  # the old ``key`` index was unique: keys are unique per target now
+            if index["column_names"] == ["key"] and index.get("unique"):
+                conn.execute(sa_text(f"DROP INDEX {preparer.quote(index['name'])}"))
+        for constraint in uniques:
+            if constraint["column_names"] == ["key"] and constraint.get("name"):
+                conn.execute(sa_text(f"ALTER TABLE {table.name} DROP CONSTRAINT "
+                                     f"{preparer.quote(constraint['name'])}"))
+    names = {i["name"] for i in sa_inspect(engine).get_indexes(table.name)}
+    with engine.begin() as conn:
+        for index in table.indexes:
+            if index.name not in names:
+                index.create(conn)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
