@@ -5,6 +5,7 @@ the --fail-on severity is found (report written all the same, stderr says why), 
 from __future__ import annotations
 
 import json
+import os
 import uuid
 import zipfile
 from pathlib import Path
@@ -31,7 +32,7 @@ def month(emulator, tmp_path):
     emulator.clock.set("2026-12-01T00:00:00Z")
     invoice = next(iter(pc.invoices.list()))
     subscriptions = [s.to_wire() | {"customerId": US_CUSTOMER} for s in pc.subscriptions.list(US_CUSTOMER)]
-    env = {"CSPKIT_HOME": str(tmp_path / "home"), "CSPKIT_CONFIG": str(tmp_path / "none.toml"),
+    env = {"CSPKIT_HOME": str(tmp_path / "home"), "CSPKIT_CONFIG": os.devnull,
            "CSPKIT_ENDPOINT": emulator.url, "CSPKIT_ACCESS_TOKEN": emulator.token}  # fmt: skip
     return env, invoice.id, subscriptions
 
@@ -86,7 +87,7 @@ def test_fail_on_warning_also_fails_on_warnings(month, tmp_path):
 
 
 def test_a_differing_total_exits_1_naming_the_invoice(tmp_path):
-    env = {"CSPKIT_HOME": str(tmp_path), "CSPKIT_CONFIG": str(tmp_path / "none.toml")}
+    env = {"CSPKIT_HOME": str(tmp_path), "CSPKIT_CONFIG": os.devnull}
     args = ["reconcile", "--file", str(DATA / "recon_sample.csv"), "--invoice-total", "USD=832.42",
             "--invoice-total", "EUR=102.08", "--out", str(tmp_path / "r.xlsx"), "--fail-on", "never"]  # fmt: skip
     assert CliRunner().invoke(cli, args, env=env).exit_code == 0
@@ -116,7 +117,7 @@ def test_out_csv_writes_csv_and_the_extension_sets_the_format(month, tmp_path):
 
 
 def test_a_format_that_contradicts_the_extension_is_refused(tmp_path):
-    env = {"CSPKIT_HOME": str(tmp_path), "CSPKIT_CONFIG": str(tmp_path / "none.toml")}
+    env = {"CSPKIT_HOME": str(tmp_path), "CSPKIT_CONFIG": os.devnull}
     base = ["reconcile", "--file", str(DATA / "recon_sample.csv")]
     refused = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "x.csv"), "--format", "xlsx"], env=env)
     assert refused.exit_code == 2
