@@ -343,8 +343,9 @@ def order(o: Order, *, country: str, include_price: bool = False) -> dict[str, A
         "creationDate": fmt_dt(o.created),
         "status": o.status,
         "transactionType": o.transaction_type,
-        "links": {"self": link(base), "provisioningStatus": link(f"{base}/provisioningstatus"),
-                  "patchOperation": link(base, "PATCH")},
+        # the documented order links (get-an-order-by-id, get-all-of-a-customer-s-orders); no patchOperation:
+        # the emulator does not serve PATCH on orders, and every link it emits must resolve
+        "links": {"self": link(base), "provisioningStatus": link(f"{base}/provisioningstatus")},
         "attributes": {"objectType": "Order"},
     }
     if include_price:
