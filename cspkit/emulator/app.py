@@ -190,9 +190,10 @@ class Edge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if len(scope["path"]) > 1 and scope["path"].endswith("/"):
-            # both slash forms of every route (the documented @nextLink is '/api/saas/subscriptions/?...')
-            trimmed = scope["path"].rstrip("/") or "/"
+        if len(scope["path"]) > 1 and (scope["path"].endswith("/") or "//" in scope["path"]):
+            # both slash forms of every route (the documented @nextLink is '/api/saas/subscriptions/?...'), and
+            # doubled slashes as a documented request prints them ('/v1//invoices/unbilled/lineitems')
+            trimmed = re.sub(r"/{2,}", "/", scope["path"]).rstrip("/") or "/"
             scope = {**scope, "path": trimmed, "raw_path": trimmed.encode()}
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         path, method = scope["path"], scope["method"]
@@ -204,7 +205,8 @@ class Edge:
         else:
             request_id = headers.get("ms-requestid") or str(uuid.uuid4())
             correlation_id = headers.get("ms-correlationid") or str(uuid.uuid4())
-            echo = []
+            # Partner Center echoes the locale of returned strings (partner-center-api.md §7.1; en-US default)
+            echo = [(b"x-locale", (headers.get("x-locale") or "en-US").encode())] if plane == "pc" else []
         echo += [(b"ms-requestid", request_id.encode()), (b"ms-correlationid", correlation_id.encode())]
         scope.setdefault("state", {})
         scope["state"]["request_id"] = request_id
@@ -777,7 +779,7 @@ def _pc_router() -> APIRouter:
         invoices = b.list_invoices()
         size = max(1, min(size, 1000))
         page = invoices[offset: offset + size]
-        body = wire.collection([wire.invoice(i, state_total(i), symbol(i.currency)) for i in page],
+        body = wire.collection([wire.invoice(i, state_total(i), symbol(i.currency), with_pdf_link=True) for i in page],
                                self_uri=f"/invoices?size={size}&offset={offset}")
         if offset + size < len(invoices):
             body["links"]["next"] = wire.link(f"/invoices?size={size}&offset={offset + size}")

@@ -537,7 +537,7 @@ class Backend(SaasSide):
                 billing_cycle=term.billing_cycle,
                 subscription_id=sub.id,
                 parent_subscription_id=parent_id,
-                friendly_name=line.friendly_name,
+                friendly_name=line.friendly_name or item.sku["title"],
                 provisioning_context=dict(line.provisioning_context or {}),
                 is_saas=item.is_saas,
                 unit_price=sub.unit_price,

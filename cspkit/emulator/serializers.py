@@ -191,6 +191,11 @@ def sku(item: CatalogItem, *, country: str, prefix: str = "") -> dict[str, Any]:
             "hasConstraints": False,
             "isAddon": bool(s.get("isAddon")),
             "prerequisiteSkus": list(s.get("prerequisiteSkus", [])),
+            # the documented SKU's dynamic attributes ("Get a list of SKUs for a product", new commerce example)
+            "isSoftwareAssuranceApplicable": False,
+            "upgradeTargetOffers": list(s.get("upgradeTargetOffers", [])),
+            "provisioningId": s.get("provisioningId", ""),
+            "internal": False,
             **({"planId": s["planId"], "isPricePerSeat": bool(s.get("isPricePerSeat"))} if item.is_saas else {}),
         },
         "links": {
