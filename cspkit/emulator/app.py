@@ -24,13 +24,16 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from cspkit.emulator import serializers as wire
 from cspkit.emulator import validation as check
 from cspkit.emulator._util import fmt_dt, parse_duration
 from cspkit.emulator.backend import Backend
+from cspkit.emulator.documents import statement_pdf
 from cspkit.emulator.faults import Faults, RateLimiter
 from cspkit.emulator.models import CartLine, EmulatorError
 from cspkit.emulator.policy import policy_from
@@ -190,6 +193,11 @@ class Edge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if len(scope["path"]) > 1 and (scope["path"].endswith("/") or "//" in scope["path"]):
+            # both slash forms of every route (the documented @nextLink is '/api/saas/subscriptions/?...'), and
+            # doubled slashes as a documented request prints them ('/v1//invoices/unbilled/lineitems')
+            trimmed = re.sub(r"/{2,}", "/", scope["path"]).rstrip("/") or "/"
+            scope = {**scope, "path": trimmed, "raw_path": trimmed.encode()}
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         path, method = scope["path"], scope["method"]
         plane = self._plane(path)
@@ -200,7 +208,8 @@ class Edge:
         else:
             request_id = headers.get("ms-requestid") or str(uuid.uuid4())
             correlation_id = headers.get("ms-correlationid") or str(uuid.uuid4())
-            echo = []
+            # Partner Center echoes the locale of returned strings (partner-center-api.md §7.1; en-US default)
+            echo = [(b"x-locale", (headers.get("x-locale") or "en-US").encode())] if plane == "pc" else []
         echo += [(b"ms-requestid", request_id.encode()), (b"ms-correlationid", correlation_id.encode())]
         scope.setdefault("state", {})
         scope["state"]["request_id"] = request_id
@@ -356,6 +365,32 @@ def control_refusal(control_token: str | None, client: Any, headers: dict[str, s
                                         f"{host or 'unknown'}); start it with --control-token to allow others.")
 
 
+_SAAS_HTTP_CODES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
+                    405: "MethodNotAllowed", 409: "Conflict", 415: "UnsupportedMediaType"}
+
+
+def _plane_of(path: str) -> str:
+    if path.startswith("/api/saas"):
+        return "saas"
+    if path.startswith(("/v1.0/", "/beta/")) and not path.startswith("/v1.0/sales/"):
+        return "graph"
+    return "pc"
+
+
+def error_response(path: str, exc: EmulatorError, headers: dict[str, str] | None = None) -> Response:
+    """An error in the shape of the plane it answers for: Partner Center ``{code, description, data, source}``
+    (error-codes.md), the SaaS fulfillment API's ``{"error": {code, message, target, details}}``, or Graph's
+    ``{"error": {code, message}}``."""
+    plane = _plane_of(path)
+    if plane == "saas":
+        body: Any = wire.saas_error(exc)
+    elif plane == "graph":
+        body = {"error": {"code": exc.code, "message": exc.description}}
+    else:
+        body = wire.pc_error(exc)
+    return respond(body, exc.status, headers=headers)
+
+
 class _QuietDrops(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
@@ -424,14 +459,39 @@ def create_app(backend: Backend, *, tokens: set[str], faults: Faults | None = No
     """
     state = AppState(backend, tokens, faults or Faults(), rate_limiter or RateLimiter(), control_token)
     api = FastAPI(title="cspkit Partner Center emulator", docs_url="/_emulator/docs",
-                  openapi_url="/_emulator/openapi.json", redoc_url=None)
+                  openapi_url="/_emulator/openapi.json", redoc_url=None, redirect_slashes=False)
     api.state.backend = backend
     api.state.emulator = state
 
     @api.exception_handler(EmulatorError)
     async def _emulator_error(request: Request, exc: EmulatorError) -> Response:
-        body = wire.saas_error(exc) if request.url.path.startswith("/api/saas") else wire.pc_error(exc)
-        return respond(body, exc.status)
+        return error_response(request.url.path, exc)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """The framework's own refusals (no such route 404, wrong method 405, unreadable body 400) in the
+        plane's error shape, never ``{"detail": ...}``."""
+        path, status = request.url.path, exc.status_code
+        if status == 404:
+            description = f"No resource at {request.method} {path}."
+        elif status == 405:
+            allowed = (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow") or ""
+            description = f"Method {request.method} is not allowed on {path}" + (
+                f" (allowed: {allowed})." if allowed else ".")
+        else:
+            description = str(exc.detail)
+        code = _SAAS_HTTP_CODES.get(status, "BadRequest") if _plane_of(path) in ("saas", "graph") else str(status)
+        return error_response(path, EmulatorError(status, code, description), exc.headers)
+
+    @api.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        """FastAPI's 422 → Partner Center's 400 (800002 invalid request input), naming each bad field."""
+        problems = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+                    for e in exc.errors()]
+        description = "The request is not valid: " + "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        saas = _plane_of(request.url.path) in ("saas", "graph")
+        return error_response(request.url.path, EmulatorError(400, "BadRequest" if saas else "800002",
+                                                              description, data=problems))
 
     for prefix, router in (("/v1", _pc_router()), ("/api/saas", _saas_router()),
                            ("/publisher", _publisher_router()), ("/_emulator", _control_router())):
@@ -524,6 +584,16 @@ def _pc_router() -> APIRouter:
     @r.get("/customers/{customer_id}", name="get_customer")
     def get_customer(customer_id: str) -> Response:
         return respond(wire.customer(b.get_customer(customer_id)))
+
+    @r.get("/customers/{customer_id}/profiles/company", name="get_customer_company_profile")
+    def get_customer_company_profile(customer_id: str) -> Response:
+        """Get a customer's company profile (CustomerCompanyProfile)."""
+        return respond(wire.company_profile(b.get_customer(customer_id)))
+
+    @r.get("/customers/{customer_id}/profiles/billing", name="get_customer_billing_profile")
+    def get_customer_billing_profile(customer_id: str) -> Response:
+        """Get a customer's billing profile (CustomerBillingProfile)."""
+        return respond(wire.billing_profile(b.get_customer(customer_id)))
 
     # -- catalog ---------------------------------------------------------------------------------------------
     def products_body(country: str, target_view: str | None, target_segment: str | None, prefix: str) -> Response:
@@ -636,18 +706,42 @@ def _pc_router() -> APIRouter:
     @r.post("/customers/{customer_id}/carts/{cart_id}/checkout", name="checkout_cart")
     def checkout_cart(customer_id: str, cart_id: str) -> Response:
         orders, errors = b.checkout_cart(customer_id, cart_id)
-        return respond(wire.checkout_result(orders, errors), 201)
+        return respond(wire.checkout_result(orders, errors, country=country_of(customer_id)), 201)
 
     # -- orders -----------------------------------------------------------------------------------------------
     @r.get("/customers/{customer_id}/orders", name="list_orders")
     def list_orders(customer_id: str, billingType: str | None = None, include_price: bool = False) -> Response:
         orders = b.list_orders(customer_id, billing_type=billingType)
-        return respond(wire.collection([wire.order(o, include_price=include_price) for o in orders],
+        country = country_of(customer_id)
+        return respond(wire.collection([wire.order(o, country=country, include_price=include_price) for o in orders],
                                        self_uri=f"/customers/{customer_id}/orders"))
 
     @r.get("/customers/{customer_id}/orders/{order_id}", name="get_order")
     def get_order(customer_id: str, order_id: str, include_price: bool = False) -> Response:
-        return respond(wire.order(b.get_order(customer_id, order_id), include_price=include_price))
+        return respond(wire.order(b.get_order(customer_id, order_id), country=country_of(customer_id),
+                                  include_price=include_price))
+
+    @r.post("/customers/{customer_id}/orders", name="create_order", status_code=201)
+    async def create_order(customer_id: str, request: Request) -> Response:
+        """Create an order for a customer ("Create an order for a customer"): ``{billingCycle, lineItems:
+        [{lineItemNumber, offerId, quantity, termDuration, friendlyName?, provisioningContext?}]}`` → 201 + the
+        order; the checkout's validation and billing; idempotent on MS-RequestId."""
+        body = await body_json(request)
+        items = body.get("lineItems")
+        if not isinstance(items, list) or not items:
+            raise EmulatorError(400, "800002", "lineItems is required: at least one order line item.")
+        cycle = body.get("billingCycle")
+        lines = []
+        for i, d in enumerate(items):
+            if not isinstance(d, dict):
+                raise EmulatorError(400, "800002", f"lineItems[{i}] must be an object.")
+            d = {**d, "catalogItemId": d.get("offerId") or d.get("catalogItemId"),
+                 "billingCycle": d.get("billingCycle") or cycle,
+                 "id": d.get("lineItemNumber", i)}
+            lines.append(d)
+        order = await asyncio.to_thread(b.create_order, customer_id, lines=_cart_lines({"lineItems": lines}),
+                                        request_id=request.scope["state"].get("request_id"))
+        return respond(wire.order(order, country=country_of(customer_id)), 201)
 
     @r.get("/customers/{customer_id}/orders/{order_id}/provisioningstatus", name="get_order_provisioning_status")
     def get_order_provisioning_status(customer_id: str, order_id: str) -> Response:
@@ -679,7 +773,8 @@ def _pc_router() -> APIRouter:
     # -- subscriptions ------------------------------------------------------------------------------------------
     def sub_body(sub: Any) -> dict[str, Any]:
         with b.lock:
-            return wire.subscription(sub, now=b.now(), etag=b.etag(sub), open_windows=b.open_windows(sub))
+            return wire.subscription(sub, now=b.now(), etag=b.etag(sub), open_windows=b.open_windows(sub),
+                                     country=b.customers[sub.customer_id].country)
 
     @r.get("/customers/{customer_id}/subscriptions", name="list_subscriptions")
     def list_subscriptions(customer_id: str, order_id: str | None = None) -> Response:
@@ -748,7 +843,7 @@ def _pc_router() -> APIRouter:
         invoices = b.list_invoices()
         size = max(1, min(size, 1000))
         page = invoices[offset: offset + size]
-        body = wire.collection([wire.invoice(i, state_total(i), symbol(i.currency)) for i in page],
+        body = wire.collection([wire.invoice(i, state_total(i), symbol(i.currency), with_pdf_link=True) for i in page],
                                self_uri=f"/invoices?size={size}&offset={offset}")
         if offset + size < len(invoices):
             body["links"]["next"] = wire.link(f"/invoices?size={size}&offset={offset + size}")
@@ -766,6 +861,14 @@ def _pc_router() -> APIRouter:
     def get_invoice(invoice_id: str) -> Response:
         invoice = b.get_invoice(invoice_id)
         return respond(wire.invoice(invoice, state_total(invoice), symbol(invoice.currency), with_pdf_link=True))
+
+    @r.get("/invoices/{invoice_id}/documents/statement", name="get_invoice_statement")
+    def get_invoice_statement(invoice_id: str) -> Response:
+        """Get an invoice statement: the invoice's PDF (``application/pdf``), the invoice's ``pdfDownloadLink``."""
+        invoice = b.get_invoice(invoice_id)
+        pdf = statement_pdf(b, invoice, state_total(invoice))
+        return Response(pdf, media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="{invoice.id}.pdf"'})
 
     def line_items(request: Request, invoice_id: str, provider: str | None, item_type: str | None) -> Response:
         provider = (provider or "").lower().replace("_", "")

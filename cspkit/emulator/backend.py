@@ -454,6 +454,25 @@ class Backend(SaasSide):
     # ======================================================================================================
     # orders
     # ======================================================================================================
+    @operation
+    def create_order(self, customer_id: str, *, lines: list[CartLine], request_id: str | None = None) -> Order:
+        """Create an order directly (``POST /customers/{c}/orders``): the checkout's validation and billing,
+        without a cart. A line that cannot be ordered refuses the whole order (400 800002, naming the line).
+        Idempotent on ``request_id`` (MS-RequestId): a retry returns the order already placed."""
+        customer = self.get_customer(customer_id)
+        key = f"order:{request_id}" if request_id else None
+        if key and key in self.request_results:
+            return self.orders[self.request_results[key]]
+        lines = self._prepare_lines(customer, lines)
+        bad = [x for ln in lines for x in (ln, *ln.addon_items) if x.error]
+        if bad:
+            raise EmulatorError(400, "800002", "; ".join(
+                f"line {x.id}: {x.error['errorDescription']}" for x in bad if x.error))
+        order = self._place_order(customer, None, lines)
+        if key:
+            self.request_results[key] = order.id
+        return order
+
     def _place_order(self, customer: Customer, cart: Cart | None, lines: list[CartLine]) -> Order:
         now = self.now()
         market = self.catalog.market(customer.country) or {"currency": "USD", "currencySymbol": "$"}
@@ -521,7 +540,7 @@ class Backend(SaasSide):
                 billing_cycle=term.billing_cycle,
                 subscription_id=sub.id,
                 parent_subscription_id=parent_id,
-                friendly_name=line.friendly_name,
+                friendly_name=line.friendly_name or item.sku["title"],
                 provisioning_context=dict(line.provisioning_context or {}),
                 is_saas=item.is_saas,
                 unit_price=sub.unit_price,

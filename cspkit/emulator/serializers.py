@@ -6,6 +6,7 @@ saas-fulfillment.md). Links are relative and omit ``/v1``, as Partner Center's d
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -88,46 +89,62 @@ def _num(value: Decimal) -> float:
 # ------------------------------------------------------------------------------------------------------------
 
 
+def company_profile(c: Customer) -> dict[str, Any]:
+    """CustomerCompanyProfile ("Get a customer's company profile"): tenantId, domain, companyName, links.self."""
+    return {
+        "tenantId": c.id,
+        "domain": c.domain,
+        "companyName": c.company_name,
+        "links": {"self": link(f"/customers/{c.id}/profiles/company")},
+        "attributes": {"objectType": "CustomerCompanyProfile"},
+    }
+
+
+def billing_profile(c: Customer) -> dict[str, Any]:
+    """CustomerBillingProfile ("Get a customer's billing profile"): id, names, email, culture, language,
+    companyName, defaultAddress, links.self, attributes (etag, objectType)."""
+    p = c.profile
+    return {
+        "id": c.commerce_id,
+        "firstName": p.get("firstName", ""),
+        "lastName": p.get("lastName", ""),
+        "email": p.get("email", ""),
+        "culture": p.get("culture", "en-US"),
+        "language": p.get("language", "en"),
+        "companyName": c.company_name,
+        "defaultAddress": {
+            "country": c.country,
+            "region": p.get("region", ""),
+            "city": p.get("city", ""),
+            "state": p.get("state", ""),
+            "addressLine1": p.get("addressLine1", ""),
+            "postalCode": p.get("postalCode", ""),
+            "firstName": p.get("firstName", ""),
+            "lastName": p.get("lastName", ""),
+            "phoneNumber": p.get("phoneNumber", ""),
+        },
+        "links": {"self": link(f"/customers/{c.id}/profiles/billing")},
+        "attributes": {"etag": _profile_etag(c), "objectType": "CustomerBillingProfile"},
+    }
+
+
+def _profile_etag(c: Customer) -> str:
+    return hashlib.sha256(json.dumps([c.company_name, c.country, c.profile], sort_keys=True,
+                                     default=str).encode()).hexdigest()[:20]
+
+
 def customer(c: Customer, *, full: bool = True) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": c.id,
         "commerceId": c.commerce_id,
-        "companyProfile": {
-            "tenantId": c.id,
-            "domain": c.domain,
-            "companyName": c.company_name,
-            "links": {"self": link(f"/customers/{c.id}/profiles/company")},
-            "attributes": {"objectType": "CustomerCompanyProfile"},
-        },
+        "companyProfile": company_profile(c),
         "relationshipToPartner": c.relationship,
         "links": {"self": link(f"/customers/{c.id}")},
         "attributes": {"objectType": "Customer"},
     }
     if full:
-        p = c.profile
         body["allowDelegatedAccess"] = True
-        body["billingProfile"] = {
-            "id": c.commerce_id,
-            "firstName": p.get("firstName", ""),
-            "lastName": p.get("lastName", ""),
-            "email": p.get("email", ""),
-            "culture": p.get("culture", "en-US"),
-            "language": p.get("language", "en"),
-            "companyName": c.company_name,
-            "defaultAddress": {
-                "country": c.country,
-                "region": p.get("region", ""),
-                "city": p.get("city", ""),
-                "state": p.get("state", ""),
-                "addressLine1": p.get("addressLine1", ""),
-                "postalCode": p.get("postalCode", ""),
-                "firstName": p.get("firstName", ""),
-                "lastName": p.get("lastName", ""),
-                "phoneNumber": p.get("phoneNumber", ""),
-            },
-            "links": {"self": link(f"/customers/{c.id}/profiles/billing")},
-            "attributes": {"objectType": "CustomerBillingProfile"},
-        }
+        body["billingProfile"] = billing_profile(c)
     return body
 
 
@@ -174,6 +191,11 @@ def sku(item: CatalogItem, *, country: str, prefix: str = "") -> dict[str, Any]:
             "hasConstraints": False,
             "isAddon": bool(s.get("isAddon")),
             "prerequisiteSkus": list(s.get("prerequisiteSkus", [])),
+            # the documented SKU's dynamic attributes ("Get a list of SKUs for a product", new commerce example)
+            "isSoftwareAssuranceApplicable": False,
+            "upgradeTargetOffers": list(s.get("upgradeTargetOffers", [])),
+            "provisioningId": s.get("provisioningId", ""),
+            "internal": False,
             **({"planId": s["planId"], "isPricePerSeat": bool(s.get("isPricePerSeat"))} if item.is_saas else {}),
         },
         "links": {
@@ -274,17 +296,24 @@ def cart(c: Cart) -> dict[str, Any]:
     return body
 
 
-def order(o: Order, *, include_price: bool = False) -> dict[str, Any]:
+def catalog_links(product_id: str, sku_id: str, availability_id: str, country: str) -> dict[str, Any]:
+    """``links.product``/``sku``/``availability`` of a subscription or order line: with ``?country=`` (the
+    customer's country), as the documented samples print them ("Get a subscription by ID": ``/products/
+    CFQ7TTC0LH18?country=US``) — the catalog routes require a country."""
+    q = f"?country={country}"
+    return {
+        "product": link(f"/products/{product_id}{q}"),
+        "sku": link(f"/products/{product_id}/skus/{sku_id}{q}"),
+        "availability": link(f"/products/{product_id}/skus/{sku_id}/availabilities/{availability_id}{q}"),
+    }
+
+
+def order(o: Order, *, country: str, include_price: bool = False) -> dict[str, Any]:
     base = f"/customers/{o.customer_id}/orders/{o.id}"
     lines = []
     for ln in o.lines:
         pid, sid, aid = ln.offer_id.split(":")
-        links = {
-            "product": link(f"/products/{pid}"),
-            "sku": link(f"/products/{pid}/skus/{sid}"),
-            "availability": link(f"/products/{pid}/skus/{sid}/availabilities/{aid}"),
-            "provisioningStatus": link(f"{base}/provisioningstatus"),
-        }
+        links = {**catalog_links(pid, sid, aid, country), "provisioningStatus": link(f"{base}/provisioningstatus")}
         if ln.subscription_id:
             links["subscription"] = link(f"/customers/{o.customer_id}/subscriptions/{ln.subscription_id}")
         if ln.is_saas:
@@ -319,8 +348,9 @@ def order(o: Order, *, include_price: bool = False) -> dict[str, Any]:
         "creationDate": fmt_dt(o.created),
         "status": o.status,
         "transactionType": o.transaction_type,
-        "links": {"self": link(base), "provisioningStatus": link(f"{base}/provisioningstatus"),
-                  "patchOperation": link(base, "PATCH")},
+        # the documented order links (get-an-order-by-id, get-all-of-a-customer-s-orders); no patchOperation:
+        # the emulator does not serve PATCH on orders, and every link it emits must resolve
+        "links": {"self": link(base), "provisioningStatus": link(f"{base}/provisioningstatus")},
         "attributes": {"objectType": "Order"},
     }
     if include_price:
@@ -328,8 +358,8 @@ def order(o: Order, *, include_price: bool = False) -> dict[str, Any]:
     return body
 
 
-def checkout_result(orders: list[Order], errors: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"orders": [order(o) for o in orders], "orderErrors": errors,
+def checkout_result(orders: list[Order], errors: list[dict[str, Any]], *, country: str) -> dict[str, Any]:
+    return {"orders": [order(o, country=country) for o in orders], "orderErrors": errors,
             "attributes": {"objectType": "CartCheckoutResult"}}
 
 
@@ -361,7 +391,7 @@ def provisioning_status(o: Order, subscriptions: dict[str, Subscription]) -> lis
 # ------------------------------------------------------------------------------------------------------------
 
 
-def subscription(s: Subscription, *, now: datetime, etag: str, open_windows: list[Any]) -> dict[str, Any]:
+def subscription(s: Subscription, *, now: datetime, etag: str, open_windows: list[Any], country: str) -> dict[str, Any]:
     base = f"/customers/{s.customer_id}/subscriptions/{s.id}"
     window = s.term_window
     refund_options = []
@@ -371,12 +401,11 @@ def subscription(s: Subscription, *, now: datetime, etag: str, open_windows: lis
         if window.until != window.full_until and now <= window.until:
             refund_options.append({"type": "Partial", "expiresAt": fmt_dt(window.until)})
     refundable = [w for w in open_windows if s.status == "active"]
+    # no links.offer: that link belongs to legacy offers (/offers/{offerId}); new-commerce subscriptions carry
+    # product, sku and availability links ("Get a subscription by ID", new commerce example)
     links: dict[str, Any] = {
         "self": link(base),
-        "offer": link(f"/offers/{s.product_id}:{s.sku_id}:{s.availability_id}"),
-        "product": link(f"/products/{s.product_id}"),
-        "sku": link(f"/products/{s.product_id}/skus/{s.sku_id}"),
-        "availability": link(f"/products/{s.product_id}/skus/{s.sku_id}/availabilities/{s.availability_id}"),
+        **catalog_links(s.product_id, s.sku_id, s.availability_id, country),
     }
     if s.parent_subscription_id:
         links["parentSubscription"] = link(f"/customers/{s.customer_id}/subscriptions/{s.parent_subscription_id}")

@@ -2,7 +2,7 @@
 
 What the service really sends (partner-center-api.md §0, §6.4, §10.5):
 
-* property names in camelCase (PascalCase accepted on input too);
+* property names in camelCase (PascalCase accepted on input too, at every depth);
 * numbers as JSON numbers **or strings** (``"unitPrice": "16"``) → :class:`~decimal.Decimal` via :data:`Money`;
 * enum values in any case (``"Monthly"``, ``"monthly"``, ``"MONTHLY"``) → :class:`CaseInsensitiveEnum`;
 * ISO 8601 times with up to 7 fractional digits, with ``Z``, an offset, or nothing (taken as UTC) → aware UTC
@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, model_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -132,11 +132,12 @@ class PCModel(BaseModel):
         use_enum_values=False,
     )
 
+    @model_validator(mode="before")
     @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: D401 - pydantic signature
-        if isinstance(obj, dict):
-            obj = _camel_keys(obj, cls)
-        return super().model_validate(obj, *args, **kwargs)
+    def _pascal_case_keys(cls, data: Any) -> Any:
+        """PascalCase keys read at every depth: a before-validator runs for nested models too (the documented
+        examples carry ``Attributes.Etag``, ``ProvisioningContext``, ``LineItems[].CatalogItemId``)."""
+        return _camel_keys(data, cls) if isinstance(data, dict) else data
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Any:

@@ -84,7 +84,8 @@ class Subscriptions(Resource):
         Args:
             changes: wire fields to change, e.g. ``{"quantity": 5}``, ``{"autoRenewEnabled": False}``,
                 ``{"status": "deleted"}``.
-            current: the resource as just read (read again when None); its etag goes back in the body.
+            current: the resource as just read (read again when None); its etag goes back in the body and in
+                the ``If-Match`` header.
             request_id: MS-RequestId (reused on retries).
         Returns:
             :class:`SubscriptionChange` (before, after, ids).
@@ -96,8 +97,11 @@ class Subscriptions(Resource):
             current = self.get(customer_id, subscription_id)
         body = current.to_wire()
         body.update(changes)
+        # the etag travels in If-Match as well as in the body, as the documented PATCH examples send it
+        # ("Update autorenew...", "Cancel an Azure Marketplace subscription": If-Match: <etag>)
+        headers = {"If-Match": current.etag} if current.etag else None
         response = self.transport.request("PATCH", self._path(customer_id, subscription_id), json=body,
-                                          request_id=request_id)
+                                          request_id=request_id, headers=headers)
         after = Subscription.from_wire(response.json) if response.json else self.get(customer_id, subscription_id)
         return SubscriptionChange(current, after, response.request_id, response.correlation_id)
 
