@@ -706,9 +706,8 @@ def _summary(con: Any, pec: pd.DataFrame) -> pd.DataFrame:
     for currency, amount in zip(lost["PricingCurrency"], lost["LostAtStake"], strict=True):
         per_currency[currency] = per_currency.get(currency, Decimal(0)) + Decimal(amount)
     summary["LostSubscriptions"] = [int((lost["PricingCurrency"] == c).sum()) for c in summary["PricingCurrency"]]
-    summary["LostAtStake"] = pd.array(
-        [per_currency.get(c, Decimal(0)) for c in summary["PricingCurrency"]], dtype=pd.ArrowDtype(pa.decimal128(38, 20))
-    )
+    lost_at_stake = [per_currency.get(c, Decimal(0)) for c in summary["PricingCurrency"]]
+    summary["LostAtStake"] = pd.array(lost_at_stake, dtype=pd.ArrowDtype(pa.decimal128(38, 20)))
     return summary
 
 
