@@ -9,7 +9,9 @@ Distributions follow the real November 2025 file (``../shared/realdata/daily-rat
 * PEC: 95 % of first-party rows ``Partner Earned Credit Applied``; the rest ``Credit Not Applied`` concentrated in
   one subscription in ten (3 of 33 in the subset), a few of which lose PEC mid-month (the day admin access goes);
 * marketplace rows: 0.18 % (161 of 89,780), publisher set, never PEC;
-* BillingPreTaxTotal log-normal with a mean ≈ 0.50 USD a row (45,022.48 / 89,780) and 12-digit decimals
+* streams of one meter × resource billed every day (95 % all month, 5 % from a later day: new meters), a
+  daily amount per stream log-normal around its own level (0.1 % of days ×10: spikes); BillingPreTaxTotal with a
+  mean ≈ 0.45 USD a row (45,022.48 / 89,780) and 12-digit decimals
   (the real file's values such as ``8.23E-10``), billing = pricing currency USD.
 
 Only the columns the usage checks read are written (Parquet is columnar: the other 30 columns of the file would
@@ -79,18 +81,32 @@ def generate(rows: int, out: Path, seed: int = 16) -> Path:
     written = 0
     part = 0
     while written < rows:
-        n = min(BATCH, rows - written)
-        ent = rng.integers(0, n_ent, size=n)
+        # one stream = one meter of one resource billed every day from its first day (one row per meter × resource
+        # × day, billing-formats.md §1.2); 95 % of streams run all month, 5 % start later (new meters)
+        want = min(BATCH, rows - written)
+        streams = max(1, want // 28)
+        first = np.where(rng.random(streams) < 0.95, 0, rng.integers(3, 30, size=streams))
+        length = 30 - first
+        ent_s = rng.integers(0, n_ent, size=streams)
+        meter_s = rng.choice(meters, size=streams, p=weights)
+        rg_s = ent_s * rgs_per_ent + rng.integers(0, rgs_per_ent, size=streams)
+        res_s = rng.integers(0, 3, size=streams)
+        market_s = rng.random(streams) < 0.0018
+        partial_s = rng.random(streams) < 0.4
+        base_s = np.minimum(rng.lognormal(mean=np.log(0.03), sigma=2.3, size=streams), 50_000.0)
+        idx = np.repeat(np.arange(streams), length)
+        offsets = np.arange(len(idx)) - np.repeat(np.cumsum(length) - length, length)
+        day = first[idx] + offsets
+        if len(idx) > want:
+            idx, day = idx[:want], day[:want]
+        n = len(idx)
+        ent, meter, rg, resource, market = ent_s[idx], meter_s[idx], rg_s[idx], res_s[idx], market_s[idx]
         cust = ent_customer[ent]
-        day = rng.integers(0, 30, size=n)
-        meter = rng.choice(meters, size=n, p=weights)
-        rg = ent * rgs_per_ent + rng.integers(0, rgs_per_ent, size=n)
-        resource = rng.integers(0, 3, size=n)
-        market = rng.random(n) < 0.0018
-        publisher = np.where(market, rng.integers(1, 5, size=n), 0)
+        publisher = np.where(market, 1 + (ent % 4), 0)
         b = behaviour[ent]
-        not_applied = market | ((b == 1) & (rng.random(n) < 0.4)) | ((b == 2) & (day + 1 >= lost_day[ent]))
-        amount = np.minimum(rng.lognormal(mean=np.log(0.03), sigma=2.3, size=n), 50_000.0)
+        not_applied = market | ((b == 1) & partial_s[idx]) | ((b == 2) & (day + 1 >= lost_day[ent]))
+        amount = base_s[idx] * rng.lognormal(0.0, 0.3, size=n)
+        amount = np.where(rng.random(n) < 0.001, amount * 10, amount)  # an occasional spike
         nano = np.round(amount * 1e9).astype(np.int64)
         dates = pa.array((np.datetime64("2025-11-01") + day.astype("timedelta64[D]")).astype("datetime64[D]"))
         uri = pa.array(np.char.add(np.char.add("/subscriptions/x/resourcegroups/rg/r", ent.astype(str)),
