@@ -23,7 +23,7 @@ import click
 
 from cspkit._version import __version__
 from cspkit.cli import auth as auth_cli
-from cspkit.cli import billing, demo, emulator, exports, ordering, pricelist
+from cspkit.cli import billing, demo, emulator, exports, ordering, pricelist, usage
 from cspkit.cli.output import OUTPUT_FORMATS, note
 from cspkit.config import Settings, load_settings, tighten_home
 from cspkit.errors import APIError, CspkitError
@@ -234,7 +234,7 @@ def cli(
     ctx.call_on_close(state.close)
 
 
-for _area in (demo, auth_cli, emulator, ordering, billing, exports, pricelist):  # exports extends `invoices`
+for _area in (demo, auth_cli, emulator, ordering, billing, exports, pricelist, usage):  # exports extends `invoices`
     _area.register(cli)
 
 
