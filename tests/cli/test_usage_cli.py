@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,7 +21,7 @@ ENT = "eeeeeeee-0000-0000-0000-00000000000a"
 
 @pytest.fixture
 def env(tmp_path):
-    return {"CSPKIT_HOME": str(tmp_path), "CSPKIT_CONFIG": str(tmp_path / "none.toml")}
+    return {"CSPKIT_HOME": str(tmp_path), "CSPKIT_CONFIG": os.devnull}
 
 
 def run(args, env):
