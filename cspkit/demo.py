@@ -132,7 +132,8 @@ def run_demo(*, out_dir: Path = Path("reports"), echo: Callable[[str], None] = p
             for plan in plans:
                 d = plan.describe()
                 s.result(f"{d['quantity']} × {d['product']} / {d['sku']} {d['term_duration']} {d['billing_cycle']}: "
-                         f"{d['unit_price']} per seat per period, {d['period_total']} per period; "
+                         f"{d['period_price']} per seat per billing period (term {d['term_price']}), "
+                         f"{d['billing']}; "
                          f"cancellation: {d['cancellation']}")
 
             s.step("Place the orders (journaled: intent, cart id, checkout, result)")

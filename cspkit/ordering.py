@@ -84,7 +84,14 @@ class OrderPlan:
         cancellation_policy: the availability term's refund phases as text (``"full refund P1D, partial P7D"``),
             the cancellation deadline counted from the purchase; the exact deadline is read from the subscription
             after purchase.
-        unit_price / period_total / term_total: Decimal in ``currency`` from the price list, or None (unknown).
+        term_price / billing_periods / period_price / period_total / term_total: the price under Microsoft's rule
+            (:mod:`cspkit.billing.pricing`; Microsoft Learn "New commerce license-based pricing and offers"), from
+            the price list, Decimal in ``currency``, or None (no price list, or no price in force):
+            ``term_price`` one seat for the whole term (the list's UnitPrice), ``billing_periods`` how many times
+            the term is billed (P1Y monthly 12, P1Y annual 1, P3Y annual 3, ...), ``period_price`` one seat for one
+            billing period (term price ÷ billing periods, to the cent: the invoice's UnitPrice), ``period_total``
+            period price × quantity (each bill), ``term_total`` term price × quantity (the whole commitment).
+            ``unit_price`` is ``period_price`` (what each invoice line will say per seat).
         parent_subscription_id: for a new-commerce add-on, the customer's subscription it is bought onto — sent as
             the cart line's ``provisioningContext.parentSubscriptionId`` (new-commerce add-ons are bought like base
             offers, without ``addonItems``: "Create a cart with add-ons", learn.microsoft.com/partner-center/developer/
@@ -107,11 +114,18 @@ class OrderPlan:
     is_saas: bool = False
     currency: str | None = None
     cancellation_policy: str | None = None
-    unit_price: Decimal | None = None
+    term_price: Decimal | None = None
+    billing_periods: int | None = None
+    period_price: Decimal | None = None
     period_total: Decimal | None = None
     term_total: Decimal | None = None
     force: bool = False
     parent_subscription_id: str | None = None
+
+    @property
+    def unit_price(self) -> Decimal | None:
+        """One seat for one billing period (= :attr:`period_price`, the invoice line's UnitPrice)."""
+        return self.period_price
 
     def line(self) -> CartLineItem:
         context = {"parentSubscriptionId": self.parent_subscription_id} if self.parent_subscription_id else None
@@ -127,24 +141,39 @@ class OrderPlan:
             "friendlyName": self.friendly_name, "force": self.force,
             "unitPrice": None if self.unit_price is None else str(self.unit_price), "currency": self.currency,
             **({"parentSubscriptionId": self.parent_subscription_id} if self.parent_subscription_id else {}),
+            "termPrice": None if self.term_price is None else str(self.term_price),
         }
 
     def describe(self) -> dict[str, Any]:
-        """One row for the CLI's plan table."""
+        """One row for the CLI's plan table: money as ``"<amount> <currency>"`` (``"unknown"`` without a price).
+
+        ``term_price`` (one seat, whole term), ``billing_periods``, ``period_price`` (one seat, one billing period),
+        ``period_total`` (each bill) and ``term_total`` (the term), e.g. 10 seats of Microsoft 365 Business Basic
+        P1Y billed monthly: ``60.48 USD``, 12, ``5.04 USD``, ``50.40 USD``, ``604.80 USD``."""
         return {
             "customer_id": self.customer_id, "catalog_item_id": self.catalog_item_id,
             "product": self.product_title, "sku": self.sku_title, "quantity": self.quantity,
             "term_duration": self.term_duration, "billing_cycle": self.billing_cycle,
             "friendly_name": self.friendly_name, "saas": self.is_saas,
-            "unit_price": _money(self.unit_price, self.currency), "period_total": _money(self.period_total,
-                                                                                       self.currency),
+            "term_price": _money(self.term_price, self.currency), "billing_periods": self.billing_periods,
+            "period_price": _money(self.period_price, self.currency),
+            "period_total": _money(self.period_total, self.currency),
             "term_total": _money(self.term_total, self.currency),
+            "billing": "unknown (no price list, or no price in force in it)" if self.period_total is None else
+            f"{_money(self.period_total, self.currency)} per billing period × {self.billing_periods} = "
+            f"{_money(self.term_total, self.currency)} for the term",
             "cancellation": self.cancellation_policy or "not cancellable (no refund window in the catalog)",
         }
 
 
 def _money(value: Decimal | None, currency: str | None) -> str:
-    return "unknown" if value is None else f"{value} {currency or ''}".strip()
+    """``Decimal('576.0'), 'USD'`` → ``"576.00 USD"`` (at least cents, never fewer places); None → ``"unknown"``."""
+    if value is None:
+        return "unknown"
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > -2:
+        value = value.quantize(Decimal("0.01"))
+    return f"{value} {currency or ''}".strip()
 
 
 @dataclass
@@ -304,8 +333,9 @@ class Ordering:
             return
         if len(frame) and bool(frame.iloc[0]["PriceFound"]):
             row = frame.iloc[0]
-            plan.unit_price, plan.period_total, plan.term_total = row["UnitPrice"], row["PeriodTotal"], \
-                row["TermTotal"]
+            plan.term_price, plan.billing_periods, plan.period_price = (
+                row["TermPrice"], int(row["BillingPeriods"]), row["PeriodPrice"])
+            plan.period_total, plan.term_total = row["PeriodTotal"], row["TermTotal"]
             plan.currency = row["Currency"] or plan.currency
 
     # -- ordering -----------------------------------------------------------------------------------------------

@@ -10,7 +10,11 @@ Formats followed (billing-formats.md §1.5, Partner Center "Get a price sheet" a
       EffectiveStartDate, EffectiveEndDate, Tags, ERP Price
 
   plus ``EndofSaleDate`` (between EffectiveEndDate and Tags) in the preview (next-month) file, and ``Segment``
-  (last) in current files;
+  (``Commercial`` / ``Education`` / ``Charity`` / ``Government``: each a different SkuId of the same product) in
+  current files. Real current files (``../shared/realdata/nce-pricelist-US-2025-11.csv``) also open with
+  ``ChangeIndicator`` (``Unchanged`` / ``Change`` / ``Add``: the row against last month's list) and close with
+  ``PreviousValues`` (a Python-dict-like text of the fields a ``Change`` row changed and their old values, e.g.
+  ``{'ERP Price': '57.6', 'UnitPrice': '46.08'}``);
 * the **marketplace price list** (view ``marketplace``): no public column list exists; it is read with the same
   schema (Publisher = the ISV, Tags such as ``SaaS``).
 
@@ -27,7 +31,12 @@ What the reader fixes on the way in:
   (``9999-11-30T23:59:59…``, ``11/30/9999 23:59``, any year past 2262) becomes ``NaT``;
 * ``BillingPlan`` is normalised to ``Monthly`` / ``Annual`` / ``Triennial`` / ``None`` (blank = ``None``),
   ``TermDuration`` to upper case ISO 8601 (``P1M``, ``P1Y``, ``P3Y``);
-* prices become exact :class:`~decimal.Decimal` (object dtype), never floats;
+* prices become exact :class:`~decimal.Decimal` (object dtype), never floats. ``UnitPrice`` is Microsoft's price of
+  one seat for the **whole term** for every billing plan (see :mod:`cspkit.billing.pricing` for the rule and its
+  sources): P1Y/Monthly 60.48 is billed 5.04 a month;
+* ``ChangeIndicator`` (when the file has one) becomes ``Unchanged`` / ``Change`` / ``Add``; ``PreviousValues``
+  becomes a ``dict`` of field → old text (keys as written, e.g. ``ERP Price``), None when blank. It is parsed
+  with :func:`ast.literal_eval` (literals only, never code) and must be a dict of strings or numbers;
 * free-trial rows, a zero-price row next to a paid row of the same product/SKU/currency (or a zero-price row
   tagged ``Trial``), get ``IsFreeTrial = True`` so they are never taken for the SKU's price.
 
@@ -37,6 +46,7 @@ column and what was expected.
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import os
@@ -64,6 +74,7 @@ __all__ = [
     "lookup_price_rows",
     "lookup_prices",
     "normalize_billing_plan",
+    "parse_previous_values",
     "price_in_force",
     "read_price_list",
 ]
@@ -87,6 +98,7 @@ _ALIASES = {
     "endofsaledate": "EndOfSaleDate",
     "segment": "Segment",
     "changeindicator": "ChangeIndicator",
+    "previousvalues": "PreviousValues",
 }
 _ALIASES.update({c.lower(): c for c in DOCUMENTED_COLUMNS})
 
@@ -146,11 +158,14 @@ def read_price_list(path: str | os.PathLike[str]) -> pd.DataFrame:
           Segment``: strings (``""`` when blank; Segment NA when the file has no such column);
         * ``TermDuration``: ``P1M``/``P1Y``/``P3Y``…; ``BillingPlan``: ``Monthly``/``Annual``/``Triennial``/
           ``None``; ``Currency``: ISO 4217 upper case;
-        * ``UnitPrice``: Decimal (price per billing period of the plan, tax exclusive), ``ERPPrice``,
+        * ``UnitPrice``: Decimal (one seat for the whole term, tax exclusive; ÷ billing periods for the price
+          of one billing period, :func:`cspkit.billing.pricing.period_price`), ``ERPPrice``,
           ``PricingTierRangeMin``, ``PricingTierRangeMax``: Decimal or None;
         * ``EffectiveStartDate``, ``EffectiveEndDate``, ``EndOfSaleDate``: ``datetime64[ns, UTC]``, NaT for an
           open end / blank;
-        * ``IsFreeTrial``: bool.
+        * ``IsFreeTrial``: bool;
+        * ``ChangeIndicator`` (only when the file has it): ``Unchanged`` | ``Change`` | ``Add``;
+          ``PreviousValues`` (only when the file has it): dict of field → previous value text, or None.
 
     Raises:
         InputFileError: the file is missing, empty, not a price list (required column missing), or a value is
@@ -312,7 +327,66 @@ def _normalize(raw: pd.DataFrame, name: str) -> pd.DataFrame:
     extras = [c for c in raw.columns if c not in frame.columns]
     for column in extras:
         frame[column] = raw[column]
+    if "ChangeIndicator" in frame.columns:
+        frame["ChangeIndicator"] = _checked_map(
+            frame["ChangeIndicator"].fillna("").astype(str).str.strip(), lambda v: _CHANGE_INDICATORS.get(v.lower()),
+            name, "ChangeIndicator", "Unchanged, Change or Add",
+        )  # fmt: skip
+    if "PreviousValues" in frame.columns:
+        frame["PreviousValues"] = _previous_values(frame["PreviousValues"], name)
     return frame.reset_index(drop=True)
+
+
+#: ``ChangeIndicator`` values of a current price list (the row against last month's list), blank = Unchanged.
+_CHANGE_INDICATORS = {"unchanged": "Unchanged", "change": "Change", "changed": "Change", "add": "Add",
+                      "added": "Add", "": "Unchanged"}  # fmt: skip
+_PREVIOUS_MAX = 4096  # characters: a PreviousValues cell holds a few short fields
+
+
+def parse_previous_values(text: Any) -> dict[str, str] | None:
+    """A ``PreviousValues`` cell → ``{field: previous value text}``; blank → None.
+
+    The cell is a Python-dict-like text (``{'ERP Price': '57.6', 'UnitPrice': '46.08'}``, real November 2025 US
+    price list). It is read with :func:`ast.literal_eval`, which evaluates literals only (never names, calls or
+    operators); values are kept as text (numbers are turned into their text).
+
+    Raises:
+        ValueError: not a dict of field names to strings or numbers, or longer than 4,096 characters.
+    """
+    if text is None or (not isinstance(text, str) and pd.isna(text)):
+        return None
+    value = str(text).strip()
+    if not value:
+        return None
+    if len(value) > _PREVIOUS_MAX:
+        raise ValueError(f"longer than {_PREVIOUS_MAX} characters")
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        raise ValueError("not a dict literal such as {'UnitPrice': '46.08'}") from None
+    if not isinstance(parsed, dict) or not all(
+        isinstance(k, str) and isinstance(v, (str, int, float)) and not isinstance(v, bool) for k, v in parsed.items()
+    ):
+        raise ValueError("not a dict of field names to values such as {'UnitPrice': '46.08'}")
+    return {k.strip(): str(v).strip() for k, v in parsed.items()}
+
+
+def _previous_values(values: pd.Series, name: str) -> pd.Series:
+    values = values.fillna("").astype(str)
+    codes, uniques = _factorize(values)
+    parsed: list[dict[str, str] | None] = []
+    for unique in uniques:
+        try:
+            parsed.append(parse_previous_values(unique))
+        except ValueError as exc:
+            row, value = _first_row(values, [unique])
+            raise InputFileError(name, row=row, column="PreviousValues",
+                                 expected=f"a dict of previous values such as {{'UnitPrice': '46.08'}} ({exc})",
+                                 value=value) from None  # fmt: skip
+    array = np.empty(len(values), dtype=object)
+    for position, code in enumerate(codes):
+        array[position] = parsed[code] if code >= 0 else None
+    return pd.Series(array, index=values.index, dtype=object)
 
 
 def _factorize(values: pd.Series) -> tuple[np.ndarray, list[Any]]:

@@ -4,10 +4,24 @@ Every function takes frames shaped like :func:`cspkit.billing.pricelist.read_pri
 :class:`~decimal.Decimal` (object columns) with its ``Currency`` column next to it; rounding to cents is
 ``ROUND_HALF_UP`` and only where a function says so.
 
-Price semantics followed (billing-formats.md §1.5, sample_data/README.md): ``UnitPrice`` is the partner's price for
-one seat **per billing period** of its row: ``P1Y``/``Annual`` carries the yearly price, ``P1Y``/``Monthly`` and
-``P1M``/``Monthly`` the monthly price, ``P3Y``/``Annual`` the yearly price of a 3-year term, ``P3Y``/``Triennial``
-the whole 3 years; ``BillingPlan`` ``None`` (trials) is charged once for the term.
+Price semantics followed: Microsoft's rule, defined once in :mod:`cspkit.billing.pricing` (sources there: Microsoft
+Learn "New commerce license-based pricing and offers", the real November 2025 US price list, the invoice
+reconciliation samples). A price list's ``UnitPrice`` is the price of one seat for the **whole term**, for every
+billing plan; the term is billed in ``billing_periods(term, plan)`` equal periods (P1M/Monthly 1, P1Y/Monthly 12,
+P1Y/Annual 1, P3Y/Monthly 36, P3Y/Annual 3, P3Y/Triennial 1, trials 1). The figures every function here shows,
+named for what they hold:
+
+* ``TermPrice``: one seat for the whole term (the list's ``UnitPrice``);
+* ``BillingPeriods``: how many times the term is billed;
+* ``PeriodPrice``: one seat for one billing period (``TermPrice ÷ BillingPeriods``, half-up to the cent: what an
+  invoice line's ``UnitPrice`` says);
+* ``MonthlyEquivalent``: one seat per month of the term (``TermPrice ÷ months``, 4 places), for comparing terms and
+  plans;
+* with quantities, ``PeriodTotal`` (charged each billing period) and ``TermTotal`` (the whole term).
+
+E.g. Microsoft 365 Business Basic (CFQ7TTC0LH18/0001, Commercial, US, November 2025): P1Y/Annual TermPrice 57.60
+(MonthlyEquivalent 4.80); P1Y/Monthly TermPrice 60.48, PeriodPrice 5.04 (the 5 % premium of monthly billing);
+P1M/Monthly 5.76 (12 × 5.76 = 69.12: 20 % over P1Y/Annual).
 
 Free-trial rows (``IsFreeTrial``) are never prices: every function here leaves them out.
 """
@@ -25,27 +39,37 @@ import pandas as pd
 
 from cspkit.billing.pricelist import KEY_COLUMNS, lookup_prices, normalize_billing_plan, price_in_force
 from cspkit.billing.pricing import PLAN_MONTHS as _PLAN_MONTHS
-from cspkit.billing.pricing import billing_periods, months_in
+from cspkit.billing.pricing import billing_periods, monthly_equivalent, months_in, period_price
 
 __all__ = [
     "CHANGE_KINDS",
+    "DIFF_COLUMNS",
+    "FIGURE_COLUMNS",
     "MarkupRule",
+    "PLAN_COMPARISON_COLUMNS",
+    "PREVIEW_COLUMNS",
     "apply_margin",
     "billing_periods",
     "cheapest_terms",
     "compare_billing_plans",
     "current_prices",
+    "diff_from_indicators",
     "diff_price_lists",
     "months_in",
     "preview_cart_cost",
+    "price_figures",
     "price_in_force",
     "publisher_summary",
 ]
 
 CENT = Decimal("0.01")
-#: Values of the ``Change`` column of :func:`diff_price_lists`.
-CHANGE_KINDS = ("added", "removed", "price_up", "price_down", "unchanged")
-_DESCRIPTIVE = ("ProductTitle", "SkuTitle", "Publisher")
+_FOURTH = Decimal("0.0001")
+#: Values of the ``Change`` column of :func:`diff_price_lists` / :func:`diff_from_indicators` (``changed``: the
+#: price is the same, other fields such as a title changed).
+CHANGE_KINDS = ("added", "removed", "price_up", "price_down", "changed", "unchanged")
+#: The price figures :func:`price_figures` adds, in order.
+FIGURE_COLUMNS = ("TermPrice", "BillingPeriods", "PeriodPrice", "MonthlyEquivalent")
+_DESCRIPTIVE = ("ProductTitle", "SkuTitle", "Publisher", "Segment")
 
 
 def _cents(value: Decimal | None) -> Decimal | None:
@@ -61,6 +85,50 @@ def _paid(price_list: pd.DataFrame) -> pd.DataFrame:
 def _utc(on: Any) -> pd.Timestamp:
     stamp = pd.Timestamp(on)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _figures(term_price: Any, term: Any, plan: Any) -> tuple[int | None, Decimal | None, Decimal | None]:
+    """(billing periods, period price to the cent, monthly equivalent to 4 places) of one price; Nones when the
+    term or plan does not follow the rule (e.g. a P1D trial) or the price is missing."""
+    try:
+        periods = billing_periods(str(term), None if plan is None else str(plan))
+    except ValueError:
+        return None, None, None
+    if term_price is None or (not isinstance(term_price, Decimal) and pd.isna(term_price)):
+        return periods, None, None
+    price = Decimal(term_price)
+    return (periods, _cents(period_price(price, str(term), plan)),
+            monthly_equivalent(price, str(term)).quantize(_FOURTH, rounding=ROUND_HALF_UP))  # fmt: skip
+
+
+def price_figures(price_list: pd.DataFrame) -> pd.DataFrame:
+    """The price list with Microsoft's price figures next to each row (:data:`FIGURE_COLUMNS`).
+
+    Args:
+        price_list: a price-list frame (``UnitPrice``, ``TermDuration``, ``BillingPlan``).
+
+    Returns:
+        A copy with added columns ``TermPrice`` (= UnitPrice: one seat, whole term), ``BillingPeriods`` (int, or
+        None for a term the rule does not cover), ``PeriodPrice`` (TermPrice ÷ BillingPeriods, half-up to 0.01) and
+        ``MonthlyEquivalent`` (TermPrice ÷ months in the term, half-up to 0.0001), Decimal in the row's currency.
+        Source: :mod:`cspkit.billing.pricing` (Microsoft Learn "New commerce license-based pricing and offers").
+    """
+    frame = price_list.copy()
+    cache: dict[tuple[Any, Any, Any], tuple[int | None, Decimal | None, Decimal | None]] = {}
+    periods, per_period, monthly = [], [], []
+    for price, term, plan in zip(frame["UnitPrice"], frame["TermDuration"], frame["BillingPlan"], strict=True):
+        key = (price, term, plan)
+        if key not in cache:
+            cache[key] = _figures(price, term, plan)
+        n, p, m = cache[key]
+        periods.append(n)
+        per_period.append(p)
+        monthly.append(m)
+    frame["TermPrice"] = pd.Series(frame["UnitPrice"].to_numpy(dtype=object), index=frame.index, dtype=object)
+    frame["BillingPeriods"] = pd.Series(periods, index=frame.index, dtype=object)
+    frame["PeriodPrice"] = pd.Series(per_period, index=frame.index, dtype=object)
+    frame["MonthlyEquivalent"] = pd.Series(monthly, index=frame.index, dtype=object)
+    return frame
 
 
 def current_prices(price_list: pd.DataFrame, *, on: Any = None) -> pd.DataFrame:
@@ -85,6 +153,36 @@ def current_prices(price_list: pd.DataFrame, *, on: Any = None) -> pd.DataFrame:
     return rows.drop(columns="_order").sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
 
 
+#: Columns of :func:`diff_price_lists` and :func:`diff_from_indicators`, in order.
+DIFF_COLUMNS = (
+    "Change", *KEY_COLUMNS, *_DESCRIPTIVE, "OldUnitPrice", "NewUnitPrice", "ChangeAmount", "ChangePercent",
+    "ChangedFields",
+)  # fmt: skip
+
+
+def _descriptive(frame: pd.DataFrame) -> pd.DataFrame:
+    missing = {c: None for c in _DESCRIPTIVE if c not in frame.columns}
+    return frame.assign(**missing) if missing else frame
+
+
+def _price_change(before: Decimal | None, after: Decimal | None) -> tuple[str, Decimal | None, Decimal | None]:
+    if before is None:
+        return "added", None, None
+    if after is None:
+        return "removed", None, None
+    delta = after - before
+    percent = _cents(delta / before * 100) if before != 0 else None
+    return ("price_up" if delta > 0 else "price_down" if delta < 0 else "unchanged"), delta, percent
+
+
+def _finish_diff(out: pd.DataFrame, include_unchanged: bool) -> pd.DataFrame:
+    if not include_unchanged:
+        out = out[out["Change"] != "unchanged"]
+    out = out.assign(_rank=out["Change"].map({k: i for i, k in enumerate(CHANGE_KINDS)}))
+    out = out.sort_values(["_rank", *KEY_COLUMNS], kind="stable").drop(columns="_rank")
+    return out[list(DIFF_COLUMNS)].reset_index(drop=True)
+
+
 def diff_price_lists(
     old: pd.DataFrame,
     new: pd.DataFrame,
@@ -96,19 +194,21 @@ def diff_price_lists(
     """Month-over-month changes between two price lists.
 
     Each side is reduced with :func:`current_prices` (``old_on``/``new_on``; None = the newest row per key), then
-    matched on ProductId, SkuId, TermDuration, BillingPlan, Currency.
+    matched on ProductId, SkuId, TermDuration, BillingPlan, Currency. Prices are whole-term prices (the lists'
+    ``UnitPrice``, :mod:`cspkit.billing.pricing`), so a P1Y/Monthly change of 0.12 is 0.01 a month.
 
     Returns:
-        Columns ``Change`` (``added`` | ``removed`` | ``price_up`` | ``price_down`` | ``unchanged``), the key
-        columns, ``ProductTitle, SkuTitle, Publisher`` (from the new list, else the old), ``OldUnitPrice``,
-        ``NewUnitPrice`` (Decimal or None), ``ChangeAmount`` (new - old, Decimal; None for added/removed),
-        ``ChangePercent`` (Decimal percent of the old price rounded to 0.01; None when old is 0 or missing).
-        Sorted by Change (in :data:`CHANGE_KINDS` order), then key. Unchanged rows only with
-        ``include_unchanged=True``.
+        Columns :data:`DIFF_COLUMNS`: ``Change`` (``added`` | ``removed`` | ``price_up`` | ``price_down`` |
+        ``unchanged``), the key columns, ``ProductTitle, SkuTitle, Publisher, Segment`` (from the new list, else
+        the old; None where a frame lacks the column), ``OldUnitPrice``, ``NewUnitPrice`` (term prices, Decimal or
+        None), ``ChangeAmount`` (new - old, Decimal; None for added/removed), ``ChangePercent`` (Decimal percent of
+        the old price rounded to 0.01; None when old is 0 or missing), ``ChangedFields`` (``UnitPrice`` for a
+        price change, else None). Sorted by Change (in :data:`CHANGE_KINDS` order), then key. Unchanged rows only
+        with ``include_unchanged=True``.
     """
     keys = list(KEY_COLUMNS)
-    left = current_prices(old, on=old_on)[[*keys, *_DESCRIPTIVE, "UnitPrice"]]
-    right = current_prices(new, on=new_on)[[*keys, *_DESCRIPTIVE, "UnitPrice"]]
+    left = _descriptive(current_prices(old, on=old_on))[[*keys, *_DESCRIPTIVE, "UnitPrice"]]
+    right = _descriptive(current_prices(new, on=new_on))[[*keys, *_DESCRIPTIVE, "UnitPrice"]]
     merged = left.merge(right, on=keys, how="outer", suffixes=("_old", "_new"), indicator=True)
     old_price = merged["UnitPrice_old"].astype(object).where(merged["_merge"] != "right_only", None)
     new_price = merged["UnitPrice_new"].astype(object).where(merged["_merge"] != "left_only", None)
@@ -117,31 +217,79 @@ def diff_price_lists(
         out[column] = merged[f"{column}_new"].where(merged["_merge"] != "left_only", merged[f"{column}_old"])
     out["OldUnitPrice"] = old_price.to_numpy()
     out["NewUnitPrice"] = new_price.to_numpy()
-    changes, amounts, percents = [], [], []
-    for before, after in zip(out["OldUnitPrice"], out["NewUnitPrice"], strict=True):
-        if before is None:
+    found = [_price_change(b, a) for b, a in zip(out["OldUnitPrice"], out["NewUnitPrice"], strict=True)]
+    out["Change"] = [f[0] for f in found]
+    out["ChangeAmount"] = pd.Series([f[1] for f in found], index=out.index, dtype=object)
+    out["ChangePercent"] = pd.Series([f[2] for f in found], index=out.index, dtype=object)
+    out["ChangedFields"] = pd.Series(
+        [("UnitPrice" if f[0] in ("price_up", "price_down") else None) for f in found], index=out.index, dtype=object
+    )
+    return _finish_diff(out, include_unchanged)
+
+
+def diff_from_indicators(price_list: pd.DataFrame, *, include_unchanged: bool = False) -> pd.DataFrame:
+    """What changed since last month, from one current price list that carries ``ChangeIndicator`` and
+    ``PreviousValues`` (the real November 2025 US list does: 182 ``Change`` rows, 58 ``Add``).
+
+    ``Add`` rows are ``added``. A ``Change`` row's old price is ``PreviousValues['UnitPrice']`` (a whole-term
+    price like the row's own): ``price_up`` / ``price_down``, or ``changed`` when the price is the same or the row
+    changed only other fields (``PreviousValues`` such as ``{'SkuTitle': '…'}``). ``Unchanged`` rows are listed only
+    with ``include_unchanged``. A single file cannot tell what was removed: compare two files with
+    :func:`diff_price_lists` for that. Free-trial rows are left out.
+
+    Args:
+        price_list: a frame from :func:`cspkit.billing.pricelist.read_price_list` (``PreviousValues`` parsed to
+            dicts there).
+
+    Returns:
+        Columns :data:`DIFF_COLUMNS` (as :func:`diff_price_lists`; ``ChangedFields`` lists the fields named in
+        ``PreviousValues``, comma-separated).
+
+    Raises:
+        ValueError: the frame has no ``ChangeIndicator`` column, or a PreviousValues UnitPrice is not a number
+            (the message names the product, SKU, term and plan).
+    """
+    if "ChangeIndicator" not in price_list.columns:
+        raise ValueError("this price list has no ChangeIndicator column: compare it with last month's list instead")
+    rows = _descriptive(_paid(price_list))
+    if "PreviousValues" not in rows.columns:
+        rows = rows.assign(PreviousValues=None)
+    if not include_unchanged:
+        rows = rows[rows["ChangeIndicator"] != "Unchanged"]
+    out = rows[[*KEY_COLUMNS, *_DESCRIPTIVE]].copy()
+    olds, changes, amounts, percents, fields = [], [], [], [], []
+    for indicator, previous, price, key in zip(
+        rows["ChangeIndicator"], rows["PreviousValues"], rows["UnitPrice"],
+        rows[list(KEY_COLUMNS)].itertuples(index=False, name=None), strict=True,
+    ):  # fmt: skip
+        previous = previous if isinstance(previous, Mapping) else {}
+        fields.append(", ".join(previous) or None)
+        if indicator == "Add":
+            olds.append(None)
             changes.append("added")
             amounts.append(None)
             percents.append(None)
             continue
-        if after is None:
-            changes.append("removed")
-            amounts.append(None)
-            percents.append(None)
-            continue
-        delta = after - before
-        changes.append("price_up" if delta > 0 else "price_down" if delta < 0 else "unchanged")
+        old_text = previous.get("UnitPrice")
+        try:
+            before = price if old_text is None else Decimal(str(old_text).replace(",", ""))
+        except ArithmeticError:
+            key_text = "/".join(map(str, key))
+            raise ValueError(f"{key_text}: PreviousValues UnitPrice {old_text!r} is not a number") from None
+        kind, delta, percent = _price_change(before, price)
+        if kind == "unchanged" and indicator == "Change":
+            kind = "changed"
+        olds.append(before)
+        changes.append(kind)
         amounts.append(delta)
-        percents.append(_cents(delta / before * 100) if before != 0 else None)
+        percents.append(percent)
     out["Change"] = changes
+    out["OldUnitPrice"] = pd.Series(olds, index=out.index, dtype=object)
+    out["NewUnitPrice"] = pd.Series(rows["UnitPrice"].to_numpy(dtype=object), index=out.index, dtype=object)
     out["ChangeAmount"] = pd.Series(amounts, index=out.index, dtype=object)
     out["ChangePercent"] = pd.Series(percents, index=out.index, dtype=object)
-    if not include_unchanged:
-        out = out[out["Change"] != "unchanged"]
-    out["_rank"] = out["Change"].map({k: i for i, k in enumerate(CHANGE_KINDS)})
-    out = out.sort_values(["_rank", *keys], kind="stable").drop(columns="_rank")
-    columns = ["Change", *keys, *_DESCRIPTIVE, "OldUnitPrice", "NewUnitPrice", "ChangeAmount", "ChangePercent"]
-    return out[columns].reset_index(drop=True)
+    out["ChangedFields"] = pd.Series(fields, index=out.index, dtype=object)
+    return _finish_diff(out, include_unchanged)
 
 
 @dataclass(frozen=True)
@@ -211,20 +359,26 @@ def apply_margin(
 ) -> pd.DataFrame:
     """Sale prices and margins under per-publisher / per-product / per-SKU markup rules.
 
+    The markup applies to the term price (the list's ``UnitPrice``); the sale price of one billing period follows
+    from it by Microsoft's rule (:mod:`cspkit.billing.pricing`), so a customer billed monthly on a P1Y term pays
+    ``SaleTermPrice ÷ 12`` a month.
+
     Args:
         price_list: a price-list frame (free trials are dropped).
         rules: :class:`MarkupRule` objects or dicts (see :meth:`MarkupRule.coerce`).
         default_markup_percent: markup for rows no rule matches.
-        cap_at_erp: never sell above the row's ``ERPPrice`` (estimated retail price) when it has one.
+        cap_at_erp: never sell above the row's ``ERPPrice`` (estimated retail price, also a whole-term price)
+            when it has one.
 
     Returns:
-        The paid rows with added columns ``MarkupPercent`` (Decimal), ``MarkupRule`` (which rule applied:
-        ``"sku P:S"``, ``"product P"``, ``"publisher X"``, ``"default"``), ``SalePrice`` (UnitPrice × (1 +
-        markup/100) rounded to 0.01, capped at ERP if asked), ``Margin`` (SalePrice - UnitPrice) and
-        ``MarginPercent`` (Margin / SalePrice × 100 rounded to 0.01; None for a zero sale price). Same currency as
-        the row.
+        The paid rows with :data:`FIGURE_COLUMNS` (see :func:`price_figures`) and ``MarkupPercent`` (Decimal),
+        ``MarkupRule`` (which rule applied: ``"sku P:S"``, ``"product P"``, ``"publisher X"``, ``"default"``),
+        ``SaleTermPrice`` (TermPrice × (1 + markup/100) rounded to 0.01, capped at ERP if asked),
+        ``SalePeriodPrice`` (SaleTermPrice ÷ BillingPeriods, 0.01), ``TermMargin`` (SaleTermPrice - TermPrice),
+        ``PeriodMargin`` (SalePeriodPrice - PeriodPrice) and ``MarginPercent`` (TermMargin / SaleTermPrice × 100,
+        0.01; None for a zero sale price). Same currency as the row.
     """
-    frame = _paid(price_list).reset_index(drop=True).copy()
+    frame = price_figures(_paid(price_list).reset_index(drop=True))
     parsed = sorted(
         ((rule.level, position, rule) for position, rule in enumerate(map(MarkupRule.coerce, rules))),
         key=lambda item: (item[0], item[1]),
@@ -245,15 +399,23 @@ def apply_margin(
             mask &= skus == rule.sku_id
         markup[mask] = rule.markup_percent
         source[mask] = rule.describe()
-    prices = frame["UnitPrice"].to_numpy()
+    prices = frame["TermPrice"].to_numpy()
     sale = [_cents(p * (1 + m / 100)) for p, m in zip(prices, markup, strict=True)]
     if cap_at_erp and "ERPPrice" in frame:
         sale = [s if erp is None or s <= erp else erp for s, erp in zip(sale, frame["ERPPrice"], strict=True)]
+    sale_period = [
+        None if n is None else _cents(s / n) for s, n in zip(sale, frame["BillingPeriods"], strict=True)
+    ]
     margin = [s - p for s, p in zip(sale, prices, strict=True)]
     frame["MarkupPercent"] = pd.Series(markup, dtype=object)
     frame["MarkupRule"] = pd.Series(source, dtype="str")
-    frame["SalePrice"] = pd.Series(sale, dtype=object)
-    frame["Margin"] = pd.Series(margin, dtype=object)
+    frame["SaleTermPrice"] = pd.Series(sale, dtype=object)
+    frame["SalePeriodPrice"] = pd.Series(sale_period, dtype=object)
+    frame["TermMargin"] = pd.Series(margin, dtype=object)
+    frame["PeriodMargin"] = pd.Series(
+        [None if s is None or p is None else s - p for s, p in zip(sale_period, frame["PeriodPrice"], strict=True)],
+        dtype=object,
+    )
     frame["MarginPercent"] = pd.Series(
         [None if s == 0 else _cents(m / s * 100) for s, m in zip(sale, margin, strict=True)], dtype=object
     )
@@ -274,7 +436,10 @@ def _split_line(line: Mapping[str, Any], number: int) -> dict[str, Any]:
     missing = [k for k in ("quantity", "term_duration", "billing_cycle", "currency") if line.get(k) in (None, "")]
     if missing:
         raise ValueError(f"cart line {number}: missing {', '.join(missing)}")
-    quantity = int(line["quantity"])
+    try:
+        quantity = int(line["quantity"])
+    except (TypeError, ValueError):
+        quantity = 0
     if quantity < 1 or quantity != line["quantity"] and str(quantity) != str(line["quantity"]).strip():
         raise ValueError(f"cart line {number}: quantity must be a whole number >= 1, got {line['quantity']!r}")
     plan = normalize_billing_plan(str(line["billing_cycle"]))
@@ -297,8 +462,16 @@ def _split_line(line: Mapping[str, Any], number: int) -> dict[str, Any]:
     }
 
 
+#: Columns of :func:`preview_cart_cost`, in order.
+PREVIEW_COLUMNS = (
+    "CatalogItemId", "ProductId", "SkuId", "ProductTitle", "SkuTitle", "TermDuration", "BillingPlan", "Currency",
+    "Quantity", "TermPrice", "BillingPeriods", "PeriodPrice", "MonthlyEquivalent", "PeriodTotal", "TermTotal",
+    "PriceFound",
+)  # fmt: skip
+
+
 def preview_cart_cost(price_list: pd.DataFrame, lines: Sequence[Mapping[str, Any]], *, on: Any = None) -> pd.DataFrame:
-    """What a cart will cost, line by line, from the price list (before checkout).
+    """What a cart will cost, line by line, from the price list (before checkout), under Microsoft's price rule.
 
     Args:
         price_list: a price-list frame.
@@ -308,21 +481,20 @@ def preview_cart_cost(price_list: pd.DataFrame, lines: Sequence[Mapping[str, Any
         on: the date whose prices apply (naive = UTC); default now.
 
     Returns:
-        One row per line, in order: ``CatalogItemId, ProductId, SkuId, ProductTitle, SkuTitle, TermDuration,
-        BillingPlan, Currency, Quantity, UnitPrice`` (per seat per billing period), ``PeriodTotal`` (UnitPrice ×
-        Quantity, charged each billing period), ``BillingPeriods`` (per term), ``TermTotal`` (PeriodTotal ×
-        BillingPeriods), ``PriceFound`` (bool). Money is Decimal; it is None when no price is in force (then
-        PriceFound is False).
+        One row per line, in order, columns :data:`PREVIEW_COLUMNS`: ``TermPrice`` (the list's UnitPrice: one
+        seat, whole term), ``BillingPeriods`` (per term), ``PeriodPrice`` (TermPrice ÷ BillingPeriods, 0.01: one
+        seat, one billing period), ``MonthlyEquivalent`` (TermPrice ÷ months, 0.0001), ``PeriodTotal``
+        (PeriodPrice × Quantity, charged each billing period), ``TermTotal`` (TermPrice × Quantity), ``PriceFound``
+        (bool). Money is Decimal in ``Currency``; None when no price is in force (then PriceFound is False).
+        E.g. 10 seats of CFQ7TTC0LH18/0001 P1Y billed monthly (TermPrice 60.48): PeriodPrice 5.04, PeriodTotal
+        50.40 a month, TermTotal 604.80.
 
     Raises:
         ValueError: a line is incomplete or inconsistent (message names the 1-based line).
     """
     moment = _utc(on if on is not None else datetime.now(UTC))
     parsed = [_split_line(line, number) for number, line in enumerate(lines, start=1)]
-    columns = [
-        "CatalogItemId", "ProductId", "SkuId", "ProductTitle", "SkuTitle", "TermDuration", "BillingPlan",
-        "Currency", "Quantity", "UnitPrice", "PeriodTotal", "BillingPeriods", "TermTotal", "PriceFound",
-    ]  # fmt: skip
+    columns = list(PREVIEW_COLUMNS)
     if not parsed:
         return pd.DataFrame(columns=columns)
     frame = pd.DataFrame(parsed)
@@ -338,111 +510,131 @@ def preview_cart_cost(price_list: pd.DataFrame, lines: Sequence[Mapping[str, Any
     found_titles = titles.reindex(keys)
     frame["ProductTitle"] = found_titles["ProductTitle"].to_numpy()
     frame["SkuTitle"] = found_titles["SkuTitle"].to_numpy()
-    frame["UnitPrice"] = unit.to_numpy()
-    frame["PeriodTotal"] = [None if u is None else u * q for u, q in zip(unit, frame["Quantity"], strict=True)]
-    frame["TermTotal"] = [
-        None if t is None else t * n for t, n in zip(frame["PeriodTotal"], frame["BillingPeriods"], strict=True)
-    ]
+    figures = [_figures(u, t, p) for u, t, p in zip(unit, frame["TermDuration"], frame["BillingPlan"], strict=True)]
+    frame["TermPrice"] = unit.to_numpy()
+    frame["PeriodPrice"] = [f[1] for f in figures]
+    frame["MonthlyEquivalent"] = [f[2] for f in figures]
+    frame["PeriodTotal"] = [None if p is None else p * q for p, q in zip(frame["PeriodPrice"], frame["Quantity"],
+                                                                      strict=True)]  # fmt: skip
+    frame["TermTotal"] = [None if u is None else u * q for u, q in zip(unit, frame["Quantity"], strict=True)]
     frame["PriceFound"] = unit.notna().to_numpy()
-    for column in ("UnitPrice", "PeriodTotal", "TermTotal"):
-        frame[column] = frame[column].astype(object)
+    for column in ("TermPrice", "PeriodPrice", "MonthlyEquivalent", "PeriodTotal", "TermTotal"):
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     return frame[columns]
 
 
-def _monthly_equivalent(frame: pd.DataFrame) -> pd.Series:
-    """UnitPrice per seat per month: divided by the months in the billing period (the whole term for None)."""
-    values = []
-    for price, term, plan in zip(frame["UnitPrice"], frame["TermDuration"], frame["BillingPlan"], strict=True):
-        months = months_in(term) if plan == "None" else _PLAN_MONTHS.get(plan, 1)
-        values.append((price / months).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
-    return pd.Series(values, index=frame.index, dtype=object)
-
-
 def cheapest_terms(price_list: pd.DataFrame, *, on: Any = None) -> pd.DataFrame:
-    """The cheapest term and billing plan for each SKU, compared per seat per month.
+    """The cheapest term and billing plan for each SKU, compared by monthly equivalent (term price ÷ months).
 
     Args:
         price_list: a price-list frame; reduced with :func:`current_prices` (``on``).
 
     Returns:
         One row per (ProductId, SkuId, Currency): ``ProductId, SkuId, Currency, ProductTitle, SkuTitle,
-        Publisher, TermDuration, BillingPlan`` (the cheapest), ``MonthlyEquivalent`` (Decimal, 4 places),
-        ``MostExpensiveMonthly`` (the dearest option, same unit), ``SavingPercent`` (cheapest vs dearest, 0.01),
+        Publisher, Segment, TermDuration, BillingPlan`` (the cheapest), its ``TermPrice``, ``BillingPeriods``,
+        ``PeriodPrice`` and ``MonthlyEquivalent`` (see :func:`price_figures`), ``MostExpensiveMonthlyEquivalent``
+        (the dearest option, same unit), ``SavingPercent`` (cheapest vs dearest monthly equivalent, 0.01),
         ``Options`` (how many term/plan rows were compared). Ties keep the shorter term, then the shorter billing
-        period (monthly billing over paying the year up front).
+        period. E.g. Microsoft 365 Business Basic: P1Y/Annual (4.80 a month) beats P1Y/Monthly (5.04) and P1M
+        (5.76), a saving of 16.67 %.
     """
-    rows = current_prices(price_list, on=on)
+    out_columns = ["ProductId", "SkuId", "Currency", "ProductTitle", "SkuTitle", "Publisher", "Segment",
+                   "TermDuration", "BillingPlan", *FIGURE_COLUMNS, "MostExpensiveMonthlyEquivalent", "SavingPercent",
+                   "Options"]  # fmt: skip
+    rows = price_figures(current_prices(price_list, on=on))
+    if "Segment" not in rows:
+        rows["Segment"] = None
+    rows = rows[rows["MonthlyEquivalent"].notna()]
     if rows.empty:
-        return pd.DataFrame(
-            columns=["ProductId", "SkuId", "Currency", "ProductTitle", "SkuTitle", "Publisher", "TermDuration",
-                     "BillingPlan", "MonthlyEquivalent", "MostExpensiveMonthly", "SavingPercent", "Options"]
-        )  # fmt: skip
+        return pd.DataFrame(columns=out_columns)
     rows = rows.assign(
-        MonthlyEquivalent=_monthly_equivalent(rows),
         _months=rows["TermDuration"].map(months_in),
         _period=rows["BillingPlan"].map(lambda p: _PLAN_MONTHS.get(p, 0)),
+        _sort=rows["MonthlyEquivalent"].map(float),
     )
-    rows["_sort"] = rows["MonthlyEquivalent"].map(float)
     group = ["ProductId", "SkuId", "Currency"]
     ordered = rows.sort_values([*group, "_sort", "_months", "_period"], kind="stable")
     best = ordered.drop_duplicates(group, keep="first").set_index(group)
     worst = ordered.drop_duplicates(group, keep="last").set_index(group)["MonthlyEquivalent"]
     counts = rows.groupby(group).size()
-    out = best[["ProductTitle", "SkuTitle", "Publisher", "TermDuration", "BillingPlan", "MonthlyEquivalent"]].copy()
-    out["MostExpensiveMonthly"] = worst.reindex(out.index).to_numpy()
+    out = best[[c for c in out_columns[3:9]] + list(FIGURE_COLUMNS)].copy()
+    out["MostExpensiveMonthlyEquivalent"] = worst.reindex(out.index).to_numpy()
     out["SavingPercent"] = [
         None if hi == 0 else _cents((hi - lo) / hi * 100)
-        for lo, hi in zip(out["MonthlyEquivalent"], out["MostExpensiveMonthly"], strict=True)
+        for lo, hi in zip(out["MonthlyEquivalent"], out["MostExpensiveMonthlyEquivalent"], strict=True)
     ]
     out["Options"] = counts.reindex(out.index).to_numpy()
-    return out.reset_index()
+    return out.reset_index()[out_columns]
+
+
+#: Columns of :func:`compare_billing_plans`, in order.
+PLAN_COMPARISON_COLUMNS = (
+    "ProductId", "SkuId", "Currency", "ProductTitle", "SkuTitle", "Publisher", "Segment",
+    "P1YAnnualTermPrice", "P1YAnnualMonthlyEquivalent", "P1YMonthlyTermPrice", "P1YMonthlyPeriodPrice",
+    "P1MPeriodPrice", "P1MYearTotal", "MonthlyBillingPremium", "MonthlyBillingPremiumPercent",
+    "MonthToMonthPremium", "MonthToMonthPremiumPercent",
+)  # fmt: skip
 
 
 def compare_billing_plans(price_list: pd.DataFrame, *, on: Any = None) -> pd.DataFrame:
-    """Annual vs monthly billing, per seat per year, for each SKU that offers a one-year term.
+    """One year of one seat three ways: a P1Y term paid up front, a P1Y term billed monthly, and P1M month to month.
+
+    Term price, price per billing period and monthly equivalent side by side (rule: :mod:`cspkit.billing.pricing`),
+    so that the premiums Microsoft charges show: monthly billing of a P1Y term costs 5 % more than paying the year
+    up front, and twelve P1M months 20 % more (the real November 2025 US list: 1,247 SKUs; e.g. Microsoft 365
+    Business Basic 57.60 / 60.48 = 12 × 5.04 / 12 × 5.76 = 69.12).
 
     Returns:
-        One row per (ProductId, SkuId, Currency) having a ``P1Y`` price: ``ProductTitle, SkuTitle, Publisher``,
-        ``AnnualUpfront`` (P1Y/Annual UnitPrice), ``AnnualMonthlyBilled`` (P1Y/Monthly UnitPrice × 12),
-        ``MonthToMonth`` (P1M/Monthly UnitPrice × 12), ``MonthlyBillingPremium`` (AnnualMonthlyBilled -
-        AnnualUpfront), ``MonthToMonthPremium`` (MonthToMonth - AnnualUpfront) and
-        ``MonthToMonthPremiumPercent`` (of AnnualUpfront, 0.01). Decimal; None where a plan is not offered.
+        One row per (ProductId, SkuId, Currency) having a ``P1Y`` price, columns :data:`PLAN_COMPARISON_COLUMNS`:
+        ``P1YAnnualTermPrice`` (P1Y/Annual UnitPrice: the year, billed once), ``P1YAnnualMonthlyEquivalent`` (÷ 12,
+        0.0001), ``P1YMonthlyTermPrice`` (P1Y/Monthly UnitPrice: the year), ``P1YMonthlyPeriodPrice`` (÷ 12, 0.01:
+        each monthly bill), ``P1MPeriodPrice`` (P1M/Monthly UnitPrice: one month), ``P1MYearTotal`` (× 12),
+        ``MonthlyBillingPremium`` (P1YMonthlyTermPrice - P1YAnnualTermPrice) and its ``…Percent`` (of the annual
+        price, 0.01), ``MonthToMonthPremium`` (P1MYearTotal - P1YAnnualTermPrice) and its ``…Percent``. Decimal in
+        ``Currency``; None where a plan is not offered. Sorted by ProductId, SkuId, Currency.
     """
     rows = current_prices(price_list, on=on)
+    if "Segment" not in rows:
+        rows = rows.assign(Segment=None)
     group = ["ProductId", "SkuId", "Currency"]
-    labels = rows[group + ["ProductTitle", "SkuTitle", "Publisher"]].drop_duplicates(group).set_index(group)
+    labels = rows[group + ["ProductTitle", "SkuTitle", "Publisher", "Segment"]].drop_duplicates(group)
+    labels = labels.set_index(group)
 
-    def pick(term: str, plan: str, factor: int) -> pd.Series:
-        chosen = rows[(rows["TermDuration"] == term) & (rows["BillingPlan"] == plan)].set_index(group)["UnitPrice"]
-        return chosen.map(lambda p: p * factor)
+    def pick(term: str, plan: str) -> pd.Series:
+        chosen = rows[(rows["TermDuration"] == term) & (rows["BillingPlan"] == plan)]
+        return chosen.set_index(group)["UnitPrice"]
 
     table = pd.DataFrame(
-        {
-            "AnnualUpfront": pick("P1Y", "Annual", 1),
-            "AnnualMonthlyBilled": pick("P1Y", "Monthly", 12),
-            "MonthToMonth": pick("P1M", "Monthly", 12),
-        }
-    )
-    table = table[table["AnnualUpfront"].notna() | table["AnnualMonthlyBilled"].notna()]
-    table = labels.join(table, how="inner").astype(
-        {"AnnualUpfront": object, "AnnualMonthlyBilled": object, "MonthToMonth": object}
-    )
+        {"P1YAnnualTermPrice": pick("P1Y", "Annual"), "P1YMonthlyTermPrice": pick("P1Y", "Monthly"),
+         "P1MPeriodPrice": pick("P1M", "Monthly")}
+    )  # fmt: skip
+    table = table[table["P1YAnnualTermPrice"].notna() | table["P1YMonthlyTermPrice"].notna()]
+    table = labels.join(table, how="inner").astype(object)
     table = table.where(table.notna(), None)
 
     def minus(a: Any, b: Any) -> Any:
         return None if a is None or b is None else a - b
 
-    table["MonthlyBillingPremium"] = [
-        minus(a, b) for a, b in zip(table["AnnualMonthlyBilled"], table["AnnualUpfront"], strict=True)
+    def percent(part: Any, whole: Any) -> Any:
+        return None if part is None or not whole else _cents(part / whole * 100)
+
+    annual, monthly_billed, month = table["P1YAnnualTermPrice"], table["P1YMonthlyTermPrice"], table["P1MPeriodPrice"]
+    table["P1YAnnualMonthlyEquivalent"] = [
+        None if a is None else (a / 12).quantize(_FOURTH, rounding=ROUND_HALF_UP) for a in annual
     ]
-    table["MonthToMonthPremium"] = [
-        minus(a, b) for a, b in zip(table["MonthToMonth"], table["AnnualUpfront"], strict=True)
+    table["P1YMonthlyPeriodPrice"] = [None if m is None else _cents(period_price(m, "P1Y", "Monthly"))
+                                      for m in monthly_billed]  # fmt: skip
+    table["P1MYearTotal"] = [None if m is None else m * 12 for m in month]
+    table["MonthlyBillingPremium"] = [minus(m, a) for m, a in zip(monthly_billed, annual, strict=True)]
+    table["MonthlyBillingPremiumPercent"] = [
+        percent(p, a) for p, a in zip(table["MonthlyBillingPremium"], annual, strict=True)
     ]
+    table["MonthToMonthPremium"] = [minus(y, a) for y, a in zip(table["P1MYearTotal"], annual, strict=True)]
     table["MonthToMonthPremiumPercent"] = [
-        None if p is None or not b else _cents(p / b * 100)
-        for p, b in zip(table["MonthToMonthPremium"], table["AnnualUpfront"], strict=True)
+        percent(p, a) for p, a in zip(table["MonthToMonthPremium"], annual, strict=True)
     ]
-    return table.reset_index().sort_values(group, kind="stable").reset_index(drop=True)
+    out = table.reset_index().sort_values(group, kind="stable").reset_index(drop=True)
+    return out[list(PLAN_COMPARISON_COLUMNS)]
 
 
 def publisher_summary(price_list: pd.DataFrame, *, on: Any = None) -> pd.DataFrame:
@@ -450,12 +642,14 @@ def publisher_summary(price_list: pd.DataFrame, *, on: Any = None) -> pd.DataFra
 
     Returns:
         One row per (Publisher, Currency): ``Products`` (distinct ProductIds), ``Skus`` (distinct product:SKU),
-        ``PriceRows``, ``MinMonthly``/``MedianMonthly``/``MaxMonthly`` (per seat per month, Decimal, 0.01),
-        ``PartnerDiscountPercent`` (mean of (ERPPrice - UnitPrice) / ERPPrice × 100 over rows with an ERP price,
+        ``PriceRows``, ``MinMonthlyEquivalent``/``MedianMonthlyEquivalent``/``MaxMonthlyEquivalent`` (one seat per
+        month of the term: term price ÷ months, :func:`price_figures`; Decimal, 0.01), ``PartnerDiscountPercent``
+        (mean of (ERPPrice - UnitPrice) / ERPPrice × 100 over rows with an ERP price, both whole-term prices,
         0.01; None without ERP prices). Sorted by Publisher.
     """
-    rows = current_prices(price_list, on=on)
-    rows = rows.assign(MonthlyEquivalent=_monthly_equivalent(rows), _sku=rows["ProductId"] + ":" + rows["SkuId"])
+    rows = price_figures(current_prices(price_list, on=on))
+    rows = rows[rows["MonthlyEquivalent"].notna()]
+    rows = rows.assign(_sku=rows["ProductId"] + ":" + rows["SkuId"])
     records = []
     for (publisher, currency), part in rows.groupby(["Publisher", "Currency"], sort=True):
         monthly = sorted(part["MonthlyEquivalent"])
@@ -473,14 +667,14 @@ def publisher_summary(price_list: pd.DataFrame, *, on: Any = None) -> pd.DataFra
                 "Products": part["ProductId"].nunique(),
                 "Skus": part["_sku"].nunique(),
                 "PriceRows": len(part),
-                "MinMonthly": _cents(monthly[0]),
-                "MedianMonthly": _cents(median),
-                "MaxMonthly": _cents(monthly[-1]),
+                "MinMonthlyEquivalent": _cents(monthly[0]),
+                "MedianMonthlyEquivalent": _cents(median),
+                "MaxMonthlyEquivalent": _cents(monthly[-1]),
                 "PartnerDiscountPercent": _cents(sum(discounts) / len(discounts)) if discounts else None,
             }
         )
     return pd.DataFrame.from_records(
         records,
-        columns=["Publisher", "Currency", "Products", "Skus", "PriceRows", "MinMonthly", "MedianMonthly",
-                 "MaxMonthly", "PartnerDiscountPercent"],
+        columns=["Publisher", "Currency", "Products", "Skus", "PriceRows", "MinMonthlyEquivalent",
+                 "MedianMonthlyEquivalent", "MaxMonthlyEquivalent", "PartnerDiscountPercent"],
     )  # fmt: skip

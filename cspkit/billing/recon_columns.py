@@ -19,7 +19,9 @@ import re
 from cspkit.wire import INVOICE_RECON_COLUMNS  # §1.1, in file order (47); shared with the emulator
 
 __all__ = [
+    "BENEFIT_TYPES",
     "CHARGE_TYPES",
+    "CREDIT_TYPES",
     "COLUMN_TYPES",
     "DAILY_USAGE_COLUMNS",
     "FRACTION_ALIASES",
@@ -31,7 +33,8 @@ __all__ = [
 ]
 
 
-#: §1.2, in file order (55).
+#: §1.2, in file order (55). The order is the real file's (``../shared/realdata/daily-rated-usage-2025-11-subset.csv``,
+#: billed daily rated usage, November 2025), which ends ``CreditType, BenefitId, BenefitOrderId, BenefitType``.
 DAILY_USAGE_COLUMNS: tuple[str, ...] = (
     "PartnerId", "PartnerName", "CustomerId", "CustomerName", "CustomerDomainName", "CustomerCountry", "MpnId",
     "Tier2MpnId", "InvoiceNumber", "ProductId", "SkuId", "AvailabilityId", "SkuName", "ProductName", "PublisherName",
@@ -41,7 +44,7 @@ DAILY_USAGE_COLUMNS: tuple[str, ...] = (
     "UnitType", "BillingPreTaxTotal", "BillingCurrency", "PricingPreTaxTotal", "PricingCurrency", "ServiceInfo1",
     "ServiceInfo2", "Tags", "AdditionalInfo", "EffectiveUnitPrice", "PCToBCExchangeRate", "PCToBCExchangeRateDate",
     "EntitlementId", "EntitlementDescription", "PartnerEarnedCreditPercentage", "CreditPercentage", "CreditType",
-    "BenefitOrderId", "BenefitId", "BenefitType",
+    "BenefitId", "BenefitOrderId", "BenefitType",
 )  # fmt: skip
 
 assert len(INVOICE_RECON_COLUMNS) == 47 and len(DAILY_USAGE_COLUMNS) == 55
@@ -112,11 +115,21 @@ def canonical_column(name: str) -> str | None:
     return _CANONICAL.get(key) or _ALIASES.get(key)
 
 
-#: §2.1 new-commerce charge types (emitted exactly like this) and older spellings mapped onto them.
+#: §2.1 new-commerce charge types (emitted exactly like this) and older spellings mapped onto them. ``usage`` is the
+#: daily rated usage file's: ``Usage`` on every row of the real billed November 2025 file (§1.2 column 33).
 CHARGE_TYPES: tuple[str, ...] = (
     "new", "renew", "cycleCharge", "addQuantity", "removeQuantity", "cancelImmediate", "convert", "moveQuantity",
-    "changeBillingPlan", "customerCredit",
+    "changeBillingPlan", "customerCredit", "usage",
 )  # fmt: skip
+
+#: §1.2 column 52, the daily rated usage file's ``CreditType`` values, as written: ``Partner Earned Credit Applied``
+#: (PartnerEarnedCreditPercentage and CreditPercentage 15) and ``Credit Not Applied`` (both blank) on the real billed
+#: November 2025 file; ``Azure Credit Applied`` from the SDK's documentation [sdk S8].
+CREDIT_TYPES: tuple[str, ...] = ("Partner Earned Credit Applied", "Credit Not Applied", "Azure Credit Applied")
+
+#: §1.2 column 55, ``BenefitType``: ``Charge`` on every row of the real billed file (savings-plan benefit rows are
+#: documented but not seen).
+BENEFIT_TYPES: tuple[str, ...] = ("Charge",)
 _CHARGE_FOLD = {c.lower(): c for c in CHARGE_TYPES} | {"purchase": "new", "cancel": "cancel", "refund": "cancel"}
 
 

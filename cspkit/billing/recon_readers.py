@@ -47,7 +47,9 @@ import pyarrow.csv as pcsv
 
 from cspkit.billing.memory import use_reuse_friendly_pool
 from cspkit.billing.recon_columns import (
+    CHARGE_TYPES,
     COLUMN_TYPES,
+    CREDIT_TYPES,
     DAILY_USAGE_COLUMNS,
     FRACTION_ALIASES,
     INVOICE_RECON_COLUMNS,
@@ -89,6 +91,32 @@ Progress = Callable[[int, int], None]
 
 _KNOWN_BY_KIND = {"invoice": INVOICE_RECON_COLUMNS, "daily": DAILY_USAGE_COLUMNS}
 _DAILY_MARKERS = {"UsageDate", "MeterId", "MeterCategory", "BillingPreTaxTotal", "ResourceURI", "EntitlementId"}
+# Headers (folded by normalize_header) that only older reconciliation files carry (billing-formats.md §1.3, §1.4).
+_LEGACY_LICENSE_MARKERS = {"syndicationpartnersubscriptionnumber", "durableofferid"}
+_LEGACY_USAGE_MARKERS = {"partnerbillableaccountid", "pretaxcharges", "detaillineitemid", "overagequantity"}
+#: What each kind of file is, and what to do with it when it is not the kind asked for.
+_FOREIGN_FILES = {
+    "daily": (
+        "a daily rated usage file (Azure plan consumption, one row per meter and day: UsageDate, MeterId, "
+        "BillingPreTaxTotal)",
+        "Daily usage is not reconciled by `cspkit reconcile` yet: give it the invoice reconciliation file of the same "
+        "invoice (Partner Center > Billing > the invoice > reconciliation file, or `cspkit reconcile --invoice ID`); "
+        "read daily usage with cspkit.billing.recon_readers.read_recon(path, kind='daily').",
+    ),
+    "legacy-license": (
+        "a legacy license-based reconciliation file (pre-new-commerce seat offers: "
+        "SyndicationPartnerSubscriptionNumber, DurableOfferId)",
+        "cspkit reconciles new-commerce invoice reconciliation files: download the reconciliation file of the "
+        "new-commerce invoice instead; legacy seat charges (legacy invoices, numbers starting with D) are not "
+        "reconciled by cspkit.",
+    ),
+    "legacy-usage": (
+        "a legacy usage-based reconciliation file (pre-Azure-plan Microsoft Azure offer: PartnerBillableAccountId, "
+        "PretaxCharges)",
+        "cspkit reconciles new-commerce invoice reconciliation files: download the reconciliation file of the "
+        "new-commerce invoice instead; legacy Azure charges are not reconciled by cspkit.",
+    ),
+}
 _CHUNK_ROWS = 200_000
 _POOL = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="cspkit-recon")
 _CHUNKS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cspkit-recon-chunk")  # one chunk at a time, in order
@@ -542,6 +570,7 @@ class _Assembler:
         documented = _KNOWN_BY_KIND[self.kind]
         missing = [c for c in REQUIRED_COLUMNS[self.kind] if c not in canonical]
         if missing:
+            self._refuse_foreign(canonical, known)
             raise InputFileError(
                 self.path,
                 row=0,
@@ -551,6 +580,22 @@ class _Assembler:
             )
         self.fractions |= fractions or set()
         self.converter = _Converter(self.path, decimal_comma=self.decimal_comma, fractions=self.fractions)
+
+    def _refuse_foreign(self, names: list[str], known: list[str]) -> None:
+        """Name the file for what it is when it is another kind of Partner Center file than the one asked for
+        (billing-formats.md §1.2 daily rated usage, §1.3 legacy license-based, §1.4 legacy usage-based)."""
+        folded = {normalize_header(n) for n in names}
+        if folded & _LEGACY_LICENSE_MARKERS:
+            what = "legacy-license"
+        elif folded & _LEGACY_USAGE_MARKERS:
+            what = "legacy-usage"
+        elif self.kind == "invoice" and len(_DAILY_MARKERS & set(known)) >= 2:
+            what = "daily"
+        else:
+            return
+        description, hint = _FOREIGN_FILES[what]
+        wanted = "an invoice reconciliation file" if self.kind == "invoice" else "a daily rated usage file"
+        raise InputFileError(self.path, row=0, expected=f"{wanted}, but this is {description}", hint=hint)
 
     def add(self, columns: dict[str, pa.Array], first_row: int, rows: int) -> None:
         """Add one chunk: ``columns`` maps output column names to raw text arrays of ``rows`` rows."""
@@ -622,7 +667,7 @@ class _Assembler:
         out["SourceFile"] = pd.Categorical([source_name or self.path] * n) if n else pd.Categorical([])
         out["SourceRow"] = frame["SourceRow"]
         result = pd.DataFrame(out, copy=False)
-        warnings = []
+        warnings = _unknown_values(result) if self.kind == "daily" else []
         if self.converter is not None:
             for column, (count, example) in self.converter.sci_ids.items():
                 warnings.append(
@@ -642,6 +687,24 @@ class _Assembler:
             extra_columns=extra,
             warnings=warnings,
         )
+
+
+#: Daily rated usage columns whose values cspkit knows (recon_columns: CHARGE_TYPES, CREDIT_TYPES).
+_KNOWN_DAILY_VALUES = {"ChargeType": frozenset(CHARGE_TYPES), "CreditType": frozenset(CREDIT_TYPES)}
+
+
+def _unknown_values(frame: pd.DataFrame) -> list[str]:
+    """Warnings for values of :data:`_KNOWN_DAILY_VALUES` columns that cspkit does not know (at most 5 named)."""
+    warnings = []
+    for column, known in _KNOWN_DAILY_VALUES.items():
+        if column not in frame.columns or not len(frame):
+            continue
+        values = frame[column].dropna().unique()
+        unknown = sorted({str(v) for v in values} - known)
+        if unknown:
+            warnings.append(f"{column}: value(s) cspkit does not know: {', '.join(map(repr, unknown[:5]))} "
+                            f"(known: {', '.join(sorted(known))})")  # fmt: skip
+    return warnings
 
 
 # --------------------------------------------------------------------------------------------------------------

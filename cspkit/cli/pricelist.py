@@ -2,8 +2,15 @@
 
 * ``cspkit pricelist fetch --market US --view updatedlicensebased [--month YYYYMM]``: download through the price-sheet
   API (cached; the emulator's when no profile is configured) and print where the file is;
-* ``cspkit pricelist show FILE [--product ID] [--search TEXT]``: the rows of a price list (CSV, zip or .xlsx);
-* ``cspkit pricelist diff OLD NEW [--out FILE.xlsx]``: added / removed rows and price ups and downs.
+* ``cspkit pricelist show FILE [--product ID] [--search TEXT] [--segment NAME]``: the rows of a price list (CSV,
+  zip or .xlsx) with Microsoft's price figures side by side: ``TermPrice`` (the list's UnitPrice, one seat for the
+  whole term), ``BillingPeriods``, ``PeriodPrice`` (one billing period) and ``MonthlyEquivalent``
+  (:mod:`cspkit.billing.pricing`);
+* ``cspkit pricelist plans FILE [--product ID] [--segment NAME]``: one year of a seat paid up front, billed monthly
+  on a P1Y term, and month to month, with the premiums (5 % and 20 % on Microsoft's lists);
+* ``cspkit pricelist diff OLD NEW [--out FILE.xlsx]``: added / removed rows and price ups and downs;
+  ``cspkit pricelist diff CURRENT``: what changed since last month from one current list's ``ChangeIndicator`` and
+  ``PreviousValues`` columns (old price from PreviousValues).
 
 Exit codes: 0 done, 2 bad usage or a malformed file (the message names the file, row and column).
 """
@@ -24,12 +31,18 @@ from cspkit.cli.output import emit, note
 __all__ = ["register"]
 
 SHOW_COLUMNS = [
-    "ProductId", "SkuId", "ProductTitle", "SkuTitle", "TermDuration", "BillingPlan", "Currency", "UnitPrice",
-    "ERPPrice", "EffectiveStartDate", "EffectiveEndDate", "IsFreeTrial",
+    "ProductId", "SkuId", "ProductTitle", "SkuTitle", "Segment", "TermDuration", "BillingPlan", "Currency",
+    "TermPrice", "BillingPeriods", "PeriodPrice", "MonthlyEquivalent", "ERPPrice", "EffectiveStartDate",
+    "EffectiveEndDate", "IsFreeTrial",
 ]  # fmt: skip
 DIFF_COLUMNS = [
-    "Change", "ProductId", "SkuId", "ProductTitle", "SkuTitle", "TermDuration", "BillingPlan", "Currency",
-    "OldUnitPrice", "NewUnitPrice", "ChangeAmount", "ChangePercent",
+    "Change", "ProductId", "SkuId", "ProductTitle", "SkuTitle", "Segment", "TermDuration", "BillingPlan", "Currency",
+    "OldUnitPrice", "NewUnitPrice", "ChangeAmount", "ChangePercent", "ChangedFields",
+]  # fmt: skip
+PLAN_COLUMNS = [
+    "ProductId", "SkuId", "SkuTitle", "Segment", "Currency", "P1YAnnualTermPrice", "P1YAnnualMonthlyEquivalent",
+    "P1YMonthlyTermPrice", "P1YMonthlyPeriodPrice", "P1MPeriodPrice", "P1MYearTotal", "MonthlyBillingPremiumPercent",
+    "MonthToMonthPremiumPercent",
 ]  # fmt: skip
 _SEARCHED = ("ProductId", "ProductTitle", "SkuTitle", "SkuDescription", "Publisher")
 
@@ -47,6 +60,18 @@ def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
             row[column] = value
         rows.append(row)
     return rows
+
+
+def _filtered(frame: pd.DataFrame, product_id: str | None, segment: str | None) -> pd.DataFrame:
+    if product_id:
+        frame = frame[frame["ProductId"].str.upper() == product_id.strip().upper()]
+    if segment:
+        wanted = segment.strip().casefold()
+        segments = frame["Segment"].fillna("").str.strip()
+        if frame["Segment"].isna().all():
+            raise click.BadParameter("this price list has no Segment column", param_hint="--segment")
+        frame = frame[segments.str.casefold() == wanted]
+    return frame
 
 
 def _month(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -135,18 +160,20 @@ def register(cli: click.Group) -> None:
     @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
     @click.option("--product", "product_id", help="Only this ProductId (case-insensitive).")
     @click.option("--search", help="Only rows whose product/SKU title, description, publisher or id contain TEXT.")
+    @click.option("--segment", help="Only this Segment (Commercial, Education, Charity, Government; any case).")
     @click.option("--include-trials/--no-trials", default=True, show_default=True, help="Show free-trial rows.")
     @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many rows.")
     @click.pass_obj
     def show(
-        state: Any, file: Path, product_id: str | None, search: str | None, include_trials: bool, limit: int | None
-    ) -> None:
-        """Show the rows of a price list FILE (CSV, zipped CSV or .xlsx)."""
+        state: Any, file: Path, product_id: str | None, search: str | None, segment: str | None,
+        include_trials: bool, limit: int | None,
+    ) -> None:  # fmt: skip
+        """Show the rows of a price list FILE (CSV, zipped CSV or .xlsx) with term price, price per billing period
+        and monthly equivalent."""
         from cspkit.billing.pricelist import read_price_list
+        from cspkit.billing.pricelist_analysis import price_figures
 
-        frame = read_price_list(file)
-        if product_id:
-            frame = frame[frame["ProductId"].str.upper() == product_id.strip().upper()]
+        frame = _filtered(read_price_list(file), product_id, segment)
         if search:
             needle = search.casefold()
             hit = pd.Series(False, index=frame.index)
@@ -158,31 +185,61 @@ def register(cli: click.Group) -> None:
         total = len(frame)
         if limit is not None:
             frame = frame.head(limit)
+        frame = price_figures(frame)
         emit(_records(frame, SHOW_COLUMNS), columns=SHOW_COLUMNS, fmt=state.output, title=str(file))
         if limit is not None and total > limit:
             note(f"({limit} of {total} rows shown)")
 
+    @pricelist.command("plans")
+    @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--product", "product_id", help="Only this ProductId (case-insensitive).")
+    @click.option("--segment", help="Only this Segment (Commercial, Education, Charity, Government; any case).")
+    @click.pass_obj
+    def plans(state: Any, file: Path, product_id: str | None, segment: str | None) -> None:
+        """A year of one seat three ways: P1Y paid up front, P1Y billed monthly, P1M month to month.
+
+        Term prices, the monthly bill and the monthly equivalent side by side, with the premiums of monthly billing
+        (5 % on Microsoft's lists) and of month-to-month terms (20 %)."""
+        from cspkit.billing.pricelist import read_price_list
+        from cspkit.billing.pricelist_analysis import compare_billing_plans
+
+        table = compare_billing_plans(_filtered(read_price_list(file), product_id, segment))
+        emit(_records(table, PLAN_COLUMNS), columns=PLAN_COLUMNS, fmt=state.output, title=f"Billing plans: {file}")
+
     @pricelist.command("diff")
     @click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
-    @click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
+    @click.argument("new", type=click.Path(dir_okay=False, path_type=Path), required=False)
     @click.option(
         "--out", type=click.Path(dir_okay=False, path_type=Path),
         help="Also write the changes to this .xlsx workbook (written to a temporary file, then renamed).",
     )  # fmt: skip
     @click.option("--include-unchanged", is_flag=True, help="List unchanged prices too.")
     @click.pass_obj
-    def diff(state: Any, old: Path, new: Path, out: Path | None, include_unchanged: bool) -> None:
-        """Compare two price lists: added, removed, price up and price down (per product/SKU/term/plan)."""
+    def diff(state: Any, old: Path, new: Path | None, out: Path | None, include_unchanged: bool) -> None:
+        """Compare two price lists OLD NEW: added, removed, price up and price down (per product/SKU/term/plan).
+
+        With one file, what changed since last month according to its ChangeIndicator and PreviousValues columns
+        (current Partner Center lists carry them): the old price comes from PreviousValues."""
         from cspkit.billing.pricelist import read_price_list
-        from cspkit.billing.pricelist_analysis import diff_price_lists
+        from cspkit.billing.pricelist_analysis import diff_from_indicators, diff_price_lists
 
         if out is not None and out.suffix.lower() != ".xlsx":
             raise click.BadParameter("the workbook name must end in .xlsx", param_hint="--out")
-        changes = diff_price_lists(read_price_list(old), read_price_list(new), include_unchanged=include_unchanged)
-        emit(_records(changes, DIFF_COLUMNS), columns=DIFF_COLUMNS, fmt=state.output, title=f"{old} → {new}")
+        if new is None:
+            current = read_price_list(old)
+            if "ChangeIndicator" not in current.columns:
+                raise click.UsageError(
+                    f"{old} has no ChangeIndicator column, so one file cannot tell what changed: give last month's "
+                    "list too (cspkit pricelist diff OLD NEW)"
+                )
+            changes = diff_from_indicators(current, include_unchanged=include_unchanged)
+            title, kinds = f"{old}: changes since last month", ("added", "price_up", "price_down", "changed")
+        else:
+            changes = diff_price_lists(read_price_list(old), read_price_list(new), include_unchanged=include_unchanged)
+            title, kinds = f"{old} → {new}", ("added", "removed", "price_up", "price_down")
+        emit(_records(changes, DIFF_COLUMNS), columns=DIFF_COLUMNS, fmt=state.output, title=title)
         counts = changes["Change"].value_counts()
-        note(", ".join(f"{counts.get(k, 0)} {k.replace('_', ' ')}" for k in ("added", "removed", "price_up",
-                                                                             "price_down")))  # fmt: skip
+        note(", ".join(f"{counts.get(k, 0)} {k.replace('_', ' ')}" for k in kinds))
         if out is not None:
             write_xlsx_atomic(changes, out)
             note(f"Wrote {out}")

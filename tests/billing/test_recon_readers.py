@@ -575,3 +575,45 @@ def test_a_bad_value_is_reported_before_a_later_broken_row(tmp_path: Path, monke
     with pytest.raises(InputFileError) as info:
         read_recon(broken_file("late2.csv", "10.08"), chunk_rows=100)
     assert info.value.row == 2000
+
+
+# ---------------------------------------------------------------------------------------- files of another kind
+
+LEGACY_LICENSE_HEADER = [
+    "PartnerId", "CustomerId", "CustomerName", "MpnId", "Tier2MpnId", "OrderId", "SubscriptionId",
+    "SyndicationPartnerSubscriptionNumber", "OfferId", "DurableOfferId", "OfferName", "SubscriptionStartDate",
+    "SubscriptionEndDate", "ChargeStartDate", "ChargeEndDate", "ChargeType", "UnitPrice", "Quantity", "Amount",
+    "TotalOtherDiscount", "Subtotal", "Tax", "TotalForCustomer", "Currency", "DomainName", "SubscriptionName",
+    "SubscriptionDescription", "BillingCycleType",
+]  # fmt: skip  (billing-formats.md §1.3, 28 columns)
+
+
+def test_a_daily_usage_file_read_as_an_invoice_file_is_named_for_what_it_is(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "usage.csv", [daily_row()])
+    with pytest.raises(InputFileError, match="but this is a daily rated usage file") as info:
+        read_recon(path, kind="invoice")
+    assert info.value.row == 0 and "invoice reconciliation file of the same invoice" in (info.value.hint or "")
+    assert read_recon(path).kind == "daily"  # auto still reads it as what it is
+
+
+def test_a_legacy_license_based_file_is_named_with_what_to_do_instead(tmp_path: Path) -> None:
+    row = dict.fromkeys(LEGACY_LICENSE_HEADER, "")
+    row.update(CustomerId=SUB, ChargeType="Cycle fee", UnitPrice="6.82", Quantity="1", Amount="6.82",
+               Currency="USD", SyndicationPartnerSubscriptionNumber=SUB, BillingCycleType="Monthly")  # fmt: skip
+    path = write_csv(tmp_path / "legacy.csv", [row], header=LEGACY_LICENSE_HEADER)
+    for kind in ("invoice", "auto"):
+        with pytest.raises(InputFileError, match="legacy license-based reconciliation file") as info:
+            read_recon(path, kind=kind)
+        assert "new-commerce invoice" in (info.value.hint or "")
+
+
+def test_daily_usage_values_cspkit_knows_and_does_not(tmp_path: Path) -> None:
+    rows = [daily_row(ChargeType="Usage"),
+            daily_row(ChargeType="USAGE", CreditType="Credit Not Applied", PartnerEarnedCreditPercentage="")]
+    known = read_recon(write_csv(tmp_path / "known.csv", rows))
+    assert known.frame["ChargeType"].tolist() == ["usage", "usage"] and known.warnings == []
+    odd = read_recon(write_csv(tmp_path / "odd.csv", [daily_row(CreditType="Mystery Credit")]))
+    assert odd.warnings == [
+        "CreditType: value(s) cspkit does not know: 'Mystery Credit' (known: Azure Credit Applied, Credit Not "
+        "Applied, Partner Earned Credit Applied)"
+    ]

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -56,12 +57,18 @@ def test_show_filters_by_product_and_search_as_csv() -> None:
     result = run(["-o", "csv", "pricelist", "show", OCT, "--product", "cfq7ttc0lflz", "--no-trials"])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert [(r["TermDuration"], r["BillingPlan"], r["UnitPrice"]) for r in rows] == [
-        ("P1M", "Monthly", "27.60"), ("P1Y", "Monthly", "23.00"), ("P1Y", "Annual", "288.00"),
+    assert [(r["ProductId"], r["TermDuration"], r["BillingPlan"], r["BillingPeriods"]) for r in rows] == [
+        ("CFQ7TTC0LFLZ", "P1M", "Monthly", "1"), ("CFQ7TTC0LFLZ", "P1Y", "Monthly", "12"),
+        ("CFQ7TTC0LFLZ", "P1Y", "Annual", "1"),
     ]  # fmt: skip
+    for row in rows:  # term price, price per billing period and monthly equivalent side by side
+        term, periods = Decimal(row["TermPrice"]), int(row["BillingPeriods"])
+        assert Decimal(row["PeriodPrice"]) == (term / periods).quantize(Decimal("0.01"))
+        assert Decimal(row["MonthlyEquivalent"]) == (term / (1 if row["TermDuration"] == "P1M" else 12)).quantize(
+            Decimal("0.0001"))  # fmt: skip
     searched = run(["-o", "json", "pricelist", "show", NOV, "--search", "TRIAL"])
     payload = json.loads(searched.stdout)
-    assert [(p["ProductId"], p["SkuId"], p["UnitPrice"], p["IsFreeTrial"]) for p in payload] == [
+    assert [(p["ProductId"], p["SkuId"], p["TermPrice"], p["IsFreeTrial"]) for p in payload] == [
         ("CFQ7TTC0LDPB", "0005", "0.00", True)
     ]
     assert payload[0]["EffectiveStartDate"] == "2026-01-01T00:00:00Z" and payload[0]["EffectiveEndDate"] is None
