@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def test_change_indicator_and_previous_values_are_understood(real_list: pd.DataF
 
 
 def run(*args: str, tmp_path: Path):
-    env = {"CSPKIT_HOME": str(tmp_path), "CSPKIT_CONFIG": str(tmp_path / "none.toml"), "CSPKIT_DATABASE_URL": ""}
+    env = {"CSPKIT_HOME": str(tmp_path), "CSPKIT_CONFIG": os.devnull, "CSPKIT_DATABASE_URL": ""}
     return CliRunner().invoke(cli, list(args), env=env)
 
 

@@ -7,6 +7,7 @@ price × billing periods × seats, in the plan's currency."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from decimal import Decimal
 
@@ -32,7 +33,7 @@ def no_backoff(monkeypatch):
 @pytest.fixture
 def run(emulator, tmp_path):
     env = {"CSPKIT_ENDPOINT": emulator.url, "CSPKIT_ACCESS_TOKEN": emulator.token, "CSPKIT_HOME": str(tmp_path),
-           "CSPKIT_CONFIG": str(tmp_path / "none.toml"), "CSPKIT_DATABASE_URL": "",
+           "CSPKIT_CONFIG": os.devnull, "CSPKIT_DATABASE_URL": "",
            "XDG_CACHE_HOME": str(tmp_path / "cache")}  # fmt: skip
 
     def invoke(*args: str):
