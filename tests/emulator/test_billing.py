@@ -204,3 +204,27 @@ def test_line_unit_price_is_the_price_sheet_term_price_divided_by_billing_period
                 if ln["subscriptionId"] == sub["id"])  # fmt: skip
     assert line["unitPrice"] == unit_price
     assert D(line["unitPrice"]) == period_price(D(term_price), term, cycle).quantize(D("0.01"), ROUND_HALF_UP)
+
+
+def test_a_month_of_every_term_and_plan_reconciles_against_the_price_sheet_with_no_variance(pc, emulator):
+    # P1Y billed monthly (÷ 12, one at 13.125 → 13.13), P1Y annual (÷ 1), P1M, a seat change: the invoice's lines
+    # agree with the served price sheet's term prices under Microsoft's rule
+    from cspkit.billing.recon_readers import recon_lines_to_frame
+    from cspkit.billing.reconcile import reconcile
+
+    sheet = read_price_list(SAMPLE / "pricelist_nce_US_202611.csv")  # = the emulator's sheet (test_pricesheets)
+    premium = pc.buy_one(US_CUSTOMER_2, PREMIUM, 3, "P1Y", "monthly")
+    pc.buy_one(US_CUSTOMER, "CFQ7TTC0LCHC:0002:CFQ7TTC0KDN5", 4, "P1Y", "monthly")
+    pc.buy_one(US_CUSTOMER, E3, 2, "P1Y", "annual")
+    pc.buy_one(US_CUSTOMER, BASIC, 5)
+    emulator.clock.set("2026-11-12T09:00:00Z")
+    assert pc.patch_subscription(US_CUSTOMER_2, premium, quantity=5).status_code == 200
+    emulator.clock.set("2026-12-01T00:00:00Z")
+    invoice = pc.get("/invoices").json()["items"][0]
+    items = lines_of(pc, invoice["id"])
+    assert {ln["unitPrice"] for ln in items} == {"23.1", "13.13", "276", "7.2"}
+    result = reconcile(recon_lines_to_frame(items).frame, price_list=sheet,
+                       invoices=[{"currencyCode": "USD", "totalCharges": invoice["totalCharges"],
+                                  "id": invoice["id"]}])  # fmt: skip
+    assert result.variances["Category"].tolist() == []
+    assert result.tieout["Status"].tolist() == ["ties"]
