@@ -18,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from cspkit.billing.pricing import CENT, period_price  # noqa: E402
+
 CATALOG = json.loads((HERE / "catalog.json").read_text())
 CUSTOMERS = {c["companyName"]: c for c in json.loads((HERE / "customers.json").read_text())["customers"]}
 PARTNER = json.loads((HERE / "customers.json").read_text())["partner"]

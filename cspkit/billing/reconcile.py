@@ -1050,36 +1050,52 @@ def _reconcile(
         term_prices = price_obj[hit_rows[pair_first]]
         pair_periods = periods[pair_first]
         pair_lines = hit[pair_first]
-        exact_q = np.array([period_price(tp, term[i], plan[i]) for tp, i in zip(term_prices, pair_lines, strict=True)]
-                           + [None], dtype=object)[:-1]  # fmt: skip
-        cent_q = np.array([e.quantize(CENT, rounding=ROUND_HALF_UP) for e in exact_q] + [None], dtype=object)[:-1]
-        # the expected figure shown: the exact quotient when it ends within a micro-unit, else its cent rounding
-        shown_q = np.array([e if e == e.quantize(_MICRO) else c for e, c in zip(exact_q, cent_q, strict=True)],
-                           dtype=object)  # fmt: skip
-        if tol.unit_price:
-            up_hit = up_f[hit]
-            gap = np.minimum(np.abs(up_hit - _floats(exact_q)[pair_of]), np.abs(up_hit - _floats(cent_q)[pair_of]))
-            screen = ~(gap <= float(tol.unit_price) - _MARGIN)
-        elif isinstance(unit_price, _LazyDecimals) and (cents := _as_money(cent_q)) is not None:
-            # exact comparison in Arrow decimals, once per line, without making Decimal objects; a quotient that
-            # does not end within the column's scale can equal no line
-            exacts = _as_money(np.array([e if e == e.quantize(_MONEY_QUANTUM) else None for e in exact_q],
-                                        dtype=object))  # fmt: skip
-            take = pa.array(pair_of.astype(np.int64), type=pa.int64())
-            up_hit = pc.take(unit_price.arr, pa.array(hit, type=pa.int64()))
-            screen = pc.fill_null(pc.not_equal(up_hit, pc.take(cents, take)), True)
-            if exacts is not None:
-                screen = pc.and_(screen, pc.fill_null(pc.not_equal(up_hit, pc.take(exacts, take)), True))
-            screen = screen.to_numpy(zero_copy_only=False)
-        else:  # exact Decimal comparison, line by line
-            screen = np.not_equal(unit_price[hit], exact_q[pair_of]) & np.not_equal(unit_price[hit], cent_q[pair_of])
+        quotients: dict[int, tuple[Decimal, Decimal]] = {}
+
+        def expected(j: int) -> tuple[Decimal, Decimal]:
+            """Pair j's exact quotient (:func:`~cspkit.billing.pricing.period_price`) and its half-up cent rounding;
+            made only for the pairs a finding needs."""
+            if j not in quotients:
+                i = pair_lines[j]
+                exact = period_price(term_prices[j], term[i], plan[i])
+                quotients[j] = (exact, exact.quantize(CENT, rounding=ROUND_HALF_UP))
+            return quotients[j]
+
+        micro = _micro_quotients(term_prices, pair_periods)  # vectorised, exact in int64 micro-units
+        if micro is None or not (tol.unit_price or isinstance(unit_price, _LazyDecimals)):
+            # exact Decimal comparison, line by line (user frames of Decimal objects, prices beyond micro-units)
+            exact_q = np.array([expected(j)[0] for j in range(len(pairs))] + [None], dtype=object)[:-1]
+            cent_q = np.array([expected(j)[1] for j in range(len(pairs))] + [None], dtype=object)[:-1]
+            if tol.unit_price:
+                up_hit = up_f[hit]
+                gap = np.minimum(np.abs(up_hit - _floats(exact_q)[pair_of]), np.abs(up_hit - _floats(cent_q)[pair_of]))
+                screen = ~(gap <= float(tol.unit_price) - _MARGIN)
+            else:
+                up_hit = unit_price[hit]
+                screen = np.not_equal(up_hit, exact_q[pair_of]) & np.not_equal(up_hit, cent_q[pair_of])
+        else:
+            exact_m, exact_ok, cent_m, exact_f = micro
+            if tol.unit_price:  # float screen; every candidate is confirmed in Decimal below
+                up_hit = up_f[hit]
+                gap = np.minimum(np.abs(up_hit - exact_f[pair_of]), np.abs(up_hit - (cent_m / _SCALE)[pair_of]))
+                screen = ~(gap <= float(tol.unit_price) - _MARGIN)
+            else:
+                # exact: the line in micro-units against the cent rounding and (when it ends there) the exact quotient;
+                # a line with digits beyond micro-units is always confirmed in Decimal
+                up_m = cols.micros("UnitPrice")[hit]
+                screen = (up_m != cent_m[pair_of]) & ~(exact_ok[pair_of] & (up_m == exact_m[pair_of]))
+                taken = pc.take(unit_price.arr, pa.array(hit, type=pa.int64()))
+                beyond = pc.not_equal(taken.cast(pa.decimal128(38, 6), safe=False).cast(taken.type), taken)
+                screen |= pc.fill_null(beyond, True).to_numpy(zero_copy_only=False)
         cand, cand_pair = hit[screen], pair_of[screen]
         cand_price = unit_price[cand]
-        gaps = [None if v is None else min(abs(v - exact_q[j]), abs(v - cent_q[j]))
+        gaps = [None if v is None else min(abs(v - expected(j)[0]), abs(v - expected(j)[1]))
                 for v, j in zip(cand_price, cand_pair, strict=True)]  # fmt: skip
         bad = np.array([g is None or g > tol.unit_price for g in gaps], dtype=bool)
         rows, bad_pair = cand[bad], cand_pair[bad]
-        exp_bad = shown_q[bad_pair]
+        # the expected figure shown: the exact quotient when it ends within a micro-unit, else its cent rounding
+        exp_bad = np.array([e if e == e.quantize(_MICRO) else c for e, c in (expected(j) for j in bad_pair)] + [None],
+                           dtype=object)[:-1]  # fmt: skip
         promo = cols.text("PromotionId")[rows]
         findings.add_lines(
             "unit_price_mismatch",
@@ -1090,7 +1106,7 @@ def _reconcile(
             severity=np.where(promo != "", "info", "error"),
             evidence=[
                 f"price list {term[i]}/{plan[i]} {currency[i]} on {_day(order_date[i])}: "
-                + _division(term_prices[j], int(pair_periods[j]), exact_q[j], cent_q[j])
+                + _division(term_prices[j], int(pair_periods[j]), *expected(j))
                 + f"; line: {v}"
                 + (f"; promotion {p}" if p else "")
                 for i, j, v, p in zip(rows, bad_pair, cand_price[bad], promo, strict=True)
@@ -1549,6 +1565,33 @@ def _periods_per_line(
         except ValueError:
             table[j] = 0
     return table[inverse.reshape(-1)]
+
+
+def _micro_quotients(
+    term_prices: np.ndarray, periods: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Term price ÷ billing periods in exact int64 micro-units, vectorised: ``(exact, exact_ends, cent, as_float)``.
+
+    ``exact`` is the quotient truncated to micro-units and ``exact_ends`` whether that is the whole quotient; ``cent``
+    is the quotient rounded half-up to the cent (:func:`~cspkit.billing.pricing.period_price_matches`'s rule), in
+    micro-units; ``as_float`` the quotient in float64 (for screening). None when a price is negative, has digits
+    beyond micro-units or does not fit (the caller then divides Decimals).
+    """
+    money = _as_money(term_prices)
+    if money is None or money.null_count:
+        return None
+    try:
+        scaled = money.cast(pa.decimal128(38, 6))  # safe: raises when digits would be lost
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    words = np.frombuffer(scaled.buffers()[1], dtype=np.int64)[2 * scaled.offset : 2 * (scaled.offset + len(scaled))]
+    low, high = words[0::2], words[1::2]
+    if len(low) and (bool((high != 0).any()) or bool((low < 0).any()) or int(low.max()) >= 2**62 // 10_000):
+        return None
+    k = periods.astype(np.int64)
+    exact, rest = np.divmod(low, k)
+    cent = (low + k * 5_000) // (k * 10_000) * 10_000  # half-up, prices being non-negative
+    return exact, rest == 0, cent, low / k / _SCALE
 
 
 def _division(term_price: Decimal, periods: int, exact: Decimal, cent: Decimal) -> str:
