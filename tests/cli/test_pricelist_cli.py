@@ -57,7 +57,7 @@ def test_show_filters_by_product_and_search_as_csv() -> None:
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [(r["TermDuration"], r["BillingPlan"], r["UnitPrice"]) for r in rows] == [
-        ("P1M", "Monthly", "27.60"), ("P1Y", "Monthly", "23.00"), ("P1Y", "Annual", "288.00"),
+        ("P1M", "Monthly", "27.60"), ("P1Y", "Monthly", "289.80"), ("P1Y", "Annual", "288.00"),
     ]  # fmt: skip
     searched = run(["-o", "json", "pricelist", "show", NOV, "--search", "TRIAL"])
     payload = json.loads(searched.stdout)
