@@ -8,7 +8,9 @@ Writes (in --out, default benchmarks/out/):
 
 The lines follow §2.4: monthly cycles run from day d to day d−1 of the next month, an ``addQuantity`` event is a
 refund/charge pair over the rest of the cycle with ``EffectiveUnitPrice = UnitPrice / cycleDays × billingDays`` and
-``Subtotal = ROUNDDOWN(EUP × rate, 2) × BillableQuantity``. About 1 line in 1,000 carries a planted variance (wrong
+``Subtotal = ROUNDDOWN(EUP × rate, 2) × BillableQuantity``. Prices follow Microsoft's rule: the price list holds
+term prices and each line's ``UnitPrice`` is one billing period's, the term price ÷ billing periods (P1Y billed
+monthly ÷ 12) rounded half-up to the cent. About 1 line in 1,000 carries a planted variance (wrong
 unit price, wrong proration, duplicate) so the engine has something to find. Deterministic for a given --seed.
 
 Usage: python benchmarks/gen_recon.py --lines 1000000 --prices 100000 [--out DIR] [--seed 7]
@@ -23,11 +25,12 @@ import sys
 import time
 import uuid
 from datetime import date, timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cspkit.billing.pricing import period_price  # noqa: E402
 from cspkit.billing.recon_columns import INVOICE_RECON_COLUMNS  # noqa: E402
 
 PRICE_HEADER = [
@@ -51,8 +54,21 @@ def product_id(i: int) -> str:
     return "CFQ7TTC0" + s
 
 
+def term_prices(annual: Decimal, p1m: Decimal, factor: Decimal) -> dict[tuple[str, str], Decimal]:
+    """The three term prices of one SKU in one currency (``factor`` converts USD to it), to the cent."""
+    return {
+        ("P1M", "Monthly"): (p1m * factor).quantize(CENT),
+        ("P1Y", "Monthly"): (annual * Decimal("1.05") * factor).quantize(CENT),
+        ("P1Y", "Annual"): (annual * factor).quantize(CENT),
+    }
+
+
 def write_price_list(path: Path, rows: int, rng: random.Random) -> list[tuple[str, str, Decimal, Decimal]]:
-    """Write ``rows`` price rows (products × 2 SKUs × 3 terms × USD/EUR); return (product, sku, monthly P1Y, P1M)."""
+    """Write ``rows`` price rows (products × 2 SKUs × 3 terms × USD/EUR); return (product, sku, P1Y/Annual, P1M).
+
+    Term prices, as Microsoft's lists carry them (billing-formats.md §1.5, :mod:`cspkit.billing.pricing`): P1Y/Annual
+    a whole number of cents, P1Y/Monthly = 1.05 × P1Y/Annual, P1M = 1.2 × P1Y/Annual ÷ 12 (to the cent).
+    """
     products = []
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
@@ -62,13 +78,12 @@ def write_price_list(path: Path, rows: int, rng: random.Random) -> list[tuple[st
         while written < rows:
             pid = product_id(i)
             for sku in ("0001", "0002"):
-                monthly = Decimal(rng.randrange(200, 5000)) / 100
-                p1m = (monthly * Decimal("1.2")).quantize(CENT)
-                products.append((pid, sku, monthly, p1m))
+                annual = Decimal(rng.randrange(2400, 60000)) / 100
+                p1m = (annual * Decimal("1.2") / 12).quantize(CENT)
+                products.append((pid, sku, annual, p1m))
                 for ccy, factor in (("USD", Decimal(1)), ("EUR", Decimal("0.93"))):
                     for term, plan, _ in TERMS:
-                        price = {"P1M": p1m, "P1Y": monthly}[term] * (12 if plan == "Annual" else 1)
-                        price = (price * factor).quantize(CENT)
+                        price = term_prices(annual, p1m, factor)[(term, plan)]
                         if written < rows:
                             market = "US" if ccy == "USD" else "DE"
                             writer.writerow([f"Product {i}", pid, sku, f"Product {i} SKU {sku}",
@@ -115,12 +130,12 @@ def generate(lines: int, prices: int, out: Path, seed: int = 7) -> dict[str, Pat
         while written < lines:
             n_sub += 1
             customer_id, customer_name = customers[rng.randrange(len(customers))]
-            pid, sku, monthly, p1m = products[rng.randrange(len(products))]
+            pid, sku, annual, p1m = products[rng.randrange(len(products))]
             term, plan, text = TERMS[rng.randrange(2)]  # monthly-billed terms: one cycle line a month
-            unit_price = p1m if term == "P1M" else monthly
             ccy = "EUR" if customer_name.endswith("7") else "USD"
-            if ccy == "EUR":
-                unit_price = (unit_price * Decimal("0.93")).quantize(CENT)
+            # one billing period: the term price ÷ billing periods (P1Y monthly ÷ 12), rounded half-up to the cent
+            listed = term_prices(annual, p1m, Decimal("0.93") if ccy == "EUR" else Decimal(1))[(term, plan)]
+            unit_price = period_price(listed, term, plan).quantize(CENT, rounding=ROUND_HALF_UP)
             day = rng.randrange(1, 29)
             seats = rng.randrange(1, 300)
             sub_id = str(uuid.UUID(int=rng.getrandbits(128)))

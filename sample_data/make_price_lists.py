@@ -6,7 +6,9 @@ Writes, next to this script:
 
 * ``pricelist_nce_US_202611.csv``: the new-commerce license-based price list for market US, byte for byte what the
   emulator's price-sheet endpoint serves for ``Market='US', PricesheetView='updatedlicensebased'`` (so prices are the
-  catalog's; dates in the API sample's ``1/1/2026 12:00:00 AM`` style, open end ``11/30/9999 11:59:59 PM``);
+  catalog's term prices: ``UnitPrice`` is the price of the whole term for every billing plan, as in Microsoft's
+  price lists, billing-formats.md §1.5; dates in the API sample's ``1/1/2026 12:00:00 AM`` style, open end
+  ``11/30/9999 11:59:59 PM``);
 * ``pricelist_marketplace_US_202611.csv``: the marketplace view (the catalog's SaaS products), likewise;
 * ``pricelist_nce_US_202610.csv``: the month before, in the portal's ISO 8601 date style
   (``2026-01-01T00:00:00.0000000Z``), with the differences listed in ``OCTOBER_CHANGES`` below: two prices that
@@ -47,7 +49,8 @@ OCTOBER_ONLY = [
         "UnitPrice": price,
         "ERP Price": price,
     }
-    for term, plan, price in (("P1M", "Monthly", "9.90"), ("P1Y", "Monthly", "8.25"), ("P1Y", "Annual", "99.00"))
+    # term prices (Microsoft's rule): P1Y/Monthly = 1.05 × P1Y/Annual, P1M = 1.2 × P1Y/Annual ÷ 12
+    for term, plan, price in (("P1M", "Monthly", "9.90"), ("P1Y", "Monthly", "103.95"), ("P1Y", "Annual", "99.00"))
 ]
 # terms first offered in November (absent from October)
 ADDED_IN_NOVEMBER = {("CFQ7TTC0HDK0", "0001", "P1M", "Monthly")}

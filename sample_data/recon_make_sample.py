@@ -1,7 +1,8 @@
 """Write sample_data/recon_sample.csv, recon_pricelist.csv, recon_subscriptions.csv and recon_invoices.json.
 
 The March 2026 invoice reconciliation of the emulator's seeded partner and customers (customers.json), priced from
-catalog.json, with variances planted on purpose (README-recon.md lists them).
+catalog.json (term prices; each line's UnitPrice is the price of one billing period = term price ÷ billing periods),
+with variances planted on purpose (README-recon.md lists them).
 Run: python sample_data/recon_make_sample.py
 """
 
@@ -9,10 +10,15 @@ from __future__ import annotations
 
 import csv
 import json
-from decimal import ROUND_DOWN, Decimal
+import sys
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from cspkit.billing.pricing import CENT, period_price  # noqa: E402
+
 CATALOG = json.loads((HERE / "catalog.json").read_text())
 CUSTOMERS = {c["companyName"]: c for c in json.loads((HERE / "customers.json").read_text())["customers"]}
 PARTNER = json.loads((HERE / "customers.json").read_text())["partner"]
@@ -34,9 +40,10 @@ def product(pid: str, sku: str) -> tuple[dict, dict]:
 
 
 def price(pid: str, sku: str, term: str, cycle: str, ccy: str) -> Decimal:
+    """What one billing period costs: the catalog's term price ÷ billing periods, to the cent (Microsoft's rule)."""
     _, s = product(pid, sku)
     t = next(t for t in s["terms"] if t["duration"] == term and t["billingCycle"] == cycle)
-    return Decimal(t["prices"][ccy]["unitPrice"])
+    return period_price(Decimal(t["prices"][ccy]["unitPrice"]), term, cycle).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def mdy(day: str) -> str:
@@ -93,9 +100,9 @@ CD, FC, LL, AW, WT = ("Contoso Dental Group", "Fourth Coffee Roasters", "Litware
                       "Adventure Works Cycles", "Wingtip Toys GmbH")
 BB, BS, BP, E3, AC, HD = ("CFQ7TTC0LH18", "0001"), ("CFQ7TTC0LCHC", "0002"), ("CFQ7TTC0LDPB", "0001"), \
     ("CFQ7TTC0LFLZ", "0002"), ("CFQ7TTC0HDK0", "0001"), ("DZH318Z0SA01", "0001")
-eup_add = prorated(Decimal("6.00"), 31, 26)
+eup_add = prorated(price(*BB, "P1Y", "monthly", "USD"), 31, 26)
 eup_cancel = prorated(Decimal("150.00"), 365, 362)
-eup_refund = prorated(Decimal("22.00"), 31, 15)
+eup_refund = prorated(price(*BP, "P1Y", "monthly", "USD"), 31, 15)
 rows = [
     # S1 clean cycle charge, then +2 seats on 3/20 (refund 10 / charge 12 pair sharing a ReferenceId)
     line(CD, S[1], *BB, "P1Y", "monthly", "cycleCharge", "2026-03-15", "2026-03-15", "2026-04-14", "2026-01-15",
@@ -107,9 +114,9 @@ rows = [
     # S2 unit price 27.00 where the price list says 26.40
     line(CD, S[2], *BP, "P1M", "monthly", "cycleCharge", "2026-03-01", "2026-03-01", "2026-03-31", "2026-02-01",
          "2026-02-28", 5, unit_price=Decimal("27.00")),
-    # S12 Subtotal 121.50 where 12.00 × 10 = 120.00
+    # S12 Subtotal 127.50 where 12.60 × 10 = 126.00
     line(CD, S[12], *AC, "P1Y", "monthly", "cycleCharge", "2026-03-15", "2026-03-15", "2026-04-14", "2026-01-15",
-         "2027-01-14", 10, subtotal=Decimal("121.50")),
+         "2027-01-14", 10, subtotal=Decimal("127.50")),
     # S3 billed 20 seats, subscription has 18
     line(FC, S[3], *E3, "P1Y", "monthly", "cycleCharge", "2026-03-05", "2026-03-05", "2026-04-04", "2025-12-05",
          "2026-12-04", 20),
@@ -137,7 +144,7 @@ rows = [
          "2026-04-17", 2, eup=Decimal("25.00")),
     # S10 EUR, with 19 % tax (clean)
     line(WT, S[10], *BB, "P1Y", "monthly", "cycleCharge", "2026-03-08", "2026-03-08", "2026-04-07", "2025-10-08",
-         "2026-10-07", 6, tax=Decimal("6.38")),
+         "2026-10-07", 6, tax=Decimal("6.70")),
     # S11 EUR priced in EUR but exchange rate 0.92
     line(WT, S[11], *E3, "P1Y", "monthly", "cycleCharge", "2026-03-08", "2026-03-08", "2026-04-07", "2025-10-08",
          "2026-10-07", 3, fx=Decimal("0.92")),

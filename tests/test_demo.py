@@ -34,6 +34,7 @@ def test_demo_runs_the_month_and_leaves_a_matching_workbook(tmp_path):
     assert summary, out
     invoice_id, invoice_total, n_lines, lines_total, status, n_variances, workbook = summary.groups()
     assert status == "ties" and Decimal(invoice_total) == Decimal(lines_total)
+    assert n_variances == "0"  # the emulator bills term price ÷ billing periods, as the price sheet's rule says
     assert "Done: the emulator is stopped" in out
 
     # the workbook holds the values printed

@@ -8,8 +8,13 @@ nor the API.
 Rules followed (billing-formats.md):
 
 * tie-out: Σ ``Total`` per invoice and billing currency against the invoice's total (§4.1);
-* unit price: ``UnitPrice`` against the price list in force on ``OrderDate`` for ProductId + SkuId + TermDuration +
-  BillingPlan + PricingCurrency, the latest start winning on overlap (§4.3);
+* unit price: ``UnitPrice`` (the price of one billing period) against the term price of the price list in force on
+  ``OrderDate`` for ProductId + SkuId + TermDuration + BillingPlan + PricingCurrency (the latest start winning on
+  overlap) divided by the billing periods of the line's term and plan (P1Y monthly 12, P3Y monthly 36, P3Y annual
+  3, otherwise 1; :mod:`cspkit.billing.pricing`, billing-formats.md §1.5 UnitPrice and §4.3). The line agrees when
+  it equals the exact quotient or its half-up rounding to the cent, give or take ``Tolerance.unit_price``
+  (:func:`~cspkit.billing.pricing.period_price_matches`). A line whose term and plan make no billing period (a P1M
+  term billed annually) is reported as ``price_not_found`` with that reason instead of being compared;
 * proration: ``|EffectiveUnitPrice| = UnitPrice / chargeCycleDays × billingDays`` (§2.4): chargeCycleDays = the days
   of the charge cycle that ends on ``ChargeEndDate`` (the days of the month it started in for monthly billing,
   365/366 for annual, the whole term when prepaid), billingDays = ``ChargeEndDate − ChargeStartDate + 1``;
@@ -35,7 +40,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
@@ -44,8 +49,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cspkit.billing.memory import use_reuse_friendly_pool
+from cspkit.billing.pricing import CENT, billing_periods, period_price
 from cspkit.billing.recon_columns import normalize_header
-from cspkit.billing.recon_readers import MONEY_ARROW, STRING, _lower, _trim, _upper
+from cspkit.billing.recon_readers import MONEY_ARROW, MONEY_SCALE, STRING, _lower, _trim, _upper
 
 __all__ = [
     "CATEGORIES",
@@ -58,7 +64,7 @@ __all__ = [
 
 #: Variance categories, their severity and what they mean (the Summary sheet lists them in this order).
 CATEGORIES: dict[str, tuple[str, str]] = {
-    "unit_price_mismatch": ("error", "UnitPrice differs from the price list in force on OrderDate"),
+    "unit_price_mismatch": ("error", "UnitPrice differs from the term price in force on OrderDate ÷ billing periods"),
     "price_not_found": ("warning", "no price-list row in force on OrderDate for this product/SKU/term/plan/currency"),
     "proration_mismatch": ("error", "EffectiveUnitPrice does not follow UnitPrice / cycle days × billed days"),
     "amount_mismatch": ("error", "Subtotal/Total do not follow the documented formula within tolerance"),
@@ -80,6 +86,8 @@ _CANCELLED = {"deleted", "cancelled", "canceled", "expired", "disabled"}
 _SCALE = 1_000_000  # micro-units for exact int64 sums
 _DSCALE = Decimal(_SCALE)
 _CENT = Decimal("0.01")
+_MICRO = Decimal("0.000001")
+_MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)  # the finest step a MONEY column holds
 _MARGIN = 1e-7  # float screening margin (candidates are confirmed in Decimal)
 
 VARIANCE_COLUMNS = [
@@ -1022,32 +1030,86 @@ def _reconcile(
             ],
         )
         hit, hit_rows = idx[found], line_rows[found]
-        if tol.unit_price:
-            screen = np.abs(up_f[hit] - _floats(price_obj)[hit_rows]) > float(tol.unit_price) - _MARGIN
-        elif isinstance(unit_price, _LazyDecimals) and (exact := _as_money(price_obj)) is not None:
-            # exact comparison in Arrow decimals, once per line, without making Decimal objects
-            up_hit = pc.take(unit_price.arr, pa.array(hit, type=pa.int64()))
-            exp_hit = pc.take(exact, pa.array(hit_rows, type=pa.int64()))
-            screen = pc.fill_null(pc.not_equal(up_hit, exp_hit), True).to_numpy(zero_copy_only=False)
+        # term price ÷ billing periods: the periods are decided once per distinct (term, plan) code pair
+        periods = _periods_per_line(term, plan, term_code, plan_code, hit)
+        senseless = hit[periods == 0]
+        findings.add_lines(
+            "price_not_found",
+            senseless,
+            actual=unit_price[senseless],
+            evidence=[
+                f"{term[i]} billed {str(plan[i]).lower()} makes no billing period (billing_periods); "
+                "the unit price was not checked"
+                for i in senseless
+            ],
+        )
+        hit, hit_rows, periods = hit[periods > 0], hit_rows[periods > 0], periods[periods > 0]
+        # one expected price per distinct (price row, periods): the exact quotient and its half-up cent rounding
+        pairs, pair_first, pair_of = np.unique(_combine([hit_rows, periods]), return_index=True, return_inverse=True)
+        pair_of = pair_of.reshape(-1)
+        term_prices = price_obj[hit_rows[pair_first]]
+        pair_periods = periods[pair_first]
+        pair_lines = hit[pair_first]
+        quotients: dict[int, tuple[Decimal, Decimal]] = {}
+
+        def expected(j: int) -> tuple[Decimal, Decimal]:
+            """Pair j's exact quotient (:func:`~cspkit.billing.pricing.period_price`) and its half-up cent rounding;
+            made only for the pairs a finding needs."""
+            if j not in quotients:
+                i = pair_lines[j]
+                exact = period_price(term_prices[j], term[i], plan[i])
+                quotients[j] = (exact, exact.quantize(CENT, rounding=ROUND_HALF_UP))
+            return quotients[j]
+
+        micro = _micro_quotients(term_prices, pair_periods)  # vectorised, exact in int64 micro-units
+        if micro is None or not (tol.unit_price or isinstance(unit_price, _LazyDecimals)):
+            # exact Decimal comparison, line by line (user frames of Decimal objects, prices beyond micro-units)
+            exact_q = np.array([expected(j)[0] for j in range(len(pairs))] + [None], dtype=object)[:-1]
+            cent_q = np.array([expected(j)[1] for j in range(len(pairs))] + [None], dtype=object)[:-1]
+            if tol.unit_price:
+                up_hit = up_f[hit]
+                gap = np.minimum(np.abs(up_hit - _floats(exact_q)[pair_of]), np.abs(up_hit - _floats(cent_q)[pair_of]))
+                screen = ~(gap <= float(tol.unit_price) - _MARGIN)
+            else:
+                up_hit = unit_price[hit]
+                screen = np.not_equal(up_hit, exact_q[pair_of]) & np.not_equal(up_hit, cent_q[pair_of])
         else:
-            screen = np.not_equal(unit_price[hit], price_obj[hit_rows])  # exact Decimal comparison, line by line
-        exp = price_obj[hit_rows]
-        cand, cand_exp = hit[screen], exp[screen]
-        diff = [unit_price[i] - e for i, e in zip(cand, cand_exp, strict=True)]
-        bad = np.array([abs(d) > tol.unit_price for d in diff], dtype=bool)
-        rows, exp_bad = cand[bad], cand_exp[bad]
+            exact_m, exact_ok, cent_m, exact_f = micro
+            if tol.unit_price:  # float screen; every candidate is confirmed in Decimal below
+                up_hit = up_f[hit]
+                gap = np.minimum(np.abs(up_hit - exact_f[pair_of]), np.abs(up_hit - (cent_m / _SCALE)[pair_of]))
+                screen = ~(gap <= float(tol.unit_price) - _MARGIN)
+            else:
+                # exact: the line in micro-units against the cent rounding and (when it ends there) the exact quotient;
+                # a line with digits beyond micro-units is always confirmed in Decimal
+                up_m = cols.micros("UnitPrice")[hit]
+                screen = (up_m != cent_m[pair_of]) & ~(exact_ok[pair_of] & (up_m == exact_m[pair_of]))
+                taken = pc.take(unit_price.arr, pa.array(hit, type=pa.int64()))
+                beyond = pc.not_equal(taken.cast(pa.decimal128(38, 6), safe=False).cast(taken.type), taken)
+                screen |= pc.fill_null(beyond, True).to_numpy(zero_copy_only=False)
+        cand, cand_pair = hit[screen], pair_of[screen]
+        cand_price = unit_price[cand]
+        gaps = [None if v is None else min(abs(v - expected(j)[0]), abs(v - expected(j)[1]))
+                for v, j in zip(cand_price, cand_pair, strict=True)]  # fmt: skip
+        bad = np.array([g is None or g > tol.unit_price for g in gaps], dtype=bool)
+        rows, bad_pair = cand[bad], cand_pair[bad]
+        # the expected figure shown: the exact quotient when it ends within a micro-unit, else its cent rounding
+        exp_bad = np.array([e if e == e.quantize(_MICRO) else c for e, c in (expected(j) for j in bad_pair)] + [None],
+                           dtype=object)[:-1]  # fmt: skip
         promo = cols.text("PromotionId")[rows]
         findings.add_lines(
             "unit_price_mismatch",
             rows,
             expected=exp_bad,
-            actual=unit_price[rows],
-            difference=[d for d, b in zip(diff, bad, strict=True) if b],
+            actual=cand_price[bad],
+            difference=[None if v is None else v - e for v, e in zip(cand_price[bad], exp_bad, strict=True)],
             severity=np.where(promo != "", "info", "error"),
             evidence=[
-                f"price list {term[i]}/{plan[i]} {currency[i]} on {_day(order_date[i])}: {e}; line: {unit_price[i]}"
+                f"price list {term[i]}/{plan[i]} {currency[i]} on {_day(order_date[i])}: "
+                + _division(term_prices[j], int(pair_periods[j]), *expected(j))
+                + f"; line: {v}"
                 + (f"; promotion {p}" if p else "")
-                for i, e, p in zip(rows, exp_bad, promo, strict=True)
+                for i, j, v, p in zip(rows, bad_pair, cand_price[bad], promo, strict=True)
             ],
         )
 
@@ -1488,6 +1550,65 @@ def _reconcile(
     )
 
 
+def _periods_per_line(
+    term: np.ndarray, plan: np.ndarray, term_code: np.ndarray, plan_code: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """Billing periods of each line in ``rows`` (:func:`cspkit.billing.pricing.billing_periods` of its TermDuration and
+    BillingPlan), decided once per distinct (term, plan) code pair; 0 where the pair makes no billing period (P1M
+    billed annually, an unknown plan word)."""
+    pair = term_code[rows] * np.int64(1 << 20) + plan_code[rows]
+    distinct, first, inverse = np.unique(pair, return_index=True, return_inverse=True)
+    table = np.zeros(len(distinct), dtype=np.int64)
+    for j, i in enumerate(rows[first]):
+        try:
+            table[j] = billing_periods(term[i], plan[i])
+        except ValueError:
+            table[j] = 0
+    return table[inverse.reshape(-1)]
+
+
+def _micro_quotients(
+    term_prices: np.ndarray, periods: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Term price ÷ billing periods in exact int64 micro-units, vectorised: ``(exact, exact_ends, cent, as_float)``.
+
+    ``exact`` is the quotient truncated to micro-units and ``exact_ends`` whether that is the whole quotient; ``cent``
+    is the quotient rounded half-up to the cent (:func:`~cspkit.billing.pricing.period_price_matches`'s rule), in
+    micro-units; ``as_float`` the quotient in float64 (for screening). None when a price is negative, has digits
+    beyond micro-units or does not fit (the caller then divides Decimals).
+    """
+    money = _as_money(term_prices)
+    if money is None or money.null_count:
+        return None
+    try:
+        scaled = money.cast(pa.decimal128(38, 6))  # safe: raises when digits would be lost
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    words = np.frombuffer(scaled.buffers()[1], dtype=np.int64)[2 * scaled.offset : 2 * (scaled.offset + len(scaled))]
+    low, high = words[0::2], words[1::2]
+    if len(low) and (bool((high != 0).any()) or bool((low < 0).any()) or int(low.max()) >= 2**62 // 10_000):
+        return None
+    k = periods.astype(np.int64)
+    exact, rest = np.divmod(low, k)
+    cent = (low + k * 5_000) // (k * 10_000) * 10_000  # half-up, prices being non-negative
+    return exact, rest == 0, cent, low / k / _SCALE
+
+
+def _division(term_price: Decimal, periods: int, exact: Decimal, cent: Decimal) -> str:
+    """Evidence of the unit-price rule: ``60.48 ÷ 12 billing periods = 5.04`` (``= 94.276667 (94.28 to the cent)``
+    when the quotient does not end at the cent)."""
+    unit = "billing period" if periods == 1 else "billing periods"
+    shown = _tidy_price(exact.quantize(_MICRO, rounding=ROUND_HALF_UP))
+    text = f"{_tidy_price(Decimal(term_price))} ÷ {periods} {unit} = {shown}"
+    return text if exact == cent else f"{text} ({cent} to the cent)"
+
+
+def _tidy_price(value: Decimal) -> Decimal:
+    """A price without padding zeros but with at least 2 places (``60.480000`` → ``60.48``, ``16`` → ``16.00``)."""
+    value = value.normalize()
+    return value.quantize(CENT) if value.as_tuple().exponent > -2 else value
+
+
 def _combine(parts: list[np.ndarray]) -> np.ndarray:
     """Combine several int code arrays into one int64 code per distinct tuple (no overflow)."""
     code = np.zeros(len(parts[0]), dtype=np.int64)
@@ -1620,8 +1741,17 @@ def _missing_charges(
         evidence = f"{p.lower()} billing, status active, quantity {sub.quantity}, no recon line in the period"
         expected = None
         if price is not None and sub.quantity is not None:
-            expected = price * sub.quantity
-            evidence += f"; expected about {price} × {sub.quantity} = {expected}"
+            try:  # the price list's term price ÷ the billing periods of the term (one period is due)
+                periods = billing_periods(sub.term_duration, p)
+            except (TypeError, ValueError):
+                periods = 0
+            if periods:
+                each = price
+                if periods > 1:
+                    each = period_price(price, sub.term_duration, p).quantize(CENT, rounding=ROUND_HALF_UP)
+                expected = each * sub.quantity
+                per = f"{price} ÷ {periods} = {each}" if periods > 1 else f"{price}"
+                evidence += f"; expected about {per} × {sub.quantity} = {expected}"
         rows.append(
             {
                 "Category": "missing_charge", "Severity": CATEGORIES["missing_charge"][0],

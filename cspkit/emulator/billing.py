@@ -4,6 +4,9 @@ Rules (billing-formats.md §2.4, documented there as NCE's):
 
 - A monthly charge cycle starting on day *d* runs to day *d − 1* of the next month (``ChargeEndDate`` inclusive);
   an annual one to the day before the anniversary.
+- ``UnitPrice`` is the price of one billing period: the catalog's term price ÷ the billing periods of the term
+  (P1Y monthly 12, P1Y annual 1, P1M 1; :mod:`cspkit.billing.pricing`, :meth:`cspkit.emulator.catalog.Term.unit_price`),
+  as Microsoft's invoice reconciliation samples show it (unitPrice 16 a month for a P1Y monthly Power BI PPU).
 - ``chargeCycleDays`` = days in the month the cycle started (28–31), or 365/366 for annual cycles.
 - ``EffectiveUnitPrice = UnitPrice / chargeCycleDays × billingDays`` (billingDays = days from the event to the
   end of the cycle, inclusive); a full cycle (or a full refund) is charged at ``UnitPrice``. Negative on refunds.

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
+
+from cspkit.billing.pricing import CENT, billing_periods, period_price
 
 __all__ = ["Catalog", "CatalogItem", "Term", "load_seed", "seed_path"]
 
@@ -34,16 +36,45 @@ def load_seed(name: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Term:
+    """One term of a SKU: duration, billing cycle and, per currency, the **term prices** of the seed catalog.
+
+    The catalog's ``unitPrice``/``erpPrice`` are prices of one seat for the whole term, for every billing cycle, like
+    a price list's ``UnitPrice`` (billing-formats.md §1.5; :mod:`cspkit.billing.pricing`). What a subscription is
+    charged each billing period is :meth:`unit_price`: term price ÷ billing periods (P1Y monthly 12, P1Y annual 1,
+    P1M monthly 1, trials 1), rounded half-up to the cent as invoices carry it.
+    """
+
     duration: str
     billing_cycle: str
     description: str
     prices: dict[str, dict[str, str]]
 
-    def unit_price(self, currency: str) -> Decimal:
+    def term_price(self, currency: str) -> Decimal:
+        """The partner's price of one seat for the whole term (the price list's ``UnitPrice``), in ``currency``."""
         return Decimal(self.prices[currency]["unitPrice"])
 
-    def erp_price(self, currency: str) -> Decimal:
+    def erp_term_price(self, currency: str) -> Decimal:
+        """The estimated retail price of one seat for the whole term (the price list's ``ERP Price``)."""
         return Decimal(self.prices[currency]["erpPrice"])
+
+    def unit_price(self, currency: str) -> Decimal:
+        """The partner's price of one seat for one billing period: term price ÷ billing periods, to the cent.
+
+        E.g. a P1Y monthly term priced 75.60 → 6.30 a month; 157.50 → 13.13 (13.125 rounded half-up).
+        """
+        return self._per_period(self.term_price(currency))
+
+    def erp_price(self, currency: str) -> Decimal:
+        """The estimated retail price of one seat for one billing period (as :meth:`unit_price`)."""
+        return self._per_period(self.erp_term_price(currency))
+
+    @property
+    def billing_periods(self) -> int:
+        """Billing periods in the term (:func:`cspkit.billing.pricing.billing_periods`)."""
+        return billing_periods(self.duration, self.billing_cycle)
+
+    def _per_period(self, price: Decimal) -> Decimal:
+        return period_price(price, self.duration, self.billing_cycle).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)

@@ -95,8 +95,8 @@ class OrderLine:
     transaction_type: str = "new"
     provisioning_context: dict[str, str] = field(default_factory=dict)
     is_saas: bool = False
-    unit_price: Decimal = Decimal(0)
-    list_price: Decimal = Decimal(0)
+    unit_price: Decimal = Decimal(0)  # one seat, one billing period: catalog term price ÷ billing periods
+    list_price: Decimal = Decimal(0)  # the same for the ERP price
 
 
 @dataclass
@@ -140,8 +140,8 @@ class Subscription:
     billing_cycle: str
     term_duration: str
     currency: str
-    unit_price: Decimal  # per billing period, locked for the term
-    list_price: Decimal
+    unit_price: Decimal  # per billing period (catalog term price ÷ billing periods, to the cent), locked for the term
+    list_price: Decimal  # ERP per billing period
     creation_date: datetime
     product_type: dict[str, Any]
     publisher_name: str
@@ -225,7 +225,7 @@ class Charge:
     at: datetime  # when it happened (OrderDate)
     sign: int  # +1 charge, -1 refund
     quantity: int
-    unit_price: Decimal  # price per billing period (pricing currency)
+    unit_price: Decimal  # price per billing period = term price ÷ billing periods (pricing currency)
     currency: str
     charge_start: date
     charge_end: date  # inclusive

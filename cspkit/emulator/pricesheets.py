@@ -15,7 +15,9 @@ Route (same path as Partner Center's price-sheet API, served on the emulator's o
   otherwise ``text/csv``.
 
 Body: the quoted header of billing-formats.md §1.5 (18 columns + ``Segment``), one row per SKU term, prices from
-the catalog (per billing period, as the catalog's price rule says), dates in the API sample's style
+the catalog (``UnitPrice`` and ``ERP Price`` are **term prices** for every billing plan, as in Microsoft's price
+lists: a P1Y/Monthly row carries the price of the year, billed one-twelfth a month; billing-formats.md §1.5),
+dates in the API sample's style
 ``1/1/2026 12:00:00 AM`` and ``11/30/9999 11:59:59 PM`` for the open end. Errors use Partner Center's error body.
 
 The catalog is read as plain data from ``request.app.state.backend.catalog`` (shape: sample_data/README.md).

@@ -57,7 +57,7 @@ def test_diff_october_to_november(october: pd.DataFrame, november: pd.DataFrame)
         ("added", "CFQ7TTC0HDK0", "0001", "P1M", "Monthly", None, D("14.40"), None, None),
         ("removed", "CFQ7TTC0LH1G", "0002", "P1M", "Monthly", D("9.90"), None, None, None),
         ("removed", "CFQ7TTC0LH1G", "0002", "P1Y", "Annual", D("99.00"), None, None, None),
-        ("removed", "CFQ7TTC0LH1G", "0002", "P1Y", "Monthly", D("8.25"), None, None, None),
+        ("removed", "CFQ7TTC0LH1G", "0002", "P1Y", "Monthly", D("103.95"), None, None, None),
         ("price_up", "CFQ7TTC0LCHC", "0002", "P1Y", "Annual", D("144.00"), D("150.00"), D("6.00"), D("4.17")),
         ("price_up", "CFQ7TTC0LH18", "0001", "P1M", "Monthly", D("6.90"), D("7.20"), D("0.30"), D("4.35")),
         ("price_down", "CFQ7TTC0LFLZ", "0002", "P1Y", "Annual", D("288.00"), D("276.00"), D("-12.00"), D("-4.17")),

@@ -192,12 +192,12 @@ def test_portal_csv_sample_types_and_totals() -> None:
     assert (result.rows_read, result.rows_skipped, result.missing_columns) == (16, 0, [])
     assert list(frame.columns[:47]) == list(INVOICE_RECON_COLUMNS)
     assert list(frame.columns[47:]) == ["SourceFile", "SourceRow"]
-    assert sum(frame["Total"], Decimal(0)) == Decimal("934.40")
-    assert sum(frame.loc[frame["Currency"] == "EUR", "Total"], Decimal(0)) == Decimal("102.08")
+    assert sum(frame["Total"], Decimal(0)) == Decimal("964.04")
+    assert sum(frame.loc[frame["Currency"] == "EUR", "Total"], Decimal(0)) == Decimal("107.17")
     assert str(frame["OrderDate"].dtype) == "datetime64[ns, UTC]"
     assert frame["UnitPrice"].dtype == MONEY and isinstance(frame["UnitPrice"].iloc[0], Decimal)
     assert frame["SkuId"].tolist()[:2] == ["0001", "0001"]
-    assert frame["EffectiveUnitPrice"].iloc[1] == Decimal("-5.032258")
+    assert frame["EffectiveUnitPrice"].iloc[1] == Decimal("-5.283871")
     assert frame["BillableQuantity"].iloc[1] == Decimal("10")
     assert frame["SourceRow"].tolist() == list(range(1, 17))
     assert frame["ProductCategory"].isna().all()

@@ -35,10 +35,10 @@ def test_sample_tieout(sample) -> None:
     tie = sample.tieout
     assert tie[["InvoiceNumber", "Currency", "Lines", "Subtotal", "TaxTotal", "Total", "InvoiceTotal", "Difference",
                 "Status"]].to_dict("records") == [  # fmt: skip
-        {"InvoiceNumber": "G000000301", "Currency": "USD", "Lines": 14, "Subtotal": D("832.32"), "TaxTotal": D("0.00"),
-         "Total": D("832.32"), "InvoiceTotal": D("832.32"), "Difference": D("0.00"), "Status": "ties"},
-        {"InvoiceNumber": "G000000302", "Currency": "EUR", "Lines": 2, "Subtotal": D("95.70"), "TaxTotal": D("6.38"),
-         "Total": D("102.08"), "InvoiceTotal": D("107.08"), "Difference": D("-5.00"), "Status": "differs"},
+        {"InvoiceNumber": "G000000301", "Currency": "USD", "Lines": 14, "Subtotal": D("856.87"), "TaxTotal": D("0.00"),
+         "Total": D("856.87"), "InvoiceTotal": D("856.87"), "Difference": D("0.00"), "Status": "ties"},
+        {"InvoiceNumber": "G000000302", "Currency": "EUR", "Lines": 2, "Subtotal": D("100.47"), "TaxTotal": D("6.70"),
+         "Total": D("107.17"), "InvoiceTotal": D("112.17"), "Difference": D("-5.00"), "Status": "differs"},
     ]  # fmt: skip
     assert (sample.period_start, sample.period_end) == (
         pd.Timestamp("2026-03-01", tz="UTC"),
@@ -52,12 +52,12 @@ def test_sample_every_planted_variance_exactly_once(sample) -> None:
     assert rows == [
         ("unit_price_mismatch", sid(2), 4, D("26.40"), D("27.00"), D("0.60")),
         ("proration_mismatch", sid(9), 14, D("27.600000"), D("25.00"), D("-2.600000")),
-        ("amount_mismatch", sid(12), 5, D("120.00"), D("121.50"), D("1.50")),
+        ("amount_mismatch", sid(12), 5, D("126.00"), D("127.50"), D("1.50")),
         ("seat_mismatch", sid(3), 6, D("18"), D("20"), D("2")),
         ("charge_after_cancellation", sid(6), 11, None, D("64.00"), None),
         ("missing_charge", sid(7), None, D("180.00"), None, None),
         ("duplicate_charge", sid(4), 8, None, D("43.20"), None),
-        ("refund_without_charge", sid(8), 13, None, D("-159.60"), None),
+        ("refund_without_charge", sid(8), 13, None, D("-167.55"), None),
         ("currency_mismatch", sid(11), 16, D("1"), D("0.92"), None),
     ]
     counts = dict(zip(sample.variance_counts["Category"], sample.variance_counts["Count"], strict=True))
@@ -74,21 +74,21 @@ def test_sample_every_planted_variance_exactly_once(sample) -> None:
 def test_sample_customer_and_subscription_totals(sample) -> None:
     customers = sample.customers.set_index("CustomerName")
     assert customers.loc["Contoso Dental Group", ["Lines", "Charges", "Refunds", "Total", "Variances"]].tolist() == [
-        5, D("376.86"), D("-50.30"), D("326.56"), 2
+        5, D("388.86"), D("-52.80"), D("336.06"), 2
     ]  # fmt: skip
-    assert customers.loc["Adventure Works Cycles", ["Total", "Variances"]].tolist() == [D("-109.60"), 3]
+    assert customers.loc["Adventure Works Cycles", ["Total", "Variances"]].tolist() == [D("-117.55"), 3]
     assert customers.loc["Wingtip Toys GmbH", ["Currency", "Subtotal", "TaxTotal", "Total"]].tolist() == [
-        "EUR", D("95.70"), D("6.38"), D("102.08")
+        "EUR", D("100.47"), D("6.70"), D("107.17")
     ]  # fmt: skip
     subs = sample.subscriptions.set_index("SubscriptionId")
-    # 10 seats cycle charge (60.00), -50.30 refund of the 10, +60.36 for 12: billed 12 = subscription 12
+    # 10 seats cycle charge (63.00), -52.80 refund of the 10, +63.36 for 12: billed 12 = subscription 12
     assert subs.loc[sid(1), ["Lines", "BilledSeats", "SubscriptionQuantity", "Subtotal"]].tolist() == [
-        3, D("12"), D("12"), D("70.06")
+        3, D("12"), D("12"), D("73.56")
     ]  # fmt: skip
     assert subs.loc[sid(5), ["BilledSeats", "SubscriptionStatus", "Total"]].tolist() == [D("0"), "deleted", D("4.96")]
     types = sample.charge_types
     assert types[types["Currency"] == "USD"][["ChargeType", "Lines", "Total"]].values.tolist() == [
-        ["addQuantity", 2, D("10.06")], ["cancelImmediate", 2, D("-754.64")], ["cycleCharge", 5, D("840.50")],
+        ["addQuantity", 2, D("10.56")], ["cancelImmediate", 2, D("-762.59")], ["cycleCharge", 5, D("872.50")],
         ["new", 5, D("736.40")],
     ]  # fmt: skip
     assert sample.lines["Variances"].dropna().tolist() == [
@@ -194,15 +194,15 @@ def test_unit_price_check_uses_price_in_force_on_order_date() -> None:
     price_list = pd.DataFrame(
         {
             "ProductId": ["CFQ7TTC0LH18"] * 2, "SkuId": ["0001"] * 2, "TermDuration": ["P1Y"] * 2,
-            "BillingPlan": ["Monthly"] * 2, "Currency": ["USD"] * 2, "UnitPrice": [D("9.00"), D("10.00")],
+            "BillingPlan": ["Monthly"] * 2, "Currency": ["USD"] * 2, "UnitPrice": [D("108.00"), D("120.00")],
             "EffectiveStartDate": pd.to_datetime(["2026-01-01", "2026-03-05"], utc=True),
             "EffectiveEndDate": pd.to_datetime([None, None], utc=True), "IsFreeTrial": [False, False],
         }
     )  # fmt: skip
     lines = [
-        item(),  # 2026-03-01: 9.00 in force, 10.00 billed
+        item(),  # 2026-03-01: 108.00 a year in force (9.00 a month), 10.00 billed
         item(orderId="o2", subscriptionId="s2", orderDate="2026-03-06T00:00:00Z", chargeStartDate="2026-03-06",
-             chargeEndDate="2026-04-05"),  # 10.00 in force
+             chargeEndDate="2026-04-05"),  # 120.00 a year in force: 10.00 a month
         item(orderId="o3", subscriptionId="s3", productId="CFQ7TTC0XXXX"),
         item(orderId="o4", subscriptionId="s4", productQualifiers=["Trial"], unitPrice="0", effectiveUnitPrice="0",
              subtotal="0", total="0"),
@@ -210,6 +210,9 @@ def test_unit_price_check_uses_price_in_force_on_order_date() -> None:
     result = run(lines, price_list=price_list)
     assert categories(result) == [("unit_price_mismatch", 1), ("price_not_found", 3)]
     assert result.variances["Expected"].iloc[0] == D("9.00")
+    assert result.variances["Evidence"].iloc[0] == (
+        "price list P1Y/Monthly USD on 2026-03-01: 108.00 ÷ 12 billing periods = 9.00; line: 10.00"
+    )
     assert (
         result.variances["Evidence"].iloc[1] == "no price-list row for CFQ7TTC0XXXX:0001 P1Y/Monthly USD on 2026-03-01"
     )

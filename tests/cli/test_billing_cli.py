@@ -33,8 +33,8 @@ def run(args, env):
 def sample_args(out: Path) -> list[str]:
     return [
         "reconcile", "--file", str(DATA / "recon_sample.csv"), "--price-list", str(DATA / "recon_pricelist.csv"),
-        "--subscriptions", str(DATA / "recon_subscriptions.csv"), "--invoice-total", "USD=832.32",
-        "--invoice-total", "eur=107.08", "--out", str(out),
+        "--subscriptions", str(DATA / "recon_subscriptions.csv"), "--invoice-total", "USD=856.87",
+        "--invoice-total", "eur=112.17", "--out", str(out),
     ]  # fmt: skip
 
 
@@ -44,10 +44,10 @@ def test_reconcile_file_json_to_stdout_and_workbook(tmp_path, env):
     assert result.exit_code == 1, result.output  # the documented sample plants a difference and error variances
     data = json.loads(result.stdout)
     assert data["tieout"] == [
-        {"InvoiceNumber": "G000000301", "Currency": "USD", "Lines": 14, "Subtotal": "832.32", "TaxTotal": "0.00",
-         "Total": "832.32", "InvoiceTotal": "832.32", "Difference": "0.00", "Status": "ties"},
-        {"InvoiceNumber": "G000000302", "Currency": "EUR", "Lines": 2, "Subtotal": "95.70", "TaxTotal": "6.38",
-         "Total": "102.08", "InvoiceTotal": "107.08", "Difference": "-5.00", "Status": "differs"},
+        {"InvoiceNumber": "G000000301", "Currency": "USD", "Lines": 14, "Subtotal": "856.87", "TaxTotal": "0.00",
+         "Total": "856.87", "InvoiceTotal": "856.87", "Difference": "0.00", "Status": "ties"},
+        {"InvoiceNumber": "G000000302", "Currency": "EUR", "Lines": 2, "Subtotal": "100.47", "TaxTotal": "6.70",
+         "Total": "107.17", "InvoiceTotal": "112.17", "Difference": "-5.00", "Status": "differs"},
     ]  # fmt: skip
     assert {v["Category"]: v["Count"] for v in data["variances"]} == {
         "unit_price_mismatch": 1, "proration_mismatch": 1, "amount_mismatch": 1, "seat_mismatch": 1,

@@ -3,9 +3,17 @@ the subscriptions' prices, proration of seat changes, refunds, cycle charges, un
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP
 from decimal import Decimal as D
+from pathlib import Path
 
-from tests.emulator.conftest import BASIC, DE_CUSTOMER, E3, PREMIUM, US_CUSTOMER, US_CUSTOMER_2
+import pytest
+
+from cspkit.billing.pricelist import read_price_list
+from cspkit.billing.pricing import period_price
+from tests.emulator.conftest import BASIC, DE_CUSTOMER, E3, HELPDESK, PREMIUM, US_CUSTOMER, US_CUSTOMER_2
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 
 RECON_FIELDS = [  # the 47 NCE recon columns as the v1 API names them (billing-formats.md §1.1, §1.6)
     "partnerId", "customerId", "customerName", "customerDomainName", "customerCountry", "invoiceNumber", "mpnId",
@@ -32,7 +40,7 @@ def unbilled(pc, currency: str = "USD", period: str = "current") -> list[dict]:
 
 def test_month_end_invoice_ties_to_subscription_prices(pc, emulator):
     basic = pc.buy_one(US_CUSTOMER, BASIC, 5)  # 7.20/month
-    premium = pc.buy_one(US_CUSTOMER_2, PREMIUM, 3, "P1Y", "monthly")  # 22.00/month on a yearly term
+    premium = pc.buy_one(US_CUSTOMER_2, PREMIUM, 3, "P1Y", "monthly")  # 277.20 a year, billed 23.10 a month
     e3 = pc.buy_one(US_CUSTOMER, E3, 2, "P1Y", "annual")  # 276.00/year
     assert pc.get("/invoices").json()["items"] == []
     pending = unbilled(pc)
@@ -48,10 +56,10 @@ def test_month_end_invoice_ties_to_subscription_prices(pc, emulator):
     lines = lines_of(pc, invoice["id"])
     by_sub = {ln["subscriptionId"]: ln for ln in lines}
     assert D(by_sub[basic["id"]]["subtotal"]) == D("7.20") * 5
-    assert D(by_sub[premium["id"]]["subtotal"]) == D("22.00") * 3
+    assert D(by_sub[premium["id"]]["subtotal"]) == D("23.10") * 3
     assert D(by_sub[e3["id"]]["subtotal"]) == D("276.00") * 2
     total = sum(D(ln["totalForCustomer"]) for ln in lines)
-    assert total == D(str(invoice["totalCharges"])) == D("36.00") + D("66.00") + D("552.00")
+    assert total == D(str(invoice["totalCharges"])) == D("36.00") + D("69.30") + D("552.00")
     line = by_sub[basic["id"]]
     assert all(field in line for field in RECON_FIELDS)
     assert line["chargeType"] == "new" and line["invoiceNumber"] == invoice["id"]
@@ -121,7 +129,7 @@ def test_cycle_charges_and_renewals_follow_the_clock(pc, emulator):
     assert cycle["chargeStartDate"] == "2026-12-02T00:00:00Z" and cycle["chargeEndDate"] == "2027-01-01T00:00:00Z"
     assert cycle["subscriptionStartDate"] == "2026-11-02T00:00:00Z"
     assert cycle["subscriptionEndDate"] == "2027-11-01T00:00:00Z"
-    assert D(cycle["subtotal"]) == D(44)
+    assert D(cycle["subtotal"]) == D("23.10") * 2  # 277.20 a year ÷ 12, 2 seats
     current = unbilled(pc)  # January's charges so far: the third cycle charge and the second renewal
     assert sorted(ln["chargeType"] for ln in current) == ["cycleCharge", "renew"]
     assert pc.subscription(US_CUSTOMER, yearly_monthly["id"])["billingCycleEndDate"] == "2027-02-01T09:00:00Z"
@@ -163,3 +171,60 @@ def test_recon_seek_paging_and_estimate_links(pc, emulator):
     bad = pc.get(f"/invoices/{invoice_id}/lineitems", params={"provider": "office",
                                                                "invoicelineitemtype": "billinglineitems"})
     assert bad.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("item", "term", "cycle", "term_price", "unit_price"),
+    [
+        (PREMIUM, "P1Y", "monthly", "277.20", "23.1"),  # 277.20 ÷ 12
+        ("CFQ7TTC0LCHC:0002:CFQ7TTC0KDN5", "P1Y", "monthly", "157.50", "13.13"),  # 13.125 rounded half-up
+        (E3, "P1Y", "annual", "276.00", "276"),  # ÷ 1
+        (BASIC, "P1M", "monthly", "7.20", "7.2"),  # ÷ 1
+        (HELPDESK, "P1Y", "monthly", "86.40", "7.2"),  # marketplace SaaS: priced per term too
+    ],
+)
+def test_line_unit_price_is_the_price_sheet_term_price_divided_by_billing_periods(
+    pc, emulator, item, term, cycle, term_price, unit_price
+):
+    product, sku, _ = item.split(":")
+    sheets = [read_price_list(SAMPLE / name) for name in ("pricelist_nce_US_202611.csv",
+                                                          "pricelist_marketplace_US_202611.csv")]  # fmt: skip
+    rows = [f[(f["ProductId"] == product) & (f["SkuId"] == sku) & (f["TermDuration"] == term)
+              & (f["BillingPlan"] == cycle.capitalize())] for f in sheets]  # fmt: skip
+    listed = [r["UnitPrice"].iloc[0] for r in rows if len(r)]
+    assert listed == [D(term_price)]  # the price sheet serves the term price
+    if item == HELPDESK:  # SaaS bills once the publisher activates it: the order's line shows the period price
+        order = pc.buy(US_CUSTOMER, pc.line(item, 2, term, cycle))["orders"][0]
+        sub = emulator.backend.subscriptions[order["lineItems"][0]["subscriptionId"]]
+        assert sub.unit_price == D(unit_price)
+        return
+    sub = pc.buy_one(US_CUSTOMER, item, 2, term, cycle)
+    emulator.clock.set("2026-12-01T00:00:00Z")
+    line = next(ln for ln in lines_of(pc, pc.get("/invoices").json()["items"][0]["id"])
+                if ln["subscriptionId"] == sub["id"])  # fmt: skip
+    assert line["unitPrice"] == unit_price
+    assert D(line["unitPrice"]) == period_price(D(term_price), term, cycle).quantize(D("0.01"), ROUND_HALF_UP)
+
+
+def test_a_month_of_every_term_and_plan_reconciles_against_the_price_sheet_with_no_variance(pc, emulator):
+    # P1Y billed monthly (÷ 12, one at 13.125 → 13.13), P1Y annual (÷ 1), P1M, a seat change: the invoice's lines
+    # agree with the served price sheet's term prices under Microsoft's rule
+    from cspkit.billing.recon_readers import recon_lines_to_frame
+    from cspkit.billing.reconcile import reconcile
+
+    sheet = read_price_list(SAMPLE / "pricelist_nce_US_202611.csv")  # = the emulator's sheet (test_pricesheets)
+    premium = pc.buy_one(US_CUSTOMER_2, PREMIUM, 3, "P1Y", "monthly")
+    pc.buy_one(US_CUSTOMER, "CFQ7TTC0LCHC:0002:CFQ7TTC0KDN5", 4, "P1Y", "monthly")
+    pc.buy_one(US_CUSTOMER, E3, 2, "P1Y", "annual")
+    pc.buy_one(US_CUSTOMER, BASIC, 5)
+    emulator.clock.set("2026-11-12T09:00:00Z")
+    assert pc.patch_subscription(US_CUSTOMER_2, premium, quantity=5).status_code == 200
+    emulator.clock.set("2026-12-01T00:00:00Z")
+    invoice = pc.get("/invoices").json()["items"][0]
+    items = lines_of(pc, invoice["id"])
+    assert {ln["unitPrice"] for ln in items} == {"23.1", "13.13", "276", "7.2"}
+    result = reconcile(recon_lines_to_frame(items).frame, price_list=sheet,
+                       invoices=[{"currencyCode": "USD", "totalCharges": invoice["totalCharges"],
+                                  "id": invoice["id"]}])  # fmt: skip
+    assert result.variances["Category"].tolist() == []
+    assert result.tieout["Status"].tolist() == ["ties"]

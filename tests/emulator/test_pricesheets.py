@@ -111,3 +111,22 @@ def test_client_resource_downloads_from_the_emulator(server: str, tmp_path: Path
     frame = read_price_list(path)
     expected = read_price_list(SAMPLE / "pricelist_nce_US_202611.csv")
     assert frame.equals(expected)
+
+
+def test_p1y_monthly_rows_carry_the_term_price_like_microsofts_lists(server: str, tmp_path: Path) -> None:
+    # billing-formats.md §1.5 and ../shared/realdata: UnitPrice is the whole term's price for every billing plan;
+    # P1Y/Monthly = 1.05 × P1Y/Annual and P1M = 1.2 × P1Y/Annual ÷ 12 for every licence SKU of the seed catalog
+    path = tmp_path / "us.csv"
+    path.write_bytes(get(server, "US", "updatedlicensebased").content)
+    frame = read_price_list(path)
+    basic = frame[frame["ProductId"] == "CFQ7TTC0LH18"].set_index(["TermDuration", "BillingPlan"])["UnitPrice"]
+    assert basic.to_dict() == {("P1M", "Monthly"): Decimal("7.20"), ("P1Y", "Monthly"): Decimal("75.60"),
+                               ("P1Y", "Annual"): Decimal("72.00")}  # fmt: skip
+    paid = frame[~frame["IsFreeTrial"]]
+    prices = paid.set_index(["ProductId", "SkuId", "TermDuration", "BillingPlan"])["UnitPrice"]
+    skus = {key[:2] for key in prices.index}
+    assert len(skus) == 5
+    for product, sku in skus:
+        annual = prices[(product, sku, "P1Y", "Annual")]
+        assert prices[(product, sku, "P1Y", "Monthly")] == annual * Decimal("1.05")
+        assert prices[(product, sku, "P1M", "Monthly")] == annual * Decimal("1.2") / 12

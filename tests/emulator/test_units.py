@@ -128,6 +128,8 @@ def test_seed_catalog_has_the_documented_shape():
                     assert D(term["prices"]["USD"]["unitPrice"]) == 0
             by = {(t["duration"], t["billingCycle"]): D(t["prices"]["USD"]["unitPrice"]) for t in sku["terms"]}
             if ("P1Y", "annual") in by and not product["productType"]["id"] == "Azure":
-                assert by[("P1Y", "annual")] == 12 * by[("P1Y", "monthly")]  # annual row = the yearly price
+                # term prices (Microsoft's rule): P1Y monthly = 1.05 × P1Y annual, P1M = 1.2 × P1Y annual ÷ 12
+                assert by[("P1Y", "monthly")] == D("1.05") * by[("P1Y", "annual")]
+                assert by[("P1M", "monthly")] == D("1.2") * by[("P1Y", "annual")] / 12
     assert trials == 1 and addons >= 1
     assert (SAMPLE / "customers.json").exists()

@@ -51,8 +51,8 @@ def test_workbook_sheets_styles_and_values(result, tmp_path):
     assert rows[0][0] == "Invoice reconciliation" and rows[1][:2] == ("Billing period", "2026-03-01 – 2026-03-31")
     tie_header = rows.index(("InvoiceNumber", "Currency", "Lines", "Subtotal", "TaxTotal", "Total", "InvoiceTotal",
                              "Difference", "Status"))  # fmt: skip
-    assert rows[tie_header + 1] == ("G000000301", "USD", 14, 832.32, 0, 832.32, 832.32, 0, "ties")
-    assert rows[tie_header + 2] == ("G000000302", "EUR", 2, 95.7, 6.38, 102.08, 107.08, -5, "differs")
+    assert rows[tie_header + 1] == ("G000000301", "USD", 14, 856.87, 0, 856.87, 856.87, 0, "ties")
+    assert rows[tie_header + 2] == ("G000000302", "EUR", 2, 100.47, 6.7, 107.17, 112.17, -5, "differs")
     assert summary.cell(tie_header + 2, 4).number_format == '#,##0.00 "USD";[Red]-#,##0.00 "USD"'
     assert summary.cell(tie_header + 3, 6).number_format == '#,##0.00 "EUR";[Red]-#,##0.00 "EUR"'
     assert summary.freeze_panes == f"A{tie_header + 2}"
@@ -88,15 +88,15 @@ def test_csv_and_parquet_exports_keep_exact_amounts(result, tmp_path):
     frames = ("tieout", "charge_types", "variance_counts", "variances", "customers", "subscriptions", "lines")
     assert [p.name for p in csv_files] == [f"m.{n}.csv" for n in frames]
     tie = pd.read_csv(tmp_path / "m.tieout.csv", dtype=str)
-    assert tie[["Total", "Difference"]].values.tolist() == [["832.32", "0.00"], ["102.08", "-5.00"]]
+    assert tie[["Total", "Difference"]].values.tolist() == [["856.87", "0.00"], ["107.17", "-5.00"]]
     lines = pd.read_csv(tmp_path / "m.lines.csv", dtype=str)
-    assert lines.loc[1, "EffectiveUnitPrice"] == "-5.032258" and lines.loc[0, "OrderDate"] == "2026-03-15T00:00:00Z"
+    assert lines.loc[1, "EffectiveUnitPrice"] == "-5.283871" and lines.loc[0, "OrderDate"] == "2026-03-15T00:00:00Z"
     parquet = write_frames({"lines": result.lines, "customers": result.customers}, tmp_path / "p.parquet",
                            fmt="parquet")  # fmt: skip
     back = pd.read_parquet(parquet[0])
-    assert back["Subtotal"].tolist()[:3] == [D("60.00"), D("-50.30"), D("60.36")]
+    assert back["Subtotal"].tolist()[:3] == [D("63.00"), D("-52.80"), D("63.36")]
     assert str(back["OrderDate"].dtype) == "datetime64[ns, UTC]"
-    assert pd.read_parquet(parquet[1])["Total"].tolist()[0] == D("546.40")
+    assert pd.read_parquet(parquet[1])["Total"].tolist()[0] == D("569.40")
     with pytest.raises(ValueError):
         write_frames({}, tmp_path / "x", fmt="xls")
 

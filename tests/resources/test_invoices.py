@@ -32,7 +32,7 @@ def month(emulator):
     """A November 2026 of the emulator: three purchases and one seat increase, invoiced on Dec 1."""
     pc = PartnerCenter(endpoint=emulator.url, access_token=emulator.token)
     basic = buy(pc, US_CUSTOMER, BASIC, 5)  # 7.20/month
-    premium = buy(pc, US_CUSTOMER_2, PREMIUM, 3, "P1Y", "monthly")  # 22.00/month
+    premium = buy(pc, US_CUSTOMER_2, PREMIUM, 3, "P1Y", "monthly")  # 277.20 a year, billed 23.10 a month
     e3 = buy(pc, US_CUSTOMER, E3, 2, "P1Y", "annual")  # 276.00/year
     emulator.clock.set("2026-11-12T09:00:00Z")
     pc.subscriptions.update(US_CUSTOMER, basic, changes={"quantity": 8})
@@ -64,7 +64,7 @@ def test_invoice_lines_reconcile_to_the_subscriptions(month) -> None:
     assert tie["Total"] == invoice.total_charges
     by_sub = result.subscriptions.set_index("SubscriptionId")
     assert by_sub.loc[subs["basic"], ["BilledSeats", "SubscriptionQuantity"]].tolist() == [D("8"), D("8")]
-    assert by_sub.loc[subs["premium"], "Total"] == D("66.00")  # 22.00 × 3
+    assert by_sub.loc[subs["premium"], "Total"] == D("69.30")  # 277.20 ÷ 12 = 23.10 × 3
     assert by_sub.loc[subs["e3"], "Total"] == D("552.00")  # 276.00 × 2
     # the emulator prices every charge from the catalog: no variance of any kind
     assert result.variances[["Category", "Evidence"]].values.tolist() == []
