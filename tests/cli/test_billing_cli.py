@@ -56,7 +56,7 @@ def test_reconcile_file_json_to_stdout_and_workbook(tmp_path, env):
     }  # fmt: skip
     assert data["files"] == [str(out)]
     assert data["failures"] == [
-        "1 of 2 invoice/currency totals differ: G000000302 EUR: lines 102.08, invoice 107.08, difference -5.00",
+        "1 of 2 invoice/currency totals differ: G000000302 EUR: lines 107.17, invoice 112.17, difference -5.00",
         "7 error-severity variance(s): unit_price_mismatch 1, proration_mismatch 1, amount_mismatch 1, "
         "seat_mismatch 1, charge_after_cancellation 1, duplicate_charge 1, currency_mismatch 1",
     ]  # the warnings (missing_charge, refund_without_charge) do not fail under the default --fail-on error

@@ -88,12 +88,12 @@ def test_fail_on_warning_also_fails_on_warnings(month, tmp_path):
 
 def test_a_differing_total_exits_1_naming_the_invoice(tmp_path):
     env = {"CSPKIT_HOME": str(tmp_path), "CSPKIT_CONFIG": os.devnull}
-    args = ["reconcile", "--file", str(DATA / "recon_sample.csv"), "--invoice-total", "USD=832.42",
-            "--invoice-total", "EUR=102.08", "--out", str(tmp_path / "r.xlsx"), "--fail-on", "never"]  # fmt: skip
+    args = ["reconcile", "--file", str(DATA / "recon_sample.csv"), "--invoice-total", "USD=856.97",
+            "--invoice-total", "EUR=107.17", "--out", str(tmp_path / "r.xlsx"), "--fail-on", "never"]  # fmt: skip
     assert CliRunner().invoke(cli, args, env=env).exit_code == 0
     result = CliRunner().invoke(cli, args[:-2] + ["--fail-on", "error"], env=env)
     assert result.exit_code == 1, result.output
-    assert ("reconcile: 1 of 2 invoice/currency totals differ: G000000301 USD: lines 832.32, invoice 832.42, "
+    assert ("reconcile: 1 of 2 invoice/currency totals differ: G000000301 USD: lines 856.87, invoice 856.97, "
             "difference -0.10") in result.stderr
 
 
