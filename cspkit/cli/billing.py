@@ -287,7 +287,8 @@ def register(cli: click.Group) -> None:
     @click.option("--period", help="Billing period as YYYY-MM (default: the month of most OrderDates).")
     @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
                   help="Report file; its extension (.xlsx, .csv, .parquet) sets the format. CSV and Parquet write "
-                       "one file per table: OUT's stem + .tieout.csv, .variances.csv, ... "
+                       "one file per table: OUT itself holds the variances, OUT's stem + .tieout.csv, .lines.csv, ... "
+                       "the rest "
                        "(default reports/reconciliation-<invoice or period>.<format>).")  # fmt: skip
     @click.option("--format", "fmt", type=click.Choice(sorted(set(REPORT_FORMATS.values()))), default=None,
                   help="Report format [default: from --out's extension, else xlsx]; refused when it contradicts "

@@ -482,9 +482,12 @@ def _summary_sheet(workbook: Any, styles: _Styles, result: Any, sources: list[st
         ws.autofilter(first_header, 0, first_header + max(len(result.tieout), 1), len(result.tieout.columns) - 1)
 
 
-def write_frames(frames: Mapping[str, pd.DataFrame], path: str | os.PathLike[str], *, fmt: str) -> list[Path]:
+def write_frames(frames: Mapping[str, pd.DataFrame], path: str | os.PathLike[str], *, fmt: str,
+                 primary: str | None = None) -> list[Path]:
     """Write each frame to ``<stem>.<name>.csv`` or ``.parquet`` beside ``path``, each atomically.
 
+    When ``path`` itself ends in ``.<fmt>`` and ``primary`` names one of ``frames``, that frame is written to
+    ``path`` (the file the user named exists and holds the table they act on); the others go beside it.
     CSV keeps Decimal amounts exactly as text and dates as ISO 8601; Parquet stores Decimal columns as decimal128.
     Returns:
         The files written, in ``frames`` order.
@@ -495,9 +498,10 @@ def write_frames(frames: Mapping[str, pd.DataFrame], path: str | os.PathLike[str
         raise ValueError(f"format must be csv or parquet, not {fmt!r}")
     base = Path(path)
     stem = base.name.split(".")[0] if base.suffix else base.name
+    named = base.suffix.lower() == f".{fmt}"
     written = []
     for name, frame in frames.items():
-        target = base.with_name(f"{stem}.{name}.{fmt}")
+        target = base if named and name == primary else base.with_name(f"{stem}.{name}.{fmt}")
         with atomic_path(target) as tmp:
             if fmt == "csv":
                 text_ready(frame).to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
@@ -533,7 +537,10 @@ def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
 def write_reconciliation_report(
     result: Any, path: str | os.PathLike[str], *, fmt: str = "xlsx", sources: list[str] | None = None
 ) -> list[Path]:
-    """Write the report in ``fmt`` (``xlsx``, ``csv`` or ``parquet``); return the files written."""
+    """Write the report in ``fmt`` (``xlsx``, ``csv`` or ``parquet``); return the files written.
+
+    CSV and Parquet write one file per result frame; a ``path`` named ``x.csv`` (``x.parquet``) holds the
+    variances and ``x.tieout.csv``, ``x.lines.csv``, ... lie beside it."""
     if fmt == "xlsx":
         return [write_reconciliation_workbook(result, path, sources=sources)]
-    return write_frames(result.frames(), path, fmt=fmt)
+    return write_frames(result.frames(), path, fmt=fmt, primary="variances")

@@ -73,9 +73,9 @@ def test_reconcile_csv_format_writes_every_frame(tmp_path, env):
     result = run([*sample_args(out), "--format", "csv", "--fail-on", "never"], env)
     assert result.exit_code == 0, result.output  # never: the report was written, differences or not
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == sorted(f"march.{n}.csv" for n in ("tieout", "charge_types", "variance_counts", "variances",
-                                                     "customers", "subscriptions", "lines"))  # fmt: skip
-    variances = pd.read_csv(tmp_path / "march.variances.csv", dtype=str)
+    assert names == sorted(["march.csv"] + [f"march.{n}.csv" for n in (
+        "tieout", "charge_types", "variance_counts", "customers", "subscriptions", "lines")])  # fmt: skip
+    variances = pd.read_csv(tmp_path / "march.csv", dtype=str)  # the named file holds the variances
     assert variances["Category"].tolist()[0] == "unit_price_mismatch" and len(variances) == 9
     assert "Invoice tie-out" in result.stdout  # the table goes to stdout
 
