@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cspkit.billing.pricelist_values import checked_map, factorize, first_row
-from cspkit.errors import InputFileError
+from cspkit.billing.pricelist_values import cell_error, checked_map, factorize
 
 __all__ = ["CHANGE_INDICATORS", "normalize_change_columns", "parse_previous_values"]
 
@@ -62,10 +61,8 @@ def _previous_values_column(values: pd.Series, name: str) -> pd.Series:
         try:
             parsed.append(parse_previous_values(unique))
         except ValueError as exc:
-            row, value = first_row(values, [unique])
-            raise InputFileError(name, row=row, column="PreviousValues",
-                                 expected=f"a dict of previous values such as {{'UnitPrice': '46.08'}} ({exc})",
-                                 value=value) from None  # fmt: skip
+            raise cell_error(values, [unique], name, "PreviousValues",
+                             f"a dict of previous values such as {{'UnitPrice': '46.08'}} ({exc})") from None
     array = np.empty(len(values), dtype=object)
     for position, code in enumerate(codes):
         array[position] = parsed[code] if code >= 0 else None

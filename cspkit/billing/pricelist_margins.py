@@ -20,6 +20,7 @@ import pandas as pd
 
 from cspkit.billing.pricelist import KEY_COLUMNS, lookup_prices, normalize_billing_plan
 from cspkit.billing.pricelist_figures import cents, figures_of, paid_rows, price_figures, utc_timestamp
+from cspkit.billing.pricelist_values import repair_sku_id
 from cspkit.billing.pricing import billing_periods
 
 __all__ = ["PREVIEW_COLUMNS", "MarkupRule", "apply_margin", "preview_cart_cost"]
@@ -41,8 +42,8 @@ class MarkupRule:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "markup_percent", Decimal(str(self.markup_percent)))
-        if self.sku_id is not None and str(self.sku_id).isdigit():
-            object.__setattr__(self, "sku_id", str(self.sku_id).zfill(4))
+        if self.sku_id is not None:
+            object.__setattr__(self, "sku_id", repair_sku_id(str(self.sku_id)))
         if self.product_id is not None:
             object.__setattr__(self, "product_id", str(self.product_id).strip().upper())
 
@@ -186,7 +187,7 @@ def _split_line(line: Mapping[str, Any], number: int) -> dict[str, Any]:
     return {
         "CatalogItemId": str(catalog_item_id) if catalog_item_id else None,
         "ProductId": str(product_id).strip().upper(),
-        "SkuId": str(sku_id).strip().zfill(4) if str(sku_id).strip().isdigit() else str(sku_id).strip(),
+        "SkuId": repair_sku_id(str(sku_id)),
         "TermDuration": term,
         "BillingPlan": plan,
         "Currency": str(line["currency"]).strip().upper(),

@@ -27,7 +27,7 @@ __all__ = [
     "date_column",
     "decimal_column",
     "factorize",
-    "first_row",
+    "cell_error",
     "map_unique",
     "normalize_billing_plan",
     "repair_sku_id",
@@ -87,12 +87,18 @@ def _all_str(values: np.ndarray) -> bool:
     return all(isinstance(v, str) for v in values)
 
 
-def first_row(values: pd.Series, bad: Iterable[Any]) -> tuple[int, Any]:
-    """The 1-based data row and the value of the first cell of ``values`` holding one of ``bad`` (for errors)."""
-    bad_set = set(bad)
-    mask = values.isin(bad_set).to_numpy()
+_CELL = object()  # cell_error's default: show the cell's own value
+
+
+def cell_error(
+    values: pd.Series, bad: Iterable[Any], name: str, column: str, expected: str, *, value: Any = _CELL
+) -> InputFileError:
+    """The error for the first cell of ``values`` holding one of ``bad``: file ``name``, its 1-based data row (header
+    = row 0), ``column``, what was ``expected`` and the cell's value (or ``value`` when given)."""
+    mask = values.isin(set(bad)).to_numpy()
     position = int(np.flatnonzero(mask)[0])
-    return position + 1, values.iloc[position]
+    shown = values.iloc[position] if value is _CELL else value
+    return InputFileError(name, row=position + 1, column=column, expected=expected, value=shown)
 
 
 def checked_map(values: pd.Series, func: Any, name: str, column: str, expected: str) -> pd.Series:
@@ -105,8 +111,7 @@ def checked_map(values: pd.Series, func: Any, name: str, column: str, expected: 
     mapped = [func(v) for v in uniques]
     bad = [u for u, m in zip(uniques, mapped, strict=True) if m is None]
     if bad:
-        row, value = first_row(values, bad)
-        raise InputFileError(name, row=row, column=column, expected=expected, value=value)
+        raise cell_error(values, bad, name, column, expected)
     return pd.Series(np.array(mapped, dtype=object)[codes] if mapped else [], index=values.index, dtype="str")
 
 
@@ -122,16 +127,14 @@ def decimal_column(values: pd.Series, name: str, column: str, *, required: bool,
     if decimal_comma:
         texts = [t.replace(",", ".") if "," in t and "." not in t else t for t in texts]
     if "" in texts and required:
-        row, _ = first_row(values, [uniques[texts.index("")]])
-        raise InputFileError(name, row=row, column=column, expected="a price (decimal number)", value="")
+        raise cell_error(values, [uniques[texts.index("")]], name, column, "a price (decimal number)", value="")
     try:
         converted: list[Decimal | None] = [Decimal(t) if t else None for t in texts]
         bad = next((i for i, d in enumerate(converted) if d is not None and not d.is_finite()), None)
     except InvalidOperation:
         bad = next(i for i, t in enumerate(texts) if t and not _is_decimal(t))
     if bad is not None:
-        row, value = first_row(values, [uniques[bad]])
-        raise InputFileError(name, row=row, column=column, expected="a decimal number", value=value)
+        raise cell_error(values, [uniques[bad]], name, column, "a decimal number")
     array = np.empty(len(converted), dtype=object)
     array[:] = converted
     return pd.Series(array[codes] if len(values) else [], index=values.index, dtype=object)
@@ -151,8 +154,8 @@ def date_column(values: pd.Series, name: str, column: str, *, required: bool) ->
     parsed = pd.Series(pd.NaT, index=texts.index, dtype="datetime64[ns, UTC]")
     blank = texts == ""
     if required and blank.any():
-        row, _ = first_row(values, [uniques[int(np.flatnonzero(blank.to_numpy())[0])]])
-        raise InputFileError(name, row=row, column=column, expected="a date (M/D/YYYY or ISO 8601)", value="")
+        first_blank = uniques[int(np.flatnonzero(blank.to_numpy())[0])]
+        raise cell_error(values, [first_blank], name, column, "a date (M/D/YYYY or ISO 8601)", value="")
     iso = texts.str.match(_ISO)
     shapes = texts.str.replace(_DIGITS, "9", regex=True).str.upper()
     year = pd.to_numeric(
@@ -167,14 +170,8 @@ def date_column(values: pd.Series, name: str, column: str, *, required: bool) ->
         mask = us & (shapes == shape)
         if fmt is None:
             bad = uniques[int(np.flatnonzero(mask.to_numpy())[0])]
-            row, value = first_row(values, [bad])
-            raise InputFileError(
-                name,
-                row=row,
-                column=column,
-                expected="a date as M/D/YYYY [h:mm[:ss] [AM|PM]] or ISO 8601 (YYYY-MM-DDThh:mm:ss.fffffffZ)",
-                value=value,
-            )
+            raise cell_error(values, [bad], name, column,
+                             "a date as M/D/YYYY [h:mm[:ss] [AM|PM]] or ISO 8601 (YYYY-MM-DDThh:mm:ss.fffffffZ)")
         groups.append((mask, fmt))
     for mask, fmt in groups:
         if not mask.any():
@@ -186,14 +183,7 @@ def date_column(values: pd.Series, name: str, column: str, *, required: bool) ->
         failed = result.isna()
         if failed.any():
             bad = uniques[int(failed[failed].index[0])]
-            row, value = first_row(values, [bad])
-            raise InputFileError(
-                name,
-                row=row,
-                column=column,
-                expected="a valid date as M/D/YYYY [h:mm[:ss] [AM|PM]] or ISO 8601",
-                value=value,
-            )
+            raise cell_error(values, [bad], name, column, "a valid date as M/D/YYYY [h:mm[:ss] [AM|PM]] or ISO 8601")
         parsed[mask] = result.astype("datetime64[ns, UTC]")
     naive = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
     taken = naive[codes] if len(values) else np.array([], dtype="datetime64[ns]")
