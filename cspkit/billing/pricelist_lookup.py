@@ -67,7 +67,7 @@ def lookup_prices(price_list: pd.DataFrame, queries: pd.DataFrame) -> pd.Series:
     """Price in force for many queries at once.
 
     Args:
-        price_list: a frame from :func:`read_price_list` (at least the key columns, UnitPrice,
+        price_list: a frame from :func:`~cspkit.billing.pricelist.read_price_list` (at least the key columns, UnitPrice,
             EffectiveStartDate, EffectiveEndDate; IsFreeTrial if present).
         queries: columns ``ProductId, SkuId, TermDuration, BillingPlan, Currency`` (matched after the same
             normalisation as the reader: SkuId ``1`` = ``0001``, billing plan and currency in any case) and
