@@ -33,7 +33,9 @@ from cspkit.emulator.models import (
     Subscription,
 )
 from cspkit.emulator.policy import Policy, policy_from
-from cspkit.emulator.saas import SaasSide
+from cspkit.emulator.graph import GraphExports
+from cspkit.emulator.pricesheets import price_sheet
+from cspkit.emulator.saas import Marketplace
 
 __all__ = ["DEFAULT_NOW", "Backend"]
 
@@ -50,7 +52,7 @@ CART_ERRORS = {
 }
 
 
-class Backend(SaasSide):
+class Backend:
     """All emulator state and the Partner Center / fulfillment operations on it."""
 
     def __init__(
@@ -72,12 +74,14 @@ class Backend(SaasSide):
         self._seed = seed
         self._id_seed = id_seed
         self._outbox: list[Callable[[], None]] = []
+        self.marketplace = Marketplace(self)  # the SaaS fulfillment side and the emulated publisher
+        self.graph = GraphExports(self)  # Microsoft Graph billing exports and their blobs
         self._handlers: dict[str, Callable[[Event], None]] = {
             "term_end": self._on_term_end,
             "cycle": self._on_cycle,
             "month_end": self._on_month_end,
             "window_close": self._on_window_close,
-            **self._saas_handlers(),
+            **self.marketplace.event_handlers(),
         }
         self.reset()
 
@@ -102,7 +106,8 @@ class Backend(SaasSide):
         self.event_log: list[dict[str, Any]] = []
         self.request_results: dict[str, str] = {}  # MS-RequestId of idempotent creates → resource id
         self.invoice_counter = 0
-        self._saas_reset()
+        self.marketplace.reset()
+        self.graph.reset()
         self._apply_seed(self._seed)
         self._schedule_month_end()
 
@@ -548,7 +553,7 @@ class Backend(SaasSide):
             )
         )
         if item.is_saas:
-            self._create_saas_subscription(customer, sub, item)  # pending until the publisher activates
+            self.marketplace.create_saas_subscription(customer, sub, item)  # pending until the publisher activates
         else:
             self._start_term(sub, charge_type="new", reference_id=self.ids.guid())
         return sub
@@ -583,7 +588,7 @@ class Backend(SaasSide):
         for line in lines:
             sub = self.subscriptions.get(line.subscription_id or "")
             if line.is_saas and sub is not None and sub.saas_id:
-                publisher_id, token = self._mint_activation(sub)
+                publisher_id, token = self.marketplace.mint_activation(sub)
                 out.append((line.line_item_number, publisher_id, token))
         return out
 
@@ -660,7 +665,7 @@ class Backend(SaasSide):
                 raise EmulatorError(400, "800093", "A trial subscription is not eligible to be auto-renewed.")
             sub.auto_renew = bool(auto_renew)
             self._touch(sub)
-            self._saas_auto_renew_changed(sub)
+            self.marketplace.auto_renew_changed(sub)
         if friendly_name is not None and friendly_name != sub.friendly_name:
             sub.friendly_name = friendly_name
             self._touch(sub)
@@ -700,7 +705,7 @@ class Backend(SaasSide):
     def _change_quantity(self, sub: Subscription, quantity: int) -> None:
         self._check_quantity(sub, quantity)
         if sub.is_saas:
-            self._saas_request_quantity(sub, quantity)  # applied when the publisher ACKs (or auto-accepts)
+            self.marketplace.request_quantity(sub, quantity)  # applied when the publisher ACKs (or auto-accepts)
             return
         self._apply_quantity(sub, quantity)
 
@@ -766,7 +771,7 @@ class Backend(SaasSide):
         self._touch(sub)
         self.clock.cancel(lambda e: e.data.get("subscription_id") == sub.id and e.kind in ("term_end", "cycle"))
         self._log(f"subscription_{status}", subscriptionId=sub.id, reason=reason)
-        self._saas_ended(sub, reason)
+        self.marketplace.ended(sub, reason)
 
     # -- terms, cycles, charges ---------------------------------------------------------------------------
     def _start_term(self, sub: Subscription, *, charge_type: str, reference_id: str) -> None:
@@ -873,7 +878,7 @@ class Backend(SaasSide):
                 sub.unit_price, sub.list_price = term.unit_price(sub.currency), term.erp_price(sub.currency)
             self._start_term(sub, charge_type="renew", reference_id=self.ids.guid())
             self._log("renewed", subscriptionId=sub.id)
-            self._saas_renewed(sub)
+            self.marketplace.renewed(sub)
         else:
             self._end(sub, "expired", reason="term ended without auto-renew")
 
@@ -966,16 +971,16 @@ class Backend(SaasSide):
     # ======================================================================================================
     _PERSISTED = (
         "customers", "carts", "orders", "subscriptions", "charges", "invoices", "event_log", "request_results",
-        "invoice_counter", "saas", "tokens", "operations", "webhook_log", "webhook_secret", "publisher_config",
-        "partner", "policy", "webhook_url", "instance_id",
+        "invoice_counter", "partner", "policy", "webhook_url", "instance_id",
     )
 
     @operation
     def export_state(self) -> dict[str, Any]:
         """Everything needed to continue later (see :mod:`cspkit.emulator.state`)."""
         doc = {name: getattr(self, name) for name in self._PERSISTED}
+        doc.update({name: getattr(self.marketplace, name) for name in Marketplace._PERSISTED})
         doc.update(catalog=dict(self.catalog), clock=self.clock.to_state(), ids=self.ids.getstate(),
-                   initial_now=self._initial_now)
+                   initial_now=self._initial_now, graph=self.graph.to_state())
         return doc
 
     @operation
@@ -983,10 +988,19 @@ class Backend(SaasSide):
         for name in self._PERSISTED:
             if name in doc:
                 setattr(self, name, doc[name])
+        for name in Marketplace._PERSISTED:
+            if name in doc:
+                setattr(self.marketplace, name, doc[name])
         self.catalog = Catalog(doc["catalog"])
         self.clock.load_state(doc["clock"])
         self.ids.setstate(doc["ids"])
         self._initial_now = doc.get("initial_now", self._initial_now)
+        self.graph.load_state(doc.get("graph"))
+
+    def price_sheet(self, *, market: str, view: str, timeline: str = "current", month: str | None = None) -> str:
+        """The CSV price sheet of the seeded catalog (:func:`cspkit.emulator.pricesheets.price_sheet`: views,
+        timelines and errors as Partner Center's price-sheet API)."""
+        return price_sheet(dict(self.catalog), market=market, view=view, timeline=timeline, month=month)
 
     # ======================================================================================================
     # inspection
@@ -1003,7 +1017,7 @@ class Backend(SaasSide):
             "orders": len(self.orders),
             "subscriptions": {s: sum(1 for x in self.subscriptions.values() if x.status == s)
                               for s in sorted({x.status for x in self.subscriptions.values()})},
-            "saasSubscriptions": len(self.saas),
+            "saasSubscriptions": len(self.marketplace.saas),
             "charges": len(self.charges),
             "invoices": [i.id for i in self.list_invoices()],
             "pendingEvents": [{"due": e.due, "kind": e.kind, **e.data} for e in self.clock.pending[:50]],
