@@ -99,13 +99,12 @@ class Exchange:
         prefix = "x-ms-" if self.plane == "saas" else "ms-"
         self.request_id = self.headers.get(prefix + "requestid") or str(uuid.uuid4())
         self.correlation_id = self.headers.get(prefix + "correlationid") or str(uuid.uuid4())
-        echo = []
+        echo, rid, cid = [], self.request_id.encode(), self.correlation_id.encode()
         if self.plane == "saas":
-            echo = [(b"x-ms-requestid", self.request_id.encode()), (b"x-ms-correlationid", self.correlation_id.encode())]
+            echo = [(b"x-ms-requestid", rid), (b"x-ms-correlationid", cid)]
         elif self.plane == "pc":  # Partner Center echoes the locale of returned strings (partner-center-api.md §7.1)
             echo = [(b"x-locale", (self.headers.get("x-locale") or "en-US").encode())]
-        self.echo = echo + [(b"ms-requestid", self.request_id.encode()),
-                            (b"ms-correlationid", self.correlation_id.encode())]
+        self.echo = echo + [(b"ms-requestid", rid), (b"ms-correlationid", cid)]
         scope.setdefault("state", {})
         scope["state"]["request_id"] = self.request_id
 

@@ -167,9 +167,10 @@ class GraphExports:
         start, _ = b.open_period(key["p"])
         return key, f"BillingMonth={start.strftime('%Y%m')}/Currency={currency}/Period={period}"
 
-    def request(self, kind: str, body: dict[str, Any], *, fault: tuple[str, str] | None = None) -> Export:
-        """Start an export (``kind`` = ``reconciliation/billed``, ``usage/unbilled``...); ``fault`` = (code,
-        message) makes its operation fail."""
+    def request(self, kind: str, body: dict[str, Any], *, faults: Any = None) -> Export:
+        """Start an export (``kind`` = ``reconciliation/billed``, ``usage/unbilled``...). A valid request takes a
+        ``fail_export`` rule from ``faults`` (:class:`~cspkit.emulator.faults.Faults`), if any: its operation then
+        fails with the rule's code and description, and the fault log says so."""
         attribute_set = str(body.get("attributeSet") or "full").lower()
         if attribute_set not in ("full", "basic"):
             raise EmulatorError(400, "BadRequest",
@@ -179,10 +180,14 @@ class GraphExports:
         container = "billedusagefastpath" if billed == "billed" else "unbilledusagefastpath"
         prefix = (f"v1/{what}/PartnerTenantId={self.backend.partner['tenantId']}/{where}/Fragment={attribute_set}"
                   "/PartitionType=default")
+        rule = faults.take("fail_export") if faults is not None else None
+        fault = (rule.code or "500", rule.description or "Export failed (injected fault)") if rule else None
         with self.lock:
             export = Export(id=str(uuid.uuid4()), kind=kind, key=key, attribute_set=attribute_set,
                             created=self.backend.now(), container=container, prefix=prefix, fault=fault)
             self.exports[export.id] = export
+        if rule is not None:
+            faults.record(rule.id, rule.action, fault="fail", operationId=export.id, code=fault[0])
         self._start(export)
         return export
 

@@ -414,7 +414,7 @@ class Marketplace:
 
     def _send_webhook(self, op: Operation, attempt: int = 1) -> None:
         """Queue a delivery; it runs once the backend lock is released (see ``operation``)."""
-        from cspkit.emulator import serializers
+        from cspkit.emulator import serializers_saas as serializers
 
         saas = self.saas[op.subscription_id]
         payload = serializers.webhook_payload(op, saas)

@@ -22,6 +22,7 @@ from cspkit.resources.billing_exports import BillingExportError
 
 from .conftest import BASIC, E3, US_CUSTOMER, US_CUSTOMER_2
 
+
 def gzip_members(data: bytes) -> int:
     count = 0
     while data:

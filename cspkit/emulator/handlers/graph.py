@@ -46,12 +46,7 @@ async def _request_export(request: Request, kind: str) -> Response:
     if (denied := _denied(request)) is not None:
         return denied
     body = await _body(request)
-    faults = emulator_of(request).faults
-    rule = faults.take("fail_export")
-    fault = (rule.code or "500", rule.description or "Export failed (injected fault)") if rule else None
-    export = backend_of(request).graph.request(kind, body, fault=fault)
-    if rule is not None:
-        faults.record(rule.id, rule.action, fault="fail", operationId=export.id, code=fault[0])
+    export = backend_of(request).graph.request(kind, body, faults=emulator_of(request).faults)
     location = f"{str(request.base_url).rstrip('/')}/v1.0{_BILLING}/operations/{export.id}"
     return Response(status_code=202, headers={"Location": location, "Retry-After": "1"})
 

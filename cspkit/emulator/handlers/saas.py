@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from cspkit.emulator import serializers as wire
+from cspkit.emulator import serializers_saas as saas_wire
 from cspkit.emulator.http import SAAS_API_VERSION, backend_of, body_json, emulator_of, respond
 from cspkit.emulator.models import EmulatorError
 from cspkit.emulator.saas import Marketplace
@@ -53,7 +53,7 @@ def _op_location(request: Request, op: Any) -> dict[str, str]:
 def saas_resolve(request: Request) -> Response:
     _version(request)
     token = request.headers.get("x-ms-marketplace-token")
-    return respond(wire.resolved(_market(request).resolve_purchase_token(token, publisher_id=_caller(request))))
+    return respond(saas_wire.resolved(_market(request).resolve_purchase_token(token, publisher_id=_caller(request))))
 
 
 def saas_list_subscriptions(request: Request, continuationToken: str | None = None) -> Response:
@@ -64,7 +64,7 @@ def saas_list_subscriptions(request: Request, continuationToken: str | None = No
     tokens = emulator_of(request).continuation
     offset = int(tokens.decode(continuationToken, "saas")["o"]) if continuationToken else 0
     page = subs[offset: offset + 100]
-    body: dict[str, Any] = {"subscriptions": [wire.saas_subscription(s) for s in page]}
+    body: dict[str, Any] = {"subscriptions": [saas_wire.saas_subscription(s) for s in page]}
     if offset + 100 < len(subs):
         token = tokens.encode({"k": "saas", "o": offset + 100, "s": 100})
         body["@nextLink"] = (f"{str(request.base_url).rstrip('/')}/api/saas/subscriptions?"
@@ -73,13 +73,13 @@ def saas_list_subscriptions(request: Request, continuationToken: str | None = No
 
 
 def saas_get_subscription(request: Request, saas_id: str) -> Response:
-    return respond(wire.saas_subscription(_owned(request, saas_id)))
+    return respond(saas_wire.saas_subscription(_owned(request, saas_id)))
 
 
 def saas_list_plans(request: Request, saas_id: str, planId: str | None = None) -> Response:
     market = backend_of(request).get_customer(_owned(request, saas_id).customer_id).country
     plans = _market(request).list_saas_plans(saas_id, plan_id=planId)
-    return respond({"plans": [wire.saas_plan(i, market=market) for i in plans]})
+    return respond({"plans": [saas_wire.saas_plan(i, market=market) for i in plans]})
 
 
 async def saas_activate(request: Request, saas_id: str) -> Response:
@@ -117,12 +117,13 @@ def saas_delete_subscription(request: Request, saas_id: str) -> Response:
 
 def saas_list_operations(request: Request, saas_id: str) -> Response:
     _owned(request, saas_id)
-    return respond({"operations": [wire.saas_operation(o) for o in _market(request).list_saas_operations(saas_id)]})
+    operations = _market(request).list_saas_operations(saas_id)
+    return respond({"operations": [saas_wire.saas_operation(o) for o in operations]})
 
 
 def saas_get_operation(request: Request, saas_id: str, operation_id: str) -> Response:
     _owned(request, saas_id)
-    return respond(wire.saas_operation(_market(request).get_saas_operation(saas_id, operation_id)))
+    return respond(saas_wire.saas_operation(_market(request).get_saas_operation(saas_id, operation_id)))
 
 
 async def saas_update_operation(request: Request, saas_id: str, operation_id: str) -> Response:
