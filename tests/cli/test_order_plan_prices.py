@@ -18,7 +18,7 @@ from cspkit.billing.pricelist import read_price_list
 from cspkit.cli.main import cli
 from cspkit.client import PartnerCenter
 from cspkit.ledger import Ledger
-from cspkit.ordering import Ordering
+from cspkit.workflows.ordering import Ordering
 
 CONTOSO = "9a1e3f52-6c0b-4d7e-8f21-3b4c5d6e7f80"
 BASIC = "CFQ7TTC0LH18:0001"

@@ -9,7 +9,7 @@ from collections import Counter
 
 from cspkit.client import PartnerCenter
 from cspkit.ledger import Ledger
-from cspkit.ordering import BatchRow, Ordering, fan_out, run_batch_row
+from cspkit.workflows.ordering import BatchRow, Ordering, fan_out, run_batch_row
 
 ITEMS = ["CFQ7TTC0LH18:0001", "CFQ7TTC0LCHC:0002", "CFQ7TTC0LFLZ:0002", "DZH318Z0SA01:0001"]
 CATALOG_ITEMS = {"CFQ7TTC0LH18:0001": "CFQ7TTC0LH18:0001:CFQ7TTC0K59J",

@@ -9,8 +9,8 @@ import pytest
 from cspkit.client import PartnerCenter
 from cspkit.errors import APIConnectionError, BadRequestError, CheckoutError, PolicyError
 from cspkit.ledger import Ledger, entry_json
-from cspkit.ordering import Ordering
 from cspkit.transport import RetryPolicy
+from cspkit.workflows.ordering import Ordering
 
 CONTOSO = "9a1e3f52-6c0b-4d7e-8f21-3b4c5d6e7f80"
 BASIC = "CFQ7TTC0LH18:0001"
