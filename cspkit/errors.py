@@ -40,10 +40,6 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
-    "EXIT_FAILED",
-    "EXIT_OK",
-    "EXIT_PARTIAL",
-    "EXIT_USAGE",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
@@ -55,6 +51,10 @@ __all__ = [
     "ConflictError",
     "CredentialError",
     "CspkitError",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "EXIT_USAGE",
     "InputFileError",
     "NotFoundError",
     "PermissionDeniedError",
