@@ -52,7 +52,9 @@ def follow_activation_link(uri: str, *, timeout: float = 30.0) -> str:
             fields = dict(re.findall(r"<input[^>]*name='([^']+)'[^>]*value='([^']*)'", landing.text))
             done = browser.post(urljoin(uri, form.group(1)), data=fields, timeout=timeout)
         except requests.RequestException as exc:
-            raise APIConnectionError(f"the landing page {uri.split('?')[0]} could not be reached: {exc}") from exc
+            # the exception's text repeats the URL, purchase token included: name only its kind
+            raise APIConnectionError(f"the landing page {uri.split('?')[0]} could not be reached "
+                                     f"({type(exc).__name__})") from None
         return _title(done.text) or f"HTTP {done.status_code}"
 
 

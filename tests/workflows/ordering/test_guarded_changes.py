@@ -73,9 +73,8 @@ def test_seat_decrease_after_the_window_is_refused(service):
     assert not any(c.request.method == "PATCH" for c in responses.calls)
 
 
-def test_against_the_emulator_the_workflow_guards_with_the_emulator_clock(emulator, tmp_path):
-    with PartnerCenter(endpoint=emulator.url, access_token=emulator.token, sleep=lambda s: None,
-                       jitter=lambda upper: 0.0) as pc:
+def test_against_the_emulator_the_workflow_guards_with_the_emulator_clock(emulator, emulator_client, tmp_path):
+    with emulator_client() as pc:
         ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", actor="tester", target="emulator")
         service = Ordering(pc, ledger, clock=emulator.clock.now, sleep=lambda s: None)
         plan = service.plan(CONTOSO, item="CFQ7TTC0LH18:0001", quantity=6, term_duration="P1M",
