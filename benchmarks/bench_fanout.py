@@ -36,8 +36,8 @@ def main() -> int:
     from cspkit.client import PartnerCenter
     from cspkit.emulator import EmulatorServer
     from cspkit.emulator.models import CartLine
-    from cspkit.ordering import cancellable_subscriptions
-    from cspkit.ratelimit import RateLimitedSession, TokenBucket
+    from cspkit.workflows.ordering import cancellable_subscriptions
+    from cspkit.workflows.ratelimit import RateLimitedSession, TokenBucket
 
     per_window = int(args.limit * args.window / 60)
     emu = EmulatorServer(rate_limit=per_window).start()

@@ -41,8 +41,15 @@ def worker(args: argparse.Namespace) -> int:
     """One run of the batch (what `cspkit order batch FILE --yes` does), with a short read timeout."""
     from cspkit.client import PartnerCenter
     from cspkit.ledger import Ledger
-    from cspkit.ordering import Ordering, RowResult, fan_out, read_batch_file, run_batch_row, write_results_atomically
-    from cspkit.ratelimit import RateLimitedSession, TokenBucket
+    from cspkit.workflows.ordering import (
+        Ordering,
+        RowResult,
+        fan_out,
+        read_batch_file,
+        run_batch_row,
+        write_results_atomically,
+    )
+    from cspkit.workflows.ratelimit import RateLimitedSession, TokenBucket
 
     session = RateLimitedSession(TokenBucket(475))
     pc = PartnerCenter(endpoint=args.endpoint, access_token=args.token, timeout=(2.0, 0.5), session=session)

@@ -1,7 +1,7 @@
 """cspkit: automate Microsoft Partner Center for Cloud Solution Provider resellers.
 
 ``PartnerCenter`` is the client; errors are in :mod:`cspkit.errors`; the offline emulator is
-:mod:`cspkit.emulator`.
+:mod:`cspkit.emulator`; ordering, reconciliation and the demo are in :mod:`cspkit.workflows`.
 """
 
 from cspkit._version import __version__

@@ -17,9 +17,15 @@ Every error cspkit raises on purpose is a :class:`CspkitError`::
     │       ├── PreconditionFailedError  412 (and 417 "pre-condition failed")
     │       ├── RateLimitError           429 (retry_after, seconds)
     │       └── ServerError              5xx
+    ├── BillingExportError        a Graph billing export failed, or its download could not be completed
+    │                             (defined beside its resource: cspkit.resources.billing_exports)
     ├── CheckoutError             order errors returned by a cart checkout
     ├── PolicyError               refused before calling: outside a cancellation window, quantity outside SKU bounds
     └── InputFileError            a file we read is malformed: names file, row, column and what was expected
+
+Exit codes of the CLI (one place, :data:`EXIT_OK` ...): 0 success; 1 an operation failed or was refused (for
+``reconcile``: differences found); 2 bad usage or bad input; 3 a batch partly failed. Each error's ``exit_code``
+says which of 1 and 2 it is.
 
 Partner Center's error body is ``{"code": "800002", "description": "...", "data": [...], "source": "..."}``
 (``code`` is a string holding a number); throttling answers 429 with the different body
@@ -45,6 +51,10 @@ __all__ = [
     "ConflictError",
     "CredentialError",
     "CspkitError",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "EXIT_USAGE",
     "InputFileError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -56,13 +66,17 @@ __all__ = [
 ]
 
 
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+"""CLI exit codes: success; operation failed or refused; bad usage or input; batch partly failed."""
+
+
 class CspkitError(Exception):
     """Base of every error cspkit raises on purpose.
 
     ``hint`` is one sentence telling the user what to do next; the CLI prints it.
     """
 
-    exit_code: int = 1
+    exit_code: int = EXIT_FAILED
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -76,7 +90,7 @@ class CspkitError(Exception):
 class ConfigurationError(CspkitError):
     """Settings are missing or contradict each other (profile, endpoint, credentials)."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class CredentialError(CspkitError):
@@ -235,7 +249,7 @@ class PolicyError(CspkitError):
     The CLI's ``--force`` bypasses the guard; Partner Center may still refuse.
     """
 
-    exit_code = 1
+    exit_code = EXIT_FAILED
 
     def __init__(
         self, message: str, *, reason: str, deadline: datetime | None = None, hint: str | None = None
@@ -256,7 +270,7 @@ class InputFileError(CspkitError):
         value: the offending value (shortened), or None.
     """
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
     def __init__(
         self,

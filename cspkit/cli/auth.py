@@ -55,7 +55,3 @@ def login(state) -> None:
     note(f"Signed in as {claims.get('preferred_username') or claims.get('name') or 'unknown user'}; "
          f"token cache {credential.cache_path}.")
 
-
-def register(cli: click.Group) -> None:
-    """Add ``cspkit auth`` to the top-level group."""
-    cli.add_command(auth)

@@ -18,9 +18,10 @@ import click
 
 from cspkit.cli.exports import api_option
 from cspkit.cli.output import emit, note
-from cspkit.errors import InputFileError
+from cspkit.errors import EXIT_FAILED, InputFileError
+from cspkit.reports.workbook import text_ready, write_table_file
 
-__all__ = ["register"]
+__all__ = ["FAIL_ON", "REPORT_FORMATS", "failures", "invoices_group", "reconcile_cmd", "report_format"]
 
 LINE_COLUMNS = [
     "InvoiceNumber", "CustomerName", "SubscriptionId", "ProductId", "SkuId", "ChargeType", "ChargeStartDate",
@@ -100,38 +101,7 @@ def _read_subscriptions(path: Path) -> Any:
         raise InputFileError(str(path), expected="subscriptions as CSV, JSON or JSON Lines", value=str(exc)) from None
 
 
-def _write_lines(frame: Any, out: Path) -> None:
-    from cspkit.reports.workbook import atomic_path
-
-    suffix = out.suffix.lower()
-    with atomic_path(out) as tmp:
-        if suffix == ".parquet":
-            from cspkit.reports.workbook import _parquet_ready
-
-            _parquet_ready(frame).to_parquet(tmp, index=False)
-        elif suffix in (".json", ".jsonl"):
-            from cspkit.reports.workbook import text_ready
-
-            text_ready(frame).to_json(tmp, orient="records", lines=True, date_format="iso", default_handler=str)
-        elif suffix == ".xlsx":
-            import xlsxwriter
-
-            from cspkit.reports.workbook import _finish_sheet, _Styles, _write_table
-
-            workbook = xlsxwriter.Workbook(str(tmp), {"constant_memory": True})
-            ws = workbook.add_worksheet("Line items")
-            last, widths = _write_table(ws, _Styles(workbook), frame, 0)
-            _finish_sheet(ws, widths, 0, last, len(frame.columns))
-            workbook.close()
-        else:
-            from cspkit.reports.workbook import text_ready
-
-            text_ready(frame).to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
-
-
 def _rows(frame: Any, columns: list[str], limit: int | None = None) -> list[dict[str, Any]]:
-    from cspkit.reports.workbook import text_ready
-
     part = text_ready(frame[columns] if limit is None else frame[columns].head(limit))
     rows = []
     for record in part.to_dict("records"):
@@ -204,206 +174,184 @@ def failures(result: Any, fail_on: str) -> list[str]:
     return reasons
 
 
-def register(cli: click.Group) -> None:
-    """Add ``invoices`` and ``reconcile`` to the top-level ``cspkit`` group."""
 
-    @cli.group("invoices")
-    def invoices() -> None:
-        """Invoices and their reconciliation line items (Partner Center or the emulator)."""
+@click.group("invoices")
+def invoices_group() -> None:
+    """Invoices and their reconciliation line items (Partner Center or the emulator)."""
 
-    @invoices.command("list")
-    @click.pass_obj
-    def list_invoices(state: Any) -> None:
-        """List the partner's invoices (newest first)."""
-        client = state.client()
-        items = list(client.invoices.list())
-        rows = [
-            {
-                "Id": i.id,
-                "InvoiceDate": i.invoice_date,
-                "PeriodStart": i.billing_period_start_date,
-                "PeriodEnd": i.billing_period_end_date,
-                "TotalCharges": i.total_charges,
-                "Currency": i.currency_code,
-                "DocumentType": i.document_type,
-            }
-            for i in items
-        ]
-        emit(rows, columns=list(rows[0]) if rows else ["Id"], fmt=state.output, wire=items, title="Invoices")
 
-    @invoices.command("lines")
-    @click.argument("invoice_id", required=False)
-    @click.option("--unbilled", is_flag=True, help="Unbilled line items of the open (or previous) period instead.")
-    @click.option("--period", type=click.Choice(["current", "previous"]), default="current", show_default=True)
-    @click.option("--currency", default="USD", show_default=True, help="Billing currency (unbilled line items).")
-    @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-                  help="Write every line to FILE (.csv, .xlsx, .parquet or .jsonl), not to the terminal.")  # fmt: skip
-    @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Rows printed.")
-    @click.pass_obj
-    def lines(
-        state: Any, invoice_id: str | None, unbilled: bool, period: str, currency: str, out: Path | None, limit: int
-    ) -> None:
-        """Fetch an invoice's reconciliation line items (seek-paged) as a typed table."""
-        from cspkit.billing.recon_readers import recon_lines_to_frame
+@invoices_group.command("list")
+@click.pass_obj
+def list_invoices(state: Any) -> None:
+    """List the partner's invoices (newest first)."""
+    client = state.client()
+    items = list(client.invoices.list())
+    rows = [
+        {
+            "Id": i.id,
+            "InvoiceDate": i.invoice_date,
+            "PeriodStart": i.billing_period_start_date,
+            "PeriodEnd": i.billing_period_end_date,
+            "TotalCharges": i.total_charges,
+            "Currency": i.currency_code,
+            "DocumentType": i.document_type,
+        }
+        for i in items
+    ]
+    emit(rows, columns=list(rows[0]) if rows else ["Id"], fmt=state.output, wire=items, title="Invoices")
 
-        if bool(invoice_id) == unbilled:
-            raise click.UsageError("give either INVOICE_ID or --unbilled")
-        client = state.client()
-        with _progress(True) as progress:
-            if unbilled:
-                raw = client.invoices.unbilled_line_items(currency=currency.upper(), period=period, raw=True)
-                source = f"unbilled {currency.upper()} {period}"
-            else:
-                raw = client.invoices.line_items(invoice_id, raw=True)
-                source = f"invoice {invoice_id}"
-            result = recon_lines_to_frame(_counted(raw, progress, f"fetching {source}"), source=source)
-        frame = result.frame
-        if out is not None:
-            _write_lines(frame, out)
-            note(f"{result.rows_read:,} line(s) of {source} written to {out}")
-            return
-        if state.output == "json":
-            emit(_rows(frame, list(frame.columns)), columns=list(frame.columns), fmt="json")
-        elif state.output == "csv":
-            emit(_rows(frame, [c for c in frame.columns if c not in ("SourceFile",)]),
-                 columns=[c for c in frame.columns if c not in ("SourceFile",)], fmt="csv")  # fmt: skip
+
+@invoices_group.command("lines")
+@click.argument("invoice_id", required=False)
+@click.option("--unbilled", is_flag=True, help="Unbilled line items of the open (or previous) period instead.")
+@click.option("--period", type=click.Choice(["current", "previous"]), default="current", show_default=True)
+@click.option("--currency", default="USD", show_default=True, help="Billing currency (unbilled line items).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write every line to FILE (.csv, .xlsx, .parquet or .jsonl), not to the terminal.")  # fmt: skip
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Rows printed.")
+@click.pass_obj
+def lines(
+    state: Any, invoice_id: str | None, unbilled: bool, period: str, currency: str, out: Path | None, limit: int
+) -> None:
+    """Fetch an invoice's reconciliation line items (seek-paged) as a typed table."""
+    from cspkit.billing.recon_readers import recon_lines_to_frame
+
+    if bool(invoice_id) == unbilled:
+        raise click.UsageError("give either INVOICE_ID or --unbilled")
+    client = state.client()
+    with _progress(True) as progress:
+        if unbilled:
+            raw = client.invoices.unbilled_line_items(currency=currency.upper(), period=period, raw=True)
+            source = f"unbilled {currency.upper()} {period}"
         else:
-            emit(_rows(frame, LINE_COLUMNS, limit), columns=LINE_COLUMNS, fmt="table", title=f"Line items: {source}")
-            if len(frame) > limit:
-                note(f"showing {limit} of {len(frame):,} lines; use --out FILE or --output csv for all of them")
+            raw = client.invoices.line_items(invoice_id, raw=True)
+            source = f"invoice {invoice_id}"
+        result = recon_lines_to_frame(_counted(raw, progress, f"fetching {source}"), source=source)
+    frame = result.frame
+    if out is not None:
+        write_table_file(frame, out)
+        note(f"{result.rows_read:,} line(s) of {source} written to {out}")
+        return
+    if state.output == "json":
+        emit(_rows(frame, list(frame.columns)), columns=list(frame.columns), fmt="json")
+    elif state.output == "csv":
+        emit(_rows(frame, [c for c in frame.columns if c not in ("SourceFile",)]),
+             columns=[c for c in frame.columns if c not in ("SourceFile",)], fmt="csv")  # fmt: skip
+    else:
+        emit(_rows(frame, LINE_COLUMNS, limit), columns=LINE_COLUMNS, fmt="table", title=f"Line items: {source}")
+        if len(frame) > limit:
+            note(f"showing {limit} of {len(frame):,} lines; use --out FILE or --output csv for all of them")
 
-    @cli.command("reconcile")
-    @click.option("--invoice", "invoice_id", help="Reconcile this invoice, fetched from Partner Center.")
-    @click.option("--file", "files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-                  help="Reconciliation file(s): portal CSV, Excel re-save, JSON Lines or export .json.gz.")  # fmt: skip
-    @click.option("--price-list", "price_lists", multiple=True,
-                  type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                  help="Price list(s) to check unit prices against (repeat: new commerce and marketplace).")
-    @click.option("--subscriptions", "subscriptions_file", type=click.Path(dir_okay=False, path_type=Path),
-                  help="Subscriptions (CSV/JSON) to check seats, cancellations and missing charges against; "
-                       "with --invoice they are read from Partner Center when not given.")  # fmt: skip
-    @click.option("--invoice-total", "invoice_totals", multiple=True, metavar="CCY=AMOUNT",
-                  help="Invoice total to tie out the lines of a file against (repeat per currency).")  # fmt: skip
-    @click.option("--period", help="Billing period as YYYY-MM (default: the month of most OrderDates).")
-    @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-                  help="Report file; its extension (.xlsx, .csv, .parquet) sets the format. CSV and Parquet write "
-                       "one file per table: OUT itself holds the variances, OUT's stem + .tieout.csv, .lines.csv, ... "
-                       "the rest "
-                       "(default reports/reconciliation-<invoice or period>.<format>).")  # fmt: skip
-    @click.option("--format", "fmt", type=click.Choice(sorted(set(REPORT_FORMATS.values()))), default=None,
-                  help="Report format [default: from --out's extension, else xlsx]; refused when it contradicts "
-                       "--out's extension.")  # fmt: skip
-    @click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
-                  help="Exit 1 when a total differs or a variance of this severity (or worse) is found; `never`: "
-                       "exit 0 whenever the report was written.")  # fmt: skip
-    @api_option
-    @click.pass_obj
-    def reconcile_cmd(
-        state: Any,
-        invoice_id: str | None,
-        files: tuple[Path, ...],
-        price_lists: tuple[Path, ...],
-        subscriptions_file: Path | None,
-        invoice_totals: tuple[str, ...],
-        period: str | None,
-        out: Path | None,
-        fmt: str | None,
-        fail_on: str,
-        api: str,
-    ) -> None:
-        """Reconcile an invoice's lines with the subscriptions and the price list; write the report.
 
-        With --invoice the lines come from Microsoft Graph's asynchronous billed-reconciliation export (blobs kept
-        under reports/exports/ so a re-run downloads nothing twice), or from the v1 line-item API with --api v1.
+@click.command("reconcile")
+@click.option("--invoice", "invoice_id", help="Reconcile this invoice, fetched from Partner Center.")
+@click.option("--file", "files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Reconciliation file(s): portal CSV, Excel re-save, JSON Lines or export .json.gz.")  # fmt: skip
+@click.option("--price-list", "price_lists", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Price list(s) to check unit prices against (repeat: new commerce and marketplace).")
+@click.option("--subscriptions", "subscriptions_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Subscriptions (CSV/JSON) to check seats, cancellations and missing charges against; "
+                   "with --invoice they are read from Partner Center when not given.")  # fmt: skip
+@click.option("--invoice-total", "invoice_totals", multiple=True, metavar="CCY=AMOUNT",
+              help="Invoice total to tie out the lines of a file against (repeat per currency).")  # fmt: skip
+@click.option("--period", help="Billing period as YYYY-MM (default: the month of most OrderDates).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Report file; its extension (.xlsx, .csv, .parquet) sets the format. CSV and Parquet write "
+                   "one file per table: OUT itself holds the variances, OUT's stem + .tieout.csv, .lines.csv, ... "
+                   "the rest "
+                   "(default reports/reconciliation-<invoice or period>.<format>).")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(sorted(set(REPORT_FORMATS.values()))), default=None,
+              help="Report format [default: from --out's extension, else xlsx]; refused when it contradicts "
+                   "--out's extension.")  # fmt: skip
+@click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
+              help="Exit 1 when a total differs or a variance of this severity (or worse) is found; `never`: "
+                   "exit 0 whenever the report was written.")  # fmt: skip
+@api_option
+@click.pass_obj
+def reconcile_cmd(
+    state: Any,
+    invoice_id: str | None,
+    files: tuple[Path, ...],
+    price_lists: tuple[Path, ...],
+    subscriptions_file: Path | None,
+    invoice_totals: tuple[str, ...],
+    period: str | None,
+    out: Path | None,
+    fmt: str | None,
+    fail_on: str,
+    api: str,
+) -> None:
+    """Reconcile an invoice's lines with the subscriptions and the price list; write the report.
 
-        Exit status: 0 when every invoice total ties and no error variance is found; 1 when a total differs or an
-        error variance is found (the report is still written; stderr says which totals and categories); --fail-on
-        warning also fails on warnings, --fail-on never exits 0; 2 for bad usage or input.
-        """
-        from cspkit.billing.recon_readers import recon_lines_to_frame
-        from cspkit.billing.reconcile import reconcile
-        from cspkit.reports.workbook import write_reconciliation_report
+    With --invoice the lines come from Microsoft Graph's asynchronous billed-reconciliation export (blobs kept
+    under reports/exports/ so a re-run downloads nothing twice), or from the v1 line-item API with --api v1.
 
-        if bool(invoice_id) == bool(files):
-            raise click.UsageError("give either --invoice ID or --file RECON_FILE (one or more)")
-        fmt = report_format(out, fmt)
-        invoices: Any = _invoice_totals(invoice_totals) or None
-        subscriptions: Any = _read_subscriptions(subscriptions_file) if subscriptions_file else None
-        sources: list[str] = []
-        with _progress(True) as progress:
-            if files:
-                frame, reports = _read_files(list(files), progress)
-                sources = [report.summary() for report in reports]
-                warnings = [w for report in reports for w in report.warnings]
-            else:
-                client = state.client()
-                invoice = client.invoices.get(invoice_id)
-                invoices = [invoice]
-                if api.lower() == "v1":
-                    raw = client.invoices.line_items(invoice.id, raw=True)
-                    report = recon_lines_to_frame(_counted(raw, progress, f"fetching {invoice.id}"),
-                                                  source=invoice.id)
-                    frame, sources = report.frame, [report.summary().replace("API", f"invoice {invoice.id}")]
-                else:
-                    from cspkit.billing.graph_export import fetch_recon_lines
+    Exit status: 0 when every invoice total ties and no error variance is found; 1 when a total differs or an
+    error variance is found (the report is still written; stderr says which totals and categories); --fail-on
+    warning also fails on warnings, --fail-on never exits 0; 2 for bad usage or input.
+    """
+    from cspkit.billing.reconcile import reconcile
+    from cspkit.reports.workbook import write_reconciliation_report
+    from cspkit.workflows.reconciliation import read_price_lists, reconcile_invoice
 
-                    note(f"requesting the Graph billed-reconciliation export of {invoice.id}…")
-                    frame = fetch_recon_lines(client, invoice.id, api="graph")
-                    sources = [f"invoice {invoice.id}: {len(frame):,} lines from the Microsoft Graph export"]
-                warnings = []
-                if subscriptions is None:
-                    customers = sorted({c for c in frame["CustomerId"].dropna().unique()})
-                    subscriptions = [
-                        s.to_wire() | {"customerId": c} for c in customers for s in client.subscriptions.list(c)
-                    ]
-            prices = None
-            if price_lists:
-                import pandas as pd
-
-                from cspkit.billing.pricelist import read_price_list
-
-                prices = pd.concat([read_price_list(p) for p in price_lists], ignore_index=True)
-            result = reconcile(
-                frame, subscriptions=subscriptions, price_list=prices, invoices=invoices, period=period or None
+    if bool(invoice_id) == bool(files):
+        raise click.UsageError("give either --invoice ID or --file RECON_FILE (one or more)")
+    fmt = report_format(out, fmt)
+    totals = _invoice_totals(invoice_totals) or None
+    subscriptions: Any = _read_subscriptions(subscriptions_file) if subscriptions_file else None
+    warnings: list[str] = []
+    with _progress(True) as progress:
+        if files:
+            frame, reports = _read_files(list(files), progress)
+            sources = [report.summary() for report in reports]
+            warnings = [w for report in reports for w in report.warnings]
+            result = reconcile(frame, subscriptions=subscriptions, price_list=read_price_lists(price_lists),
+                               invoices=totals, period=period or None)
+        else:
+            done = reconcile_invoice(
+                state.client(), invoice_id, api=api, price_lists=price_lists, subscriptions=subscriptions,
+                period=period, counted=lambda raw: _counted(raw, progress, f"fetching {invoice_id}"), on_note=note,
             )
-        label = invoice_id or (f"{result.period_start:%Y-%m}" if result.period_start is not None else "lines")
-        target = out or Path("reports") / f"reconciliation-{label}.{fmt}"
-        written = write_reconciliation_report(result, target, fmt=fmt, sources=sources)
-        reasons = failures(result, fail_on)
-        # data to stdout: the tie-out and the variance counts
-        tie_columns = ["InvoiceNumber", "Currency", "Lines", "Subtotal", "TaxTotal", "Total", "InvoiceTotal",
-                       "Difference", "Status"]  # fmt: skip
-        counts = result.variance_counts[result.variance_counts["Count"] > 0]
-        if state.output == "json":
-            payload = {
-                "tieout": _rows(result.tieout, tie_columns),
-                "variances": _rows(counts, ["Category", "Severity", "Count"]),
-                "files": [str(p) for p in written],
-                "failures": reasons,
-            }
-            from cspkit.cli.output import to_jsonable
+            result, sources = done.result, done.sources
+    label = invoice_id or (f"{result.period_start:%Y-%m}" if result.period_start is not None else "lines")
+    target = out or Path("reports") / f"reconciliation-{label}.{fmt}"
+    written = write_reconciliation_report(result, target, fmt=fmt, sources=sources)
+    reasons = failures(result, fail_on)
+    # data to stdout: the tie-out and the variance counts
+    tie_columns = ["InvoiceNumber", "Currency", "Lines", "Subtotal", "TaxTotal", "Total", "InvoiceTotal",
+                   "Difference", "Status"]  # fmt: skip
+    counts = result.variance_counts[result.variance_counts["Count"] > 0]
+    if state.output == "json":
+        payload = {
+            "tieout": _rows(result.tieout, tie_columns),
+            "variances": _rows(counts, ["Category", "Severity", "Count"]),
+            "files": [str(p) for p in written],
+            "failures": reasons,
+        }
+        from cspkit.cli.output import to_jsonable
 
-            click.echo(json.dumps(to_jsonable(payload), indent=2))
-        else:
-            emit(_rows(result.tieout, tie_columns), columns=tie_columns, fmt=state.output, title="Invoice tie-out")
-            if state.output == "table":
-                emit(_rows(counts, ["Category", "Severity", "Count"]), columns=["Category", "Severity", "Count"],
-                     fmt="table", title="Variances")  # fmt: skip
-        # the summary for humans
-        for line in sources:
-            note(line)
-        for warning in warnings:
-            note(f"warning: {warning}")
-        for text in result.notes:
-            note(f"note: {text}")
-        ties = (result.tieout["Status"] == "ties").sum()
-        note(
-            f"{len(result.lines):,} lines, {len(result.customers):,} customer rows, "
-            f"{len(result.variances):,} variances; tie-out: {ties} of {len(result.tieout)} invoice/currency totals tie"
-        )
-        note("report: " + ", ".join(str(p) for p in written))
-        if reasons:
-            for reason in reasons:
-                note(f"reconcile: {reason}")
-            note(f"reconcile: exit 1 (--fail-on {fail_on}; --fail-on never exits 0 once the report is written)")
-            click.get_current_context().exit(1)
+        click.echo(json.dumps(to_jsonable(payload), indent=2))
+    else:
+        emit(_rows(result.tieout, tie_columns), columns=tie_columns, fmt=state.output, title="Invoice tie-out")
+        if state.output == "table":
+            emit(_rows(counts, ["Category", "Severity", "Count"]), columns=["Category", "Severity", "Count"],
+                 fmt="table", title="Variances")  # fmt: skip
+    # the summary for humans
+    for line in sources:
+        note(line)
+    for warning in warnings:
+        note(f"warning: {warning}")
+    for text in result.notes:
+        note(f"note: {text}")
+    ties = (result.tieout["Status"] == "ties").sum()
+    note(
+        f"{len(result.lines):,} lines, {len(result.customers):,} customer rows, "
+        f"{len(result.variances):,} variances; tie-out: {ties} of {len(result.tieout)} invoice/currency totals tie"
+    )
+    note("report: " + ", ".join(str(p) for p in written))
+    if reasons:
+        for reason in reasons:
+            note(f"reconcile: {reason}")
+        note(f"reconcile: exit 1 (--fail-on {fail_on}; --fail-on never exits 0 once the report is written)")
+        click.get_current_context().exit(EXIT_FAILED)

@@ -19,7 +19,7 @@ def demo(out_dir: Path) -> None:
     refused, advance the clock to month end, fetch the invoice's reconciliation lines, reconcile them against
     the ledger and the price list, and write the workbook. Offline; nothing is left running.
     """
-    from cspkit.demo import run_demo
+    from cspkit.workflows.demo import run_demo
 
     result = run_demo(out_dir=out_dir, echo=click.echo)
     click.echo(
@@ -28,7 +28,3 @@ def demo(out_dir: Path) -> None:
         f"variances: {sum(result.variances.values())}; workbook: {result.workbook}"
     )
 
-
-def register(cli: click.Group) -> None:
-    """Add ``cspkit demo`` to the top-level group."""
-    cli.add_command(demo)

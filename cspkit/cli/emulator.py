@@ -54,10 +54,6 @@ _STATE_OPTION = click.option(
 )
 
 
-def register(cli: click.Group) -> None:
-    """Add this area's commands to the top-level `cspkit` group."""
-    cli.add_command(emulator_group)
-
 
 @click.group("emulator")
 def emulator_group() -> None:
@@ -167,11 +163,7 @@ def follow_link(state, uri: str) -> None:
     command runs; this command starts it on the same state, opens the link's landing page and submits its
     activation form. (With `cspkit emulator serve` running, you can open the link in a browser instead.)
     """
-    from cspkit.emulator.landing import follow_activation_link, rebase_link
+    from cspkit.workflows.activation import follow_activation_link, rebase_link
 
     server = state.emulator_server()
-    try:
-        answer = follow_activation_link(rebase_link(uri, server.url))
-    except RuntimeError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(answer)
+    click.echo(follow_activation_link(rebase_link(uri, server.url)))

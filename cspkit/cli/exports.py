@@ -10,8 +10,8 @@ resumably: run it again after an interruption and finished blobs are skipped) in
 table lists the blobs (file, bytes, lines, sha256, downloaded/resumed/skipped). "No data available" is an answer:
 exit 0 with a note. SAS tokens never appear in output.
 
-``fetch_recon_lines(pc, invoice_id, api="graph"|"v1")`` (from :mod:`cspkit.billing.graph_export`) is the data fetch
-of ``cspkit reconcile --invoice ID [--api graph|v1]``; :data:`api_option` is its click option.
+:func:`cspkit.workflows.reconciliation.fetch_invoice_lines` is the data fetch of ``cspkit reconcile --invoice ID
+[--api graph|v1]``; :data:`api_option` is its click option.
 
 Exit codes: 0 done (or no data), 1 the export or a download failed, 2 bad usage.
 """
@@ -26,11 +26,10 @@ from typing import Any
 
 import click
 
-from cspkit.billing.graph_export import fetch_recon_lines
 from cspkit.cli.output import emit, note
 from cspkit.errors import InputFileError
 
-__all__ = ["api_option", "export_command", "fetch_recon_lines", "register"]
+__all__ = ["api_option", "export_command"]
 
 COLUMNS = ["Blob", "Bytes", "Lines", "Sha256", "Download", "Path"]
 
@@ -150,17 +149,3 @@ def export_command(state: Any, invoice_id: str | None, unbilled: bool, currency:
     note(f"{len(rows)} blob(s), {sum(r['Lines'] for r in rows):,} lines in {folder} "
          f"(manifest.json alongside, SAS token redacted).")
 
-
-def register(cli: click.Group) -> None:
-    """Add ``export`` to the ``invoices`` group (creating the group when the billing area has not)."""
-    group = cli.commands.get("invoices")
-    if group is None:
-        @click.group("invoices")
-        def invoices() -> None:
-            """Invoices and their reconciliation data."""
-
-        group = invoices
-        cli.add_command(group)
-    if not isinstance(group, click.Group):
-        raise RuntimeError("the 'invoices' command is not a group: cannot add 'invoices export'")
-    group.add_command(export_command)

@@ -23,14 +23,13 @@ import click
 
 from cspkit._version import __version__
 from cspkit.cli import auth as auth_cli
-from cspkit.cli import billing, demo, emulator, exports, ordering, pricelist, usage
+from cspkit.cli import billing, catalog, demo, emulator, exports, ledger, orders, pricelist, subscriptions, usage
 from cspkit.cli.output import OUTPUT_FORMATS, note
 from cspkit.config import Settings, load_settings, tighten_home
-from cspkit.errors import APIError, CspkitError
+from cspkit.errors import EXIT_FAILED, EXIT_USAGE, APIError, CspkitError
 
 __all__ = ["CliState", "cli", "main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
 #: A wait before a retry at least this long (seconds) is announced on stderr, without --debug.
 WAIT_NOTICE_SECONDS = 3.0
@@ -106,24 +105,29 @@ class CliState:
             note(f"cspkit: using the local Partner Center emulator (state {state}), not real Partner Center.")
         return self._emulator
 
-    def client(self) -> Any:
-        """The :class:`~cspkit.client.PartnerCenter` for this run; the embedded emulator when no profile is set."""
+    def client(self, *, rate_limit: float | bool | None = None) -> Any:
+        """The :class:`~cspkit.client.PartnerCenter` for this run; the embedded emulator when no profile is set.
+
+        Args:
+            rate_limit: when the client is first built, spend at most this many requests a minute (``True``: the
+                default, ``CSPKIT_RATE_LIMIT`` or 475; :func:`cspkit.workflows.ratelimit.rate_limited_session`).
+        """
         if self._client is None:
             from cspkit.client import PartnerCenter
 
+            options: dict[str, Any] = {"correlation_id": self.correlation_id, "on_retry": self.announce_wait}
+            if rate_limit:
+                from cspkit.workflows.ratelimit import rate_limited_session
+
+                options["session"] = rate_limited_session(None if rate_limit is True else float(rate_limit))
             settings = self.settings
             if settings.is_emulator:
                 emu = self.emulator_server()
                 settings = settings.with_overrides(
                     endpoint=emu.url, pricesheet_endpoint=emu.url, graph_endpoint=emu.url
                 )
-                self._client = PartnerCenter(
-                    settings=settings, access_token=emu.token, correlation_id=self.correlation_id,
-                    on_retry=self.announce_wait,
-                )
-            else:
-                self._client = PartnerCenter(settings=settings, correlation_id=self.correlation_id,
-                                             on_retry=self.announce_wait)
+                options["access_token"] = emu.token
+            self._client = PartnerCenter(settings=settings, **options)
             self._closers.append(self._client.close)
         return self._client
 
@@ -234,8 +238,12 @@ def cli(
     ctx.call_on_close(state.close)
 
 
-for _area in (demo, auth_cli, emulator, ordering, billing, exports, pricelist, usage):  # exports extends `invoices`
-    _area.register(cli)
+billing.invoices_group.add_command(exports.export_command)
+for _command in (demo.demo, auth_cli.auth, emulator.emulator_group, catalog.customers_group, catalog.catalog_group,
+                 orders.order_group, orders.orders_group, subscriptions.subscriptions_group, ledger.ledger_group,
+                 ledger.audit_cmd, billing.invoices_group, billing.reconcile_cmd, pricelist.pricelist_group,
+                 usage.usage_group):
+    cli.add_command(_command)
 
 
 def _late_option(name: str, *decls: str, **kwargs: Any) -> click.Option:

@@ -28,7 +28,7 @@ import pandas as pd
 
 from cspkit.cli.output import emit, note
 
-__all__ = ["register"]
+__all__ = ["pricelist_group"]
 
 SHOW_COLUMNS = [
     "ProductId", "SkuId", "ProductTitle", "SkuTitle", "Segment", "TermDuration", "BillingPlan", "Currency",
@@ -114,132 +114,134 @@ def write_xlsx_atomic(frame: pd.DataFrame, path: Path, *, sheet_name: str = "Cha
             os.unlink(temp_name)
 
 
-def register(cli: click.Group) -> None:
-    """Add the ``pricelist`` group to the top-level ``cspkit`` group."""
 
-    @cli.group("pricelist")
-    def pricelist() -> None:
-        """Fetch, show and compare Partner Center price lists (new commerce and marketplace)."""
+@click.group("pricelist")
+def pricelist_group() -> None:
+    """Fetch, show and compare Partner Center price lists (new commerce and marketplace)."""
 
-    @pricelist.command("fetch")
-    @click.option("--market", required=True, help="ISO 3166 country code of the market, e.g. US.")
-    @click.option(
-        "--view", type=click.Choice(["updatedlicensebased", "marketplace"], case_sensitive=False),
-        default="updatedlicensebased", show_default=True, help="New-commerce licence-based or marketplace list.",
-    )  # fmt: skip
-    @click.option("--month", callback=_month, help="Price list month as YYYYMM (default: this month).")
-    @click.option(
-        "--timeline", type=click.Choice(["current", "history", "future"], case_sensitive=False), default="current",
-        show_default=True, help="future = next month's preview (new commerce only).",
-    )  # fmt: skip
-    @click.option("--refresh", is_flag=True, help="Download again even when a cached copy exists.")
-    @click.pass_obj
-    def fetch(state: Any, market: str, view: str, month: str | None, timeline: str, refresh: bool) -> None:
-        """Download a price list through the price-sheet API (cached) and print where it is."""
-        from cspkit.billing.pricelist import read_price_list
 
-        if timeline.lower() == "future" and view.lower() == "marketplace":
-            raise click.BadParameter("the marketplace view has no future timeline", param_hint="--timeline")
-        if len(market.strip()) != 2 or not market.strip().isalpha():
-            raise click.BadParameter("expected a two-letter country code, e.g. US", param_hint="--market")
-        client = state.client()
-        path = client.pricesheets.get(market, view.lower(), timeline.lower(), month, refresh=refresh)
-        frame = read_price_list(path)
-        row = {
-            "File": str(path),
-            "Market": market.upper(),
-            "View": view.lower(),
-            "Timeline": timeline.lower(),
-            "Rows": len(frame),
-            "Products": frame["ProductId"].nunique(),
-            "FreeTrialRows": int(frame["IsFreeTrial"].sum()),
-        }
-        emit([row], columns=list(row), fmt=state.output, title="Price list")
+@pricelist_group.command("fetch")
+@click.option("--market", required=True, help="ISO 3166 country code of the market, e.g. US.")
+@click.option(
+    "--view", type=click.Choice(["updatedlicensebased", "marketplace"], case_sensitive=False),
+    default="updatedlicensebased", show_default=True, help="New-commerce licence-based or marketplace list.",
+)  # fmt: skip
+@click.option("--month", callback=_month, help="Price list month as YYYYMM (default: this month).")
+@click.option(
+    "--timeline", type=click.Choice(["current", "history", "future"], case_sensitive=False), default="current",
+    show_default=True, help="future = next month's preview (new commerce only).",
+)  # fmt: skip
+@click.option("--refresh", is_flag=True, help="Download again even when a cached copy exists.")
+@click.pass_obj
+def fetch(state: Any, market: str, view: str, month: str | None, timeline: str, refresh: bool) -> None:
+    """Download a price list through the price-sheet API (cached) and print where it is."""
+    from cspkit.billing.pricelist import read_price_list
 
-    @pricelist.command("show")
-    @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-    @click.option("--product", "product_id", help="Only this ProductId (case-insensitive).")
-    @click.option("--search", help="Only rows whose product/SKU title, description, publisher or id contain TEXT.")
-    @click.option("--segment", help="Only this Segment (Commercial, Education, Charity, Government; any case).")
-    @click.option("--include-trials/--no-trials", default=True, show_default=True, help="Show free-trial rows.")
-    @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many rows.")
-    @click.pass_obj
-    def show(
-        state: Any, file: Path, product_id: str | None, search: str | None, segment: str | None,
-        include_trials: bool, limit: int | None,
-    ) -> None:  # fmt: skip
-        """Show the rows of a price list FILE (CSV, zipped CSV or .xlsx) with term price, price per billing period
-        and monthly equivalent."""
-        from cspkit.billing.pricelist import read_price_list
-        from cspkit.billing.pricelist_analysis import price_figures
+    if timeline.lower() == "future" and view.lower() == "marketplace":
+        raise click.BadParameter("the marketplace view has no future timeline", param_hint="--timeline")
+    if len(market.strip()) != 2 or not market.strip().isalpha():
+        raise click.BadParameter("expected a two-letter country code, e.g. US", param_hint="--market")
+    client = state.client()
+    path = client.pricesheets.get(market, view.lower(), timeline.lower(), month, refresh=refresh)
+    frame = read_price_list(path)
+    row = {
+        "File": str(path),
+        "Market": market.upper(),
+        "View": view.lower(),
+        "Timeline": timeline.lower(),
+        "Rows": len(frame),
+        "Products": frame["ProductId"].nunique(),
+        "FreeTrialRows": int(frame["IsFreeTrial"].sum()),
+    }
+    emit([row], columns=list(row), fmt=state.output, title="Price list")
 
-        frame = _filtered(read_price_list(file), product_id, segment)
-        if search:
-            needle = search.casefold()
-            hit = pd.Series(False, index=frame.index)
-            for column in _SEARCHED:
-                hit |= frame[column].fillna("").str.casefold().str.contains(needle, regex=False)
-            frame = frame[hit]
-        if not include_trials:
-            frame = frame[~frame["IsFreeTrial"]]
-        total = len(frame)
-        if limit is not None:
-            frame = frame.head(limit)
-        frame = price_figures(frame)
-        emit(_records(frame, SHOW_COLUMNS), columns=SHOW_COLUMNS, fmt=state.output, title=str(file))
-        if limit is not None and total > limit:
-            note(f"({limit} of {total} rows shown)")
 
-    @pricelist.command("plans")
-    @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-    @click.option("--product", "product_id", help="Only this ProductId (case-insensitive).")
-    @click.option("--segment", help="Only this Segment (Commercial, Education, Charity, Government; any case).")
-    @click.pass_obj
-    def plans(state: Any, file: Path, product_id: str | None, segment: str | None) -> None:
-        """A year of one seat three ways: P1Y paid up front, P1Y billed monthly, P1M month to month.
+@pricelist_group.command("show")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--product", "product_id", help="Only this ProductId (case-insensitive).")
+@click.option("--search", help="Only rows whose product/SKU title, description, publisher or id contain TEXT.")
+@click.option("--segment", help="Only this Segment (Commercial, Education, Charity, Government; any case).")
+@click.option("--include-trials/--no-trials", default=True, show_default=True, help="Show free-trial rows.")
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many rows.")
+@click.pass_obj
+def show(
+    state: Any, file: Path, product_id: str | None, search: str | None, segment: str | None,
+    include_trials: bool, limit: int | None,
+) -> None:  # fmt: skip
+    """Show the rows of a price list FILE (CSV, zipped CSV or .xlsx) with term price, price per billing period
+    and monthly equivalent."""
+    from cspkit.billing.pricelist import read_price_list
+    from cspkit.billing.pricelist_analysis import price_figures
 
-        Term prices, the monthly bill and the monthly equivalent side by side, with the premiums of monthly billing
-        (5 % on Microsoft's lists) and of month-to-month terms (20 %)."""
-        from cspkit.billing.pricelist import read_price_list
-        from cspkit.billing.pricelist_analysis import compare_billing_plans
+    frame = _filtered(read_price_list(file), product_id, segment)
+    if search:
+        needle = search.casefold()
+        hit = pd.Series(False, index=frame.index)
+        for column in _SEARCHED:
+            hit |= frame[column].fillna("").str.casefold().str.contains(needle, regex=False)
+        frame = frame[hit]
+    if not include_trials:
+        frame = frame[~frame["IsFreeTrial"]]
+    total = len(frame)
+    if limit is not None:
+        frame = frame.head(limit)
+    frame = price_figures(frame)
+    emit(_records(frame, SHOW_COLUMNS), columns=SHOW_COLUMNS, fmt=state.output, title=str(file))
+    if limit is not None and total > limit:
+        note(f"({limit} of {total} rows shown)")
 
-        table = compare_billing_plans(_filtered(read_price_list(file), product_id, segment))
-        emit(_records(table, PLAN_COLUMNS), columns=PLAN_COLUMNS, fmt=state.output, title=f"Billing plans: {file}")
 
-    @pricelist.command("diff")
-    @click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
-    @click.argument("new", type=click.Path(dir_okay=False, path_type=Path), required=False)
-    @click.option(
-        "--out", type=click.Path(dir_okay=False, path_type=Path),
-        help="Also write the changes to this .xlsx workbook (written to a temporary file, then renamed).",
-    )  # fmt: skip
-    @click.option("--include-unchanged", is_flag=True, help="List unchanged prices too.")
-    @click.pass_obj
-    def diff(state: Any, old: Path, new: Path | None, out: Path | None, include_unchanged: bool) -> None:
-        """Compare two price lists OLD NEW: added, removed, price up and price down (per product/SKU/term/plan).
+@pricelist_group.command("plans")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--product", "product_id", help="Only this ProductId (case-insensitive).")
+@click.option("--segment", help="Only this Segment (Commercial, Education, Charity, Government; any case).")
+@click.pass_obj
+def plans(state: Any, file: Path, product_id: str | None, segment: str | None) -> None:
+    """A year of one seat three ways: P1Y paid up front, P1Y billed monthly, P1M month to month.
 
-        With one file, what changed since last month according to its ChangeIndicator and PreviousValues columns
-        (current Partner Center lists carry them): the old price comes from PreviousValues."""
-        from cspkit.billing.pricelist import read_price_list
-        from cspkit.billing.pricelist_analysis import diff_from_indicators, diff_price_lists
+    Term prices, the monthly bill and the monthly equivalent side by side, with the premiums of monthly billing
+    (5 % on Microsoft's lists) and of month-to-month terms (20 %)."""
+    from cspkit.billing.pricelist import read_price_list
+    from cspkit.billing.pricelist_analysis import compare_billing_plans
 
-        if out is not None and out.suffix.lower() != ".xlsx":
-            raise click.BadParameter("the workbook name must end in .xlsx", param_hint="--out")
-        if new is None:
-            current = read_price_list(old)
-            if "ChangeIndicator" not in current.columns:
-                raise click.UsageError(
-                    f"{old} has no ChangeIndicator column, so one file cannot tell what changed: give last month's "
-                    "list too (cspkit pricelist diff OLD NEW)"
-                )
-            changes = diff_from_indicators(current, include_unchanged=include_unchanged)
-            title, kinds = f"{old}: changes since last month", ("added", "price_up", "price_down", "changed")
-        else:
-            changes = diff_price_lists(read_price_list(old), read_price_list(new), include_unchanged=include_unchanged)
-            title, kinds = f"{old} → {new}", ("added", "removed", "price_up", "price_down")
-        emit(_records(changes, DIFF_COLUMNS), columns=DIFF_COLUMNS, fmt=state.output, title=title)
-        counts = changes["Change"].value_counts()
-        note(", ".join(f"{counts.get(k, 0)} {k.replace('_', ' ')}" for k in kinds))
-        if out is not None:
-            write_xlsx_atomic(changes, out)
-            note(f"Wrote {out}")
+    table = compare_billing_plans(_filtered(read_price_list(file), product_id, segment))
+    emit(_records(table, PLAN_COLUMNS), columns=PLAN_COLUMNS, fmt=state.output, title=f"Billing plans: {file}")
+
+
+@pricelist_group.command("diff")
+@click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the changes to this .xlsx workbook (written to a temporary file, then renamed).",
+)  # fmt: skip
+@click.option("--include-unchanged", is_flag=True, help="List unchanged prices too.")
+@click.pass_obj
+def diff(state: Any, old: Path, new: Path | None, out: Path | None, include_unchanged: bool) -> None:
+    """Compare two price lists OLD NEW: added, removed, price up and price down (per product/SKU/term/plan).
+
+    With one file, what changed since last month according to its ChangeIndicator and PreviousValues columns
+    (current Partner Center lists carry them): the old price comes from PreviousValues."""
+    from cspkit.billing.pricelist import read_price_list
+    from cspkit.billing.pricelist_analysis import diff_from_indicators, diff_price_lists
+
+    if out is not None and out.suffix.lower() != ".xlsx":
+        raise click.BadParameter("the workbook name must end in .xlsx", param_hint="--out")
+    if new is None:
+        current = read_price_list(old)
+        if "ChangeIndicator" not in current.columns:
+            raise click.UsageError(
+                f"{old} has no ChangeIndicator column, so one file cannot tell what changed: give last month's "
+                "list too (cspkit pricelist diff OLD NEW)"
+            )
+        changes = diff_from_indicators(current, include_unchanged=include_unchanged)
+        title, kinds = f"{old}: changes since last month", ("added", "price_up", "price_down", "changed")
+    else:
+        changes = diff_price_lists(read_price_list(old), read_price_list(new), include_unchanged=include_unchanged)
+        title, kinds = f"{old} → {new}", ("added", "removed", "price_up", "price_down")
+    emit(_records(changes, DIFF_COLUMNS), columns=DIFF_COLUMNS, fmt=state.output, title=title)
+    counts = changes["Change"].value_counts()
+    note(", ".join(f"{counts.get(k, 0)} {k.replace('_', ' ')}" for k in kinds))
+    if out is not None:
+        write_xlsx_atomic(changes, out)
+        note(f"Wrote {out}")

@@ -17,7 +17,7 @@ import click
 
 from cspkit.cli.output import emit, note, to_jsonable
 
-__all__ = ["register"]
+__all__ = ["usage_group"]
 
 _SUMMARY_COLUMNS = ["BillingCurrency", "PricingCurrency", "Rows", "BillingPreTaxTotal", "PricingPreTaxTotal",
                     "PecRows", "CreditNotAppliedRows", "NotAppliedRows", "AtStake", "LostSubscriptions",
@@ -55,125 +55,124 @@ def _rows(frame: Any, columns: list[str]) -> list[dict[str, Any]]:
             for r in part.to_dict("records")]  # fmt: skip
 
 
-def register(cli: click.Group) -> None:
-    """Add ``usage`` to the top-level ``cspkit`` group."""
 
-    @cli.group("usage")
-    def usage() -> None:
-        """Azure plan consumption: daily rated usage files reconciled (spend, partner earned credit, anomalies)."""
+@click.group("usage")
+def usage_group() -> None:
+    """Azure plan consumption: daily rated usage files reconciled (spend, partner earned credit, anomalies)."""
 
-    @usage.command("reconcile")
-    @click.option("--file", "files", multiple=True, required=True,
-                  type=click.Path(dir_okay=True, path_type=Path), metavar="DAILY",
-                  help="Daily rated usage file (repeat for several): the portal CSV, .csv.gz, an Excel re-save "
-                       "(';' and decimal commas), JSON Lines, a Graph export .json.gz, or a typed Parquet file/folder.")
-    @click.option("--invoice-file", type=click.Path(dir_okay=False, path_type=Path), metavar="RECON",
-                  help="Invoice reconciliation file of the same invoice: Σ daily BillingPreTaxTotal is tied to its "
-                       "usage charges per subscription and per product/SKU.")
-    @click.option("--subscriptions", "subscriptions_file", type=click.Path(dir_okay=False, path_type=Path),
-                  help="Subscriptions (CSV/JSON) with cancellation dates: flags resources billed after one.")
-    @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-                  help="Report file: .xlsx (workbook with a chart), or the stem of .csv/.parquet files.")
-    @click.option("--format", "fmt", type=click.Choice(["xlsx", "csv", "parquet"]),
-                  help="Report format [default: from the --out suffix, else xlsx].")
-    @click.option("--spike-factor", default="3", show_default=True, callback=_decimal, metavar="N",
-                  help="A day is a spike above this many times the subscription's trailing median daily spend.")
-    @click.option("--spike-floor", default="10", show_default=True, callback=_decimal, metavar="AMOUNT",
-                  help="...and at least this much spend that day (billing currency).")
-    @click.option("--window-days", default=7, show_default=True, type=click.IntRange(min=1),
-                  help="Days before each day that make the trailing median.")
-    @click.option("--new-meter-after-days", default=3, show_default=True, type=click.IntRange(min=1),
-                  help="Meters first billed after this many days of the period count as new.")
-    @click.pass_obj
-    def reconcile_cmd(
-        state: Any,
-        files: tuple[Path, ...],
-        invoice_file: Path | None,
-        subscriptions_file: Path | None,
-        out: Path,
-        fmt: str | None,
-        spike_factor: Decimal,
-        spike_floor: Decimal,
-        window_days: int,
-        new_meter_after_days: int,
-    ) -> None:
-        """Reconcile Azure plan daily rated usage files; write the report.
 
-        \b
-        What you get:
-          * spend per customer, Azure subscription, meter, resource group and day, in billing and pricing currency
-            (exact sums: the per-customer totals add up to the file's total to the last digit);
-          * partner earned credit: rows 'Credit Not Applied', subscriptions that had PEC and lost it (the day it
-            stopped), and the money at stake (15 % of the pricing pre-tax total of those rows); marketplace rows
-            apart (never eligible);
-          * anomalies: spend spikes, new meters, resources billed after a cancellation (with --subscriptions);
-          * with --invoice-file: the tie of the daily rows to the invoice, per subscription and product/SKU.
+@usage_group.command("reconcile")
+@click.option("--file", "files", multiple=True, required=True,
+              type=click.Path(dir_okay=True, path_type=Path), metavar="DAILY",
+              help="Daily rated usage file (repeat for several): the portal CSV, .csv.gz, an Excel re-save "
+                   "(';' and decimal commas), JSON Lines, a Graph export .json.gz, or a typed Parquet file/folder.")
+@click.option("--invoice-file", type=click.Path(dir_okay=False, path_type=Path), metavar="RECON",
+              help="Invoice reconciliation file of the same invoice: Σ daily BillingPreTaxTotal is tied to its "
+                   "usage charges per subscription and per product/SKU.")
+@click.option("--subscriptions", "subscriptions_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Subscriptions (CSV/JSON) with cancellation dates: flags resources billed after one.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Report file: .xlsx (workbook with a chart), or the stem of .csv/.parquet files.")
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv", "parquet"]),
+              help="Report format [default: from the --out suffix, else xlsx].")
+@click.option("--spike-factor", default="3", show_default=True, callback=_decimal, metavar="N",
+              help="A day is a spike above this many times the subscription's trailing median daily spend.")
+@click.option("--spike-floor", default="10", show_default=True, callback=_decimal, metavar="AMOUNT",
+              help="...and at least this much spend that day (billing currency).")
+@click.option("--window-days", default=7, show_default=True, type=click.IntRange(min=1),
+              help="Days before each day that make the trailing median.")
+@click.option("--new-meter-after-days", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Meters first billed after this many days of the period count as new.")
+@click.pass_obj
+def reconcile_cmd(
+    state: Any,
+    files: tuple[Path, ...],
+    invoice_file: Path | None,
+    subscriptions_file: Path | None,
+    out: Path,
+    fmt: str | None,
+    spike_factor: Decimal,
+    spike_floor: Decimal,
+    window_days: int,
+    new_meter_after_days: int,
+) -> None:
+    """Reconcile Azure plan daily rated usage files; write the report.
 
-        \b
-        Examples:
-          cspkit usage reconcile --file DailyRatedUsage_G012345678.csv --out reports/usage-2025-11.xlsx
-          cspkit usage reconcile --file a.csv.gz --file b.csv.gz --invoice-file Recon_G012345678.csv \\
-              --out reports/usage.xlsx
-          cspkit -o json usage reconcile --file usage.csv --out reports/usage --format parquet
+    \b
+    What you get:
+      * spend per customer, Azure subscription, meter, resource group and day, in billing and pricing currency
+        (exact sums: the per-customer totals add up to the file's total to the last digit);
+      * partner earned credit: rows 'Credit Not Applied', subscriptions that had PEC and lost it (the day it
+        stopped), and the money at stake (15 % of the pricing pre-tax total of those rows); marketplace rows
+        apart (never eligible);
+      * anomalies: spend spikes, new meters, resources billed after a cancellation (with --subscriptions);
+      * with --invoice-file: the tie of the daily rows to the invoice, per subscription and product/SKU.
 
-        Exit codes: 0 done; 1 the daily rows do not tie to the invoice; 2 bad options or a bad file.
-        """
-        from cspkit.billing.usage import AnomalyRule, reconcile_usage
-        from cspkit.reports.usage_workbook import write_usage_report
+    \b
+    Examples:
+      cspkit usage reconcile --file DailyRatedUsage_G012345678.csv --out reports/usage-2025-11.xlsx
+      cspkit usage reconcile --file a.csv.gz --file b.csv.gz --invoice-file Recon_G012345678.csv \\
+          --out reports/usage.xlsx
+      cspkit -o json usage reconcile --file usage.csv --out reports/usage --format parquet
 
-        fmt = fmt or (out.suffix.lower().lstrip(".") if out.suffix.lower() in (".xlsx", ".csv", ".parquet")
-                      else "xlsx")  # fmt: skip
-        if fmt == "xlsx" and out.suffix.lower() != ".xlsx":
-            out = out.with_suffix(".xlsx") if not out.suffix else out
-        subscriptions: Any = None
-        if subscriptions_file is not None:
-            from cspkit.cli.billing import _read_subscriptions
+    Exit codes: 0 done; 1 the daily rows do not tie to the invoice; 2 bad options or a bad file.
+    """
+    from cspkit.billing.usage import AnomalyRule, reconcile_usage
+    from cspkit.reports.usage_workbook import write_usage_report
 
-            subscriptions = _read_subscriptions(subscriptions_file)
-        rule = AnomalyRule(spike_factor=spike_factor, spike_floor=spike_floor, window_days=window_days,
-                           new_meter_after_days=new_meter_after_days)  # fmt: skip
-        with _progress() as progress:
-            tasks: dict[str, Any] = {}
+    fmt = fmt or (out.suffix.lower().lstrip(".") if out.suffix.lower() in (".xlsx", ".csv", ".parquet")
+                  else "xlsx")  # fmt: skip
+    if fmt == "xlsx" and out.suffix.lower() != ".xlsx":
+        out = out.with_suffix(".xlsx") if not out.suffix else out
+    subscriptions: Any = None
+    if subscriptions_file is not None:
+        from cspkit.cli.billing import _read_subscriptions
 
-            def on_progress(step: str, done: int, total: int) -> None:
-                if step not in tasks:
-                    tasks[step] = progress.add_task(step, total=total or None)
-                progress.update(tasks[step], completed=done, total=total or None)
+        subscriptions = _read_subscriptions(subscriptions_file)
+    rule = AnomalyRule(spike_factor=spike_factor, spike_floor=spike_floor, window_days=window_days,
+                       new_meter_after_days=new_meter_after_days)  # fmt: skip
+    with _progress() as progress:
+        tasks: dict[str, Any] = {}
 
-            result = reconcile_usage(list(files), invoice=invoice_file, subscriptions=subscriptions, rule=rule,
-                                     progress=on_progress)  # fmt: skip
-            task = progress.add_task(f"writing {out.name}", total=None)
-            written = write_usage_report(result, out, fmt=fmt)
-            progress.remove_task(task)
-        if state.output == "json":
-            payload = {
-                "summary": _rows(result.summary, _SUMMARY_COLUMNS),
-                "anomalies": {str(k): int(v) for k, v in result.anomalies["Kind"].value_counts().items()},
-                "invoice_tie": _rows(result.invoice_tie, _TIE_COLUMNS),
-                "files": [str(p) for p in written],
-            }
-            click.echo(json.dumps(to_jsonable(payload), indent=2))
-        else:
-            emit(_rows(result.summary, _SUMMARY_COLUMNS), columns=_SUMMARY_COLUMNS, fmt=state.output,
-                 title="Azure plan usage")  # fmt: skip
-            if len(result.invoice_tie) and state.output == "table":
-                emit(_rows(result.invoice_tie, _TIE_COLUMNS), columns=_TIE_COLUMNS, fmt="table",
-                     title="Tie to the invoice")  # fmt: skip
-        for line in result.sources:
-            note(line)
-        for text in result.notes:
-            note(f"note: {text}")
-        kinds = result.anomalies["Kind"].value_counts()
-        pec = result.pec
-        note(
-            f"{result.rows_read:,} rows, {len(result.customers):,} customer rows; PEC: "
-            f"{int(result.summary['CreditNotAppliedRows'].sum()):,} rows 'Credit Not Applied' "
-            f"({int(result.summary['MarketplaceRows'].sum()):,} of all rows are marketplace), "
-            f"{int((pec['Status'] == 'lost').sum())} subscription(s) lost it; anomalies: "
-            + (", ".join(f"{v} {k}" for k, v in kinds.items()) or "none")
-        )
-        note("report: " + ", ".join(str(p) for p in written))
-        if result.has_differences:
-            differs = int((result.invoice_tie["Status"] != "ties").sum())
-            note(f"{differs} subscription(s) do not tie to the invoice: see the Invoice tie sheet")
-            click.get_current_context().exit(1)
+        def on_progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = progress.add_task(step, total=total or None)
+            progress.update(tasks[step], completed=done, total=total or None)
+
+        result = reconcile_usage(list(files), invoice=invoice_file, subscriptions=subscriptions, rule=rule,
+                                 progress=on_progress)  # fmt: skip
+        task = progress.add_task(f"writing {out.name}", total=None)
+        written = write_usage_report(result, out, fmt=fmt)
+        progress.remove_task(task)
+    if state.output == "json":
+        payload = {
+            "summary": _rows(result.summary, _SUMMARY_COLUMNS),
+            "anomalies": {str(k): int(v) for k, v in result.anomalies["Kind"].value_counts().items()},
+            "invoice_tie": _rows(result.invoice_tie, _TIE_COLUMNS),
+            "files": [str(p) for p in written],
+        }
+        click.echo(json.dumps(to_jsonable(payload), indent=2))
+    else:
+        emit(_rows(result.summary, _SUMMARY_COLUMNS), columns=_SUMMARY_COLUMNS, fmt=state.output,
+             title="Azure plan usage")  # fmt: skip
+        if len(result.invoice_tie) and state.output == "table":
+            emit(_rows(result.invoice_tie, _TIE_COLUMNS), columns=_TIE_COLUMNS, fmt="table",
+                 title="Tie to the invoice")  # fmt: skip
+    for line in result.sources:
+        note(line)
+    for text in result.notes:
+        note(f"note: {text}")
+    kinds = result.anomalies["Kind"].value_counts()
+    pec = result.pec
+    note(
+        f"{result.rows_read:,} rows, {len(result.customers):,} customer rows; PEC: "
+        f"{int(result.summary['CreditNotAppliedRows'].sum()):,} rows 'Credit Not Applied' "
+        f"({int(result.summary['MarketplaceRows'].sum()):,} of all rows are marketplace), "
+        f"{int((pec['Status'] == 'lost').sum())} subscription(s) lost it; anomalies: "
+        + (", ".join(f"{v} {k}" for k, v in kinds.items()) or "none")
+    )
+    note("report: " + ", ".join(str(p) for p in written))
+    if result.has_differences:
+        differs = int((result.invoice_tie["Status"] != "ties").sum())
+        note(f"{differs} subscription(s) do not tie to the invoice: see the Invoice tie sheet")
+        click.get_current_context().exit(1)

@@ -1,6 +1,6 @@
 """The ledger service: record every write as an intent before the call and complete it after.
 
-Usage (what :class:`cspkit.ordering.Ordering` does)::
+Usage (what :class:`cspkit.workflows.ordering.Ordering` does)::
 
     ledger = Ledger(settings.resolved_database_url(), actor=..., target=Target.emulator(url, instance_id=...))
     entry = ledger.begin(kind="order", key=row_key, customer_id=c, request={...})   # or the existing entry

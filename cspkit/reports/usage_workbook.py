@@ -31,11 +31,11 @@ import pandas as pd
 
 from cspkit.reports.workbook import (
     EXCEL_MAX_DATA_ROWS,
-    _finish_sheet,
-    _Styles,
-    _write_table,
+    Styles,
     atomic_path,
+    finish_sheet,
     write_frames,
+    write_table,
 )
 
 __all__ = ["TOP_CUSTOMERS", "daily_spend_pivot", "write_usage_report", "write_usage_workbook"]
@@ -66,7 +66,7 @@ def daily_spend_pivot(result: Any, top: int = TOP_CUSTOMERS) -> pd.DataFrame:
     return frame.reset_index()
 
 
-def _sheet(workbook: Any, styles: _Styles, name: str, tables: list[tuple[str | None, pd.DataFrame]]) -> None:
+def _sheet(workbook: Any, styles: Styles, name: str, tables: list[tuple[str | None, pd.DataFrame]]) -> None:
     ws = workbook.add_worksheet(name)
     row, widths, first_header, first_len, first_cols = 0, [], None, 0, 0
     for title, frame in tables:
@@ -76,7 +76,7 @@ def _sheet(workbook: Any, styles: _Styles, name: str, tables: list[tuple[str | N
         if first_header is None:
             first_header, first_len, first_cols = row, len(frame), len(frame.columns)
         shown = frame.iloc[:EXCEL_MAX_DATA_ROWS - row - 2] if len(frame) > EXCEL_MAX_DATA_ROWS - row - 2 else frame
-        row, table_widths = _write_table(ws, styles, shown, row, status_column="Status" if "Status" in frame else None)
+        row, table_widths = write_table(ws, styles, shown, row, status_column="Status" if "Status" in frame else None)
         if len(shown) < len(frame):
             ws.write_string(row, 0, f"{len(frame) - len(shown):,} more rows: see the CSV/Parquet export")
             row += 1
@@ -84,7 +84,7 @@ def _sheet(workbook: Any, styles: _Styles, name: str, tables: list[tuple[str | N
                                             table_widths + [0.0] * len(widths), strict=False)]  # fmt: skip
         row += 1
     if len(tables) == 1 and first_header is not None:
-        _finish_sheet(ws, widths, first_header, first_header + first_len, first_cols)
+        finish_sheet(ws, widths, first_header, first_header + first_len, first_cols)
     else:
         for c, width in enumerate(widths):
             ws.set_column(c, c, min(width, 60))
@@ -116,13 +116,13 @@ def _pec_table(result: Any) -> pd.DataFrame:
     return frame
 
 
-def _chart_sheet(workbook: Any, styles: _Styles, result: Any, top: int) -> None:
+def _chart_sheet(workbook: Any, styles: Styles, result: Any, top: int) -> None:
     pivot = daily_spend_pivot(result, top)
     ws = workbook.add_worksheet("Daily spend chart")
     title = f"Daily spend of the top {top} customers (BillingPreTaxTotal, billing currency)"
     ws.write_string(0, 0, title, styles.title)
     header = 2
-    last, widths = _write_table(ws, styles, pivot, header)
+    last, widths = write_table(ws, styles, pivot, header)
     for c, width in enumerate(widths):
         ws.set_column(c, c, min(max(width, 12), 40))
     n = len(pivot)
@@ -162,7 +162,7 @@ def write_usage_workbook(
     target = Path(path)
     with atomic_path(target) as tmp:
         workbook = xlsxwriter.Workbook(str(tmp), {"nan_inf_to_errors": True})
-        styles = _Styles(workbook)
+        styles = Styles(workbook)
         ws = workbook.add_worksheet("Summary")
         ws.write_string(0, 0, "Azure plan daily rated usage", styles.title)
         info = [("Generated (UTC)", datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")),
@@ -181,7 +181,7 @@ def write_usage_workbook(
             tables.append(("Invoice tie (per subscription)", result.invoice_tie))
         for title, frame in tables:
             ws.write_string(row, 0, title, styles.section)
-            row, w = _write_table(ws, styles, frame, row + 1, status_column="Status" if "Status" in frame else None)
+            row, w = write_table(ws, styles, frame, row + 1, status_column="Status" if "Status" in frame else None)
             widths = [max(a, b) for a, b in zip(widths + [0.0] * len(w), w + [0.0] * len(widths), strict=False)]
             row += 1
         for c, width in enumerate(widths):

@@ -33,8 +33,14 @@ import pyarrow.compute as pc
 
 __all__ = [
     "EXCEL_MAX_DATA_ROWS",
+    "Styles",
     "atomic_path",
+    "finish_sheet",
+    "parquet_ready",
+    "text_ready",
     "write_frames",
+    "write_table",
+    "write_table_file",
     "write_reconciliation_report",
     "write_reconciliation_workbook",
 ]
@@ -152,7 +158,10 @@ def _width(header: str, values: list[Any], kind: str) -> float:
     return float(min(max(len(header), longest) + 2, 60))
 
 
-class _Styles:
+class Styles:
+    """The cell formats of one xlsxwriter workbook (header, title, dates, money, prices, integers, status colours,
+    one money format per currency), created once per workbook and shared by its sheets."""
+
     def __init__(self, workbook: Any) -> None:
         self.workbook = workbook
         self.header = workbook.add_format(
@@ -194,9 +203,9 @@ class _Styles:
         return None
 
 
-def _write_table(
+def write_table(
     ws: Any,
-    styles: _Styles,
+    styles: Styles,
     frame: pd.DataFrame,
     first_row: int,
     *,
@@ -287,7 +296,7 @@ def _bulk_rows_supported(ws: Any) -> bool:
 
 def _fast_rows(
     ws: Any,
-    styles: _Styles,
+    styles: Styles,
     names: list[str],
     columns: list[tuple[str, list[Any]]],
     first_row: int,
@@ -356,7 +365,9 @@ def _fast_rows(
     ws.previous_row = last_row + 1
 
 
-def _finish_sheet(ws: Any, widths: list[float], header_row: int, last_row: int, n_columns: int) -> None:
+def finish_sheet(ws: Any, widths: list[float], header_row: int, last_row: int, n_columns: int) -> None:
+    """Set the column ``widths`` (characters), freeze the panes under the header row (0-based) and put an
+    autofilter over the table from ``header_row`` to ``last_row`` (exclusive) and ``n_columns`` columns."""
     for c, width in enumerate(widths):
         ws.set_column(c, c, width)
     ws.freeze_panes(header_row + 1, 0)
@@ -399,7 +410,7 @@ def write_reconciliation_workbook(
         )
         if include_lines and len(result.lines) > ZIP64_LINES:
             workbook.use_zip64()  # the sheet XML of ~1M lines passes ZIP's 4 GiB limit
-        styles = _Styles(workbook)
+        styles = Styles(workbook)
         _summary_sheet(workbook, styles, result, sources or [])
         _frame_sheet(workbook, styles, "Variances", result.variances, status_column="Severity")
         _frame_sheet(workbook, styles, "Customers", result.customers, currency_rows=True)
@@ -418,7 +429,7 @@ def write_reconciliation_workbook(
 
 def _frame_sheet(
     workbook: Any,
-    styles: _Styles,
+    styles: Styles,
     name: str,
     frame: pd.DataFrame,
     *,
@@ -428,13 +439,13 @@ def _frame_sheet(
     status_column: str | None = None,
 ) -> None:
     ws = workbook.add_worksheet(name)
-    last, widths = _write_table(
+    last, widths = write_table(
         ws, styles, frame, 0, start=start, stop=stop, currency_rows=currency_rows, status_column=status_column
     )
-    _finish_sheet(ws, widths, 0, last, len(frame.columns))
+    finish_sheet(ws, widths, 0, last, len(frame.columns))
 
 
-def _summary_sheet(workbook: Any, styles: _Styles, result: Any, sources: list[str]) -> None:
+def _summary_sheet(workbook: Any, styles: Styles, result: Any, sources: list[str]) -> None:
     ws = workbook.add_worksheet("Summary")
     period = (
         f"{result.period_start:%Y-%m-%d} – {result.period_end:%Y-%m-%d}" if result.period_start is not None else "?"
@@ -469,7 +480,7 @@ def _summary_sheet(workbook: Any, styles: _Styles, result: Any, sources: list[st
         row += 1
         if first_header is None:
             first_header = row
-        row, table_widths = _write_table(ws, styles, frame, row, currency_rows=True, status_column=status)
+        row, table_widths = write_table(ws, styles, frame, row, currency_rows=True, status_column=status)
         widths = [
             max(a, b)
             for a, b in zip(widths + [0.0] * len(table_widths), table_widths + [0.0] * len(widths), strict=False)
@@ -506,7 +517,7 @@ def write_frames(frames: Mapping[str, pd.DataFrame], path: str | os.PathLike[str
             if fmt == "csv":
                 text_ready(frame).to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
             else:
-                _parquet_ready(frame).to_parquet(tmp, index=False)
+                parquet_ready(frame).to_parquet(tmp, index=False)
         written.append(target)
     return written
 
@@ -521,7 +532,9 @@ def text_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{str(c): money_text(frame[c]) for c in columns})
 
 
-def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
+def parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with object columns Parquet can store: Decimals rescaled per column (one decimal128 type),
+    other non-scalar values as text."""
     out = frame.copy(deep=False)
     for column in out.columns:
         if out[column].dtype == object:
@@ -544,3 +557,30 @@ def write_reconciliation_report(
     if fmt == "xlsx":
         return [write_reconciliation_workbook(result, path, sources=sources)]
     return write_frames(result.frames(), path, fmt=fmt, primary="variances")
+
+
+def write_table_file(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write one table to ``path``, its format from the extension: ``.parquet``, ``.json``/``.jsonl`` (JSON
+    Lines), ``.xlsx`` (one sheet "Line items", styled like the reports), anything else CSV (UTC ISO times).
+
+    Money stays exact (Decimal text in CSV/JSON). Written to a temporary file beside ``path``, then renamed
+    (:func:`atomic_path`): never a half-written file. Returns ``path``.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    with atomic_path(path) as tmp:
+        if suffix == ".parquet":
+            parquet_ready(frame).to_parquet(tmp, index=False)
+        elif suffix in (".json", ".jsonl"):
+            text_ready(frame).to_json(tmp, orient="records", lines=True, date_format="iso", default_handler=str)
+        elif suffix == ".xlsx":
+            import xlsxwriter
+
+            workbook = xlsxwriter.Workbook(str(tmp), {"constant_memory": True})
+            ws = workbook.add_worksheet("Line items")
+            last, widths = write_table(ws, Styles(workbook), frame, 0)
+            finish_sheet(ws, widths, 0, last, len(frame.columns))
+            workbook.close()
+        else:
+            text_ready(frame).to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+    return path

@@ -2,33 +2,19 @@
 
 Doc pages: "Create a cart", "Update a cart", "Checkout a cart". Checkout is idempotent per cart id (a repeated
 checkout returns the original result), so after an ambiguous failure re-check out the **same** cart — never build a
-new one. :class:`cspkit.ordering.Ordering` journals this through the ledger.
+new one. :class:`cspkit.workflows.ordering.Ordering` journals this through the ledger and runs the purchase guards
+(:func:`cspkit.workflows.guards.check_purchasable`) before creating a cart: this resource sends what it is told.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from cspkit.guards import check_purchasable
 from cspkit.models.cart import Cart, CartCheckoutResult, CartLineItem
-from cspkit.models.catalog import Availability, InventoryItem, Sku
 from cspkit.resources.base import Resource, segment
-from cspkit.resources.catalog import Catalog
-from cspkit.resources.customers import Customers
 
-__all__ = ["Carts", "LineCheck"]
-
-
-@dataclass
-class LineCheck:
-    """What the catalog says about one cart line: its availability, SKU and (when required) inventory answer."""
-
-    line: CartLineItem
-    availability: Availability
-    sku: Sku
-    inventory: list[InventoryItem] | None = None
+__all__ = ["Carts"]
 
 
 def _line(item: CartLineItem | Mapping[str, Any], index: int) -> CartLineItem:
@@ -41,61 +27,27 @@ def _line(item: CartLineItem | Mapping[str, Any], index: int) -> CartLineItem:
 class Carts(Resource):
     """``pc.carts``: a customer's carts."""
 
-    def check_line(self, customer_id: str, line: CartLineItem, *, country: str, force: bool = False) -> LineCheck:
-        """Read the catalog for one line and run the purchase guard (:func:`cspkit.guards.check_purchasable`).
-
-        Raises:
-            PolicyError: the catalog says the line cannot be bought (unless ``force``).
-            NotFoundError: the catalog item does not exist.
-            ValueError: the line has no ``catalogItemId`` of the form ``product:sku:availability``.
-        """
-        parts = (line.catalog_item_id or "").split(":")
-        if len(parts) != 3:
-            raise ValueError(f"cart line {line.id}: catalogItemId must be PRODUCT:SKU:AVAILABILITY, "
-                             f"got {line.catalog_item_id!r}")
-        catalog = Catalog(self.transport)
-        availability = catalog.get_availability(parts[0], parts[1], parts[2], country=country)
-        sku = availability.sku or catalog.get_sku(parts[0], parts[1], country=country)
-        inventory = None
-        if sku.requires_inventory_check and not force:
-            inventory = catalog.check_inventory(
-                country=country, items=[{"productId": parts[0], "skuId": parts[1]}],
-                context={"customerId": customer_id},
-            )
-        check_purchasable(availability, term_duration=line.term_duration, billing_cycle=line.billing_cycle,
-                          quantity=line.quantity, sku=sku, inventory=inventory, force=force)
-        return LineCheck(line, availability, sku, inventory)
-
     def create(
         self,
         customer_id: str,
         *,
         line_items: Iterable[CartLineItem | Mapping[str, Any]],
-        country: str | None = None,
-        force: bool = False,
         request_id: str | None = None,
     ) -> Cart:
-        """Create a cart (``POST /customers/{customerId}/carts``), after checking every line against the catalog.
+        """Create a cart (``POST /customers/{customerId}/carts``). No guard runs here.
 
         Args:
             line_items: :class:`~cspkit.models.cart.CartLineItem` or dicts (``catalogItemId``, ``quantity``,
                 ``termDuration``, ``billingCycle``, ``friendlyName``...); ids 0..n-1 are filled in when missing.
-            country: the customer's country for catalog reads (read from the customer when None).
-            force: skip the purchase guards (Partner Center may still refuse; its refusal is raised).
         Returns:
             The created :class:`~cspkit.models.cart.Cart` (server-assigned ``id``, ``orderGroup`` per line, and a
             per-line ``error`` when the server rejects a line).
         Raises:
-            PolicyError: a line the catalog says cannot be bought; NotFoundError: unknown customer or catalog item;
-            APIStatusError: the service refused.
+            NotFoundError: unknown customer or catalog item; APIStatusError: the service refused.
         """
         lines = [_line(item, i) for i, item in enumerate(line_items)]
         if not lines:
             raise ValueError("a cart needs at least one line item")
-        if not force:
-            country = country or Customers(self.transport).get(customer_id).country or "US"
-            for line in lines:
-                self.check_line(customer_id, line, country=country)
         body = {"lineItems": [line.to_wire() for line in lines]}
         response = self.transport.request("POST", f"customers/{segment(customer_id)}/carts", json=body,
                                           request_id=request_id)

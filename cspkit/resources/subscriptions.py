@@ -5,8 +5,10 @@ Doc pages: "Get all of a customer's subscriptions", "Get a subscription by ID", 
 subscription", "Update autorenew for an Azure Marketplace subscription", "Cancel an Azure Marketplace subscription",
 "Suspend a subscription", "Activate a sandbox subscription for Azure Marketplace products".
 
-Every update is a read-modify-write ``PATCH`` of the **full** resource (with its etag), as the docs require. The
-guards of :mod:`cspkit.guards` run on the freshly read resource, against the service's clock, unless ``force=True``.
+Every update is a read-modify-write ``PATCH`` of the **full** resource (with its etag), as the docs require. This
+resource sends what it is told: the guards (cancellation window, seat-decrease window, SKU quantity bounds) live in
+the one guarded path of the ordering workflow (:meth:`cspkit.workflows.ordering.Ordering.change`), which journals
+every change and judges windows on the service's clock (:meth:`Subscriptions.read`).
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cspkit.guards import check_cancellation, check_quantity, check_seat_change, service_now
 from cspkit.models.catalog import Sku
 from cspkit.models.subscription import Subscription, SubscriptionActivationResult
-from cspkit.resources.base import Resource, segment
+from cspkit.resources.base import Resource, segment, service_now
 from cspkit.resources.catalog import Catalog
 from cspkit.resources.customers import Customers
 
@@ -57,7 +58,7 @@ class Subscriptions(Resource):
         return self.read(customer_id, subscription_id)[0]
 
     def read(self, customer_id: str, subscription_id: str) -> tuple[Subscription, datetime]:
-        """Get a subscription and the service's time of the answer (:func:`cspkit.guards.service_now`)."""
+        """Get a subscription and the service's time of the answer (:func:`cspkit.resources.base.service_now`)."""
         response = self.transport.request("GET", self._path(customer_id, subscription_id))
         return Subscription.from_wire(response.json), service_now(response.headers)
 
@@ -79,7 +80,7 @@ class Subscriptions(Resource):
     ) -> SubscriptionChange:
         """Update a subscription (``PATCH /customers/{c}/subscriptions/{s}`` with the full resource).
 
-        No guard runs here: use the named operations below.
+        No guard runs here (see the module docstring).
 
         Args:
             changes: wire fields to change, e.g. ``{"quantity": 5}``, ``{"autoRenewEnabled": False}``,
@@ -106,31 +107,18 @@ class Subscriptions(Resource):
         return SubscriptionChange(current, after, response.request_id, response.correlation_id)
 
     def set_quantity(
-        self, customer_id: str, subscription_id: str, *, quantity: int, force: bool = False,
-        now: datetime | None = None, country: str | None = None, request_id: str | None = None,
+        self, customer_id: str, subscription_id: str, *, quantity: int, request_id: str | None = None,
     ) -> SubscriptionChange:
-        """Change the quantity of a subscription (seats).
-
-        Guards (skipped with ``force``): the SKU's min/max quantity; a decrease only for seats still inside their
-        refund window (``refundableQuantity``, else ``cancellationAllowedUntilDate``).
+        """Change the quantity of a subscription (seats; PATCH ``quantity``). No guard runs here.
 
         Args:
-            quantity: the new seat count (absolute, not a delta).
-            now: the time to judge windows at (default: the service's time of the read).
+            quantity: the new seat count (absolute, not a delta), 0 or more.
         Raises:
-            PolicyError: ``quantity_out_of_bounds`` / ``seat_decrease_window_closed`` (with the deadline).
-            APIStatusError: the service refused (2002, 800090...).
+            ValueError: a negative quantity; APIStatusError: the service refused (2002, 800090...).
         """
         if quantity < 0:
             raise ValueError("quantity must be zero or more")
-        current, served_at = self.read(customer_id, subscription_id)
-        if not force:
-            sku = self.sku_of(customer_id, current, country=country)
-            if sku is not None:
-                check_quantity(sku, quantity)
-            check_seat_change(current, quantity, now=now or served_at)
-        return self.update(customer_id, subscription_id, changes={"quantity": quantity}, current=current,
-                           request_id=request_id)
+        return self.update(customer_id, subscription_id, changes={"quantity": quantity}, request_id=request_id)
 
     def set_auto_renew(
         self, customer_id: str, subscription_id: str, *, enabled: bool, request_id: str | None = None
@@ -139,24 +127,13 @@ class Subscriptions(Resource):
         return self.update(customer_id, subscription_id, changes={"autoRenewEnabled": bool(enabled)},
                            request_id=request_id)
 
-    def cancel(
-        self, customer_id: str, subscription_id: str, *, force: bool = False, now: datetime | None = None,
-        request_id: str | None = None,
-    ) -> SubscriptionChange:
-        """Cancel a subscription (PATCH ``status: "deleted"``, NCE and marketplace SaaS).
-
-        Guard (skipped with ``force``): only before ``cancellationAllowedUntilDate`` (else the latest refund option's
-        ``expiresAt``).
+    def cancel(self, customer_id: str, subscription_id: str, *, request_id: str | None = None) -> SubscriptionChange:
+        """Cancel a subscription (PATCH ``status: "deleted"``, NCE and marketplace SaaS). No guard runs here.
 
         Raises:
-            PolicyError: ``cancellation_window_closed`` (with the deadline), ``not_cancellable``,
-                ``already_cancelled``.
-            BadRequestError: the service refused (900117 past the window).
+            BadRequestError: the service refused (900117 past the cancellation window).
         """
-        current, served_at = self.read(customer_id, subscription_id)
-        check_cancellation(current, now=now or served_at, force=force)
-        return self.update(customer_id, subscription_id, changes={"status": "deleted"}, current=current,
-                           request_id=request_id)
+        return self.update(customer_id, subscription_id, changes={"status": "deleted"}, request_id=request_id)
 
     def suspend(self, customer_id: str, subscription_id: str, *, request_id: str | None = None) -> SubscriptionChange:
         """Suspend a subscription (PATCH ``status: "suspended"``; NCE billing continues while suspended)."""

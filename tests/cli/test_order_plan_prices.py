@@ -16,9 +16,8 @@ from click.testing import CliRunner
 
 from cspkit.billing.pricelist import read_price_list
 from cspkit.cli.main import cli
-from cspkit.client import PartnerCenter
 from cspkit.ledger import Ledger
-from cspkit.ordering import Ordering
+from cspkit.workflows.ordering import Ordering
 
 CONTOSO = "9a1e3f52-6c0b-4d7e-8f21-3b4c5d6e7f80"
 BASIC = "CFQ7TTC0LH18:0001"
@@ -55,9 +54,10 @@ def money(text: str) -> tuple[Decimal, str]:
     return Decimal(amount), currency
 
 
-def test_plan_prices_a_p1y_monthly_line_per_billing_period(emulator, price_list_file, tmp_path) -> None:
+def test_plan_prices_a_p1y_monthly_line_per_billing_period(emulator, emulator_client, price_list_file,
+                                                           tmp_path) -> None:
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", actor="tester", target="emulator")
-    with PartnerCenter(endpoint=emulator.url, access_token=emulator.token, sleep=lambda s: None) as pc:
+    with emulator_client() as pc:
         service = Ordering(pc, ledger, price_list=read_price_list(price_list_file), clock=emulator.clock.now)
         plan = service.plan(CONTOSO, item=BASIC, quantity=10, term_duration="P1Y", billing_cycle="monthly")
     ledger.close()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cspkit import ordering as ordering_mod
 from cspkit.cli.main import cli
+from cspkit.workflows.ordering import batch as ordering_mod
 
 CONTOSO = "9a1e3f52-6c0b-4d7e-8f21-3b4c5d6e7f80"
 FOURTH = "2f7b9c14-3a8d-4e6f-b1c2-d3e4f5a6b7c8"

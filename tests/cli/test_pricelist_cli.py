@@ -45,7 +45,7 @@ def make_cli(client: Any = None) -> click.Group:
     def root(ctx: click.Context, output: str) -> None:
         ctx.obj = State(output, client)
 
-    pricelist.register(root)
+    root.add_command(pricelist.pricelist_group)
     return root
 
 

@@ -117,7 +117,7 @@ def test_fast_row_writer_escapes_text_like_xlsxwriter(tmp_path):
         path = tmp_path / f"t{constant_memory}.xlsx"
         book = xlsxwriter.Workbook(str(path), {"constant_memory": constant_memory})
         sheet = book.add_worksheet("T")
-        wb._write_table(sheet, wb._Styles(book), frame, 0)
+        wb.write_table(sheet, wb.Styles(book), frame, 0)
         book.close()
         results.append([list(r) for r in openpyxl.load_workbook(path)["T"].iter_rows(values_only=True)])
     fast, regular = results

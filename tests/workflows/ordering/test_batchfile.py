@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from cspkit.errors import InputFileError
-from cspkit.ordering import OrderPlan, read_batch_file
+from cspkit.workflows.ordering import OrderPlan, read_batch_file
 
 C1 = "9a1e3f52-6c0b-4d7e-8f21-3b4c5d6e7f80"
 PARENT = "0c5e1f2a-3b4c-4d5e-8f6a-7b8c9d0e1f2a"

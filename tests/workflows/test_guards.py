@@ -7,16 +7,16 @@ from datetime import UTC, datetime
 import pytest
 
 from cspkit.errors import PolicyError
-from cspkit.guards import (
+from cspkit.models.catalog import Availability, InventoryItem, Sku
+from cspkit.models.subscription import Subscription
+from cspkit.resources.base import service_now
+from cspkit.workflows.guards import (
     cancellation_deadline,
     check_cancellation,
     check_purchasable,
     check_quantity,
     check_seat_change,
-    service_now,
 )
-from cspkit.models.catalog import Availability, InventoryItem, Sku
-from cspkit.models.subscription import Subscription
 
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 SKU = Sku.from_wire({"id": "0001", "productId": "CFQ7TTC0LH18", "minimumQuantity": 1, "maximumQuantity": 300})

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from cspkit.client import PartnerCenter
 from cspkit.ledger import Ledger
-from cspkit.ordering import BatchRow, Ordering, fan_out, run_batch_row
+from cspkit.workflows.ordering import BatchRow, Ordering, fan_out, run_batch_row
 
 ITEMS = ["CFQ7TTC0LH18:0001", "CFQ7TTC0LCHC:0002", "CFQ7TTC0LFLZ:0002", "DZH318Z0SA01:0001"]
 CATALOG_ITEMS = {"CFQ7TTC0LH18:0001": "CFQ7TTC0LH18:0001:CFQ7TTC0K59J",
@@ -37,13 +36,12 @@ def make_rows(customer_ids: list[str], per_customer: int, batch_id: str) -> list
     return rows
 
 
-def service_for(emulator, ledger) -> Ordering:
-    pc = PartnerCenter(endpoint=emulator.url, access_token=emulator.token, sleep=lambda s: None,
-                       jitter=lambda upper: 0.0, timeout=(2.0, 0.2))
+def service_for(emulator, ledger, emulator_client) -> Ordering:
+    pc = emulator_client(timeout=(2.0, 0.2))
     return Ordering(pc, ledger, clock=emulator.clock.now, sleep=lambda s: None)
 
 
-def test_twenty_orders_with_faults_and_a_crash_end_exactly_once(emulator, tmp_path):
+def test_twenty_orders_with_faults_and_a_crash_end_exactly_once(emulator, emulator_client, tmp_path):
     customers = list(emulator.backend.customers)
     assert len(customers) == 5
     rows = make_rows(customers, 4, "reliability.csv")
@@ -52,7 +50,7 @@ def test_twenty_orders_with_faults_and_a_crash_end_exactly_once(emulator, tmp_pa
 
     # first run: the process "dies" right after journaling the cart of row 11 (before its checkout is sent),
     # and everything after it is never started
-    first = service_for(emulator, ledger)
+    first = service_for(emulator, ledger, emulator_client)
     real_submitted = ledger.submitted
 
     def crash_on_row_11(entry_id, **kwargs):
@@ -73,7 +71,7 @@ def test_twenty_orders_with_faults_and_a_crash_end_exactly_once(emulator, tmp_pa
     assert orders_after_crash == sum(1 for s in done_first if s == "ordered")
 
     # second run of the same file, concurrently, same faults: completes what is missing
-    second = service_for(emulator, ledger)
+    second = service_for(emulator, ledger, emulator_client)
     results = fan_out(lambda row: run_batch_row(second, row, batch_id="reliability.csv"), rows, workers=4)
     statuses = Counter(result.status for _, result, _ in results)
     unresolved = [r for _, r, _ in results if r.status not in ("ordered", "already_ordered")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from cspkit.ratelimit import TokenBucket
+from cspkit.workflows.ratelimit import TokenBucket
 
 
 class FakeTime:
@@ -68,7 +68,7 @@ def test_fan_out_keeps_order_collects_cspkit_errors_and_stops_on_a_bug():
     import pytest
 
     from cspkit.errors import CspkitError
-    from cspkit.ordering import fan_out
+    from cspkit.workflows.ordering import fan_out
 
     def work(n: int) -> int:
         if n == 3:

@@ -12,6 +12,7 @@ Every HTTP attempt (retries included) takes one token: :class:`RateLimitedSessio
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -20,7 +21,7 @@ from typing import Any
 
 import requests
 
-__all__ = ["DEFAULT_PER_MINUTE", "RateLimitedSession", "TokenBucket"]
+__all__ = ["DEFAULT_PER_MINUTE", "RateLimitedSession", "TokenBucket", "rate_limited_session"]
 
 DEFAULT_PER_MINUTE = 475.0
 
@@ -89,3 +90,10 @@ class RateLimitedSession(requests.Session):
         if self._pattern is None or self._pattern.search(str(url)):
             self.limiter.acquire()
         return super().request(method, url, *args, **kwargs)
+
+
+def rate_limited_session(per_minute: float | None = None) -> RateLimitedSession:
+    """A session spending at most ``per_minute`` requests a minute (default: ``CSPKIT_RATE_LIMIT``, else
+    :data:`DEFAULT_PER_MINUTE`), to give the client: ``PartnerCenter(session=rate_limited_session())``."""
+    per_minute = per_minute or float(os.environ.get("CSPKIT_RATE_LIMIT") or DEFAULT_PER_MINUTE)
+    return RateLimitedSession(TokenBucket(per_minute))

@@ -6,11 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cspkit.client import PartnerCenter
 from cspkit.errors import APIConnectionError, BadRequestError, CheckoutError, PolicyError
 from cspkit.ledger import Ledger, entry_json
-from cspkit.ordering import Ordering
 from cspkit.transport import RetryPolicy
+from cspkit.workflows.ordering import Ordering
 
 CONTOSO = "9a1e3f52-6c0b-4d7e-8f21-3b4c5d6e7f80"
 BASIC = "CFQ7TTC0LH18:0001"
@@ -18,15 +17,9 @@ BASIC_ITEM = "CFQ7TTC0LH18:0001:CFQ7TTC0K59J"
 HELPDESK = "DZH318Z0SA01:0001"
 
 
-def client(emulator, **kwargs) -> PartnerCenter:
-    return PartnerCenter(endpoint=emulator.url, access_token=emulator.token, sleep=lambda s: None,
-                         jitter=lambda upper: 0.0, **kwargs)
-
-
 @pytest.fixture
-def pc(emulator):
-    with client(emulator) as c:
-        yield c
+def pc(emulator_client):
+    return emulator_client()
 
 
 @pytest.fixture
@@ -85,9 +78,9 @@ def test_a_connection_dropped_after_the_checkout_committed_is_resolved_by_the_sa
     assert ledger.get(outcome.entry_id).attempts == 1  # the transport's own retry, same MS-RequestId
 
 
-def test_ambiguity_left_unknown_is_resumed_by_checking_out_the_same_cart(emulator, ledger):
+def test_ambiguity_left_unknown_is_resumed_by_checking_out_the_same_cart(emulator, emulator_client, ledger):
     emulator.faults.add(action="drop", operation="checkout_cart", count=3)
-    with client(emulator, retry=RetryPolicy(max_attempts=1)) as pc:
+    with emulator_client(retry=RetryPolicy(max_attempts=1)) as pc:
         service = Ordering(pc, ledger, resolve_attempts=2, clock=emulator.clock.now, sleep=lambda s: None)
         with pytest.raises(APIConnectionError) as info:
             buy(service, key="row-7")
@@ -186,7 +179,7 @@ def test_saas_order_activation_links_and_sandbox_activation(service, pc, emulato
     assert emulator.backend.subscriptions[sub_id].status == "active"
 
 
-def test_an_entry_of_another_target_is_never_resumed_here(emulator, tmp_path):
+def test_an_entry_of_another_target_is_never_resumed_here(emulator, emulator_client, tmp_path):
     from cspkit.errors import CspkitError
     from cspkit.ledger import Target
 
@@ -194,7 +187,7 @@ def test_an_entry_of_another_target_is_never_resumed_here(emulator, tmp_path):
     emulator.faults.add(action="reset", operation="checkout_cart")
     elsewhere = Ledger(url, actor="t", target=Target.emulator("http://127.0.0.1:9", instance_id="f" * 32))
     here = Ledger(url, actor="t", target=Target.emulator(emulator.url, instance_id=emulator.backend.instance_id))
-    with client(emulator, retry=RetryPolicy(max_attempts=1)) as pc:
+    with emulator_client(retry=RetryPolicy(max_attempts=1)) as pc:
         other = Ordering(pc, elsewhere, resolve_attempts=1, clock=emulator.clock.now, sleep=lambda s: None)
         with pytest.raises(APIConnectionError):
             buy(other, key="row-1")

@@ -1,5 +1,5 @@
-"""Guards run before a write: refuse, with the reason and the deadline, what Partner Center would refuse or what
-would cost money that cannot be refunded.
+"""Guards run before a write (only from the ordering workflow, the one guarded path): refuse, with the reason
+and the deadline, what Partner Center would refuse or what would cost money that cannot be refunded.
 
 Each guard raises :class:`~cspkit.errors.PolicyError` (``reason``, ``deadline``) and is skipped only when the caller
 passes ``force=True`` (CLI ``--force``); Partner Center's own refusal is still raised as an API error then.
@@ -13,15 +13,13 @@ Deadlines are read from the resources, never assumed (partner-center-api.md §5.
 * buying: the availability's ``isPurchasable``, the term/billing cycle being offered, and a passed inventory check
   when the SKU requires one.
 
-``now`` is the service's time (see :func:`service_now`), so a guard agrees with the service even when the caller's
-clock is off — and with the emulator's virtual clock.
+``now`` is the service's time (see :func:`cspkit.resources.base.service_now`), so a guard agrees with the service
+even when the caller's clock is off — and with the emulator's virtual clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 from cspkit.errors import PolicyError
 from cspkit.models.catalog import Availability, InventoryItem, Sku
@@ -34,37 +32,10 @@ __all__ = [
     "check_quantity",
     "check_seat_change",
     "seat_decrease_deadline",
-    "service_now",
 ]
-
-EMULATOR_NOW_HEADER = "X-Emulator-Now"
-
 
 def _fmt(when: datetime | None) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if when else "unknown"
-
-
-def service_now(headers: Mapping[str, str] | None, *, fallback: datetime | None = None) -> datetime:
-    """The service's current time from a response: the emulator's ``X-Emulator-Now``, else the HTTP ``Date``
-    header, else ``fallback``, else this machine's clock (aware UTC)."""
-    if headers:
-        for name in (EMULATOR_NOW_HEADER, "Date"):
-            value = headers.get(name)
-            if not value:
-                continue
-            value = value.split(",")[-1].strip() if name == EMULATOR_NOW_HEADER else value
-            try:
-                if name == EMULATOR_NOW_HEADER:
-                    from cspkit.models.base import parse_utc_datetime
-
-                    parsed = parse_utc_datetime(value)
-                else:
-                    parsed = parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                continue
-            if parsed is not None:
-                return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return fallback or datetime.now(UTC)
 
 
 def check_quantity(sku: Sku, quantity: int, *, force: bool = False) -> None:

@@ -1,0 +1,191 @@
+"""Order plans and the outcomes of journaled writes: what will be bought, and what happened.
+
+:class:`OrderPlan` is one cart line checked against the catalog and priced from the price list (Microsoft's
+term-price rule, :mod:`cspkit.billing.pricing`); :class:`OrderOutcome` / :class:`ChangeOutcome` are what the
+ordering service (:mod:`cspkit.workflows.ordering.service`) returns for a checkout or a subscription change.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from cspkit.errors import APIConnectionError, RateLimitError, ServerError
+from cspkit.models.cart import CartLineItem, OrderError
+from cspkit.models.catalog import AvailabilityTerm
+from cspkit.models.order import Order
+from cspkit.models.subscription import Subscription
+
+__all__ = ["AMBIGUOUS", "ChangeOutcome", "OrderOutcome", "OrderPlan", "describe_policy"]
+
+AMBIGUOUS = (APIConnectionError, ServerError, RateLimitError)
+"""Failures after which a write may or may not have happened."""
+
+
+@dataclass
+class OrderPlan:
+    """What will be bought: one cart line, checked against the catalog, priced from the price list when known.
+
+    Attributes:
+        catalog_item_id: ``productId:skuId:availabilityId`` chosen for the term and billing cycle.
+        cancellation_policy: the availability term's refund phases as text (``"full refund P1D, partial P7D"``),
+            the cancellation deadline counted from the purchase; the exact deadline is read from the subscription
+            after purchase.
+        term_price / billing_periods / period_price / period_total / term_total: the price under Microsoft's rule
+            (:mod:`cspkit.billing.pricing`; Microsoft Learn "New commerce license-based pricing and offers"), from
+            the price list, Decimal in ``currency``, or None (no price list, or no price in force):
+            ``term_price`` one seat for the whole term (the list's UnitPrice), ``billing_periods`` how many times
+            the term is billed (P1Y monthly 12, P1Y annual 1, P3Y annual 3, ...), ``period_price`` one seat for one
+            billing period (term price ÷ billing periods, to the cent: the invoice's UnitPrice), ``period_total``
+            period price × quantity (each bill), ``term_total`` term price × quantity (the whole commitment).
+            ``unit_price`` is ``period_price`` (what each invoice line will say per seat).
+        parent_subscription_id: for a new-commerce add-on, the customer's subscription it is bought onto — sent as
+            the cart line's ``provisioningContext.parentSubscriptionId`` (new-commerce add-ons are bought like base
+            offers, without ``addonItems``: "Create a cart with add-ons", learn.microsoft.com/partner-center/developer/
+            create-a-cart-with-add-ons; ``provisioningContext`` is the cart line's string map, partner-center-api.md
+            §3.3; the order line then carries ``parentSubscriptionId``, §4.3).
+    """
+
+    customer_id: str
+    country: str
+    catalog_item_id: str
+    product_id: str
+    sku_id: str
+    availability_id: str
+    quantity: int
+    term_duration: str
+    billing_cycle: str
+    friendly_name: str | None = None
+    product_title: str | None = None
+    sku_title: str | None = None
+    is_saas: bool = False
+    currency: str | None = None
+    cancellation_policy: str | None = None
+    term_price: Decimal | None = None
+    billing_periods: int | None = None
+    period_price: Decimal | None = None
+    period_total: Decimal | None = None
+    term_total: Decimal | None = None
+    force: bool = False
+    parent_subscription_id: str | None = None
+
+    @property
+    def unit_price(self) -> Decimal | None:
+        """One seat for one billing period (= :attr:`period_price`, the invoice line's UnitPrice)."""
+        return self.period_price
+
+    def line(self) -> CartLineItem:
+        context = {"parentSubscriptionId": self.parent_subscription_id} if self.parent_subscription_id else None
+        return CartLineItem(id=0, catalog_item_id=self.catalog_item_id, quantity=self.quantity,
+                            term_duration=self.term_duration, billing_cycle=self.billing_cycle,
+                            friendly_name=self.friendly_name, provisioning_context=context)
+
+    def to_request(self) -> dict[str, Any]:
+        """The plan as stored in the ledger (enough to rebuild the cart on resume)."""
+        return {
+            "customerId": self.customer_id, "country": self.country, "catalogItemId": self.catalog_item_id,
+            "quantity": self.quantity, "termDuration": self.term_duration, "billingCycle": self.billing_cycle,
+            "friendlyName": self.friendly_name, "force": self.force,
+            "unitPrice": None if self.unit_price is None else str(self.unit_price), "currency": self.currency,
+            **({"parentSubscriptionId": self.parent_subscription_id} if self.parent_subscription_id else {}),
+            "termPrice": None if self.term_price is None else str(self.term_price),
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """One row for the CLI's plan table: money as ``"<amount> <currency>"`` (``"unknown"`` without a price).
+
+        ``term_price`` (one seat, whole term), ``billing_periods``, ``period_price`` (one seat, one billing period),
+        ``period_total`` (each bill) and ``term_total`` (the term), e.g. 10 seats of Microsoft 365 Business Basic
+        P1Y billed monthly: ``60.48 USD``, 12, ``5.04 USD``, ``50.40 USD``, ``604.80 USD``."""
+        return {
+            "customer_id": self.customer_id, "catalog_item_id": self.catalog_item_id,
+            "product": self.product_title, "sku": self.sku_title, "quantity": self.quantity,
+            "term_duration": self.term_duration, "billing_cycle": self.billing_cycle,
+            "friendly_name": self.friendly_name, "saas": self.is_saas,
+            "term_price": _money(self.term_price, self.currency), "billing_periods": self.billing_periods,
+            "period_price": _money(self.period_price, self.currency),
+            "period_total": _money(self.period_total, self.currency),
+            "term_total": _money(self.term_total, self.currency),
+            "billing": "unknown (no price list, or no price in force in it)" if self.period_total is None else
+            f"{_money(self.period_total, self.currency)} per billing period × {self.billing_periods} = "
+            f"{_money(self.term_total, self.currency)} for the term",
+            "cancellation": self.cancellation_policy or "not cancellable (no refund window in the catalog)",
+        }
+
+
+def _money(value: Decimal | None, currency: str | None) -> str:
+    """``Decimal('576.0'), 'USD'`` → ``"576.00 USD"`` (at least cents, never fewer places); None → ``"unknown"``."""
+    if value is None:
+        return "unknown"
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > -2:
+        value = value.quantize(Decimal("0.01"))
+    return f"{value} {currency or ''}".strip()
+
+
+@dataclass
+class OrderOutcome:
+    """What happened to one journaled order.
+
+    Attributes:
+        status: ``done`` (ordered), ``failed`` (refused, nothing ordered), ``refused`` (a guard refused),
+            ``unknown`` (ambiguous; resolve with ``cspkit ledger resume``).
+        replayed: True when the ledger already held this key as done: nothing was ordered now.
+    """
+
+    entry_id: int
+    key: str
+    status: str
+    customer_id: str
+    cart_id: str | None = None
+    orders: list[Order] = field(default_factory=list)
+    order_errors: list[OrderError] = field(default_factory=list)
+    replayed: bool = False
+    error: str | None = None
+
+    @property
+    def order_ids(self) -> list[str]:
+        return [o.id for o in self.orders if o.id]
+
+    @property
+    def subscription_ids(self) -> list[str]:
+        return [li.subscription_id for o in self.orders for li in o.line_items if li.subscription_id]
+
+
+@dataclass
+class ChangeOutcome:
+    """What happened to one journaled subscription change (``before``/``after`` resources)."""
+
+    entry_id: int
+    status: str
+    before: Subscription | None
+    after: Subscription | None
+    replayed: bool = False
+    note: str | None = None
+
+
+
+_DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$", re.I)
+
+
+def _human_duration(text: str | None) -> str:
+    match = _DURATION.match(text or "")
+    if not match:
+        return text or "?"
+    names = ("year", "month", "week", "day", "hour", "minute")
+    parts = [f"{int(v)} {n}{'s' if int(v) != 1 else ''}" for v, n in zip(match.groups(), names, strict=True) if v]
+    return " ".join(parts) or text or "?"
+
+
+def describe_policy(term: AvailabilityTerm | None) -> str | None:
+    """``"full refund within 1 day, partial until 7 days after purchase"`` from the term's cancellation policy."""
+    if term is None:
+        return None
+    options = [o for p in term.cancellation_policies or [] for o in p.refund_options]
+    if not options:
+        return None
+    options.sort(key=lambda o: o.sequence_id or 0)
+    bits = [f"{(o.type or 'refund').lower()} refund until {_human_duration(o.expires_after)}" for o in options]
+    return ", ".join(bits) + " after purchase"
