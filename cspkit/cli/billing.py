@@ -345,7 +345,7 @@ def register(cli: click.Group) -> None:
                                                   source=invoice.id)
                     frame, sources = report.frame, [report.summary().replace("API", f"invoice {invoice.id}")]
                 else:
-                    from cspkit.billing.graph_export import fetch_recon_lines
+                    from cspkit.workflows.recon_lines import fetch_recon_lines
 
                     note(f"requesting the Graph billed-reconciliation export of {invoice.id}…")
                     frame = fetch_recon_lines(client, invoice.id, api="graph")

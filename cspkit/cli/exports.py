@@ -10,7 +10,7 @@ resumably: run it again after an interruption and finished blobs are skipped) in
 table lists the blobs (file, bytes, lines, sha256, downloaded/resumed/skipped). "No data available" is an answer:
 exit 0 with a note. SAS tokens never appear in output.
 
-``fetch_recon_lines(pc, invoice_id, api="graph"|"v1")`` (from :mod:`cspkit.billing.graph_export`) is the data fetch
+``fetch_recon_lines(pc, invoice_id, api="graph"|"v1")`` (from :mod:`cspkit.workflows.recon_lines`) is the data fetch
 of ``cspkit reconcile --invoice ID [--api graph|v1]``; :data:`api_option` is its click option.
 
 Exit codes: 0 done (or no data), 1 the export or a download failed, 2 bad usage.
@@ -26,9 +26,9 @@ from typing import Any
 
 import click
 
-from cspkit.billing.graph_export import fetch_recon_lines
 from cspkit.cli.output import emit, note
 from cspkit.errors import InputFileError
+from cspkit.workflows.recon_lines import fetch_recon_lines
 
 __all__ = ["api_option", "export_command", "fetch_recon_lines", "register"]
 

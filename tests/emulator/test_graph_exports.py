@@ -14,11 +14,12 @@ import pandas as pd
 import pytest
 import requests
 
-from cspkit.billing.graph_export import fetch_recon_lines, iter_export_records
+from cspkit.billing.graph_export import iter_export_records
 from cspkit.billing.reconcile import reconcile
 from cspkit.client import PartnerCenter
 from cspkit.emulator import graph
 from cspkit.resources.billing_exports import BillingExportError
+from cspkit.workflows.recon_lines import fetch_recon_lines
 
 from .conftest import BASIC, E3, US_CUSTOMER, US_CUSTOMER_2
 
