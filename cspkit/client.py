@@ -7,7 +7,16 @@ from typing import Any
 from cspkit.auth import Credential, StaticTokenCredential, credential_from_settings
 from cspkit.config import Settings, load_settings
 from cspkit.errors import ConfigurationError
-from cspkit.transport import RetryPolicy, Transport
+from cspkit.resources.billing_exports import GRAPH_SCOPE, BillingExports
+from cspkit.resources.carts import Carts
+from cspkit.resources.catalog import Catalog
+from cspkit.resources.customers import Customers
+from cspkit.resources.invoices import Invoices
+from cspkit.resources.orders import Orders
+from cspkit.resources.pricesheets import PriceSheets
+from cspkit.resources.subscriptions import Subscriptions
+from cspkit.retry import RetryPolicy
+from cspkit.transport import Transport
 
 __all__ = ["PartnerCenter"]
 
@@ -29,7 +38,7 @@ class PartnerCenter:
         profile, endpoint, access_token: shortcuts overriding the settings.
         credential: any object with ``get_token(force_refresh=False) -> str`` (overrides settings).
         correlation_id: pin one MS-CorrelationId for every call of this client.
-        retry: :class:`~cspkit.transport.RetryPolicy`.
+        retry: :class:`~cspkit.retry.RetryPolicy` (shared by every transport of the client and the blob downloads).
         transport_options: passed to :class:`~cspkit.transport.Transport` (``sleep``, ``jitter``, ``timeout``,
             ``on_retry`` to hear about waits...); ``deadline`` (seconds per logical call, retries included) defaults
             to ``settings.timeout``.
@@ -78,17 +87,9 @@ class PartnerCenter:
             correlation_id=correlation_id,
             **transport_options,
         )
-        from cspkit.resources.billing_exports import BillingExports  # noqa: I001 - resources hang off the client
-
-        self.billing_exports = BillingExports(self)
-        from cspkit.resources.carts import Carts
-        from cspkit.resources.catalog import Catalog
-        from cspkit.resources.customers import Customers
-        from cspkit.resources.invoices import Invoices
-        from cspkit.resources.orders import Orders
-        from cspkit.resources.pricesheets import PriceSheets
-        from cspkit.resources.subscriptions import Subscriptions
-
+        self.billing_exports = BillingExports(
+            lambda: self.transport_for(self.settings.graph_endpoint, scopes=[GRAPH_SCOPE], api_prefix="v1.0")
+        )
         self.customers = Customers(self.transport)
         self.catalog = Catalog(self.transport)
         self.carts = Carts(self.transport)

@@ -8,6 +8,7 @@ Every error cspkit raises on purpose is a :class:`CspkitError`::
     ├── APIError                  request_id, correlation_id
     │   ├── APIConnectionError    the request may not have reached Partner Center
     │   │   └── APITimeoutError   no answer within the read timeout (outcome unknown)
+    │   ├── PagingError           a collection's next link pointed back at a page already read (a paging loop)
     │   └── APIStatusError        status_code, code, description, data, source
     │       ├── BadRequestError          400
     │       ├── AuthenticationError      401
@@ -57,6 +58,7 @@ __all__ = [
     "EXIT_USAGE",
     "InputFileError",
     "NotFoundError",
+    "PagingError",
     "PermissionDeniedError",
     "PolicyError",
     "PreconditionFailedError",
@@ -139,6 +141,10 @@ class APIError(CspkitError):
         if self.correlation_id:
             ids.append(f"correlation id {self.correlation_id}")
         return f"{self.message} ({', '.join(ids)})" if ids else self.message
+
+
+class PagingError(APIError):
+    """A collection's ``links.next`` handed back a page already read: paging stopped instead of looping forever."""
 
 
 class APIConnectionError(APIError):

@@ -19,15 +19,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from cspkit.transport import Transport
+from cspkit.errors import PagingError
 
-__all__ = ["Page", "Paginator"]
+__all__ = ["Page", "Paginator", "Requester"]
 
 T = TypeVar("T")
 CONTINUATION_HEADER = "MS-ContinuationToken"
+
+
+class Requester(Protocol):
+    """What paging needs of a transport: :meth:`cspkit.transport.Transport.request` (no import of it: the
+    transport builds paginators, so this module must not depend on it)."""
+
+    def request(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = ..., headers: Mapping[str, str] | None = ...
+    ) -> Any: ...
 
 
 @dataclass
@@ -43,21 +51,29 @@ class Page(Generic[T]):
 
 
 class Paginator(Generic[T]):
-    """Lazy iterable over every item of a collection (iterate it, or call :meth:`pages`).
+    """Every item of a collection, page by page: the one kind of iterator every resource's ``list()`` returns.
+
+    Lazy by default (iterate it, or call :meth:`pages`): nothing is requested until it is walked, and a walk holds one
+    page at a time. :meth:`load` walks every page at once and keeps the items (errors are raised there, at the
+    call); a loaded paginator iterates, indexes (``p[0]``), measures (``len(p)``) and compares equal to a list of
+    the same items without asking again.
 
     Args:
-        transport: the :class:`~cspkit.transport.Transport`.
+        transport: the :class:`~cspkit.transport.Transport` (any :class:`Requester`).
         path: the collection's path (``customers``) or absolute URL.
         params: query parameters of the first request.
         parse: turns one item dict into a model (default: the dict itself).
         style: ``"links"`` or ``"offset"``.
         page_size: ``size`` query parameter (offset paging requires one; default 200).
         headers: extra headers for every page request.
+        max_pages: stop after this many pages (None: every page).
+    Raises:
+        PagingError: while walking, when a next link points back at a page already read.
     """
 
     def __init__(
         self,
-        transport: Transport,
+        transport: Requester,
         path: str,
         *,
         params: Mapping[str, Any] | None = None,
@@ -77,16 +93,53 @@ class Paginator(Generic[T]):
         self._page_size = page_size
         self._headers = dict(headers or {})
         self._max_pages = max_pages
+        self._items: list[T] | None = None
 
     def __iter__(self) -> Iterator[T]:
+        if self._items is not None:
+            yield from self._items
+            return
         for page in self.pages():
             yield from page.items
 
+    def load(self) -> Paginator[T]:
+        """Walk every page now (once) and keep the items; returns ``self``."""
+        if self._items is None:
+            self._items = [item for page in self.pages() for item in page.items]
+        return self
+
+    @property
+    def loaded(self) -> bool:
+        """True once :meth:`load` has walked every page."""
+        return self._items is not None
+
     def to_list(self) -> list[T]:
-        return list(self)
+        """Every item of every page, in order (a new list)."""
+        return list(self.load()._items or [])
+
+    def __getitem__(self, index: int) -> T:
+        return self.load()._items[index]  # type: ignore[index]
+
+    def __len__(self) -> int:
+        if self._items is None:  # list(p) asks for a length hint: a TypeError here makes it just iterate
+            raise TypeError("len() of a paginator not walked yet: call .load() (or list()) first")
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Paginator):
+            return self.to_list() == other.to_list()
+        if isinstance(other, list | tuple):
+            return self.to_list() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        state = f"{len(self._items)} items" if self._items is not None else "not walked"
+        return f"<Paginator {self._path} ({self._style} paging, {state})>"
 
     def pages(self) -> Iterator[Page[T]]:
-        """Yield each page in order."""
+        """Yield each page in order (requests them again, even when loaded)."""
         if self._style == "offset":
             yield from self._offset_pages()
         else:
@@ -145,7 +198,11 @@ class Paginator(Generic[T]):
                 headers[CONTINUATION_HEADER] = token
             marker = (path, token)
             if marker in seen:  # a server handing back the same page forever must not hang us
-                raise RuntimeError(f"paging loop: {path} returned the same next link twice")
+                raise PagingError(
+                    f"paging loop: {path} returned the same next link twice",
+                    hint="Partner Center handed back a page it had already sent; try again later.",
+                    request_id=page.request_id, correlation_id=page.correlation_id, method="GET", url=path,
+                )
             seen.add(marker)
 
     def _offset_pages(self) -> Iterator[Page[T]]:

@@ -5,8 +5,10 @@ Headers on every call (partner-center-api.md §7.1): ``Authorization: Bearer``, 
 key), ``MS-CorrelationId`` (new per call unless pinned for a workflow with :meth:`Transport.pin_correlation_id`),
 ``X-Locale``, ``MS-Contract-Version: v1``, ``MS-PartnerCenter-Application``.
 
-Retries (§7.3, §10.3): connection errors, read timeouts, 408, 429 and 5xx, with capped exponential back-off and full
-jitter, honouring ``Retry-After`` (seconds), under a cap on the total time spent waiting. A 401 triggers one token
+Retries (§7.3, §10.3): as :class:`cspkit.retry.RetryPolicy` says — connection errors, read timeouts, 408, 429 and
+5xx, with capped exponential back-off and full jitter, honouring ``Retry-After`` (seconds, HTTP date, or the seconds
+of a 429 body's message), under a cap on the total time spent waiting. :meth:`Transport.request` builds the call
+once (``_build``), sends it (``_send_once``) and backs off between attempts (``_back_off``). A 401 triggers one token
 refresh and one replay. Everything else maps to the :mod:`cspkit.errors` tree; every exception carries the request
 and correlation ids.
 
@@ -22,13 +24,11 @@ from __future__ import annotations
 
 import json as jsonlib
 import logging
-import random
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urljoin
 
@@ -41,15 +41,23 @@ from cspkit.errors import (
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
-    RateLimitError,
     error_for_status,
 )
+from cspkit.pagination import Paginator
+from cspkit.retry import RETRY_STATUSES, RetryPolicy, retry_after
 
-__all__ = ["DEFAULT_DEADLINE", "APIResponse", "RetryNotice", "RetryPolicy", "Transport", "fix_malformed_uri"]
+__all__ = [
+    "DEFAULT_DEADLINE",
+    "RETRY_STATUSES",
+    "APIResponse",
+    "RetryNotice",
+    "RetryPolicy",
+    "Transport",
+    "fix_malformed_uri",
+]
 
 log = logging.getLogger("cspkit.transport")
 
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 DEFAULT_DEADLINE = 120.0  # seconds per logical call, retries included (cspkit.config.DEFAULT_TIMEOUT)
 
 
@@ -77,26 +85,6 @@ class RetryNotice:
     request_id: str
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try.
-
-    Attributes:
-        max_attempts: total attempts per logical call (first try included).
-        backoff_base: seconds; attempt n waits up to ``backoff_base * 2**(n-1)`` (full jitter), capped by
-            ``backoff_cap``.
-        backoff_cap: the largest single wait in seconds (a longer Retry-After is still honoured up to
-            ``max_total_wait``).
-        max_total_wait: seconds of waiting allowed across all retries of one call; when the next wait would pass it,
-            the last error is raised instead.
-    """
-
-    max_attempts: int = 5
-    backoff_base: float = 0.5
-    backoff_cap: float = 30.0
-    max_total_wait: float = 120.0
-
-
 @dataclass
 class APIResponse:
     """One answer from Partner Center.
@@ -121,28 +109,36 @@ class APIResponse:
     raw: requests.Response | None = field(default=None, repr=False)
 
 
+@dataclass
+class _Call:
+    """One logical call being made: what :meth:`Transport._build` prepared, and how far it got."""
+
+    method: str
+    url: str
+    params: Mapping[str, Any] | None
+    body: bytes | None
+    headers: dict[str, str]
+    stream: bool
+    request_id: str
+    correlation_id: str
+    max_attempts: int
+    started: float
+    attempt: int = 0
+    waited: float = 0.0
+    refreshed: bool = False
+
+    @property
+    def ids(self) -> dict[str, Any]:
+        return {"request_id": self.request_id, "correlation_id": self.correlation_id, "method": self.method,
+                "url": self.url}
+
+
 def fix_malformed_uri(uri: str) -> str:
     """Repair the next links the docs show with a second ``?`` (``…&size=2?seekOperation=Next`` → ``…&size=2&…``)."""
     if uri.count("?") > 1:
         head, tail = uri.split("?", 1)
         uri = head + "?" + tail.replace("?", "&")
     return uri
-
-
-def _retry_after_seconds(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:  # HTTP-date form
-        when = parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 class Transport:
@@ -154,9 +150,11 @@ class Transport:
         api_prefix: path prefix added to relative paths (``"v1"``; ``"v1.0"`` for Graph; ``""`` for none).
         locale: ``X-Locale`` value.
         timeout: (connect, read) seconds.
-        retry: :class:`RetryPolicy`.
-        sleep: the sleep function (stubbed in tests).
-        jitter: ``callable(upper) -> seconds`` (default ``random.uniform(0, upper)``; stubbed in tests).
+        retry: :class:`~cspkit.retry.RetryPolicy` (statuses, back-off, total wait budget); the same object serves
+            the Graph blob downloads (:mod:`cspkit.resources.billing_exports`).
+        sleep: the sleep function (stubbed in tests); also used by the blob downloads and export polling.
+        jitter: ``callable(upper) -> seconds``, set on the policy (default ``random.uniform(0, upper)``; stubbed in
+            tests).
         correlation_id: pin one MS-CorrelationId for every call (a CLI run, a batch).
         session: a ``requests.Session`` to use (one per client by default).
         deadline: total seconds one logical call may take, retries and waits included (default 120; None: no
@@ -188,9 +186,9 @@ class Transport:
         self._token_provider = token_provider
         self.locale = locale
         self.timeout = timeout if isinstance(timeout, tuple) else (min(10.0, timeout), timeout)
-        self.retry = retry or RetryPolicy()
+        policy = retry or RetryPolicy()
+        self.retry = replace(policy, jitter=jitter) if jitter is not None else policy
         self._sleep = sleep
-        self._jitter = jitter or (lambda upper: random.uniform(0.0, upper))
         self._pinned_correlation_id = correlation_id
         self.deadline = deadline
         self.on_retry = on_retry
@@ -275,7 +273,41 @@ class Transport:
             APITimeoutError / APIConnectionError when no answer arrived after the last attempt or within the
             call's time budget (``deadline``); the message states the seconds actually spent.
         """
-        url = self.url_for(path)
+        call = self._build(method, path, params=params, json=json, headers=headers, data=data, retry=retry,
+                           request_id=request_id, correlation_id=correlation_id, stream=stream,
+                           expect_json=expect_json)
+        self.stats["calls"] += 1
+        while True:
+            call.attempt += 1
+            self.stats["attempts"] += 1
+            response, error = self._send_once(call)
+            if response is not None:
+                status = response.status_code
+                if status == 401 and not call.refreshed:
+                    call.refreshed = True
+                    response.close()
+                    self._bearer(force_refresh=True)
+                    call.attempt -= 1  # the replay after a refresh is not a retry
+                    continue
+                if status < 400:
+                    return self._response(response, call.request_id, call.correlation_id, call.attempt, call.url,
+                                          stream, expect_json)
+                error, asked = self._status_error(response, call.ids)
+                if status == 429:
+                    self.stats["throttled"] += 1
+                if not self.retry.retryable_status(status):
+                    raise error
+            else:
+                asked = None
+            assert error is not None
+            self._back_off(call, error, asked)
+
+    def _build(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None, json: Any,
+        headers: Mapping[str, str] | None, data: bytes | None, retry: bool, request_id: str | None,
+        correlation_id: str | None, stream: bool, expect_json: bool,
+    ) -> _Call:
+        """The logical call: URL, ids (minted once, reused on every attempt), headers and body."""
         request_id = request_id or str(uuid.uuid4())
         correlation_id = correlation_id or self._pinned_correlation_id or str(uuid.uuid4())
         body = data
@@ -292,120 +324,101 @@ class Transport:
             body = b""
         if headers:
             send_headers.update(headers)
-        self.stats["calls"] += 1
-        policy = self.retry
-        max_attempts = policy.max_attempts if retry else 1
-        waited = 0.0
-        refreshed = False
-        attempt = 0
-        ids = {"request_id": request_id, "correlation_id": correlation_id, "method": method.upper(), "url": url}
-        deadline = self.deadline
-        started = self._clock()
-        while True:
-            attempt += 1
-            self.stats["attempts"] += 1
-            send_headers["Authorization"] = f"Bearer {self._bearer()}"
-            error: Exception | None = None
-            response: requests.Response | None = None
-            timeout = self.timeout
-            if deadline is not None:  # no attempt outlives the call's budget
-                left = max(0.001, deadline - (self._clock() - started))
-                timeout = (min(timeout[0], left), min(timeout[1], left))
-            try:
-                response = self.session.request(
-                    method.upper(), url, params=params, data=body, headers=send_headers,
-                    timeout=timeout, stream=stream,
-                )
-            except requests.exceptions.Timeout as exc:
-                spent = self._clock() - started
-                error = APITimeoutError(
-                    f"{method.upper()} {url}: no answer after {spent:.1f} s "
-                    f"({_attempts(attempt)}{_budget(deadline)})", **ids,
-                    hint="For a write the outcome is unknown: read the resource back before trying again. "
-                    "A longer budget: --timeout SECONDS or CSPKIT_TIMEOUT.",
-                )
-                error.__cause__ = exc
-            except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                spent = self._clock() - started
-                error = APIConnectionError(
-                    f"{method.upper()} {url}: connection failed ({type(exc).__name__}) after {spent:.1f} s "
-                    f"({_attempts(attempt)})", **ids,
-                    hint="Check the network and the endpoint; for a write, read the resource back before retrying.",
-                )
-                error.__cause__ = exc
-            retry_after: float | None = None
-            if response is not None:
-                status = response.status_code
-                log.debug(
-                    "%s %s -> %s (attempt %d, request id %s, correlation id %s)",
-                    method.upper(), url, status, attempt, request_id, correlation_id,
-                )
-                if status == 401 and not refreshed:
-                    refreshed = True
-                    response.close()
-                    self._bearer(force_refresh=True)
-                    attempt -= 1  # the replay after a refresh is not a retry
-                    continue
-                if status < 400:
-                    return self._response(response, request_id, correlation_id, attempt, url, stream, expect_json)
-                retry_after = _retry_after_seconds(response)
-                error = self._status_error(response, retry_after, ids)
-                if status == 429:
-                    self.stats["throttled"] += 1
-                if status not in RETRY_STATUSES:
-                    raise error
-            else:
-                log.debug("%s %s -> %s (attempt %d, request id %s)", method.upper(), url, error, attempt, request_id)
-            assert error is not None
-            if attempt >= max_attempts:
-                raise error
-            backoff = min(policy.backoff_cap, policy.backoff_base * (2 ** (attempt - 1)))
-            wait = self._jitter(backoff)
-            if retry_after is not None:
-                wait = max(wait, retry_after)
-            if waited + wait > policy.max_total_wait:
-                log.info("giving up on %s %s: next wait %.1fs would pass the cap", method.upper(), url, wait)
-                raise error
-            elapsed = self._clock() - started
-            if deadline is not None and elapsed + wait >= deadline:
-                log.info("giving up on %s %s: next try in %.1fs would pass the %gs budget", method.upper(), url, wait,
-                         deadline)
-                if isinstance(error, APIError):
-                    error.hint = ((error.hint + " ") if error.hint else "") + (
-                        f"Gave up after {elapsed:.1f} s and {_attempts(attempt)}: the next try, in {wait:.0f} s, "
-                        f"would pass the {deadline:g} s budget (--timeout / CSPKIT_TIMEOUT)."
-                    )
-                raise error
-            if self.on_retry is not None:
-                self.on_retry(RetryNotice(
-                    method=method.upper(), url=url, attempt=attempt, max_attempts=max_attempts,
-                    reason=_reason(error), wait=wait, elapsed=elapsed, deadline=deadline, request_id=request_id,
-                ))
-            log.info(
-                "retrying %s %s in %.2fs after %s (attempt %d/%d, request id %s)",
-                method.upper(), url, wait, getattr(error, "status_code", type(error).__name__), attempt,
-                max_attempts, request_id,
-            )
-            self.stats["retries"] += 1
-            self.stats["waited"] += wait
-            waited += wait
-            self._sleep(wait)
+        return _Call(
+            method=method.upper(), url=self.url_for(path), params=params, body=body, headers=send_headers,
+            stream=stream, request_id=request_id, correlation_id=correlation_id,
+            max_attempts=self.retry.max_attempts if retry else 1, started=self._clock(),
+        )
 
-    def _status_error(
-        self, response: requests.Response, retry_after: float | None, ids: dict[str, Any]
-    ) -> APIStatusError:
+    def _send_once(self, call: _Call) -> tuple[requests.Response | None, APIError | None]:
+        """One HTTP attempt: ``(response, None)`` for any answer, ``(None, error)`` when none came."""
+        call.headers["Authorization"] = f"Bearer {self._bearer()}"
+        timeout = self.timeout
+        deadline = self.deadline
+        if deadline is not None:  # no attempt outlives the call's budget
+            left = max(0.001, deadline - (self._clock() - call.started))
+            timeout = (min(timeout[0], left), min(timeout[1], left))
+        error: APIError
+        try:
+            response = self.session.request(
+                call.method, call.url, params=call.params, data=call.body, headers=call.headers,
+                timeout=timeout, stream=call.stream,
+            )
+        except requests.exceptions.Timeout as exc:
+            spent = self._clock() - call.started
+            error = APITimeoutError(
+                f"{call.method} {call.url}: no answer after {spent:.1f} s "
+                f"({_attempts(call.attempt)}{_budget(deadline)})", **call.ids,
+                hint="For a write the outcome is unknown: read the resource back before trying again. "
+                "A longer budget: --timeout SECONDS or CSPKIT_TIMEOUT.",
+            )
+            error.__cause__ = exc
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            spent = self._clock() - call.started
+            error = APIConnectionError(
+                f"{call.method} {call.url}: connection failed ({type(exc).__name__}) after {spent:.1f} s "
+                f"({_attempts(call.attempt)})", **call.ids,
+                hint="Check the network and the endpoint; for a write, read the resource back before retrying.",
+            )
+            error.__cause__ = exc
+        else:
+            log.debug(
+                "%s %s -> %s (attempt %d, request id %s, correlation id %s)",
+                call.method, call.url, response.status_code, call.attempt, call.request_id, call.correlation_id,
+            )
+            return response, None
+        log.debug("%s %s -> %s (attempt %d, request id %s)", call.method, call.url, error, call.attempt,
+                  call.request_id)
+        return None, error
+
+    def _back_off(self, call: _Call, error: APIError, asked: float | None) -> None:
+        """Wait before the next attempt as the policy says, or raise ``error`` when no attempt should follow
+        (attempts spent, total wait cap, or the call's deadline)."""
+        policy = self.retry
+        if call.attempt >= call.max_attempts:
+            raise error
+        wait = policy.wait_for(call.attempt, asked)
+        if not policy.within_budget(call.waited, wait):
+            log.info("giving up on %s %s: next wait %.1fs would pass the cap", call.method, call.url, wait)
+            raise error
+        elapsed = self._clock() - call.started
+        deadline = self.deadline
+        if deadline is not None and elapsed + wait >= deadline:
+            log.info("giving up on %s %s: next try in %.1fs would pass the %gs budget", call.method, call.url, wait,
+                     deadline)
+            error.hint = ((error.hint + " ") if error.hint else "") + (
+                f"Gave up after {elapsed:.1f} s and {_attempts(call.attempt)}: the next try, in {wait:.0f} s, "
+                f"would pass the {deadline:g} s budget (--timeout / CSPKIT_TIMEOUT)."
+            )
+            raise error
+        if self.on_retry is not None:
+            self.on_retry(RetryNotice(
+                method=call.method, url=call.url, attempt=call.attempt, max_attempts=call.max_attempts,
+                reason=_reason(error), wait=wait, elapsed=elapsed, deadline=deadline, request_id=call.request_id,
+            ))
+        log.info(
+            "retrying %s %s in %.2fs after %s (attempt %d/%d, request id %s)",
+            call.method, call.url, wait, getattr(error, "status_code", type(error).__name__), call.attempt,
+            call.max_attempts, call.request_id,
+        )
+        self.stats["retries"] += 1
+        self.stats["waited"] += wait
+        call.waited += wait
+        self._sleep(wait)
+
+    def _status_error(self, response: requests.Response, ids: dict[str, Any]) -> tuple[APIStatusError, float | None]:
+        """The error for an error status, and the seconds the server asked to wait (any of Retry-After's forms)."""
         try:
             body: Any = response.json()
         except ValueError:
             body = response.text
         finally:
             response.close()
-        error = error_for_status(response.status_code, body, retry_after=retry_after, **ids)
+        asked = retry_after(response.headers, body)
+        error = error_for_status(response.status_code, body, retry_after=asked, **ids)
         if isinstance(error, AuthenticationError):
             error.hint = "The token was refused after one refresh: check the credential, tenant and API permission."
-        if isinstance(error, RateLimitError) and error.retry_after is None and isinstance(body, dict):
-            error.retry_after = _seconds_from_message(body.get("message"))
-        return error
+        return error, asked
 
     @staticmethod
     def _response(
@@ -430,6 +443,10 @@ class Transport:
         """GET and return the parsed JSON body."""
         return self.request("GET", path, params=params, **kwargs).json
 
+    def sleep(self, seconds: float) -> None:
+        """Sleep with the transport's (injectable) sleep function: every wait of a call over it goes through here."""
+        self._sleep(seconds)
+
     def paginate(
         self,
         path: str,
@@ -439,10 +456,8 @@ class Transport:
         style: str = "links",
         page_size: int | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> Any:
-        """Walk every page of a collection; see :class:`cspkit.pagination.Paginator`."""
-        from cspkit.pagination import Paginator
-
+    ) -> Paginator[Any]:
+        """Walk every page of a collection lazily; see :class:`cspkit.pagination.Paginator`."""
         return Paginator(self, path, params=params, parse=parse, style=style, page_size=page_size, headers=headers)
 
     def iter_bytes(self, path: str, chunk_size: int = 1 << 20, **kwargs: Any) -> Iterator[bytes]:
@@ -482,12 +497,3 @@ def _reason(error: Exception) -> str:
         return "connection failed"
     return type(error).__name__
 
-
-def _seconds_from_message(message: Any) -> float | None:
-    """``"Rate limit is exceeded. Try again in 57 seconds."`` → 57.0."""
-    if not isinstance(message, str):
-        return None
-    import re
-
-    match = re.search(r"(\d+(?:\.\d+)?)\s*second", message)
-    return float(match.group(1)) if match else None

@@ -1,18 +1,26 @@
 """Wire-format constants shared by the client and the emulator (and nothing else: each keeps the other honest).
 
+Charge types (billing-formats.md §2.1; partner-center-api.md §6.1 for the v1 API's ``Purchase``/``Refund``) are a
+wire value every layer reads: :func:`normalize_charge_type` is their one rule, used by the models
+(:mod:`cspkit.models.invoice`) and the billing readers (:mod:`cspkit.billing.recon_columns`) alike.
+
 Sources: Partner Center "Get a price sheet" (the new-commerce license-based price list header, billing-formats.md
 §1.5) — 18 documented columns in file order, then ``Segment`` as current files carry it.
 """
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
+    "CHARGE_TYPES",
     "EMULATOR_INSTANCE_HEADER",
     "EMULATOR_TOKEN",
     "INVOICE_RECON_COLUMNS",
     "PRICE_LIST_HEADER",
     "PRICE_SHEET_VIEWS",
     "json_key",
+    "normalize_charge_type",
 ]
 
 #: The bearer token every emulator accepts unless started with another (not a secret: it listens on loopback).
@@ -73,3 +81,29 @@ def json_key(column: str) -> str:
     if column.startswith("PCTo"):
         return "pc" + column[2:]
     return column[:1].lower() + column[1:]
+
+
+#: §2.1 new-commerce charge types (emitted exactly like this) and older spellings mapped onto them. ``usage`` is the
+#: daily rated usage file's: ``Usage`` on every row of the real billed November 2025 file (§1.2 column 33).
+CHARGE_TYPES: tuple[str, ...] = (
+    "new", "renew", "cycleCharge", "addQuantity", "removeQuantity", "cancelImmediate", "convert", "moveQuantity",
+    "changeBillingPlan", "customerCredit", "usage",
+)  # fmt: skip
+_CHARGE_FOLD = {c.lower(): c for c in CHARGE_TYPES} | {"purchase": "new", "cancel": "cancel", "refund": "cancel"}
+
+
+def normalize_charge_type(value: str | None) -> str | None:
+    """Charge type in any case (``New``, ``CANCELIMMEDIATE``, ``cycle_charge``) → camelCase (``new``, ...).
+
+    ``Purchase`` → ``new`` and ``Refund`` → ``cancel`` (the v1 API's mapping, §6.1). Values we do not know are
+    returned with their first letter lower-cased and spaces kept (legacy descriptive strings survive as text).
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    folded = re.sub(r"[\s_\-]+", "", text).lower()
+    if folded in _CHARGE_FOLD:
+        return _CHARGE_FOLD[folded]
+    return text[:1].lower() + text[1:]

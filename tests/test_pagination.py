@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import responses
 
 from cspkit.transport import Transport
@@ -104,3 +105,56 @@ def test_pages_expose_per_page_total_count():
     responses.get(f"{BASE}/v1/customers", json=page([{"id": "c"}]))
     pages = list(transport().paginate("customers").pages())
     assert [p.total_count for p in pages] == [2, 1]
+
+
+@responses.activate
+def test_a_next_link_pointing_back_raises_a_paging_error_with_the_ids():
+    from cspkit.errors import APIError, PagingError
+
+    url = f"{BASE}/v1/customers"
+    loop = {"uri": "/customers?seekOperation=Next", "method": "GET",
+            "headers": [{"key": "MS-ContinuationToken", "value": "same"}]}
+    for _ in range(3):
+        responses.get(url, json=page([{"id": "a"}], loop))
+
+    with pytest.raises(PagingError) as caught:
+        list(transport().paginate("customers"))
+
+    assert isinstance(caught.value, APIError)
+    assert "returned the same next link twice" in str(caught.value)
+    assert caught.value.request_id == responses.calls[-1].request.headers["MS-RequestId"]
+    assert len(responses.calls) == 2  # the second page hands back the same next link: stop there
+
+
+@responses.activate
+def test_a_loaded_paginator_indexes_compares_and_iterates_without_asking_again():
+    responses.get(f"{BASE}/v1/customers", json=page([{"id": "a"}, {"id": "b"}]))
+    pager = transport().paginate("customers")
+    with pytest.raises(TypeError):
+        len(pager)  # not walked yet: no silent fetch for a length
+    assert not pager.loaded and len(responses.calls) == 0  # lazy until walked
+
+    assert pager.load() is pager and pager.loaded
+    assert (len(pager), pager[1], pager == [{"id": "a"}, {"id": "b"}]) == (2, {"id": "b"}, True)
+    assert [c["id"] for c in pager] == ["a", "b"] and list(pager) == pager.to_list()
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_every_list_returns_a_paginator():
+    from cspkit.pagination import Paginator
+    from cspkit.resources.customers import Customers
+    from cspkit.resources.invoices import Invoices
+    from cspkit.resources.orders import Orders
+    from cspkit.resources.subscriptions import Subscriptions
+
+    responses.get(f"{BASE}/v1/customers/c1/orders", json=page([{"id": "o1"}]))
+    responses.get(f"{BASE}/v1/customers/c1/subscriptions", json=page([{"id": "s1", "offerId": "P:S:A"}]))
+    t = transport()
+    orders, subscriptions = Orders(t).list("c1"), Subscriptions(t).list("c1")
+    lazy = [Customers(t).list(), Invoices(t).list()]
+
+    assert all(isinstance(p, Paginator) for p in [orders, subscriptions, *lazy])
+    assert orders.loaded and subscriptions.loaded  # read at the call, as before: errors surface there
+    assert (orders[0].id, subscriptions[0].id) == ("o1", "s1")
+    assert not any(p.loaded for p in lazy) and len(responses.calls) == 2

@@ -1,4 +1,4 @@
-"""Streaming the Graph export blobs into reconciliation frames, and fetching recon lines by either API.
+"""Streaming the Graph export blobs into reconciliation frames (pure parsing: no HTTP, no client).
 
 Blobs (billing-formats.md §3.2 step 4) are gzip-compressed JSON Lines — one line item per line, camelCase keys,
 numbers as JSON numbers or strings, possibly several gzip members per file. Everything here streams: a blob is never
@@ -7,7 +7,9 @@ typed rows. :func:`read_export` builds the whole typed frame with the reconcilia
 (:func:`cspkit.billing.recon_readers.read_recon`, which streams each file in chunks).
 
 Frames have the columns and dtypes of :mod:`cspkit.billing.recon_readers` (``SourceFile`` = blob file name,
-``SourceRow`` = 1-based line number in the blob).
+``SourceRow`` = 1-based line number in the blob). Fetching them is the resources' job
+(:mod:`cspkit.resources.billing_exports`); v1 line items and downloaded export folders become frames in
+:mod:`cspkit.billing.exports`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,12 +38,9 @@ from cspkit.billing.recon_readers import (
     read_recon,
     recon_lines_to_frame,
 )
-from cspkit.errors import CspkitError, InputFileError
+from cspkit.errors import InputFileError
 
-if TYPE_CHECKING:
-    from cspkit.client import PartnerCenter
-
-__all__ = ["fetch_recon_lines", "iter_export_frames", "iter_export_records", "read_export"]
+__all__ = ["iter_export_frames", "iter_export_records", "read_export"]
 
 PathLike = str | os.PathLike[str]
 
@@ -51,11 +50,6 @@ try:  # the readers' column converter (see _columnar_chunk); the public record p
     _FAST = True
 except ImportError:  # pragma: no cover
     _FAST = False
-
-#: v1 line-item keys that are API envelope, not reconciliation columns (``discountDetails`` is deprecated and absent
-#: from the files and the export): dropped so both APIs give the same frame.
-_V1_ENVELOPE = frozenset({"attributes", "invoiceLineItemType", "billingProvider", "discountDetails"})
-
 
 def _is_empty(path: Path) -> bool:
     """True when the (possibly gzip) file holds no non-blank text."""
@@ -321,67 +315,3 @@ def read_export(paths: Iterable[PathLike], *, kind: str = "invoice") -> ReconFil
         warnings=[w for r in reports for w in r.warnings],
     )
 
-
-def fetch_recon_lines(
-    pc: PartnerCenter,
-    invoice_id: str,
-    *,
-    api: str = "graph",
-    out_dir: PathLike | None = None,
-    attribute_set: str = "full",
-    progress: Any = None,
-    on_status: Any = None,
-) -> pd.DataFrame:
-    """The invoice reconciliation lines of ``invoice_id`` as a typed frame, from Graph (default) or the v1 API.
-
-    Args:
-        pc: the client.
-        invoice_id: the invoice (``G000000001``).
-        api: ``"graph"`` (asynchronous export: request, poll, manifest, blobs; partner-center-api.md §6.2) or
-            ``"v1"`` (``GET /invoices/{id}/lineitems?provider=onetime&invoicelineitemtype=billinglineitems``,
-            seek paging; retired for recent billing periods).
-        out_dir: where Graph blobs go (default ``reports/exports/billed-reconciliation-{id}-{attribute_set}``);
-            a re-run skips blobs already downloaded and verified.
-        attribute_set: ``full`` or ``basic`` (Graph only).
-        progress, on_status: passed to :meth:`~cspkit.resources.billing_exports.BillingExports.export`.
-    Returns:
-        the frame of :mod:`cspkit.billing.recon_readers` (47 invoice columns + SourceFile/SourceRow; the v1 envelope
-        keys ``attributes``, ``invoiceLineItemType``, ``billingProvider``, ``discountDetails`` are left out);
-        empty when Graph answers "No data available".
-    Raises:
-        ValueError: unknown ``api``. CspkitError subclasses from the calls and the readers.
-    """
-    api = api.lower()
-    if api == "graph":
-        folder = Path(out_dir) if out_dir is not None else (
-            Path("reports") / "exports" / f"billed-reconciliation-{invoice_id}-{attribute_set}")
-        result = pc.billing_exports.export(
-            "billed-reconciliation", out_dir=folder, invoice_id=invoice_id, attribute_set=attribute_set,
-            progress=progress, on_status=on_status,
-        )
-        if result.no_data:
-            return empty_recon_frame("invoice")
-        return result.read().frame
-    if api == "v1":
-        items = ({k: v for k, v in item.items() if k not in _V1_ENVELOPE} for item in _v1_line_items(pc, invoice_id))
-        return recon_lines_to_frame(items, kind="invoice", source="API").frame
-    raise ValueError(f"api must be 'graph' or 'v1', not {api!r}")
-
-
-def _v1_line_items(pc: PartnerCenter, invoice_id: str) -> Iterator[dict[str, Any]]:
-    """Every v1 OneTimeInvoiceLineItem of an invoice (partner-center-api.md §6.1, seek paging)."""
-    invoices = getattr(pc, "invoices", None)
-    reader = getattr(invoices, "reconciliation_line_items", None) if invoices is not None else None
-    if reader is not None:  # the invoices resource, when it exists
-        for item in reader(invoice_id):
-            yield item.to_wire() if hasattr(item, "to_wire") else item
-        return
-    from cspkit.resources.base import segment
-
-    invoice = pc.transport.get_json(f"invoices/{segment(invoice_id)}")
-    currency = invoice.get("currencyCode") if isinstance(invoice, dict) else None
-    if not currency:
-        raise CspkitError(f"invoice {invoice_id} has no currencyCode", hint="Check the invoice id.")
-    params = {"provider": "onetime", "invoicelineitemtype": "billinglineitems", "currencycode": currency,
-              "size": 2000}
-    yield from pc.transport.paginate(f"invoices/{segment(invoice_id)}/lineitems", params=params)

@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import re
 
-from cspkit.wire import INVOICE_RECON_COLUMNS  # §1.1, in file order (47); shared with the emulator
+from cspkit.wire import (  # shared with the emulator and the models
+    CHARGE_TYPES,  # §2.1, with normalize_charge_type: one charge-type rule for models and billing
+    INVOICE_RECON_COLUMNS,  # §1.1, in file order (47)
+    normalize_charge_type,
+)
 
 __all__ = [
     "BENEFIT_TYPES",
@@ -115,13 +119,6 @@ def canonical_column(name: str) -> str | None:
     return _CANONICAL.get(key) or _ALIASES.get(key)
 
 
-#: §2.1 new-commerce charge types (emitted exactly like this) and older spellings mapped onto them. ``usage`` is the
-#: daily rated usage file's: ``Usage`` on every row of the real billed November 2025 file (§1.2 column 33).
-CHARGE_TYPES: tuple[str, ...] = (
-    "new", "renew", "cycleCharge", "addQuantity", "removeQuantity", "cancelImmediate", "convert", "moveQuantity",
-    "changeBillingPlan", "customerCredit", "usage",
-)  # fmt: skip
-
 #: §1.2 column 52, the daily rated usage file's ``CreditType`` values, as written: ``Partner Earned Credit Applied``
 #: (PartnerEarnedCreditPercentage and CreditPercentage 15) and ``Credit Not Applied`` (both blank) on the real billed
 #: November 2025 file; ``Azure Credit Applied`` from the SDK's documentation [sdk S8].
@@ -130,21 +127,3 @@ CREDIT_TYPES: tuple[str, ...] = ("Partner Earned Credit Applied", "Credit Not Ap
 #: §1.2 column 55, ``BenefitType``: ``Charge`` on every row of the real billed file (savings-plan benefit rows are
 #: documented but not seen).
 BENEFIT_TYPES: tuple[str, ...] = ("Charge",)
-_CHARGE_FOLD = {c.lower(): c for c in CHARGE_TYPES} | {"purchase": "new", "cancel": "cancel", "refund": "cancel"}
-
-
-def normalize_charge_type(value: str | None) -> str | None:
-    """Charge type in any case (``New``, ``CANCELIMMEDIATE``, ``cycle_charge``) → camelCase (``new``, ...).
-
-    ``Purchase`` → ``new`` and ``Refund`` → ``cancel`` (the v1 API's mapping, §6.1). Values we do not know are
-    returned with their first letter lower-cased and spaces kept (legacy descriptive strings survive as text).
-    """
-    if value is None:
-        return None
-    text = str(value).strip()
-    if not text:
-        return None
-    folded = re.sub(r"[\s_\-]+", "", text).lower()
-    if folded in _CHARGE_FOLD:
-        return _CHARGE_FOLD[folded]
-    return text[:1].lower() + text[1:]

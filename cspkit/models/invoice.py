@@ -14,9 +14,9 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from cspkit.billing.recon_columns import normalize_charge_type
 from cspkit.models.base import Link, Money, PCModel, UtcDateTime
 from cspkit.models.common import ResourceAttributes
+from cspkit.wire import normalize_charge_type
 
 __all__ = ["EstimateLink", "Invoice", "InvoiceDetail", "OneTimeInvoiceLineItem", "TaxReceipt"]
 

@@ -10,9 +10,9 @@ seek paging: ``size`` ≤ 2000, then ``seekOperation=Next`` with the ``MS-Contin
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
+from cspkit.errors import CspkitError
 from cspkit.models.invoice import EstimateLink, Invoice, OneTimeInvoiceLineItem
 from cspkit.pagination import Paginator
 from cspkit.resources.base import Resource, segment
@@ -52,7 +52,7 @@ class Invoices(Resource):
         period: str | None = None,
         page_size: int = MAX_LINE_ITEM_PAGE,
         raw: bool = False,
-    ) -> Iterable[Any]:
+    ) -> Paginator[Any]:
         """Get invoice line items (``GET /invoices/{id}/lineitems?provider=&invoicelineitemtype=...``).
 
         Args:
@@ -86,6 +86,26 @@ class Invoices(Resource):
             page_size=min(page_size, MAX_LINE_ITEM_PAGE),
         )
 
+    def reconciliation_line_items(self, invoice_id: str, *, page_size: int = MAX_LINE_ITEM_PAGE) -> Paginator[Any]:
+        """Every v1 billed reconciliation line item of an invoice, as sent (partner-center-api.md §6.1, §6.4).
+
+        Reads the invoice for its currency (``GET /invoices/{id}``), then walks
+        ``GET /invoices/{id}/lineitems?provider=onetime&invoicelineitemtype=billinglineitems&currencycode=&size=``
+        (seek paging; retired by Microsoft for recent billing periods: use the Graph export,
+        :mod:`cspkit.resources.billing_exports`). Turn them into the reconciliation frame with
+        :func:`cspkit.billing.exports.v1_lines_to_frame`.
+
+        Returns:
+            A lazy :class:`~cspkit.pagination.Paginator` of the OneTimeInvoiceLineItem JSON objects (dicts).
+        Raises:
+            NotFoundError: no such invoice. CspkitError: the invoice has no ``currencyCode``.
+        """
+        invoice = self.transport.get_json(f"invoices/{segment(invoice_id)}")
+        currency = invoice.get("currencyCode") if isinstance(invoice, dict) else None
+        if not currency:
+            raise CspkitError(f"invoice {invoice_id} has no currencyCode", hint="Check the invoice id.")
+        return self.line_items(invoice_id, currency=currency, page_size=page_size, raw=True)
+
     def unbilled_line_items(
         self,
         *,
@@ -94,7 +114,7 @@ class Invoices(Resource):
         line_item_type: str = "billinglineitems",
         page_size: int = MAX_LINE_ITEM_PAGE,
         raw: bool = False,
-    ) -> Iterable[Any]:
+    ) -> Paginator[Any]:
         """Get invoice unbilled reconciliation line items (``GET /invoices/unbilled/lineitems?...&period=``).
 
         Args:

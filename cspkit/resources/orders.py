@@ -7,6 +7,7 @@ A new order can take up to 15 minutes to appear in the list; get it by id (from 
 from __future__ import annotations
 
 from cspkit.models.order import ActivationLink, Order
+from cspkit.pagination import Paginator
 from cspkit.resources.base import Resource, segment
 
 __all__ = ["Orders"]
@@ -15,22 +16,25 @@ __all__ = ["Orders"]
 class Orders(Resource):
     """``pc.orders``: a customer's orders."""
 
-    def list(self, customer_id: str, *, billing_type: str | None = None, include_price: bool = False) -> list[Order]:
+    def list(
+        self, customer_id: str, *, billing_type: str | None = None, include_price: bool = False
+    ) -> Paginator[Order]:
         """Get all of a customer's orders (``GET /customers/{customerId}/orders``).
 
         Args:
             billing_type: filter, e.g. ``onetime`` or ``monthly``.
             include_price: ask for line prices (``include_price=true``).
         Returns:
-            Every :class:`~cspkit.models.order.Order` (recent orders may be missing for up to 15 minutes).
+            A loaded :class:`~cspkit.pagination.Paginator` of every :class:`~cspkit.models.order.Order` (recent
+            orders may be missing for up to 15 minutes); every page is read before it returns.
         """
         params: dict[str, str] = {}
         if billing_type:
             params["billingType"] = billing_type
         if include_price:
             params["include_price"] = "true"
-        return list(self.transport.paginate(f"customers/{segment(customer_id)}/orders", params=params or None,
-                                            parse=Order.from_wire))
+        return self.transport.paginate(f"customers/{segment(customer_id)}/orders", params=params or None,
+                                       parse=Order.from_wire).load()
 
     def get(self, customer_id: str, order_id: str, *, include_price: bool = False) -> Order:
         """Get an order by ID (``GET /customers/{customerId}/orders/{orderId}``). Raises NotFoundError (20000)."""

@@ -20,6 +20,7 @@ from typing import Any
 
 from cspkit.models.catalog import Sku
 from cspkit.models.subscription import Subscription, SubscriptionActivationResult
+from cspkit.pagination import Paginator
 from cspkit.resources.base import Resource, segment, service_now
 from cspkit.resources.catalog import Catalog
 from cspkit.resources.customers import Customers
@@ -44,10 +45,10 @@ class Subscriptions(Resource):
         path = f"customers/{segment(customer_id)}/subscriptions"
         return f"{path}/{segment(subscription_id)}" if subscription_id is not None else path
 
-    def list(self, customer_id: str, *, order_id: str | None = None) -> list[Subscription]:
+    def list(self, customer_id: str, *, order_id: str | None = None) -> Paginator[Subscription]:
         """Get all of a customer's subscriptions (``GET /customers/{customerId}/subscriptions[?order_id=]``)."""
         params = {"order_id": order_id} if order_id else None
-        return list(self.transport.paginate(self._path(customer_id), params=params, parse=Subscription.from_wire))
+        return self.transport.paginate(self._path(customer_id), params=params, parse=Subscription.from_wire).load()
 
     def get(self, customer_id: str, subscription_id: str) -> Subscription:
         """Get a subscription by ID (``GET /customers/{customerId}/subscriptions/{subscriptionId}``).

@@ -17,8 +17,9 @@ from typing import Any
 
 import pandas as pd
 
+from cspkit.billing.exports import v1_lines_to_frame
 from cspkit.billing.pricelist import read_price_list
-from cspkit.billing.recon_readers import empty_recon_frame, recon_lines_to_frame
+from cspkit.billing.recon_readers import empty_recon_frame
 from cspkit.billing.reconcile import reconcile
 
 __all__ = ["APIS", "InvoiceReconciliation", "fetch_invoice_lines", "read_price_lists", "reconcile_invoice"]
@@ -75,9 +76,9 @@ def fetch_invoice_lines(
     """
     api = api.lower()
     if api == "v1":
-        raw: Iterable[Any] = pc.invoices.line_items(invoice_id, raw=True)
-        report = recon_lines_to_frame(counted(raw) if counted else raw, source=invoice_id)
-        return report.frame, [report.summary().replace("API", f"invoice {invoice_id}")]
+        raw: Iterable[Any] = pc.invoices.reconciliation_line_items(invoice_id)
+        frame = v1_lines_to_frame(counted(raw) if counted else raw, source=invoice_id)
+        return frame, [f"invoice {invoice_id}: {len(frame):,} lines from the v1 line-item API"]
     if api != "graph":
         raise ValueError(f"api must be one of {', '.join(APIS)}, not {api!r}")
     if on_note is not None:

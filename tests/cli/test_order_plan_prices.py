@@ -26,7 +26,7 @@ CENT = Decimal("0.01")
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch):
-    monkeypatch.setattr("cspkit.transport.random.uniform", lambda low, high: 0.0)
+    monkeypatch.setattr("cspkit.retry.random.uniform", lambda low, high: 0.0)
 
 
 @pytest.fixture

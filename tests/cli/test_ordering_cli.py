@@ -23,8 +23,8 @@ PRICE_LIST = Path(__file__).resolve().parents[2] / "sample_data" / "pricelist_nc
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch):
-    """The CLI's transport waits ``random.uniform(0, backoff)`` between retries: make that 0 in tests."""
-    monkeypatch.setattr("cspkit.transport.random.uniform", lambda low, high: 0.0)
+    """The CLI's retry policy (cspkit.retry) waits ``random.uniform(0, backoff)`` between retries: make it 0."""
+    monkeypatch.setattr("cspkit.retry.random.uniform", lambda low, high: 0.0)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ ADDON = "CFQ7TTC0HDK0:0001"  # Advanced Communications: an add-on needing a qual
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch):
-    monkeypatch.setattr("cspkit.transport.random.uniform", lambda low, high: 0.0)
+    monkeypatch.setattr("cspkit.retry.random.uniform", lambda low, high: 0.0)
 
 
 @pytest.fixture

@@ -14,11 +14,12 @@ import pandas as pd
 import pytest
 import requests
 
-from cspkit.billing.graph_export import fetch_recon_lines, iter_export_records
+from cspkit.billing.graph_export import iter_export_records
 from cspkit.billing.reconcile import reconcile
 from cspkit.client import PartnerCenter
 from cspkit.emulator import graph
 from cspkit.resources.billing_exports import BillingExportError
+from cspkit.workflows.reconciliation import fetch_invoice_lines
 
 from .conftest import BASIC, E3, US_CUSTOMER, US_CUSTOMER_2
 
@@ -204,8 +205,8 @@ def _without_source(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_v1_and_graph_paths_give_identical_reconciliation_frames(emu, client, invoice_id, tmp_path):
-    via_v1 = _sorted(fetch_recon_lines(client, invoice_id, api="v1"))
-    via_graph = _sorted(fetch_recon_lines(client, invoice_id, api="graph", out_dir=tmp_path))
+    via_v1 = _sorted(fetch_invoice_lines(client, invoice_id, api="v1")[0])
+    via_graph = _sorted(fetch_invoice_lines(client, invoice_id, api="graph", out_dir=tmp_path)[0])
 
     assert len(via_v1) == len(via_graph) == 6 and len(via_v1.columns) == 49  # 47 columns + SourceFile/SourceRow
     pd.testing.assert_frame_equal(_without_source(via_v1), _without_source(via_graph))

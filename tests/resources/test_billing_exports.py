@@ -222,3 +222,78 @@ def test_blob_names_cannot_escape_the_output_folder(pc, tmp_path):
     manifest = ExportManifest.model_validate({**MANIFEST, "blobCount": 1, "blobs": [{"name": "../../etc/x.gz"}]})
     with pytest.raises(BillingExportError, match="not a plain relative path"):
         pc.billing_exports.download(manifest, tmp_path)
+
+
+@responses.activate
+def test_blob_downloads_follow_the_transports_retry_policy(sleeps, tmp_path):
+    from cspkit.retry import RetryPolicy
+
+    policy = RetryPolicy(max_attempts=3, backoff_base=1.0, backoff_cap=2.0, max_total_wait=100.0)
+    pc = PartnerCenter(endpoint="https://pc.test", access_token="t0k3n", sleep=sleeps.append,
+                       jitter=lambda upper: upper, retry=policy)
+    pc.settings = pc.settings.with_overrides(graph_endpoint=GRAPH)
+    url = f"{ROOT}/part-00000-a.c000.json.gz?{SAS}"
+    responses.get(url, status=429, headers={"Retry-After": "Thu, 01 Jan 1970 00:00:10 GMT"})  # a past date: 0 s
+    responses.get(url, status=503, headers={"Retry-After": "5"})
+    responses.get(url, status=500)
+    manifest = ExportManifest.model_validate({**MANIFEST, "blobCount": 1, "blobs": MANIFEST["blobs"][:1]})
+
+    with pytest.raises(BillingExportError, match="failed after 3 attempts: HTTP 500"):
+        pc.billing_exports.download(manifest, tmp_path)
+
+    assert pc.billing_exports.transport.retry.max_attempts == 3
+    assert sleeps == [1.0, 5.0]  # back-off 1 s (jitter at its upper bound); then Retry-After 5 over the 2 s back-off
+    assert len(responses.calls) == 3
+    pc.close()
+
+
+@responses.activate
+def test_a_blob_retry_after_past_the_wait_budget_is_not_waited_for(sleeps, tmp_path):
+    from cspkit.retry import RetryPolicy
+    from cspkit.transport import Transport
+
+    transport = Transport(GRAPH, lambda force: "t", api_prefix="v1.0", sleep=sleeps.append,
+                          retry=RetryPolicy(max_total_wait=30.0))
+    from cspkit.resources.billing_exports import BillingExports
+
+    exports = BillingExports(transport)  # a Transport, like every resource
+    url = f"{ROOT}/part-00000-a.c000.json.gz?{SAS}"
+    responses.get(url, status=503, headers={"Retry-After": "60"})
+    manifest = ExportManifest.model_validate({**MANIFEST, "blobCount": 1, "blobs": MANIFEST["blobs"][:1]})
+
+    with pytest.raises(BillingExportError) as info:
+        exports.download(manifest, tmp_path)
+
+    assert "would pass the 30 s budget" in str(info.value) and "S3CRET" not in str(info.value)
+    assert sleeps == [] and len(responses.calls) == 1
+    exports.close()
+    transport.close()
+
+
+@responses.activate
+def test_v1_reconciliation_line_items_read_the_currency_then_page(pc):
+    from cspkit.billing.exports import v1_lines_to_frame
+
+    responses.get("https://pc.test/v1/invoices/G000000001", json={"id": "G000000001", "currencyCode": "EUR"})
+    responses.get("https://pc.test/v1/invoices/G000000001/lineitems", json={
+        "totalCount": 1, "items": [line(1, attributes={"objectType": "OneTimeInvoiceLineItem"},
+                                        invoiceLineItemType="billingLineItems", billingProvider="oneTime")]})
+
+    items = pc.invoices.reconciliation_line_items("G000000001")
+    frame = v1_lines_to_frame(items)
+
+    query = responses.calls[1].request.params
+    assert query == {"provider": "onetime", "invoicelineitemtype": "billinglineitems", "currencycode": "EUR",
+                     "size": "2000"}
+    assert list(frame["CustomerId"]) == ["c1"] and list(frame["Subtotal"]) == [Decimal("100.80")]
+    assert not {"attributes", "invoiceLineItemType", "billingProvider"} & set(frame.columns)
+
+
+@responses.activate
+def test_an_invoice_without_a_currency_is_refused_before_paging(pc):
+    from cspkit.errors import CspkitError
+
+    responses.get("https://pc.test/v1/invoices/G000000009", json={"id": "G000000009"})
+    with pytest.raises(CspkitError, match="invoice G000000009 has no currencyCode"):
+        pc.invoices.reconciliation_line_items("G000000009")
+    assert len(responses.calls) == 1

@@ -1,0 +1,115 @@
+"""Billing exports as reconciliation frames: a downloaded Graph export folder, or v1 line items (pure: no HTTP).
+
+Two sources of the same invoice reconciliation lines (partner-center-api.md §6.1-§6.2, billing-formats.md §3.2):
+
+* the Graph asynchronous export, downloaded by :mod:`cspkit.resources.billing_exports` into a folder holding
+  ``manifest.json`` (SAS token redacted) and the gzip JSON Lines blobs it names: :func:`export_blob_paths` and
+  :func:`read_export_dir` read it back (the blobs themselves: :mod:`cspkit.billing.graph_export`);
+* the v1 ``GET /invoices/{id}/lineitems?provider=onetime&invoicelineitemtype=billinglineitems`` pages
+  (:meth:`cspkit.resources.invoices.Invoices.reconciliation_line_items`): :func:`v1_lines_to_frame` drops the v1
+  envelope keys so both APIs give the same frame.
+
+Export kinds map onto reader kinds by :func:`recon_kind`: the reconciliation exports are ``"invoice"`` files, the
+usage exports ``"daily"`` rated usage files (Graph ``partners-billing-billedusage-export``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pandas as pd
+
+from cspkit.billing.graph_export import read_export
+from cspkit.billing.recon_readers import ReconFile, recon_lines_to_frame
+from cspkit.errors import InputFileError
+from cspkit.models.billing_export import EXPORT_KINDS
+
+__all__ = ["V1_ENVELOPE_KEYS", "export_blob_paths", "read_export_dir", "recon_kind", "v1_lines_to_frame"]
+
+PathLike = str | os.PathLike[str]
+
+#: v1 line-item keys that are API envelope, not reconciliation columns (``discountDetails`` is deprecated and absent
+#: from the files and the export): dropped so both APIs give the same frame.
+V1_ENVELOPE_KEYS = frozenset({"attributes", "invoiceLineItemType", "billingProvider", "discountDetails"})
+
+
+def recon_kind(export_kind: str) -> str:
+    """``"invoice"`` for the reconciliation exports, ``"daily"`` for the usage exports (the readers' kinds).
+
+    Raises:
+        ValueError: not one of ``billed-reconciliation``, ``unbilled-reconciliation``, ``billed-usage``,
+            ``unbilled-usage``.
+    """
+    if export_kind not in EXPORT_KINDS:
+        raise ValueError(f"unknown export kind {export_kind!r}: one of {', '.join(EXPORT_KINDS)}")
+    return "invoice" if EXPORT_KINDS[export_kind][0] == "reconciliation" else "daily"
+
+
+def v1_lines_to_frame(items: Iterable[Mapping[str, Any]], *, source: str = "API") -> pd.DataFrame:
+    """v1 OneTimeInvoiceLineItem JSON objects (as sent, streamed) → the typed invoice reconciliation frame.
+
+    Args:
+        items: the line items' wire dicts (camelCase keys), e.g. ``pc.invoices.reconciliation_line_items(id)``.
+        source: the ``SourceFile`` value.
+    Returns:
+        the frame of :func:`cspkit.billing.recon_readers.recon_lines_to_frame` (47 invoice columns +
+        SourceFile/SourceRow) without the envelope keys :data:`V1_ENVELOPE_KEYS`.
+    Raises:
+        InputFileError: a value that cannot be parsed (row, column, what was expected).
+    """
+    lines = ({k: v for k, v in item.items() if k not in V1_ENVELOPE_KEYS} for item in items)
+    return recon_lines_to_frame(lines, kind="invoice", source=source).frame
+
+
+def export_blob_paths(folder: PathLike) -> list[Path]:
+    """The blob files of a downloaded export, in manifest order (from its ``manifest.json``).
+
+    Raises:
+        InputFileError: ``manifest.json`` is missing or not a manifest, names a blob outside the folder, or a blob
+            it names is not in the folder (download it again: finished blobs are skipped).
+    """
+    root = Path(folder)
+    manifest = root / "manifest.json"
+    try:
+        payload = json.loads(manifest.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputFileError(str(manifest), expected="the manifest.json an export download writes",
+                             value="no such file") from None
+    except (OSError, ValueError) as exc:
+        raise InputFileError(str(manifest), expected="a JSON export manifest", value=str(exc)[:80]) from None
+    blobs = payload.get("blobs") if isinstance(payload, dict) else None
+    if not isinstance(blobs, list):
+        raise InputFileError(str(manifest), column="blobs", expected="a list of {name} objects",
+                             value=type(blobs).__name__)
+    paths: list[Path] = []
+    for number, blob in enumerate(blobs, start=1):
+        name = blob.get("name") if isinstance(blob, dict) else None
+        parts = PurePosixPath(str(name or "").replace("\\", "/")).parts
+        if not name or ".." in parts or PurePosixPath(str(name)).is_absolute():
+            raise InputFileError(str(manifest), row=number, column="blobs.name",
+                                 expected="a plain relative blob name", value=str(name))
+        path = root.joinpath(*parts)
+        if not path.is_file():
+            raise InputFileError(str(path), expected=f"blob {number} of the export (not downloaded yet?)",
+                                 value="no such file")
+        paths.append(path)
+    return paths
+
+
+def read_export_dir(folder: PathLike, *, kind: str = "invoice") -> ReconFile:
+    """Read a downloaded export folder (``manifest.json`` + blobs) into one typed frame.
+
+    Args:
+        folder: the ``out_dir`` of an export download.
+        kind: ``"invoice"`` (reconciliation exports) or ``"daily"`` (usage exports); see :func:`recon_kind`.
+    Returns:
+        :func:`cspkit.billing.graph_export.read_export` over the blobs in manifest order (an empty typed frame for
+        an export without blobs).
+    Raises:
+        InputFileError: as :func:`export_blob_paths`, or a malformed blob (file, line, column).
+    """
+    return read_export(export_blob_paths(folder), kind=kind)
