@@ -210,7 +210,7 @@ def test_v1_and_graph_paths_give_identical_reconciliation_frames(emu, client, in
 
     assert len(via_v1) == len(via_graph) == 6 and len(via_v1.columns) == 49  # 47 columns + SourceFile/SourceRow
     pd.testing.assert_frame_equal(_without_source(via_v1), _without_source(via_graph))
-    assert set(via_v1["SourceFile"]) == {"API"} and set(via_graph["SourceFile"]) == {b.name for b in tmp_path.glob(
+    assert set(via_v1["SourceFile"]) == {invoice_id} and set(via_graph["SourceFile"]) == {b.name for b in tmp_path.glob(
         "*.json.gz")}
 
     invoice = requests.get(f"{emu.url}/v1/invoices/{invoice_id}", headers={"Authorization": f"Bearer {emu.token}"},
