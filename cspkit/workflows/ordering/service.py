@@ -14,7 +14,6 @@ file after a crash completes what is missing and orders nothing twice.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -37,6 +36,7 @@ from cspkit.models.catalog import AvailabilityTerm, Product, Sku
 from cspkit.models.common import normalize_billing_cycle, normalize_term_duration
 from cspkit.models.subscription import Subscription
 from cspkit.resources.catalog import parse_item_reference
+from cspkit.retry import RetryPolicy
 from cspkit.workflows.guards import check_cancellation, check_purchasable, check_quantity, check_seat_change
 from cspkit.workflows.ordering.plan import AMBIGUOUS, ChangeOutcome, OrderOutcome, OrderPlan, describe_policy
 
@@ -54,7 +54,7 @@ class Ordering:
         price_list: a price-list DataFrame (:func:`cspkit.billing.pricelist.read_price_list`) or None.
         resolve_attempts: how many times one ambiguous checkout/PATCH is re-sent before the entry is left
             ``unknown`` for ``cspkit ledger resume``.
-        sleep: pause between resolution attempts (stubbed in tests).
+        sleep: pause between resolution attempts (stubbed in tests); how long comes from :attr:`retry_policy`.
         clock: the service's time for the window guards (an emulator's virtual clock); default the time of the
             answer the subscription came in (its ``X-Emulator-Now`` / ``Date`` header).
     """
@@ -68,6 +68,9 @@ class Ordering:
         self.ledger = ledger
         self.price_list = price_list
         self.resolve_attempts = resolve_attempts
+        #: the waits between re-checkouts of one cart: cspkit's one retry policy (full jitter up to 2, 4, 8… s,
+        #: capped at 30 s, raised to a 429's Retry-After), as the transport and the blob downloads use it
+        self.retry_policy = RetryPolicy(max_attempts=max(1, resolve_attempts), backoff_base=2.0, backoff_cap=30.0)
         self._sleep = sleep or time.sleep
         self._cache: dict[tuple[Any, ...], Any] = {}
         self._cache_lock = threading.Lock()
@@ -248,8 +251,8 @@ class Ordering:
         request_id = entry.request_id or ""
         last: Exception | None = None
         for attempt in range(max(1, self.resolve_attempts)):
-            if attempt:  # full jitter, like the transport: a busy cart (800064) needs a moment
-                self._sleep(random.uniform(0.0, min(30.0, 2.0 ** attempt)))
+            if attempt:  # a busy cart (800064) or a dropped answer needs a moment
+                self._sleep(self.retry_policy.wait_for(attempt, last))
             entry = self.ledger.submitted(entry.id, request_id=request_id,
                                           detail=f"checkout of cart {cart_id} sent (attempt {attempt + 1})")
             try:

@@ -201,3 +201,18 @@ def test_an_entry_of_another_target_is_never_resumed_here(emulator, emulator_cli
     assert orders_of(emulator) == [] and here.get(foreign.id).status == "unknown"
     elsewhere.close()
     here.close()
+
+
+
+def test_checkout_resolution_waits_by_the_shared_retry_policy(emulator, emulator_client, ledger):
+    """The waits between re-checkouts of one cart come from cspkit.retry.RetryPolicy (no back-off loop of its own)."""
+    emulator.faults.add(action="drop", operation="checkout_cart", count=3)
+    waits: list[float] = []
+    with emulator_client(retry=RetryPolicy(max_attempts=1)) as pc:
+        service = Ordering(pc, ledger, resolve_attempts=3, clock=emulator.clock.now, sleep=waits.append)
+        assert service.retry_policy == RetryPolicy(max_attempts=3, backoff_base=2.0, backoff_cap=30.0)
+        service.retry_policy = RetryPolicy(max_attempts=3, backoff_base=2.0, backoff_cap=30.0,
+                                           jitter=lambda upper: upper)
+        with pytest.raises(APIConnectionError):
+            buy(service, key="row-9")
+    assert waits == [2.0, 4.0]  # after attempts 1 and 2: the policy's capped back-off (jitter made deterministic)
