@@ -174,9 +174,9 @@ def run_demo(*, out_dir: Path = Path("reports"), echo: Callable[[str], None] = p
                 refused_deadline = exc.deadline
                 s.result(f"refused before calling Partner Center: {exc}")
 
-            s.step("Month end: advance the virtual clock to the next month; the emulator issues the invoice")
+            s.step("Invoice day: advance the virtual clock to the 8th of next month; the emulator issues the invoice")
             now = emu.clock.now()
-            first_next = (now.replace(day=1) + timedelta(days=32)).replace(day=1, hour=0, minute=5)
+            first_next = (now.replace(day=1) + timedelta(days=32)).replace(day=8, hour=0, minute=5)
             emu.clock.set(first_next)
             invoices = [i for i in pc.invoices.list() if i.billing_period_start_date
                         and i.billing_period_start_date.month == DEMO_START.month]

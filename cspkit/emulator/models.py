@@ -254,6 +254,7 @@ class Charge:
     product_qualifiers: list[str] = field(default_factory=list)
     promotion_id: str = ""
     product_category: str = ""
+    tax_rate: Decimal = Decimal(0)  # the customer's country's rate when charged (Policy.tax_rates)
 
 
 @dataclass
