@@ -188,6 +188,7 @@ class SaasSubscription:
     sandbox_type: str = "None"
     term_start: datetime | None = None
     term_end: datetime | None = None
+    billing_cycle: str = ""  # monthly | annual: told on the wire as term.chargeDuration
 
 
 @dataclass
