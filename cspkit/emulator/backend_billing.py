@@ -73,6 +73,7 @@ class BillingOps:
             product_qualifiers=qualifiers,
             promotion_id=sub.promotion_id or "",
             product_category="SaaS" if sub.is_saas else "OnlineServices",
+            tax_rate=self.policy.tax_rate(customer.country),
         )
         self.charges.append(charge)
         return charge
@@ -112,18 +113,25 @@ class BillingOps:
     # ======================================================================================================
     # invoices
     # ======================================================================================================
+    def _invoice_due(self, period_end: datetime) -> datetime:
+        """When the invoice of the period ending at ``period_end`` (the 1st of a month) appears: the policy's
+        ``invoice_day`` of that month at midnight UTC (the 8th: "invoice and recon are available on the 6th–8th
+        of the next month", billing-formats.md § timing, [doc S4]). Until then the period's lines are unbilled."""
+        return period_end + timedelta(days=max(1, int(self.policy.invoice_day)) - 1)
+
     def _schedule_month_end(self) -> None:
         now = self.now()
         first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        self.clock.schedule(add_months(first, 1), "month_end")
+        due = self._invoice_due(first)  # the previous month closes this month, unless that day has passed
+        self.clock.schedule(due if due > now else self._invoice_due(add_months(first, 1)), "month_end")
 
     def _on_month_end(self, event: Event) -> None:
-        boundary = event.due
-        start = add_months(boundary, -1)
-        self._close_period(start, boundary)
-        self.clock.schedule(add_months(boundary, 1), "month_end")
+        end = event.due.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        start = add_months(end, -1)
+        self._close_period(start, end, invoice_date=event.due)
+        self.clock.schedule(self._invoice_due(add_months(end, 1)), "month_end")
 
-    def _close_period(self, start: datetime, end: datetime) -> list[Invoice]:
+    def _close_period(self, start: datetime, end: datetime, *, invoice_date: datetime | None = None) -> list[Invoice]:
         made = []
         currencies = sorted({c.currency for c in self.charges if start <= c.at < end})
         for currency in currencies:
@@ -132,7 +140,7 @@ class BillingOps:
                 currency=currency,
                 period_start=start.date(),
                 period_end=(end - timedelta(days=1)).date(),
-                invoice_date=end,
+                invoice_date=invoice_date or end,
             )
             self.invoices[invoice.id] = invoice
             made.append(invoice)
@@ -168,7 +176,8 @@ class BillingOps:
 
     @operation
     def unbilled_charges(self, *, currency: str, period: str = "current") -> list[Charge]:
-        """Charges of an open period not on any invoice yet (``previous``: last period, if still uninvoiced)."""
+        """Charges of an open period not on any invoice yet (``previous``: last period, still uninvoiced until the
+        policy's ``invoice_day`` of this month, see :meth:`_invoice_due`)."""
         start, end = self.open_period(period)
         invoiced = {(i.period_start, i.currency) for i in self.invoices.values()}
         if (start.date(), currency.upper()) in invoiced:
@@ -184,7 +193,7 @@ class BillingOps:
             currency=currency.upper(),
             period_start=start.date(),
             period_end=(add_months(start, 1) - timedelta(days=1)).date(),
-            invoice_date=add_months(start, 1),
+            invoice_date=self._invoice_due(add_months(start, 1)),
             synthetic_lines=int(lines),
         )
         self.invoices[invoice.id] = invoice

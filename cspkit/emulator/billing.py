@@ -11,7 +11,9 @@ Rules (billing-formats.md §2.4, documented there as NCE's):
 - ``EffectiveUnitPrice = UnitPrice / chargeCycleDays × billingDays`` (billingDays = days from the event to the
   end of the cycle, inclusive); a full cycle (or a full refund) is charged at ``UnitPrice``. Negative on refunds.
 - Seats: ``Subtotal = ROUNDDOWN(EffectiveUnitPrice × PCToBCExchangeRate, 2) × BillableQuantity``; the emulator
-  prices in the billing currency, so the exchange rate is 1. ``TaxTotal`` is 0, ``Total = Subtotal + TaxTotal``.
+  prices in the billing currency, so the exchange rate is 1. ``TaxTotal = Subtotal × the customer's country's tax
+  rate`` (rounded half-up to the cent; the rate is :attr:`cspkit.emulator.policy.Policy.tax_rates`' entry when the
+  charge was made, 0 by default, e.g. for the US), ``Total = Subtotal + TaxTotal`` (billing-formats.md §2.4, §4).
 
 The emulator's arithmetic is approximate by design (emulator-notes.md §2.4): a full-refund cancellation refunds the
 whole current cycle at the current seat count, whatever seat changes happened inside it.
@@ -29,6 +31,7 @@ from cspkit.emulator.models import Charge
 __all__ = ["LineMoney", "cycle_end", "cycle_span", "line_money", "prorated_span"]
 
 _EUP_PLACES = Decimal("0.000001")
+_CENT = Decimal("0.01")
 
 
 def cycle_end(start: datetime, billing_cycle: str, term_duration: str) -> datetime:
@@ -78,12 +81,15 @@ class LineMoney:
 
 
 def line_money(charge: Charge, exchange_rate: Decimal = Decimal(1)) -> LineMoney:
-    """The money of one reconciliation line (seat formula of billing-formats.md §2.4)."""
+    """The money of one reconciliation line (seat formula of billing-formats.md §2.4), tax by ``charge.tax_rate``.
+
+    E.g. 12 seats × 6.30 at a 0.2 tax rate → subtotal 75.60, tax 15.12, total 90.72 (amounts in the charge's currency).
+    """
     if charge.full_refund or charge.billing_days >= charge.cycle_days:
         eup = charge.unit_price
     else:
         eup = (charge.unit_price / charge.cycle_days * charge.billing_days).quantize(_EUP_PLACES, ROUND_HALF_UP)
     eup = eup * charge.sign
     subtotal = rounddown2(eup * exchange_rate) * charge.quantity
-    tax = Decimal("0")
+    tax = (subtotal * charge.tax_rate).quantize(_CENT, ROUND_HALF_UP)
     return LineMoney(eup, subtotal, tax, subtotal + tax)

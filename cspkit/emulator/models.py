@@ -188,6 +188,7 @@ class SaasSubscription:
     sandbox_type: str = "None"
     term_start: datetime | None = None
     term_end: datetime | None = None
+    billing_cycle: str = ""  # monthly | annual: told on the wire as term.chargeDuration
 
 
 @dataclass
@@ -254,6 +255,7 @@ class Charge:
     product_qualifiers: list[str] = field(default_factory=list)
     promotion_id: str = ""
     product_category: str = ""
+    tax_rate: Decimal = Decimal(0)  # the customer's country's rate when charged (Policy.tax_rates)
 
 
 @dataclass

@@ -8,15 +8,23 @@ Presets (saas-fulfillment.md §2.3, partner-center-api.md §5.5):
 ``legacy-2023``
     The 2023 marketplace rule: SaaS monthly terms 24 h, annual terms 14 days (full refund). Seats as ``current``.
 
-Other timings live here too: cart expiry (7 days), the delay before a new order shows in the order list (up to
+Other timings live here too: the day of the next month a month's invoice and reconciliation data appear
+(``invoice_day``, 8: "invoices on the 6th–8th of the next month", billing-formats.md § timing; the emulator takes the
+last of those days, at midnight UTC), cart expiry (7 days), the delay before a new order shows in the order list (up to
 15 minutes), the days a SaaS purchase may stay unactivated before it is cancelled (7), purchase-token lifetime
 (24 h), the 10-second ACK auto-accept, and webhook retry spacing (a compressed version of "500 times over 8 h").
+
+Taxes: ``tax_rates`` maps a customer's country (ISO 3166 alpha-2) to the tax rate charged on its reconciliation lines
+(a decimal string, ``"0.2"`` = 20 %); a country not in the table is taxed 0. The default table has only ``US: 0``
+(Partner Center invoices US partners without sales tax on these lines: ``TaxTotal`` 0 in the documented samples).
+Set it through the control API: ``POST /_emulator/config {"taxRates": {"GB": 0.2}}``.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 __all__ = ["POLICY_PRESETS", "Policy", "RefundRule", "policy_from"]
@@ -48,6 +56,12 @@ class Policy:
     webhook_retry_delays: tuple[timedelta, ...] = field(
         default=(timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=1), timedelta(hours=8))
     )
+    invoice_day: int = 8
+    tax_rates: dict[str, str] = field(default_factory=lambda: {"US": "0"})
+
+    def tax_rate(self, country: str | None) -> Decimal:
+        """The tax rate of a customer's country (0 when the table has no entry for it)."""
+        return Decimal(str(self.tax_rates.get((country or "").upper(), "0")))
 
     def refund_rule(self, *, saas: bool, term_duration: str) -> RefundRule:
         if not saas:
@@ -100,6 +114,8 @@ def policy_from(name: str | Policy, **overrides: Any) -> Policy:
     for key, value in overrides.items():
         if key in _SECONDS_FIELDS and isinstance(value, (int, float)):
             value = timedelta(seconds=value)
+        if key == "tax_rates":
+            value = {str(k).upper(): str(v) for k, v in dict(value).items()}
         if key == "webhook_retry_delays":
             value = tuple(timedelta(seconds=v) if isinstance(v, (int, float)) else v for v in value)
         clean[key] = value

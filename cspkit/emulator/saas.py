@@ -82,6 +82,7 @@ class Marketplace:
             quantity=sub.quantity if item.sku.get("isPricePerSeat", True) else None,
             status="PendingFulfillmentStart",
             term_unit=sub.term_duration,
+            billing_cycle=sub.billing_cycle,
             beneficiary={"emailId": customer.profile.get("email", f"admin@{customer.domain}"),
                          "objectId": self.b.ids.guid(), "tenantId": customer.id, "puid": self.b.ids.hex(16).upper()},
             purchaser={"emailId": f"admin@{self.b.partner.get('domain', 'partner.onmicrosoft.com')}",

@@ -4,8 +4,8 @@ The steps a new user would take, each printed with its result: browse the catalo
 and a seat offer; preview and place the orders (journaled in a ledger); follow the SaaS activation link through the
 emulated publisher's landing page (Resolve → Activate) until the subscription is active; raise and lower seats
 inside the window; turn auto-renew off; try a cancellation after the window (refused with the deadline); advance the
-clock to month end; fetch the invoice's reconciliation lines; reconcile them against the ledger's subscriptions and
-the price list; write the workbook.
+clock to invoice day (the 8th of the next month); fetch the invoice's reconciliation lines; reconcile them against
+the ledger's subscriptions and the price list; write the workbook.
 
 Everything runs against an in-process emulator on a loopback port with a frozen virtual clock, in a temporary
 directory; nothing is left running afterwards. It never talks to real Partner Center.
@@ -182,11 +182,11 @@ class _Month:
         return None
 
     def month_end(self) -> Any:
-        """Advance the virtual clock to the next month; returns the month's USD invoice."""
+        """Advance the virtual clock to invoice day (the 8th of the next month); returns the month's USD invoice."""
         s, clock = self.s, self.emu.clock
-        s.step("Month end: advance the virtual clock to the next month; the emulator issues the invoice")
+        s.step("Invoice day: advance the virtual clock to the 8th of next month; the emulator issues the invoice")
         now = clock.now()
-        clock.set((now.replace(day=1) + timedelta(days=32)).replace(day=1, hour=0, minute=5))
+        clock.set((now.replace(day=1) + timedelta(days=32)).replace(day=8, hour=0, minute=5))
         invoices = [i for i in self.pc.invoices.list() if i.billing_period_start_date
                     and i.billing_period_start_date.month == DEMO_START.month]
         invoice = next(i for i in invoices if (i.currency_code or "USD") == "USD")

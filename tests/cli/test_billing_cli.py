@@ -103,7 +103,7 @@ def test_invoices_list_lines_and_reconcile_against_the_emulator(emulator, tmp_pa
     cart = pc.carts.create(US_CUSTOMER, line_items=[{"catalogItemId": BASIC, "quantity": 5, "termDuration": "P1M",
                                                      "billingCycle": "monthly"}])  # fmt: skip
     pc.carts.checkout(US_CUSTOMER, cart.id)
-    emulator.clock.set("2026-12-01T00:00:00Z")
+    emulator.clock.set("2026-12-08T00:00:00Z")  # November is invoiced on 8 December
     env = {**env, "CSPKIT_ENDPOINT": emulator.url, "CSPKIT_ACCESS_TOKEN": emulator.token}
     listed = run(["--output", "json", "invoices", "list"], env)
     assert listed.exit_code == 0, listed.output

@@ -20,7 +20,7 @@ def test_graph_is_the_default_and_v1_agrees(emulator, tmp_path, monkeypatch):
     cart = pc.carts.create(US_CUSTOMER, line_items=[{"catalogItemId": BASIC, "quantity": 7, "termDuration": "P1M",
                                                      "billingCycle": "monthly"}])
     pc.carts.checkout(US_CUSTOMER, cart.id)
-    emulator.clock.set("2026-12-01T00:00:00Z")
+    emulator.clock.set("2026-12-08T00:00:00Z")  # November is invoiced on 8 December
     invoice = next(iter(pc.invoices.list()))
     monkeypatch.chdir(tmp_path)
     env = {"CSPKIT_HOME": str(tmp_path / "home"), "CSPKIT_CONFIG": os.devnull,

@@ -29,9 +29,9 @@ def month(emulator, tmp_path):
     cart = pc.carts.create(US_CUSTOMER, line_items=[{"catalogItemId": BASIC, "quantity": 5, "termDuration": "P1M",
                                                      "billingCycle": "monthly"}])  # fmt: skip
     pc.carts.checkout(US_CUSTOMER, cart.id)
-    emulator.clock.set("2026-12-01T00:00:00Z")
-    invoice = next(iter(pc.invoices.list()))
     subscriptions = [s.to_wire() | {"customerId": US_CUSTOMER} for s in pc.subscriptions.list(US_CUSTOMER)]
+    emulator.clock.set("2026-12-08T00:00:00Z")  # November is invoiced on 8 December (after December's renewal)
+    invoice = next(iter(pc.invoices.list()))
     env = {"CSPKIT_HOME": str(tmp_path / "home"), "CSPKIT_CONFIG": os.devnull,
            "CSPKIT_ENDPOINT": emulator.url, "CSPKIT_ACCESS_TOKEN": emulator.token}  # fmt: skip
     return env, invoice.id, subscriptions

@@ -45,7 +45,7 @@ def test_month_end_invoice_ties_to_subscription_prices(pc, emulator):
     assert pc.get("/invoices").json()["items"] == []
     pending = unbilled(pc)
     assert len(pending) == 3 and {ln["invoiceNumber"] for ln in pending} == {""}
-    emulator.clock.set("2026-12-01T00:00:00Z")
+    emulator.clock.set("2026-12-08T00:00:00Z")  # invoices appear on the 8th of the next month
     invoices = pc.get("/invoices").json()["items"]
     assert len(invoices) == 1
     invoice = invoices[0]
@@ -82,7 +82,7 @@ def test_seat_changes_are_prorated_pairs_sharing_a_reference_id(pc, emulator):
     sub = pc.patch_subscription(US_CUSTOMER, sub, quantity=8).json()
     emulator.clock.set("2026-11-17T09:00:00Z")  # the added seats may still be removed: Nov 17 .. Dec 1 = 15 days
     assert pc.patch_subscription(US_CUSTOMER, sub, quantity=6).status_code == 200
-    emulator.clock.set("2026-12-01T00:00:00Z")
+    emulator.clock.set("2026-12-08T00:00:00Z")  # invoices appear on the 8th of the next month
     lines = lines_of(pc, pc.get("/invoices").json()["items"][0]["id"])
     removes = sorted((D(ln["effectiveUnitPrice"]), ln["billableQuantity"], ln["subtotal"])
                      for ln in lines if ln["chargeType"] == "removeQuantity")
@@ -119,7 +119,7 @@ def test_cancellation_refunds(pc, emulator):
 def test_cycle_charges_and_renewals_follow_the_clock(pc, emulator):
     yearly_monthly = pc.buy_one(US_CUSTOMER, PREMIUM, 2, "P1Y", "monthly")
     monthly = pc.buy_one(US_CUSTOMER, BASIC, 1)
-    emulator.clock.advance("P2M")  # to 2027-01-02T09:00Z: two invoices (Nov, Dec)
+    emulator.clock.set("2027-01-08T09:00:00Z")  # two invoices (Nov, issued 8 Dec; Dec, issued 8 Jan)
     invoices = pc.get("/invoices").json()["items"]
     assert [i["billingPeriodStartDate"][:7] for i in invoices] == ["2026-12", "2026-11"]
     december = lines_of(pc, invoices[0]["id"])
@@ -139,7 +139,7 @@ def test_each_billing_currency_has_its_own_invoice(pc, emulator):
     pc.buy_one(US_CUSTOMER, BASIC, 1)
     de = pc.buy_one(DE_CUSTOMER, BASIC, 2)
     assert de["offerId"] == BASIC
-    emulator.clock.set("2026-12-01T00:00:00Z")
+    emulator.clock.set("2026-12-08T00:00:00Z")  # invoices appear on the 8th of the next month
     invoices = {i["currencyCode"]: i for i in pc.get("/invoices").json()["items"]}
     assert set(invoices) == {"USD", "EUR"}
     assert invoices["EUR"]["currencySymbol"] == "€" and invoices["EUR"]["totalCharges"] == 13.44  # 2 × 6.72
@@ -150,7 +150,7 @@ def test_each_billing_currency_has_its_own_invoice(pc, emulator):
 def test_recon_seek_paging_and_estimate_links(pc, emulator):
     for _ in range(5):
         pc.buy_one(US_CUSTOMER, BASIC, 1)
-    emulator.clock.set("2026-12-01T00:00:00Z")
+    emulator.clock.set("2026-12-08T00:00:00Z")  # invoices appear on the 8th of the next month
     invoice_id = pc.get("/invoices").json()["items"][0]["id"]
     first = pc.get(f"/invoices/{invoice_id}/lineitems",
                    params={"provider": "OneTime", "invoicelineitemtype": "BillingLineItems", "size": 2}).json()
@@ -165,8 +165,12 @@ def test_recon_seek_paging_and_estimate_links(pc, emulator):
     assert by_path["totalCount"] == 5
     links = pc.get("/invoices/estimates/links", params={"currencycode": "USD"}).json()["items"]
     assert [ln["period"] for ln in links] == ["Current", "Previous"]
-    follow = pc.get(links[0]["link"]["uri"]).json()
-    assert follow["attributes"]["objectType"] == "Collection" and follow["items"] == []
+    follow = pc.get(links[0]["link"]["uri"]).json()  # December so far: the five P1M renewals of 2 December
+    assert follow["attributes"]["objectType"] == "Collection"
+    assert [(ln["chargeType"], ln["chargeStartDate"]) for ln in follow["items"]] == \
+        [("renew", "2026-12-02T00:00:00Z")] * 5
+    previous = pc.get(links[1]["link"]["uri"]).json()  # November is invoiced: nothing of it is unbilled any more
+    assert previous["items"] == []
     assert pc.get("/invoices/G999999999").status_code == 404
     bad = pc.get(f"/invoices/{invoice_id}/lineitems", params={"provider": "office",
                                                                "invoicelineitemtype": "billinglineitems"})
@@ -199,7 +203,7 @@ def test_line_unit_price_is_the_price_sheet_term_price_divided_by_billing_period
         assert sub.unit_price == D(unit_price)
         return
     sub = pc.buy_one(US_CUSTOMER, item, 2, term, cycle)
-    emulator.clock.set("2026-12-01T00:00:00Z")
+    emulator.clock.set("2026-12-08T00:00:00Z")  # invoices appear on the 8th of the next month
     line = next(ln for ln in lines_of(pc, pc.get("/invoices").json()["items"][0]["id"])
                 if ln["subscriptionId"] == sub["id"])  # fmt: skip
     assert line["unitPrice"] == unit_price
@@ -219,7 +223,7 @@ def test_a_month_of_every_term_and_plan_reconciles_against_the_price_sheet_with_
     pc.buy_one(US_CUSTOMER, BASIC, 5)
     emulator.clock.set("2026-11-12T09:00:00Z")
     assert pc.patch_subscription(US_CUSTOMER_2, premium, quantity=5).status_code == 200
-    emulator.clock.set("2026-12-01T00:00:00Z")
+    emulator.clock.set("2026-12-08T00:00:00Z")  # invoices appear on the 8th of the next month
     invoice = pc.get("/invoices").json()["items"][0]
     items = lines_of(pc, invoice["id"])
     assert {ln["unitPrice"] for ln in items} == {"23.1", "13.13", "276", "7.2"}

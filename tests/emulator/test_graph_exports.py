@@ -63,7 +63,7 @@ def invoice_id(emu, pc) -> str:
     assert pc.patch_subscription(US_CUSTOMER, basic, quantity=12).status_code == 200
     other = pc.subscription(US_CUSTOMER_2, other["id"])
     assert pc.patch_subscription(US_CUSTOMER_2, other, status="deleted").status_code == 200
-    emu.clock.advance("P1M")
+    emu.clock.set("2026-12-08T00:00:00Z")  # November's invoice appears on 8 December
     invoices = pc.get("/invoices").json()["items"]
     usd = [i for i in invoices if i["currencyCode"] == "USD"]
     assert len(usd) == 1

@@ -36,7 +36,7 @@ def month(emulator):
     e3 = buy(pc, US_CUSTOMER, E3, 2, "P1Y", "annual")  # 276.00/year
     emulator.clock.set("2026-11-12T09:00:00Z")
     pc.subscriptions.update(US_CUSTOMER, basic, changes={"quantity": 8})
-    emulator.clock.set("2026-12-01T00:00:00Z")
+    emulator.clock.set("2026-12-08T00:00:00Z")  # November is invoiced on 8 December
     return pc, {"basic": basic, "premium": premium, "e3": e3}
 
 

@@ -144,6 +144,7 @@ def _config_body(request: Request) -> dict[str, Any]:
     b, state = backend_of(request), emulator_of(request)
     return {"policy": b.policy.describe(), "rateLimit": state.rate_limiter.describe(),
             "publisher": b.marketplace.publisher_config, "webhookUrl": b.webhook_url,
+            "taxRates": {country: float(rate) for country, rate in sorted(b.policy.tax_rates.items())},
             "partnerTenantId": b.partner["tenantId"]}
 
 
@@ -159,6 +160,8 @@ def _policy_overrides(body: dict[str, Any]) -> dict[str, Any]:
             check.number(overrides, key, required=True, minimum=0)
         elif key == "saas_activation_days":
             check.integer(overrides, key, required=True, minimum=0)
+        elif key == "invoice_day":
+            check.integer(overrides, key, required=True, minimum=1, maximum=28)
         elif key == "webhook_retry_delays":
             delays = overrides[key]
             if not isinstance(delays, list) or not all(
@@ -167,8 +170,23 @@ def _policy_overrides(body: dict[str, Any]) -> dict[str, Any]:
                 raise check.bad_field(where, "a list of seconds", delays)
         else:
             raise check.bad_field(where, "one of cart_expiry, order_list_delay, purchase_token_ttl, "
-                                         "ack_auto_accept (seconds), saas_activation_days, webhook_retry_delays")
+                                         "ack_auto_accept (seconds), saas_activation_days, invoice_day, "
+                                         "webhook_retry_delays")
     return overrides
+
+
+def _tax_rates(body: dict[str, Any]) -> dict[str, str]:
+    """``taxRates``: ``{"GB": 0.2, ...}``, country (ISO 3166 alpha-2) → rate from 0 to 1; merged into the table."""
+    rates = check.obj(body, "taxRates", default={})
+    clean = {}
+    for key, rate in rates.items():
+        country = str(key).upper()  # body keys arrive with a lower-cased first letter (PascalCase tolerance)
+        if not re.fullmatch(r"[A-Z]{2}", country):
+            raise check.bad_field(f"taxRates.{country}", "a two-letter country code as the key")
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+            raise check.bad_field(f"taxRates.{country}", "a rate from 0 to 1 (0.2 = 20 %)", rate)
+        clean[country] = str(rate)
+    return clean
 
 
 def _rate_limit(body: dict[str, Any]) -> dict[str, Any]:
@@ -192,6 +210,7 @@ async def control_set_config(request: Request) -> Response:
         raise check.bad_field("policy", "a policy preset name", policy)
     overrides = _policy_overrides(body)
     rate = _rate_limit(body)
+    taxes = _tax_rates(body)
     publisher = check.obj(body, "publisher", default={})
     check.text(publisher, "ack", choices=("Success", "Failure", "none"))
     check.integer(publisher, "webhook_status", minimum=100, maximum=599)
@@ -203,6 +222,8 @@ async def control_set_config(request: Request) -> Response:
                 backend.policy = policy_from(policy or backend.policy, **overrides)
             except (ValueError, TypeError) as exc:
                 raise EmulatorError(400, "800002", f"Field 'policyOverrides': {exc}.") from None
+        if taxes:
+            backend.policy = policy_from(backend.policy, tax_rates={**backend.policy.tax_rates, **taxes})
         if "rateLimit" in body:
             state.rate_limiter.configure(**rate)
         if "publisher" in body:

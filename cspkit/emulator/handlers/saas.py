@@ -62,7 +62,10 @@ def saas_list_subscriptions(request: Request, continuationToken: str | None = No
     subs = [s for s in _market(request).list_saas_subscriptions()
             if publisher_id is None or s.publisher_id.lower() == publisher_id.lower()]
     tokens = emulator_of(request).continuation
-    offset = int(tokens.decode(continuationToken, "saas")["o"]) if continuationToken else 0
+    try:
+        offset = int(tokens.decode(continuationToken, "saas")["o"]) if continuationToken else 0
+    except EmulatorError:  # answered in the SaaS shape, not as Partner Center's MS-ContinuationToken error
+        raise EmulatorError(400, "BadRequest", "The continuationToken is not valid: use @nextLink as given.") from None
     page = subs[offset: offset + 100]
     body: dict[str, Any] = {"subscriptions": [saas_wire.saas_subscription(s) for s in page]}
     if offset + 100 < len(subs):
@@ -77,20 +80,38 @@ def saas_get_subscription(request: Request, saas_id: str) -> Response:
 
 
 def saas_list_plans(request: Request, saas_id: str, planId: str | None = None) -> Response:
-    market = backend_of(request).get_customer(_owned(request, saas_id).customer_id).country
+    backend = backend_of(request)
+    market = backend.get_customer(_owned(request, saas_id).customer_id).country
+    currency = backend.catalog.currency_for(market)
     plans = _market(request).list_saas_plans(saas_id, plan_id=planId)
-    return respond({"plans": [saas_wire.saas_plan(i, market=market) for i in plans]})
+    return respond({"plans": [saas_wire.saas_plan(i, market=market, currency=currency) for i in plans]})
+
+
+def _quantity(body: dict[str, Any]) -> int | None:
+    """The body's ``quantity`` as a whole number (a JSON integer, or a string of digits), None when absent.
+
+    saasapi.v2.json ``SubscriberPlan``/``UpdateOperation``: ``quantity`` is an ``integer`` (int64); anything else
+    (``{}``, ``"abc"``, ``[1]``, ``2.5``, ``true``, negative) is a 400 in the SaaS error shape, never truncated.
+    """
+    quantity = body.get("quantity")
+    if quantity is None:
+        return None
+    if isinstance(quantity, bool) or not isinstance(quantity, (int, str)) or not str(quantity).strip().isdigit():
+        raise EmulatorError(400, "BadRequest", f"quantity must be a whole number, got {quantity!r}.")
+    return int(quantity)
+
+
+def _plan_id(body: dict[str, Any]) -> str | None:
+    plan_id = body.get("planId")
+    if plan_id is not None and not isinstance(plan_id, str):
+        raise EmulatorError(400, "BadRequest", f"planId must be a string, got {plan_id!r}.")
+    return plan_id
 
 
 async def saas_activate(request: Request, saas_id: str) -> Response:
     _version(request)
     body = await body_json(request)
-    quantity = body.get("quantity")
-    if quantity is not None and (isinstance(quantity, bool) or not isinstance(quantity, (int, str))
-                                 or not str(quantity).strip().isdigit()):
-        raise EmulatorError(400, "BadRequest", f"quantity must be a whole number, got {quantity!r}.")
-    _market(request).activate_saas(saas_id, plan_id=body.get("planId"),
-                                   quantity=int(quantity) if quantity is not None else None,
+    _market(request).activate_saas(saas_id, plan_id=_plan_id(body), quantity=_quantity(body),
                                    publisher_id=_caller(request))
     return Response(status_code=200)
 
@@ -101,9 +122,9 @@ async def saas_update_subscription(request: Request, saas_id: str) -> Response:
     if "planId" in body and "quantity" in body:
         raise EmulatorError(400, "BadRequest", "Plan and quantity cannot be changed in the same call.")
     if "planId" in body:
-        op = _market(request).change_saas_plan(saas_id, plan_id=str(body["planId"]))
+        op = _market(request).change_saas_plan(saas_id, plan_id=_plan_id(body) or "")
     elif "quantity" in body:
-        op = _market(request).change_saas_quantity(saas_id, quantity=body["quantity"])
+        op = _market(request).change_saas_quantity(saas_id, quantity=_quantity(body))
     else:
         raise EmulatorError(400, "BadRequest", "The body needs planId or quantity.")
     return Response(status_code=202, headers=_op_location(request, op))
