@@ -16,12 +16,12 @@ BASIC = "CFQ7TTC0LH18:0001:CFQ7TTC0K59J"
 
 @pytest.fixture
 def invoiced(emulator, emulator_client):
-    """A month with one 7-seat P1M order, invoiced at month end: ``(client, invoice id, subscription id)``."""
+    """A month with one 7-seat P1M order, invoiced on the 8th of the next month: ``(client, invoice id, subscription id)``."""
     pc = emulator_client()
     cart = pc.carts.create(US_CUSTOMER, line_items=[{"catalogItemId": BASIC, "quantity": 7, "termDuration": "P1M",
                                                      "billingCycle": "monthly"}])
     result = pc.carts.checkout(US_CUSTOMER, cart.id)
-    emulator.clock.set("2026-12-01T00:00:00Z")
+    emulator.clock.set("2026-12-08T00:00:00Z")  # November is invoiced on the 8th of December
     invoice = next(iter(pc.invoices.list()))
     return pc, invoice.id, result.orders[0].line_items[0].subscription_id
 
