@@ -296,6 +296,8 @@ def register(cli: click.Group) -> None:
     @click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
                   help="Exit 1 when a total differs or a variance of this severity (or worse) is found; `never`: "
                        "exit 0 whenever the report was written.")  # fmt: skip
+    @click.option("--engine", type=click.Choice(["memory", "duckdb"]), default="memory", show_default=True,
+                  help="memory: the in-memory engine; duckdb: the relational checks run by DuckDB (same results).")
     @api_option
     @click.pass_obj
     def reconcile_cmd(
@@ -310,6 +312,7 @@ def register(cli: click.Group) -> None:
         fmt: str | None,
         fail_on: str,
         api: str,
+        engine: str = "memory",
     ) -> None:
         """Reconcile an invoice's lines with the subscriptions and the price list; write the report.
 
@@ -364,7 +367,8 @@ def register(cli: click.Group) -> None:
 
                 prices = pd.concat([read_price_list(p) for p in price_lists], ignore_index=True)
             result = reconcile(
-                frame, subscriptions=subscriptions, price_list=prices, invoices=invoices, period=period or None
+                frame, subscriptions=subscriptions, price_list=prices, invoices=invoices, period=period or None,
+                engine=engine,
             )
         label = invoice_id or (f"{result.period_start:%Y-%m}" if result.period_start is not None else "lines")
         target = out or Path("reports") / f"reconciliation-{label}.{fmt}"
