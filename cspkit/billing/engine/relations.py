@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from cspkit.billing.recon_readers import MONEY_ARROW
 
-__all__ = ["LINE_TEXT", "LINE_MONEY", "LINE_DATES", "line_table", "subscription_table", "price_table"]
+__all__ = ["LINE_TEXT", "LINE_MONEY", "LINE_DATES", "line_table", "subscription_table"]
 
 #: text columns of the lines the checks read (absent columns become nulls)
 LINE_TEXT = [
@@ -103,10 +103,3 @@ def subscription_table(subs: pd.DataFrame) -> pa.Table:
     table["is_trial"] = pa.array(subs["is_trial"].to_numpy(dtype=bool))
     return pa.table(table)
 
-
-def price_table(price_list: pd.DataFrame) -> pa.Table:
-    """A price list in the :func:`cspkit.billing.pricelist.read_price_list` shape → Arrow table with ``price_row``."""
-    from cspkit.billing.pricelist import lookup_price_rows  # noqa: F401 - the rule the lookup follows
-
-    n = len(price_list)
-    return pa.table({"price_row": pa.array(np.arange(n, dtype=np.int64))})
