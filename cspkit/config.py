@@ -343,19 +343,7 @@ def load_settings(
     path = config_file or config_path(env)
     data = _read_config(path, required=None if config_file or not env.get("CSPKIT_CONFIG") else "CSPKIT_CONFIG")
     profiles = data.get("profiles") or {}
-    chosen_by = "--profile" if profile else "CSPKIT_PROFILE" if env.get("CSPKIT_PROFILE") else "default_profile"
-    name = profile or env.get("CSPKIT_PROFILE") or data.get("default_profile")
-    prof: dict[str, Any] = {}
-    if name:
-        if name not in profiles:
-            known = ", ".join(sorted(profiles)) or "none"
-            where = f"{path}" if path.exists() else f"{path} (the file does not exist)"
-            raise ConfigurationError(
-                f"profile {name!r} is not defined in {where} (profile named by {chosen_by}; profiles: {known})",
-                hint="Add a [profiles.NAME] table to the config file, point CSPKIT_CONFIG at the right file, "
-                "or drop --profile / CSPKIT_PROFILE.",
-            )
-        prof = dict(profiles[name])
+    name, prof = _select_profile(data, path, profile=profile, env=env)
 
     origin: dict[str, str] = {}  # where each setting came from, for ``reason`` (never a value)
 
@@ -391,11 +379,7 @@ def load_settings(
     for key in ("token_cache_path", "emulator_state"):
         if key in values:
             values[key] = Path(values[key]).expanduser()
-    # secrets: environment (or explicit Python arguments) only
-    for key in ("client_secret", "access_token", "refresh_token"):
-        given = overrides.pop(key, None)
-        values[key] = given or env.get(_CREDENTIAL_NAMES[key]) or None
-        origin[key] = "argument" if given else _CREDENTIAL_NAMES[key]
+    _take_credentials(values, origin, overrides, env)
     raw_endpoint = endpoint or overrides.pop("endpoint", None) or env.get("CSPKIT_ENDPOINT") or prof.get("endpoint")
     origin["endpoint"] = (
         "--endpoint" if endpoint else "argument" if "endpoint" in overrides
@@ -429,10 +413,51 @@ def load_settings(
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = Settings(**values).colocated()
     _check_complete(settings)
-    if not settings.reason.startswith(("emulator", "partner-center")):
-        where = "(embedded)" if settings.is_emulator else f"at {settings.endpoint}"
-        settings = replace(settings, reason=f"{settings.target_kind} {where}: {settings.reason}")
-    return settings
+    return _with_target_reason(settings)
+
+
+def _select_profile(
+    data: Mapping[str, Any], path: Path, *, profile: str | None, env: Mapping[str, str]
+) -> tuple[str | None, dict[str, Any]]:
+    """The profile name (``--profile``, else ``CSPKIT_PROFILE``, else the file's ``default_profile``) and its table
+    (empty when no profile is named).
+
+    Raises:
+        ConfigurationError: the name is not a profile of the file (the message names the file and its profiles).
+    """
+    profiles = data.get("profiles") or {}
+    chosen_by = "--profile" if profile else "CSPKIT_PROFILE" if env.get("CSPKIT_PROFILE") else "default_profile"
+    name = profile or env.get("CSPKIT_PROFILE") or data.get("default_profile")
+    if not name:
+        return name, {}
+    if name not in profiles:
+        known = ", ".join(sorted(profiles)) or "none"
+        where = f"{path}" if path.exists() else f"{path} (the file does not exist)"
+        raise ConfigurationError(
+            f"profile {name!r} is not defined in {where} (profile named by {chosen_by}; profiles: {known})",
+            hint="Add a [profiles.NAME] table to the config file, point CSPKIT_CONFIG at the right file, "
+            "or drop --profile / CSPKIT_PROFILE.",
+        )
+    return name, dict(profiles[name])
+
+
+def _take_credentials(
+    values: dict[str, Any], origin: dict[str, str], overrides: dict[str, Any], env: Mapping[str, str]
+) -> None:
+    """Fill the secrets (client secret, access and refresh token) from explicit Python arguments or the
+    environment only, never the config file; ``origin`` records where each came from (a name, never the value)."""
+    for key in ("client_secret", "access_token", "refresh_token"):
+        given = overrides.pop(key, None)
+        values[key] = given or env.get(_CREDENTIAL_NAMES[key]) or None
+        origin[key] = "argument" if given else _CREDENTIAL_NAMES[key]
+
+
+def _with_target_reason(settings: Settings) -> Settings:
+    """Prefix ``reason`` with the target (``emulator (embedded)``/``partner-center at URL``) unless it says it."""
+    if settings.reason.startswith(("emulator", "partner-center")):
+        return settings
+    where = "(embedded)" if settings.is_emulator else f"at {settings.endpoint}"
+    return replace(settings, reason=f"{settings.target_kind} {where}: {settings.reason}")
 
 
 def _infer_target(

@@ -46,15 +46,12 @@ column and what was expected.
 
 from __future__ import annotations
 
-import ast
 import csv
 import io
 import os
 import re
 import zipfile
-from collections.abc import Iterable
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +60,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from cspkit.billing.pricing import billing_plan
+from cspkit.billing.pricelist_changes import normalize_change_columns, parse_previous_values
+from cspkit.billing.pricelist_lookup import lookup_price_rows, lookup_prices, price_in_force
+from cspkit.billing.pricelist_values import (
+    checked_map,
+    date_column,
+    decimal_column,
+    map_unique,
+    normalize_billing_plan,
+    repair_sku_id,
+)
 from cspkit.errors import InputFileError
 from cspkit.wire import PRICE_LIST_HEADER
 
+# Defined in the modules beside this one (values, ChangeIndicator/PreviousValues, lookups) and importable from here.
 __all__ = [
     "BILLING_PLANS",
     "COLUMNS",
@@ -103,41 +110,10 @@ _ALIASES = {
 _ALIASES.update({c.lower(): c for c in DOCUMENTED_COLUMNS})
 
 _TERM = re.compile(r"^P\d+[DWMY]$")
-_OPEN_END_YEAR = 2262  # datetime64[ns] ends in 2262; later years mean "no end"
-_US_FORMATS = {
-    # shape of the text after every digit run became "9" -> strptime format
-    "9/9/9": "%m/%d/%Y",
-    "9/9/9 9:9": "%m/%d/%Y %H:%M",
-    "9/9/9 9:9:9": "%m/%d/%Y %H:%M:%S",
-    "9/9/9 9:9 AM": "%m/%d/%Y %I:%M %p",
-    "9/9/9 9:9 PM": "%m/%d/%Y %I:%M %p",
-    "9/9/9 9:9:9 AM": "%m/%d/%Y %I:%M:%S %p",
-    "9/9/9 9:9:9 PM": "%m/%d/%Y %I:%M:%S %p",
-}
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE)
-_DIGITS = re.compile(r"\d+")
 
 
 def _header_key(name: str) -> str:
     return re.sub(r"[\s_\-]", "", str(name)).lower().lstrip("\ufeff")
-
-
-def normalize_billing_plan(value: str | None) -> str | None:
-    """``"monthly"``/``"MONTHLY"``/``"Monthly"`` → ``"Monthly"``; blank → ``"None"``; unknown → None.
-
-    Also accepts Partner Center's ``billingCycle`` values (``monthly``, ``annual``, ``triennial``, ``none``,
-    ``one_time``).
-    """
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return "None"
-    return billing_plan(value)
-
-
-def _repair_sku_id(value: str) -> str:
-    text = value.strip()
-    if re.fullmatch(r"\d+(\.0*)?", text):  # Excel turned "0001" into 1 or 1.0
-        return text.split(".")[0].zfill(4)
-    return text
 
 
 # ----------------------------------------------------------------------------------------------------- reading
@@ -294,16 +270,16 @@ def _normalize(raw: pd.DataFrame, name: str) -> pd.DataFrame:
     for column in _TEXT:
         out[column] = text(column)
     out["ProductId"] = text("ProductId")
-    out["SkuId"] = _map_unique(text("SkuId"), _repair_sku_id)
+    out["SkuId"] = map_unique(text("SkuId"), repair_sku_id)
     out["Currency"] = text("Currency").str.upper()
-    out["TermDuration"] = _checked_map(
+    out["TermDuration"] = checked_map(
         text("TermDuration"),
         lambda v: v.upper() if _TERM.match(v.upper()) else None,
         name,
         "TermDuration",
         "an ISO 8601 term duration such as P1M, P1Y or P3Y",
     )
-    out["BillingPlan"] = _checked_map(
+    out["BillingPlan"] = checked_map(
         text("BillingPlan"), normalize_billing_plan, name, "BillingPlan", "Monthly, Annual, Triennial or None"
     )
     for column, required in (
@@ -313,12 +289,12 @@ def _normalize(raw: pd.DataFrame, name: str) -> pd.DataFrame:
         ("PricingTierRangeMax", False),
     ):
         if column in raw.columns:
-            out[column] = _decimals(raw[column], name, column, required=required, decimal_comma=decimal_comma)
+            out[column] = decimal_column(raw[column], name, column, required=required, decimal_comma=decimal_comma)
         else:
             out[column] = pd.Series([None] * n, index=raw.index, dtype=object)
     for column in _DATES:
         if column in raw.columns:
-            out[column] = _dates(raw[column], name, column, required=column == "EffectiveStartDate")
+            out[column] = date_column(raw[column], name, column, required=column == "EffectiveStartDate")
         else:
             out[column] = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
 
@@ -327,189 +303,7 @@ def _normalize(raw: pd.DataFrame, name: str) -> pd.DataFrame:
     extras = [c for c in raw.columns if c not in frame.columns]
     for column in extras:
         frame[column] = raw[column]
-    if "ChangeIndicator" in frame.columns:
-        frame["ChangeIndicator"] = _checked_map(
-            frame["ChangeIndicator"].fillna("").astype(str).str.strip(), lambda v: _CHANGE_INDICATORS.get(v.lower()),
-            name, "ChangeIndicator", "Unchanged, Change or Add",
-        )  # fmt: skip
-    if "PreviousValues" in frame.columns:
-        frame["PreviousValues"] = _previous_values(frame["PreviousValues"], name)
-    return frame.reset_index(drop=True)
-
-
-#: ``ChangeIndicator`` values of a current price list (the row against last month's list), blank = Unchanged.
-_CHANGE_INDICATORS = {"unchanged": "Unchanged", "change": "Change", "changed": "Change", "add": "Add",
-                      "added": "Add", "": "Unchanged"}  # fmt: skip
-_PREVIOUS_MAX = 4096  # characters: a PreviousValues cell holds a few short fields
-
-
-def parse_previous_values(text: Any) -> dict[str, str] | None:
-    """A ``PreviousValues`` cell → ``{field: previous value text}``; blank → None.
-
-    The cell is a Python-dict-like text (``{'ERP Price': '57.6', 'UnitPrice': '46.08'}``, real November 2025 US
-    price list). It is read with :func:`ast.literal_eval`, which evaluates literals only (never names, calls or
-    operators); values are kept as text (numbers are turned into their text).
-
-    Raises:
-        ValueError: not a dict of field names to strings or numbers, or longer than 4,096 characters.
-    """
-    if text is None or (not isinstance(text, str) and pd.isna(text)):
-        return None
-    value = str(text).strip()
-    if not value:
-        return None
-    if len(value) > _PREVIOUS_MAX:
-        raise ValueError(f"longer than {_PREVIOUS_MAX} characters")
-    try:
-        parsed = ast.literal_eval(value)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        raise ValueError("not a dict literal such as {'UnitPrice': '46.08'}") from None
-    if not isinstance(parsed, dict) or not all(
-        isinstance(k, str) and isinstance(v, (str, int, float)) and not isinstance(v, bool) for k, v in parsed.items()
-    ):
-        raise ValueError("not a dict of field names to values such as {'UnitPrice': '46.08'}")
-    return {k.strip(): str(v).strip() for k, v in parsed.items()}
-
-
-def _previous_values(values: pd.Series, name: str) -> pd.Series:
-    values = values.fillna("").astype(str)
-    codes, uniques = _factorize(values)
-    parsed: list[dict[str, str] | None] = []
-    for unique in uniques:
-        try:
-            parsed.append(parse_previous_values(unique))
-        except ValueError as exc:
-            row, value = _first_row(values, [unique])
-            raise InputFileError(name, row=row, column="PreviousValues",
-                                 expected=f"a dict of previous values such as {{'UnitPrice': '46.08'}} ({exc})",
-                                 value=value) from None  # fmt: skip
-    array = np.empty(len(values), dtype=object)
-    for position, code in enumerate(codes):
-        array[position] = parsed[code] if code >= 0 else None
-    return pd.Series(array, index=values.index, dtype=object)
-
-
-def _factorize(values: pd.Series) -> tuple[np.ndarray, list[Any]]:
-    """Codes and the distinct values as a plain Python list (fast for arrow-backed strings)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    return codes, np.asarray(uniques, dtype=object).tolist()
-
-
-def _map_unique(values: pd.Series, func: Any) -> pd.Series:
-    """Apply ``func`` once per distinct value (price lists repeat a few thousand values over many rows)."""
-    codes, uniques = _factorize(values)
-    mapped = np.array([func(v) for v in uniques], dtype=object)
-    result = mapped[codes] if len(mapped) else np.array([None] * len(values), dtype=object)
-    if (codes < 0).any():
-        result[codes < 0] = None
-    return pd.Series(result, index=values.index, dtype="str" if _all_str(mapped) else object)
-
-
-def _all_str(values: np.ndarray) -> bool:
-    return all(isinstance(v, str) for v in values)
-
-
-def _first_row(values: pd.Series, bad: Iterable[Any]) -> tuple[int, Any]:
-    bad_set = set(bad)
-    mask = values.isin(bad_set).to_numpy()
-    position = int(np.flatnonzero(mask)[0])
-    return position + 1, values.iloc[position]
-
-
-def _checked_map(values: pd.Series, func: Any, name: str, column: str, expected: str) -> pd.Series:
-    codes, uniques = _factorize(values)
-    mapped = [func(v) for v in uniques]
-    bad = [u for u, m in zip(uniques, mapped, strict=True) if m is None]
-    if bad:
-        row, value = _first_row(values, bad)
-        raise InputFileError(name, row=row, column=column, expected=expected, value=value)
-    return pd.Series(np.array(mapped, dtype=object)[codes] if mapped else [], index=values.index, dtype="str")
-
-
-def _decimals(values: pd.Series, name: str, column: str, *, required: bool, decimal_comma: bool) -> pd.Series:
-    codes, uniques = _factorize(values)
-    texts = [str(u).strip() for u in uniques]
-    if decimal_comma:
-        texts = [t.replace(",", ".") if "," in t and "." not in t else t for t in texts]
-    if "" in texts and required:
-        row, _ = _first_row(values, [uniques[texts.index("")]])
-        raise InputFileError(name, row=row, column=column, expected="a price (decimal number)", value="")
-    try:
-        converted: list[Decimal | None] = [Decimal(t) if t else None for t in texts]
-        bad = next((i for i, d in enumerate(converted) if d is not None and not d.is_finite()), None)
-    except InvalidOperation:
-        bad = next(i for i, t in enumerate(texts) if t and not _is_decimal(t))
-    if bad is not None:
-        row, value = _first_row(values, [uniques[bad]])
-        raise InputFileError(name, row=row, column=column, expected="a decimal number", value=value)
-    array = np.empty(len(converted), dtype=object)
-    array[:] = converted
-    return pd.Series(array[codes] if len(values) else [], index=values.index, dtype=object)
-
-
-def _is_decimal(text: str) -> bool:
-    try:
-        return Decimal(text).is_finite()
-    except InvalidOperation:
-        return False
-
-
-def _dates(values: pd.Series, name: str, column: str, *, required: bool) -> pd.Series:
-    """Parse a date column; each distinct text is parsed once, vectorised per text shape."""
-    codes, uniques = pd.factorize(values)
-    texts = pd.Series(uniques, dtype=object).astype(str).str.strip()
-    parsed = pd.Series(pd.NaT, index=texts.index, dtype="datetime64[ns, UTC]")
-    blank = texts == ""
-    if required and blank.any():
-        row, _ = _first_row(values, [uniques[int(np.flatnonzero(blank.to_numpy())[0])]])
-        raise InputFileError(name, row=row, column=column, expected="a date (M/D/YYYY or ISO 8601)", value="")
-    iso = texts.str.match(_ISO)
-    shapes = texts.str.replace(_DIGITS, "9", regex=True).str.upper()
-    year = pd.to_numeric(
-        texts.str.extract(r"^(\d{4})-|^\d{1,2}/\d{1,2}/(\d{4})").bfill(axis=1).iloc[:, 0], errors="coerce"
-    )
-    open_end = year > _OPEN_END_YEAR
-    todo = ~blank & ~open_end
-    groups: list[tuple[pd.Series, str]] = [(todo & iso, "ISO8601")]
-    us = todo & ~iso
-    for shape in shapes[us].unique():
-        fmt = _US_FORMATS.get(shape)
-        mask = us & (shapes == shape)
-        if fmt is None:
-            bad = uniques[int(np.flatnonzero(mask.to_numpy())[0])]
-            row, value = _first_row(values, [bad])
-            raise InputFileError(
-                name,
-                row=row,
-                column=column,
-                expected="a date as M/D/YYYY [h:mm[:ss] [AM|PM]] or ISO 8601 (YYYY-MM-DDThh:mm:ss.fffffffZ)",
-                value=value,
-            )
-        groups.append((mask, fmt))
-    for mask, fmt in groups:
-        if not mask.any():
-            continue
-        try:
-            result = pd.to_datetime(texts[mask], format=fmt, utc=True, errors="coerce")
-        except (ValueError, OverflowError):  # pragma: no cover - errors="coerce" keeps this rare
-            result = pd.Series(pd.NaT, index=texts[mask].index, dtype="datetime64[ns, UTC]")
-        failed = result.isna()
-        if failed.any():
-            bad = uniques[int(failed[failed].index[0])]
-            row, value = _first_row(values, [bad])
-            raise InputFileError(
-                name,
-                row=row,
-                column=column,
-                expected="a valid date as M/D/YYYY [h:mm[:ss] [AM|PM]] or ISO 8601",
-                value=value,
-            )
-        parsed[mask] = result.astype("datetime64[ns, UTC]")
-    naive = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
-    taken = naive[codes] if len(values) else np.array([], dtype="datetime64[ns]")
-    if len(values) and (codes < 0).any():
-        taken[codes < 0] = np.datetime64("NaT")
-    return pd.Series(taken, index=values.index).dt.tz_localize("UTC")
+    return normalize_change_columns(frame, name).reset_index(drop=True)
 
 
 def _free_trials(frame: pd.DataFrame) -> pd.Series:
@@ -526,196 +320,3 @@ def _free_trials(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(zero.to_numpy() & (has_paid | tagged.to_numpy()), index=frame.index)
 
 
-# ----------------------------------------------------------------------------------------------------- lookups
-
-
-def _as_utc(values: Any) -> pd.Series:
-    series = values if isinstance(values, pd.Series) else pd.Series(values)
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return series.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-    converted = pd.to_datetime(series, utc=True)
-    return converted.astype("datetime64[ns, UTC]")
-
-
-def _text_key(value: Any) -> str:
-    return str(value).strip().upper()
-
-
-#: How each key column is matched (the reader's normalisation): SkuId ``1`` = ``0001``, plan and currency in any case.
-_KEY_NORMALIZERS: dict[str, Any] = {
-    "ProductId": _text_key,
-    "SkuId": lambda value: _repair_sku_id(str(value)),
-    "TermDuration": _text_key,
-    "BillingPlan": lambda value: normalize_billing_plan(value) or value,
-    "Currency": _text_key,
-}
-
-
-def _combined_codes(left: pd.DataFrame, right: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """One int64 code per distinct normalised key tuple, shared between the two frames (blank/NA is a value of
-    its own). Each column is normalised once per distinct value, not per row."""
-    n_left = len(left)
-    code = np.zeros(n_left + len(right), dtype=np.int64)
-    for column, normalize in _KEY_NORMALIZERS.items():
-        left_codes, left_uniques = _factorize(left[column])
-        right_codes, right_uniques = _factorize(right[column])
-        normalized = [normalize(v) for v in left_uniques] + [normalize(v) for v in right_uniques]
-        shared, uniques = pd.factorize(pd.Series(normalized, dtype=object), use_na_sentinel=True)
-        shared = shared.astype(np.int64) + 1  # 0: blank/NA
-        left_map, right_map = np.append(shared[: len(left_uniques)], 0), np.append(shared[len(left_uniques) :], 0)
-        both = np.concatenate([left_map[left_codes], right_map[right_codes]])
-        code = code * (len(uniques) + 1) + both
-        # re-compact so the radix product never overflows
-        code = pd.factorize(code)[0].astype(np.int64)
-    return code[:n_left], code[n_left:]
-
-
-def lookup_prices(price_list: pd.DataFrame, queries: pd.DataFrame) -> pd.Series:
-    """Price in force for many queries at once.
-
-    Args:
-        price_list: a frame from :func:`read_price_list` (at least the key columns, UnitPrice,
-            EffectiveStartDate, EffectiveEndDate; IsFreeTrial if present).
-        queries: columns ``ProductId, SkuId, TermDuration, BillingPlan, Currency`` (matched after the same
-            normalisation as the reader: SkuId ``1`` = ``0001``, billing plan and currency in any case) and
-            ``On`` (datetime64[ns, UTC]; naive or text is taken as UTC).
-
-    Returns:
-        A Series aligned with ``queries.index`` holding the Decimal ``UnitPrice`` in force on ``On``, or None
-        when no row covers it. A row is in force when ``EffectiveStartDate <= On <= EffectiveEndDate`` (NaT end =
-        open); when ranges overlap the latest start wins (same start: the later row of the file). Free-trial rows
-        never count. For tiered SKUs the lowest tier's price is used.
-    """
-    rows = lookup_price_rows(price_list, queries)
-    values = np.asarray(price_list["UnitPrice"].to_numpy(dtype=object), dtype=object) if len(price_list) else None
-    out = np.full(len(queries), None, dtype=object)
-    if values is not None:
-        out[rows >= 0] = values[rows[rows >= 0]]
-    return pd.Series(out, index=queries.index, dtype=object)
-
-
-def lookup_price_rows(
-    price_list: pd.DataFrame, queries: pd.DataFrame, *, key_codes: np.ndarray | None = None
-) -> np.ndarray:
-    """Like :func:`lookup_prices`, but the position (0-based, in ``price_list``) of the row in force for each query,
-    -1 when none: an int64 array aligned with ``queries``. Lets callers take any column of the winning rows.
-
-    ``key_codes``: optional integer per query, equal for queries with equal key columns (a factorization the caller
-    already has); the key columns are then read and normalised once per code instead of once per query.
-    """
-    rows_out = np.full(len(queries), -1, dtype=np.int64)
-    if len(queries) == 0 or len(price_list) == 0:
-        return rows_out
-    prices = price_list
-    positions = np.arange(len(price_list))
-    if "IsFreeTrial" in prices.columns:
-        paid = ~prices["IsFreeTrial"].astype(bool).to_numpy()
-        prices, positions = prices[paid], positions[paid]
-    right = pd.DataFrame(index=prices.index)
-    right["Start"] = _as_utc(prices["EffectiveStartDate"]).fillna(pd.Timestamp.min.tz_localize("UTC"))
-    right["End"] = _as_utc(prices["EffectiveEndDate"]) if "EffectiveEndDate" in prices else pd.NaT
-    right["Source"] = positions  # the row's position in price_list
-    right["Order"] = np.arange(len(right))
-    if "PricingTierRangeMin" in prices.columns:
-        tiers = pd.to_numeric(
-            prices["PricingTierRangeMin"].map(lambda d: None if d is None else float(d)), errors="coerce"
-        ).fillna(-1.0)
-        right["Tier"] = tiers.to_numpy()
-    else:
-        right["Tier"] = -1.0
-    left = pd.DataFrame(index=queries.index)
-    left["On"] = _as_utc(queries["On"]).array  # DatetimeArray: to_numpy() would box every value
-    left["Pos"] = np.arange(len(left))
-    if key_codes is None:
-        left_key, right_key = _combined_codes(queries, prices)
-    else:
-        dense = pd.factorize(np.asarray(key_codes))[0]
-        first = np.empty(int(dense.max(initial=-1)) + 1, dtype=np.int64)
-        first[dense[::-1]] = np.arange(len(dense) - 1, -1, -1)  # each code's first query
-        distinct_key, right_key = _combined_codes(queries.iloc[first], prices)
-        left_key = distinct_key[dense]
-    left["K"] = left_key
-    right["K"] = right_key
-    # lowest tier only: among rows with the same key and start, keep the one with the smallest tier minimum
-    right = right.sort_values(["K", "Start", "Tier", "Order"], ascending=[True, True, True, False], kind="stable")
-    right = right.drop_duplicates(["K", "Start", "End"], keep="first")
-    right = right.sort_values(["Start", "Order"], kind="stable").reset_index(drop=True)
-    right["Row"] = np.arange(len(right))
-    left = left[left["On"].notna()]
-    left = left[left["K"].isin(right["K"].unique())]
-    if len(left):
-        _resolve(left, right, rows_out)
-    return rows_out
-
-
-_FAR_FUTURE = pd.Timestamp("2262-04-11", tz="UTC")
-
-
-def _resolve(left: pd.DataFrame, right: pd.DataFrame, out: np.ndarray) -> None:
-    """Fill ``out[Pos]`` with the position in the price list of the row winning each query (vectorised; loops only
-    over overlap depth).
-
-    ``right`` is sorted by (Start, file order) and numbered by ``Row``, so for one key every row numbered below a
-    candidate starts no later than it. Step 1 takes the latest start <= On; while that row ended before On, step
-    to the previous row of the key. ``MaxEnd`` (running maximum end per key) stops the walk early once no
-    earlier row can still cover On.
-    """
-    right = right.assign(EndF=right["End"].fillna(_FAR_FUTURE))
-    right["MaxEnd"] = right.groupby("K", sort=False)["EndF"].cummax()
-    table = right[["K", "Row", "EndF", "MaxEnd"]].astype({"Row": np.int64})
-    sources = right["Source"].to_numpy()
-    first = pd.merge_asof(
-        left[["K", "On", "Pos"]].sort_values("On", kind="stable"),
-        right[["K", "Start", "Row"]],
-        left_on="On",
-        right_on="Start",
-        by="K",
-        direction="backward",
-    )
-    pending = first[first["Row"].notna()][["K", "On", "Pos", "Row"]].astype({"Row": np.int64})
-    while len(pending):
-        pending = pending.merge(table, on=["K", "Row"], how="left", sort=False)
-        covers = (pending["EndF"] >= pending["On"]).to_numpy()
-        hit = pending[covers]
-        out[hit["Pos"].to_numpy()] = sources[hit["Row"].to_numpy()]
-        pending = pending[~covers & (pending["MaxEnd"] >= pending["On"]).to_numpy()]
-        if pending.empty:
-            break
-        pending = pending[["K", "On", "Pos", "Row"]].sort_values("Row", kind="stable")
-        stepped = pd.merge_asof(
-            pending.rename(columns={"Row": "Cur"}),
-            table[["K", "Row"]],
-            left_on="Cur",
-            right_on="Row",
-            by="K",
-            direction="backward",
-            allow_exact_matches=False,
-        )
-        pending = stepped[stepped["Row"].notna()][["K", "On", "Pos", "Row"]].astype({"Row": np.int64})
-
-
-def price_in_force(
-    price_list: pd.DataFrame,
-    *,
-    product_id: str,
-    sku_id: str,
-    term_duration: str,
-    billing_plan: str,
-    currency: str,
-    on: datetime | pd.Timestamp | str,
-) -> Decimal | None:
-    """The UnitPrice in force for one product/SKU/term/billing plan/currency on a date, or None.
-
-    Same rule as :func:`lookup_prices` (latest start wins, free trials excluded). ``on`` naive = UTC.
-    """
-    query = pd.DataFrame(
-        {
-            "ProductId": [product_id],
-            "SkuId": [sku_id],
-            "TermDuration": [term_duration],
-            "BillingPlan": [billing_plan],
-            "Currency": [currency],
-            "On": [pd.Timestamp(on)],
-        }
-    )
-    return lookup_prices(price_list, query).iloc[0]

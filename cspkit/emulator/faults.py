@@ -11,7 +11,12 @@ A rule (emulator-notes.md §2.5, LocalStack's chaos rule as the model) matches r
   client's read timeout, it is a read timeout whose write may still commit;
 - ``"drop"``: run the handler (the change is committed), then close the connection without an answer;
 - ``"reset"``: close the connection without running the handler;
-- ``"malformed"``: run the handler, answer with its JSON cut in half.
+- ``"malformed"``: run the handler, answer with its JSON cut in half;
+- ``"fail_export"``: the next Graph billing export's operation ends ``failed`` with ``code``/``description``;
+- ``"drop_blob"``: the next export blob download closes the connection after ``afterBytes`` bytes.
+
+The last two are taken by the Graph handlers themselves (:meth:`Faults.take`), never matched at the edge; they
+default to ``count=1`` and ``plane="graph"``.
 
 Every fired fault is appended to :attr:`Faults.log` with the request id. The rate limiter counts requests per
 partner tenant per *wall-clock* window, since clients are measured against it.
@@ -30,9 +35,12 @@ from typing import Any
 
 __all__ = ["FaultRule", "Faults", "RateLimiter"]
 
-ACTIONS = {"status", "latency", "timeout", "drop", "reset", "malformed"}
+#: Actions the Graph handlers take from the engine (:meth:`Faults.take`) rather than the edge.
+GRAPH_ACTIONS = {"fail_export", "drop_blob"}
+ACTIONS = {"status", "latency", "timeout", "drop", "reset", "malformed"} | GRAPH_ACTIONS
 
-_WIRE_NAMES = {"pathGlob": "path_glob", "retryAfter": "retry_after", "delaySeconds": "delay"}
+_WIRE_NAMES = {"pathGlob": "path_glob", "retryAfter": "retry_after", "delaySeconds": "delay",
+               "afterBytes": "after_bytes"}
 
 
 @dataclass
@@ -52,13 +60,15 @@ class FaultRule:
     code: str | None = None
     description: str | None = None
     customer_id: str | None = None
+    after_bytes: int | None = None
     matched: int = 0
     fired: int = 0
 
     def to_wire(self) -> dict[str, Any]:
         out = {}
         for key, value in asdict(self).items():
-            wire = {"path_glob": "pathGlob", "retry_after": "retryAfter", "customer_id": "customerId"}.get(key, key)
+            wire = {"path_glob": "pathGlob", "retry_after": "retryAfter", "customer_id": "customerId",
+                    "after_bytes": "afterBytes"}.get(key, key)
             out[wire] = value
         return out
 
@@ -119,9 +129,12 @@ _FIELD_TYPES: dict[str, tuple[Any, str]] = {
     "code": (lambda v: isinstance(v, str), "a string"),
     "description": (lambda v: isinstance(v, str), "a string"),
     "customer_id": (lambda v: isinstance(v, str), "a customer id (string)"),
+    "after_bytes": (lambda v: _whole(v) and v >= 0, "an integer number of bytes >= 0"),
 }
-_NULLABLE = {"status", "plane", "method", "path_glob", "operation", "count", "code", "description", "customer_id"}
-_WIRE_OF = {"path_glob": "pathGlob", "retry_after": "retryAfter", "delay": "delaySeconds", "customer_id": "customerId"}
+_NULLABLE = {"status", "plane", "method", "path_glob", "operation", "count", "code", "description", "customer_id",
+             "after_bytes"}
+_WIRE_OF = {"path_glob": "pathGlob", "retry_after": "retryAfter", "delay": "delaySeconds", "customer_id": "customerId",
+            "after_bytes": "afterBytes"}
 
 
 def _whole(value: Any) -> bool:
@@ -170,11 +183,17 @@ class Faults:
             raise ValueError(f"Field 'action': expected an HTTP status or one of {sorted(ACTIONS)}, got {action!r}")
         if action == "status" and not spec.get("status"):
             raise ValueError("a status fault needs a status code")
+        if action == "drop_blob" and spec.get("after_bytes") is None:
+            raise ValueError("Field 'afterBytes': a drop_blob fault needs the bytes to send before dropping")
+        if action in GRAPH_ACTIONS:
+            spec["count"] = 1 if spec.get("count") is None else spec["count"]
         spec.pop("matched", None), spec.pop("fired", None), spec.pop("id", None)
         unknown = set(spec) - set(FaultRule.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown fault rule fields: {sorted(unknown)}")
         spec = {name: _typed(name, value) for name, value in spec.items()}
+        if action in GRAPH_ACTIONS:
+            spec["plane"] = "graph"  # taken by the Graph handlers, never matched at the edge
         with self._lock:
             self._next += 1
             fault = FaultRule(id=f"fault-{self._next}", action=action, **spec)
@@ -200,6 +219,8 @@ class Faults:
         """The first rule that fires for this request (counting matches), or None."""
         with self._lock:
             for rule in self._rules:
+                if rule.action in GRAPH_ACTIONS:
+                    continue
                 if rule.plane and rule.plane.lower() != plane:
                     continue
                 if rule.method and rule.method.upper() != method.upper():
@@ -218,6 +239,29 @@ class Faults:
                 rule.fired += 1
                 return rule
             return None
+
+    def take(self, action: str) -> FaultRule | None:
+        """The first rule of a handler-taken ``action`` (``fail_export``, ``drop_blob``) with firings left, counted
+        as fired; None when there is none. The caller records what it did (:meth:`record`)."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.action == action and (rule.count is None or rule.fired < rule.count):
+                    rule.matched += 1
+                    rule.fired += 1
+                    return rule
+            return None
+
+    def graph_summary(self) -> dict[str, Any]:
+        """``POST /_emulator/graph/faults``'s answer: export failures still to come, blob drops still to come
+        (bytes each), and the Graph faults fired."""
+        with self._lock:
+            def left(rule: FaultRule) -> int:
+                return max(0, (rule.count or 0) - rule.fired)
+
+            fails = sum(left(r) for r in self._rules if r.action == "fail_export")
+            drops = [r.after_bytes for r in self._rules if r.action == "drop_blob" for _ in range(left(r))]
+            fired = [e for e in self.log if e.get("action") in GRAPH_ACTIONS]
+        return {"failNext": fails, "dropBlobAfter": drops, "log": fired}
 
     def record(self, rule_id: str, action: str, **details: Any) -> None:
         with self._lock:

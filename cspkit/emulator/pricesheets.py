@@ -1,4 +1,4 @@
-"""Emulated price-sheet endpoint: the seeded catalog as a new-commerce or marketplace price list.
+"""Emulated price sheets: the seeded catalog as a new-commerce or marketplace price list.
 
 Route (same path as Partner Center's price-sheet API, served on the emulator's own host)::
 
@@ -20,8 +20,9 @@ lists: a P1Y/Monthly row carries the price of the year, billed one-twelfth a mon
 dates in the API sample's style
 ``1/1/2026 12:00:00 AM`` and ``11/30/9999 11:59:59 PM`` for the open end. Errors use Partner Center's error body.
 
-The catalog is read as plain data from ``request.app.state.backend.catalog`` (shape: sample_data/README.md).
-This module shares no code with the client's reader on purpose.
+The backend operation :meth:`Backend.price_sheet <cspkit.emulator.backend.Backend.price_sheet>` reads its catalog
+as plain data (shape: sample_data/README.md); the route is :mod:`cspkit.emulator.handlers.pricesheets`. This module
+shares no code with the client's reader on purpose.
 """
 
 from __future__ import annotations
@@ -29,28 +30,18 @@ from __future__ import annotations
 import csv
 import io
 import re
-import zipfile
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
-
+from cspkit.emulator.models import EmulatorError
 from cspkit.wire import PRICE_LIST_HEADER, PRICE_SHEET_VIEWS
 
-__all__ = ["HEADER", "VIEWS", "render_price_sheet", "router"]
+__all__ = ["HEADER", "VIEWS", "price_sheet", "render_price_sheet"]
 
 HEADER = list(PRICE_LIST_HEADER)
 VIEWS = PRICE_SHEET_VIEWS
 _PLAN = {"monthly": "Monthly", "annual": "Annual", "triennial": "Triennial", "none": "None", "one_time": "None"}
 _OPEN_END = "11/30/9999 11:59:59 PM"
-_PATH = re.compile(
-    r"^pricesheets\(\s*market\s*=\s*'(?P<market>[^']*)'\s*,\s*pricesheetview\s*=\s*'(?P<view>[^']*)'\s*\)"
-    r"/\$value$",
-    re.IGNORECASE,
-)
-
-router = APIRouter()
 
 
 def _us_date(value: datetime) -> str:
@@ -152,48 +143,25 @@ def render_price_sheet(
     return out.getvalue()
 
 
-def _error(status: int, code: str, description: str) -> JSONResponse:
-    return JSONResponse(
-        status_code=status,
-        content={"code": code, "description": description, "data": [], "source": "PriceSheetEmulator"},
-    )
+def price_sheet(catalog: dict[str, Any], *, market: str, view: str, timeline: str = "current",
+                month: str | None = None) -> str:
+    """The price sheet the API serves for a market, view, timeline and month: :func:`render_price_sheet` after the
+    route's checks.
 
-
-@router.get("/v1.0/sales/{resource:path}")
-def get_price_sheet(resource: str, request: Request) -> Response:
-    """Get a price sheet: ``pricesheets(Market='US',PricesheetView='updatedlicensebased')/$value``."""
-    match = _PATH.match(resource)
-    if match is None:
-        return _error(404, "404", f"No such resource: /v1.0/sales/{resource}")
-    market, view = match.group("market"), match.group("view").lower()
-    timeline = (request.query_params.get("timeline") or "current").lower()
-    month = request.query_params.get("month")
+    Raises:
+        EmulatorError: 400 for an unknown view, timeline, a ``future`` timeline of the marketplace or software
+            view, or a month not ``YYYYMM``; 404 for a market not in the catalog.
+    """
+    view, timeline = view.lower(), timeline.lower()
     if view not in VIEWS:
-        return _error(400, "400", f"Unknown PricesheetView '{view}'. Use one of: {', '.join(VIEWS)}.")
+        raise EmulatorError(400, "400", f"Unknown PricesheetView '{view}'. Use one of: {', '.join(VIEWS)}.")
     if timeline not in ("current", "history", "future"):
-        return _error(400, "400", "timeline must be current, history or future.")
+        raise EmulatorError(400, "400", "timeline must be current, history or future.")
     if timeline == "future" and view in ("marketplace", "software"):
-        return _error(400, "400", f"No future timeline for the {view} view.")
+        raise EmulatorError(400, "400", f"No future timeline for the {view} view.")
     if month is not None and not re.fullmatch(r"\d{4}(0[1-9]|1[0-2])", month):
-        return _error(400, "400", "month must be YYYYMM.")
-    catalog = request.app.state.backend.catalog
+        raise EmulatorError(400, "400", "month must be YYYYMM.")
     try:
-        text = render_price_sheet(catalog, market=market, view=view, timeline=timeline)
+        return render_price_sheet(catalog, market=market, view=view, timeline=timeline)
     except KeyError:
-        return _error(404, "404", f"Market '{market}' is not available.")
-    body = text.encode("utf-8")
-    filename = f"pricesheet_{market.upper()}_{view}_{month or timeline}"
-    if "deflate" in request.headers.get("accept-encoding", "").lower():
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(f"{filename}.csv", body)
-        return Response(
-            buffer.getvalue(),
-            media_type="application/zip",
-            headers={"Content-Disposition": f'attachment; filename="{filename}.zip"'},
-        )
-    return Response(
-        body,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
-    )
+        raise EmulatorError(404, "404", f"Market '{market}' is not available.") from None

@@ -27,26 +27,40 @@ if TYPE_CHECKING:  # pragma: no cover
     from cspkit.emulator.clock import Event
     from cspkit.emulator.models import Customer, Subscription
 
-__all__ = ["MARKETPLACE_APP_ID", "SaasSide"]
+__all__ = ["MARKETPLACE_APP_ID", "Marketplace"]
 
 MARKETPLACE_APP_ID = "20e940b3-4c77-4b0b-9a53-9e16a1b010a7"
 
 
-class SaasSide:
-    """Mixin of :class:`~cspkit.emulator.backend.Backend`: fulfillment operations and the emulated publisher."""
+class Marketplace:
+    """The marketplace side the :class:`~cspkit.emulator.backend.Backend` holds (``backend.marketplace``):
+    fulfillment operations and the emulated publisher, over the backend's subscriptions, clock and lock.
+
+    Its state (``saas``, ``tokens``, ``operations``, ``webhook_log``, ``webhook_secret``, ``publisher_config``) is
+    saved with the backend's. Public methods take the backend's one lock (:func:`~cspkit.emulator._ops.operation`).
+    """
+
+    def __init__(self, backend: Any) -> None:
+        self.b = backend
+        # the backend's locking rule applies to these operations too (see cspkit.emulator._ops)
+        self.lock = backend.lock
+        self._local = backend._local
+        self._flush_outbox = backend._flush_outbox
+
+    _PERSISTED = ("saas", "tokens", "operations", "webhook_log", "webhook_secret", "publisher_config")
 
     # -- state ----------------------------------------------------------------------------------------------
-    def _saas_reset(self) -> None:
+    def reset(self) -> None:
         self.saas: dict[str, SaasSubscription] = {}
         self.tokens: dict[str, PurchaseToken] = {}
         self.operations: dict[str, Operation] = {}
         self.webhook_log: list[WebhookDelivery] = []
-        self.webhook_secret = self.ids.token(32)
+        self.webhook_secret = self.b.ids.token(32)
         # how the built-in publisher behaves: ACK "Success" | "Failure" | "none" (let the 10 s auto-accept act),
         # answer webhooks with ``webhook_status``, and activate by itself when its landing page is opened
         self.publisher_config: dict[str, Any] = {"ack": "Success", "webhook_status": 200, "auto_activate": False}
 
-    def _saas_handlers(self) -> dict[str, Any]:
+    def event_handlers(self) -> dict[str, Any]:
         return {
             "saas_autocancel": self._on_saas_autocancel,
             "token_expiry": self._on_token_expiry,
@@ -55,10 +69,10 @@ class SaasSide:
         }
 
     # -- purchase -------------------------------------------------------------------------------------------
-    def _create_saas_subscription(self, customer: Customer, sub: Subscription, item: CatalogItem) -> SaasSubscription:
-        now = self.now()
+    def create_saas_subscription(self, customer: Customer, sub: Subscription, item: CatalogItem) -> SaasSubscription:
+        now = self.b.now()
         saas = SaasSubscription(
-            id=self.ids.guid(),
+            id=self.b.ids.guid(),
             pc_subscription_id=sub.id,
             customer_id=customer.id,
             publisher_id=item.product.get("publisherId", ""),
@@ -69,40 +83,40 @@ class SaasSide:
             status="PendingFulfillmentStart",
             term_unit=sub.term_duration,
             beneficiary={"emailId": customer.profile.get("email", f"admin@{customer.domain}"),
-                         "objectId": self.ids.guid(), "tenantId": customer.id, "puid": self.ids.hex(16).upper()},
-            purchaser={"emailId": f"admin@{self.partner.get('domain', 'partner.onmicrosoft.com')}",
-                       "objectId": self.ids.guid(), "tenantId": self.partner["tenantId"],
-                       "puid": self.ids.hex(16).upper()},
+                         "objectId": self.b.ids.guid(), "tenantId": customer.id, "puid": self.b.ids.hex(16).upper()},
+            purchaser={"emailId": f"admin@{self.b.partner.get('domain', 'partner.onmicrosoft.com')}",
+                       "objectId": self.b.ids.guid(), "tenantId": self.b.partner["tenantId"],
+                       "puid": self.b.ids.hex(16).upper()},
             created=now,
             last_modified=now,
             auto_renew=sub.auto_renew,
         )
         self.saas[saas.id] = saas
         sub.saas_id = saas.id
-        self.clock.schedule(
-            now + timedelta(days=self.policy.saas_activation_days), "saas_autocancel", saas_id=saas.id
+        self.b.clock.schedule(
+            now + timedelta(days=self.b.policy.saas_activation_days), "saas_autocancel", saas_id=saas.id
         )
-        self._log("saas_purchased", saasSubscriptionId=saas.id, subscriptionId=sub.id)
+        self.b._log("saas_purchased", saasSubscriptionId=saas.id, subscriptionId=sub.id)
         return saas
 
-    def _mint_activation(self, sub: Subscription) -> tuple[str, str]:
+    def mint_activation(self, sub: Subscription) -> tuple[str, str]:
         """A fresh purchase token for the activation link of ``sub``: ``(publisherId, token)``."""
         saas = self.saas[sub.saas_id]
-        now = self.now()
-        token = PurchaseToken(self.ids.token(), saas.id, now, now + self.policy.purchase_token_ttl)
+        now = self.b.now()
+        token = PurchaseToken(self.b.ids.token(), saas.id, now, now + self.b.policy.purchase_token_ttl)
         self.tokens[token.token] = token
-        self.clock.schedule(token.expires, "token_expiry", token_hash=_short_hash(token.token))
+        self.b.clock.schedule(token.expires, "token_expiry", token_hash=_short_hash(token.token))
         return saas.publisher_id, token.token
 
     def _on_token_expiry(self, event: Event) -> None:
-        self._log("token_expired", token=event.data["token_hash"])
+        self.b._log("token_expired", token=event.data["token_hash"])
 
     def _on_saas_autocancel(self, event: Event) -> None:
         saas = self.saas.get(event.data["saas_id"])
         if saas is None or saas.status != "PendingFulfillmentStart":
             return
-        sub = self.subscriptions[saas.pc_subscription_id]
-        self._end(sub, "deleted", reason=f"not activated within {self.policy.saas_activation_days} days")
+        sub = self.b.subscriptions[saas.pc_subscription_id]
+        self.b._end(sub, "deleted", reason=f"not activated within {self.b.policy.saas_activation_days} days")
 
     # -- fulfillment API: subscriptions -----------------------------------------------------------------------
     def _saas(self, saas_id: str) -> SaasSubscription:
@@ -141,11 +155,11 @@ class SaasSide:
             entry = self.tokens.get(token)
             if entry is None:
                 raise EmulatorError(400, "BadRequest", "The marketplace token is malformed or unknown.")
-            if self.now() >= entry.expires:
+            if self.b.now() >= entry.expires:
                 raise EmulatorError(400, "BadRequest", f"The marketplace token expired at {fmt_dt(entry.expires)}.")
             saas = self.saas[entry.saas_id]
             self.check_publisher(saas, publisher_id)
-            self._log("token_resolved", saasSubscriptionId=entry.saas_id)
+            self.b._log("token_resolved", saasSubscriptionId=entry.saas_id)
             return saas
 
     def inspect_token(self, token: str) -> dict[str, Any]:
@@ -155,7 +169,7 @@ class SaasSide:
             if entry is None:
                 raise EmulatorError(404, "NotFound", "Unknown token.")
             return {"subscriptionId": entry.saas_id, "created": entry.created, "expires": entry.expires,
-                    "expired": self.now() >= entry.expires}
+                    "expired": self.b.now() >= entry.expires}
 
     @operation
     def activate_saas(self, saas_id: str, *, plan_id: str | None, quantity: int | None,
@@ -171,19 +185,19 @@ class SaasSide:
             raise EmulatorError(400, "BadRequest", f"planId must be the purchased plan {saas.plan_id!r}.")
         if quantity is not None and saas.quantity is not None and int(quantity) != saas.quantity:
             raise EmulatorError(400, "BadRequest", f"quantity must be the purchased quantity {saas.quantity}.")
-        sub = self.subscriptions[saas.pc_subscription_id]
-        self.clock.cancel(lambda e: e.kind == "saas_autocancel" and e.data.get("saas_id") == saas.id)
-        self._start_term(sub, charge_type="new", reference_id=self.ids.guid())
+        sub = self.b.subscriptions[saas.pc_subscription_id]
+        self.b.clock.cancel(lambda e: e.kind == "saas_autocancel" and e.data.get("saas_id") == saas.id)
+        self.b._start_term(sub, charge_type="new", reference_id=self.b.ids.guid())
         saas.status = "Subscribed"
         saas.term_start, saas.term_end = sub.effective_start, sub.commitment_end
-        saas.last_modified = self.now()
-        self._log("saas_activated", saasSubscriptionId=saas.id, subscriptionId=sub.id)
+        saas.last_modified = self.b.now()
+        self.b._log("saas_activated", saasSubscriptionId=saas.id, subscriptionId=sub.id)
         return saas
 
     @operation
     def sandbox_activate(self, customer_id: str, subscription_id: str) -> Subscription:
         """Partner Center's sandbox ``POST …/subscriptions/{id}/activate``: activate without the publisher."""
-        sub = self.get_subscription(customer_id, subscription_id)
+        sub = self.b.get_subscription(customer_id, subscription_id)
         if not sub.is_saas or not sub.saas_id:
             raise EmulatorError(400, "800002", f"Subscription {sub.id} is not a marketplace subscription.")
         if sub.status != "pending":
@@ -203,9 +217,9 @@ class SaasSide:
     def list_saas_plans(self, saas_id: str, *, plan_id: str | None = None) -> list[CatalogItem]:
         with self.lock:
             saas = self._saas(saas_id)
-            sub = self.subscriptions[saas.pc_subscription_id]
+            sub = self.b.subscriptions[saas.pc_subscription_id]
             items = [
-                self.catalog.item(sub.product_id, s["id"]) for s in self.catalog.product(sub.product_id)["skus"]
+                self.b.catalog.item(sub.product_id, s["id"]) for s in self.b.catalog.product(sub.product_id)["skus"]
             ]
             if plan_id:
                 items = [i for i in items if i.sku.get("planId") == plan_id]
@@ -218,9 +232,9 @@ class SaasSide:
     def _new_operation(self, saas: SaasSubscription, action: str, *, source: str, status: str,
                        quantity: int | None = None, plan_id: str | None = None, needs_ack: bool = False) -> Operation:
         op = Operation(
-            id=self.ids.guid(), activity_id=self.ids.guid(), subscription_id=saas.id, offer_id=saas.offer_id,
+            id=self.b.ids.guid(), activity_id=self.b.ids.guid(), subscription_id=saas.id, offer_id=saas.offer_id,
             publisher_id=saas.publisher_id, plan_id=plan_id or saas.plan_id,
-            quantity=quantity if quantity is not None else saas.quantity, action=action, time_stamp=self.now(),
+            quantity=quantity if quantity is not None else saas.quantity, action=action, time_stamp=self.b.now(),
             status=status, source=source, needs_ack=needs_ack,
         )
         self.operations[op.id] = op
@@ -233,7 +247,7 @@ class SaasSide:
             raise EmulatorError(400, "BadRequest", f"Subscription is {saas.status}, not Subscribed.")
         if plan_id == saas.plan_id:
             raise EmulatorError(400, "BadRequest", f"Plan {plan_id} is the current plan.")
-        sub = self.subscriptions[saas.pc_subscription_id]
+        sub = self.b.subscriptions[saas.pc_subscription_id]
         target = next((i for i in self.list_saas_plans(saas.id) if i.sku.get("planId") == plan_id), None)
         if target is None:
             raise EmulatorError(400, "BadRequest", f"Plan {plan_id} is not available for this subscription.")
@@ -245,21 +259,21 @@ class SaasSide:
         self._convert(sub, target, term)
         saas.plan_id = plan_id
         saas.quantity = sub.quantity if target.sku.get("isPricePerSeat", True) else None
-        saas.last_modified = self.now()
+        saas.last_modified = self.b.now()
         return op
 
     def _convert(self, sub: Subscription, target: CatalogItem, term) -> None:
         """Move a subscription to another SKU of its product: refund the old plan, charge the new (``convert``)."""
-        ref = self.ids.guid()
-        span = prorated_span(self.now(), sub.cycle_start, sub.cycle_end, sub.billing_cycle)
-        self._charge(sub, "convert", -1, sub.quantity, span, ref)
+        ref = self.b.ids.guid()
+        span = prorated_span(self.b.now(), sub.cycle_start, sub.cycle_end, sub.billing_cycle)
+        self.b._charge(sub, "convert", -1, sub.quantity, span, ref)
         lo, hi = int(target.sku["minimumQuantity"]), int(target.sku["maximumQuantity"])
         sub.sku_id, sub.availability_id = target.sku_id, target.availability_id
         sub.offer_name = target.sku["title"]
         sub.unit_price, sub.list_price = term.unit_price(sub.currency), term.erp_price(sub.currency)
         sub.quantity = max(lo, min(sub.quantity, hi))
-        self._charge(sub, "convert", +1, sub.quantity, span, ref)
-        self._touch(sub)
+        self.b._charge(sub, "convert", +1, sub.quantity, span, ref)
+        self.b._touch(sub)
 
     @operation
     def change_saas_quantity(self, saas_id: str, *, quantity: int | None) -> Operation:
@@ -273,16 +287,16 @@ class SaasSide:
         if int(quantity) == saas.quantity:
             raise EmulatorError(400, "BadRequest", f"Quantity is already {quantity}.")
         self._check_no_pending(saas)
-        sub = self.subscriptions[saas.pc_subscription_id]
+        sub = self.b.subscriptions[saas.pc_subscription_id]
         try:
-            self._check_quantity(sub, int(quantity))
+            self.b._check_quantity(sub, int(quantity))
         except EmulatorError as exc:
             raise EmulatorError(400, "BadRequest", exc.description) from None
         op = self._new_operation(saas, "ChangeQuantity", source="Partner", status="Succeeded",
                                  quantity=int(quantity))
-        self._apply_quantity(sub, int(quantity))
+        self.b._apply_quantity(sub, int(quantity))
         saas.quantity = int(quantity)
-        saas.last_modified = self.now()
+        saas.last_modified = self.b.now()
         return op
 
     @operation
@@ -291,13 +305,13 @@ class SaasSide:
         saas = self._saas(saas_id)
         if saas.status == "Unsubscribed":
             raise EmulatorError(400, "BadRequest", "The subscription is already Unsubscribed.")
-        sub = self.subscriptions[saas.pc_subscription_id]
+        sub = self.b.subscriptions[saas.pc_subscription_id]
         op = self._new_operation(saas, "Unsubscribe", source="Partner", status="Succeeded")
         window = sub.term_window
-        if sub.status == "active" and window is not None and self.now() <= window.until:
-            self._cancel(sub)
+        if sub.status == "active" and window is not None and self.b.now() <= window.until:
+            self.b._cancel(sub)
         else:
-            self._end(sub, "deleted", reason="cancelled by the publisher")
+            self.b._end(sub, "deleted", reason="cancelled by the publisher")
         return op
 
     # -- fulfillment API: operations -------------------------------------------------------------------------
@@ -327,18 +341,18 @@ class SaasSide:
 
     def _settle(self, op: Operation, *, accepted: bool, how: str) -> None:
         saas = self.saas[op.subscription_id]
-        sub = self.subscriptions[saas.pc_subscription_id]
-        self.clock.cancel(lambda e: e.kind == "ack_timeout" and e.data.get("operation_id") == op.id)
+        sub = self.b.subscriptions[saas.pc_subscription_id]
+        self.b.clock.cancel(lambda e: e.kind == "ack_timeout" and e.data.get("operation_id") == op.id)
         if accepted and sub.status == "active" and op.action == "ChangeQuantity" and op.quantity is not None:
-            self._apply_quantity(sub, op.quantity)
+            self.b._apply_quantity(sub, op.quantity)
             saas.quantity = op.quantity
-            saas.last_modified = self.now()
+            saas.last_modified = self.b.now()
             op.status = "Succeeded"
         else:
             op.status = "Succeeded" if accepted else "Failed"
             sub.pending_quantity = None
-            self._touch(sub)
-        self._log("operation_settled", operationId=op.id, status=op.status, how=how)
+            self.b._touch(sub)
+        self.b._log("operation_settled", operationId=op.id, status=op.status, how=how)
 
     def _on_ack_timeout(self, event: Event) -> None:
         op = self.operations.get(event.data["operation_id"])
@@ -346,7 +360,7 @@ class SaasSide:
             self._settle(op, accepted=True, how="auto-accepted")
 
     # -- hooks from the Partner Center side ----------------------------------------------------------------
-    def _saas_request_quantity(self, sub: Subscription, quantity: int) -> None:
+    def request_quantity(self, sub: Subscription, quantity: int) -> None:
         saas = self.saas[sub.saas_id]
         if saas.quantity is None:
             raise EmulatorError(400, "800095", "The seat quantity of a flat-priced plan cannot be changed.")
@@ -355,30 +369,30 @@ class SaasSide:
         op = self._new_operation(saas, "ChangeQuantity", source="Azure", status="InProgress", quantity=quantity,
                                  needs_ack=True)
         sub.pending_quantity = quantity
-        self._touch(sub)
-        self.clock.schedule(self.now() + self.policy.ack_auto_accept, "ack_timeout", operation_id=op.id)
+        self.b._touch(sub)
+        self.b.clock.schedule(self.b.now() + self.b.policy.ack_auto_accept, "ack_timeout", operation_id=op.id)
         self._send_webhook(op)
 
-    def _saas_auto_renew_changed(self, sub: Subscription) -> None:
+    def auto_renew_changed(self, sub: Subscription) -> None:
         if sub.saas_id:
             self.saas[sub.saas_id].auto_renew = sub.auto_renew
 
-    def _saas_renewed(self, sub: Subscription) -> None:
+    def renewed(self, sub: Subscription) -> None:
         if not sub.saas_id:
             return
         saas = self.saas[sub.saas_id]
         saas.term_start, saas.term_end = sub.effective_start, sub.commitment_end
-        saas.last_modified = self.now()
+        saas.last_modified = self.b.now()
         self._send_webhook(self._new_operation(saas, "Renew", source="Azure", status="Succeeded"))
 
-    def _saas_ended(self, sub: Subscription, reason: str) -> None:
+    def ended(self, sub: Subscription, reason: str) -> None:
         if not sub.saas_id:
             return
         saas = self.saas[sub.saas_id]
         if saas.status == "Unsubscribed":
             return
         saas.status = "Unsubscribed"
-        saas.last_modified = self.now()
+        saas.last_modified = self.b.now()
         for op in self.operations.values():
             if op.subscription_id == saas.id and op.status == "InProgress":
                 op.status = "Conflict"
@@ -390,9 +404,9 @@ class SaasSide:
     # -- webhooks -------------------------------------------------------------------------------------------
     def webhook_token(self) -> str:
         """A JWT (HS256, signed with :attr:`webhook_secret`) like the Entra token Microsoft sends to webhooks."""
-        now = int(self.now().timestamp())
+        now = int(self.b.now().timestamp())
         header = {"alg": "HS256", "typ": "JWT"}
-        claims = {"aud": MARKETPLACE_APP_ID, "iss": f"https://sts.windows.net/{self.partner['tenantId']}/",
+        claims = {"aud": MARKETPLACE_APP_ID, "iss": f"https://sts.windows.net/{self.b.partner['tenantId']}/",
                   "iat": now, "nbf": now, "exp": now + 3600, "appid": MARKETPLACE_APP_ID}
         signing = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
         sig = hmac.new(self.webhook_secret.encode(), signing.encode(), hashlib.sha256).digest()
@@ -400,16 +414,16 @@ class SaasSide:
 
     def _send_webhook(self, op: Operation, attempt: int = 1) -> None:
         """Queue a delivery; it runs once the backend lock is released (see ``operation``)."""
-        from cspkit.emulator import serializers
+        from cspkit.emulator import serializers_saas as serializers
 
         saas = self.saas[op.subscription_id]
         payload = serializers.webhook_payload(op, saas)
-        url = self.webhook_url
-        self._outbox.append(lambda: self._deliver(op.id, payload, url, attempt))
+        url = self.b.webhook_url
+        self.b._outbox.append(lambda: self._deliver(op.id, payload, url, attempt))
 
     def _deliver(self, operation_id: str, payload: dict[str, Any], url: str | None, attempt: int) -> None:
         if url is None:
-            status, detail = self._builtin_publisher_webhook(payload), "built-in publisher"
+            status, detail = self.builtin_publisher_webhook(payload), "built-in publisher"
         else:
             import requests
 
@@ -423,14 +437,14 @@ class SaasSide:
             op = self.operations[operation_id]
             outcome = "delivered" if status is not None and status < 400 else (
                 "rejected" if status is not None and status < 500 else "failed")
-            self.webhook_log.append(WebhookDelivery(self.ids.guid(), op.id, op.action, url or "builtin", attempt,
-                                                    self.now(), outcome, status, detail))
+            self.webhook_log.append(WebhookDelivery(self.b.ids.guid(), op.id, op.action, url or "builtin", attempt,
+                                                    self.b.now(), outcome, status, detail))
             if outcome == "rejected" and op.status == "InProgress":
                 self._settle(op, accepted=False, how=f"webhook answered {status}")
             elif outcome == "failed":
-                delays = self.policy.webhook_retry_delays
+                delays = self.b.policy.webhook_retry_delays
                 if attempt <= len(delays):
-                    self.clock.schedule(self.now() + delays[attempt - 1], "webhook_retry",
+                    self.b.clock.schedule(self.b.now() + delays[attempt - 1], "webhook_retry",
                                         operation_id=op.id, attempt=attempt + 1)
 
     def _on_webhook_retry(self, event: Event) -> None:
@@ -439,7 +453,7 @@ class SaasSide:
             self._send_webhook(op, attempt=int(event.data["attempt"]))
 
     # -- the emulated publisher -----------------------------------------------------------------------------
-    def _builtin_publisher_webhook(self, payload: dict[str, Any]) -> int:
+    def builtin_publisher_webhook(self, payload: dict[str, Any]) -> int:
         """What the built-in publisher does with a webhook: confirm through Get operation, then ACK by config."""
         status = int(self.publisher_config.get("webhook_status", 200))
         if status >= 400:

@@ -350,3 +350,13 @@ def test_change_indicator_values_are_checked(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="Unchanged, Change or Add") as info:
         read_price_list(path)
     assert (info.value.row, info.value.column, info.value.value) == (1, "ChangeIndicator", "Removed")
+
+
+def test_cart_and_markup_sku_ids_follow_the_readers_repair(built: pd.DataFrame) -> None:
+    """A SkuId Excel turned into ``1.0`` names SKU 0001 in a cart line and a markup rule, as in the reader."""
+    line = {"product_id": "CFQ7TTC0LH18", "sku_id": "1.0", "quantity": 1, "term_duration": "P1Y",
+            "billing_cycle": "annual", "currency": "USD"}  # fmt: skip
+    row = preview_cart_cost(built, [line], on="2026-11-20").iloc[0]
+    assert (row["SkuId"], row["TermPrice"], row["PriceFound"]) == ("0001", D("57.6"), True)
+    assert row["ProductTitle"] == built.loc[built["ProductId"] == "CFQ7TTC0LH18", "ProductTitle"].iloc[0]
+    assert MarkupRule(markup_percent=D(10), product_id="CFQ7TTC0LH18", sku_id=" 1.0").sku_id == "0001"

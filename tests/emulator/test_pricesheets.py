@@ -11,7 +11,6 @@ import zipfile
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import requests
@@ -19,8 +18,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from cspkit.billing.pricelist import read_price_list
-from cspkit.emulator.catalog import Catalog
-from cspkit.emulator.pricesheets import router
+from cspkit.emulator import Backend
+from cspkit.emulator.handlers.pricesheets import get_price_sheet
 from cspkit.resources.pricesheets import PriceSheets
 from cspkit.transport import Transport
 
@@ -30,10 +29,10 @@ PATH = "/v1.0/sales/pricesheets(Market='{market}',PricesheetView='{view}')/$valu
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    """The router on a FastAPI app whose backend carries the seed catalog, served on 127.0.0.1."""
+    """The price-sheet handler on a FastAPI app whose backend carries the seed catalog, served on 127.0.0.1."""
     app = FastAPI()
-    app.state.backend = SimpleNamespace(catalog=Catalog(json.loads((SAMPLE / "catalog.json").read_text())))
-    app.include_router(router)
+    app.state.backend = Backend(seed={"catalog": json.loads((SAMPLE / "catalog.json").read_text())})
+    app.add_api_route("/v1.0/sales/{resource:path}", get_price_sheet, methods=["GET"])
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

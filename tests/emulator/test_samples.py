@@ -300,7 +300,7 @@ def run(name: str, w: World) -> None:  # noqa: C901 - one branch per documented 
         saas_id = w.saas("POST", "/subscriptions/resolve", headers={"x-ms-marketplace-token": token}).json()["id"]
         assert w.saas("POST", f"/subscriptions/{saas_id}/activate",
                       json={"planId": "standard", "quantity": 3}).status_code == 200
-        w.emu.backend.publisher_config["ack"] = "none"  # the publisher has not answered the webhook yet
+        w.emu.backend.marketplace.publisher_config["ack"] = "none"  # the publisher has not answered the webhook yet
         pc_sub = w.pc("GET", f"/customers/{c}/subscriptions/{pc_sub['id']}").json()
         assert w.patch(pc_sub, quantity=5).status_code == 200, "a CSP seat change: a ChangeQuantity operation"
         pending = w.saas("GET", f"/subscriptions/{saas_id}/operations").json()["operations"]
