@@ -1350,7 +1350,6 @@ def _reconcile(
         findings.add_lines(
             "currency_mismatch",
             pos,
-            relational=False,  # the rate-consistency rule stays here until ported
             expected=modes,
             actual=fx[pos],
             evidence=[
@@ -1464,7 +1463,7 @@ def _reconcile(
             findings.add_rows(missing_rows)
     mark("subscriptions")
     if engine == "duckdb":
-        _add_relational(findings, lines, subs, history, tol, source_row)
+        _add_relational(findings, lines, subs, history, tol, source_row, price_list, (period_start, period_end))
         mark("relational checks")
     variances = findings.frame()
 
@@ -1570,12 +1569,16 @@ def _reconcile(
 
 def _add_relational(
     findings: _Findings, lines: pd.DataFrame, subs: pd.DataFrame | None, history: pd.DataFrame | None,
-    tol: Tolerance, source_row: np.ndarray,
+    tol: Tolerance, source_row: np.ndarray, price_list: pd.DataFrame | None, period: tuple[Any, Any],
 ) -> None:
     """The findings of :data:`cspkit.billing.engine.variances.DONE`, from the relational checks run by DuckDB."""
     from cspkit.billing.engine.variances import connect, line_variances
 
-    for category, pos, fields in line_variances(connect("duckdb"), lines, subs, history, tol):
+    found = line_variances(connect("duckdb"), lines, subs, history, tol, price_list=price_list, period=period)
+    for category, pos, fields in found:
+        if pos < 0 and "at" not in fields:  # a row of its own (missing_charge)
+            findings.parts.append(pd.DataFrame([{**fields, "_pos": -1}]))
+            continue
         if pos >= 0:
             findings.add_lines(category, [pos], relational=False, expected=fields.get("Expected"),
                                actual=fields.get("Actual"), difference=fields.get("Difference"),
@@ -1759,6 +1762,15 @@ def _missing_charges(
     if not len(todo):
         return []
     todo_plan = plan[candidate.to_numpy(dtype=bool)].to_numpy(dtype=object)
+    return _missing_charge_rows(todo, todo_plan, period_start, price_list)
+
+
+def _missing_charge_rows(
+    todo: pd.DataFrame, todo_plan: np.ndarray, period_start: pd.Timestamp, price_list: pd.DataFrame | None
+) -> list[dict[str, Any]]:
+    """missing_charge rows for the subscriptions ``todo`` (normalised, billed by ``todo_plan``): the price list's term
+    price in force at the period's start ÷ the billing periods of the term × quantity as the expected charge
+    (billing-formats.md §4, :mod:`cspkit.billing.pricing`)."""
     prices = np.full(len(todo), None, dtype=object)
     if price_list is not None:
         from cspkit.billing.pricelist import lookup_prices

@@ -11,14 +11,17 @@ Sources: billing-formats.md §2.4 (amounts, refunds), §4 (checks), §4.4 (seats
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
 __all__ = [
     "MARGIN", "SEAT_CHARGES", "RECURRING", "CANCELLED", "facts", "subtotal_formula", "total_formula",
     "same_currency_rate", "missing_rate", "multi_currency_customers", "duplicate_charges", "charges_after_cancellation",
-    "unknown_subscriptions", "refunds_without_charge",
+    "unknown_subscriptions", "refunds_without_charge", "rate_outliers", "billed_seats", "seat_mismatches",
+    "uncharged_subscriptions", "customer_names",
 ]  # fmt: skip
 
 MARGIN = 1e-7  # float screening margin (candidates are confirmed in Decimal)
@@ -159,3 +162,83 @@ def refunds_without_charge(f: ir.Table, history: ir.Table | None) -> ir.Table:
     matched = pairs.filter(covered).select("pos").distinct()
     return refunds.anti_join(matched, "pos").select("pos", "BillableQuantity", "ChargeStartDate", "ChargeEndDate",
                                                     "Subtotal")  # fmt: skip
+
+
+def rate_outliers(f: ir.Table) -> ir.Table:
+    """currency_mismatch (§4.6): one exchange rate per currency pair (PricingCurrency>Currency, different
+    currencies) and rate date (PCToBCExchangeRateDate's day, else the first day of OrderDate's month): the most
+    common rate of the group is taken as right (on a tie the smallest) and the other lines' rates are returned with
+    it as ``mode`` for the caller to compare within the tolerance."""
+    ok = f.PCToBCExchangeRate.notnull() & f.PricingCurrency.notnull()
+    ok &= (f.PricingCurrency != f.Currency).coalesce(True)
+    r = f.filter(ok)
+    month_start = r.OrderDate.date().truncate("M")
+    r = r.mutate(pair=r.PricingCurrency.concat(">", r.Currency.coalesce("")),
+                 rate_day=r.PCToBCExchangeRateDate.date().coalesce(month_start))  # fmt: skip
+    counts = r.group_by(["pair", "rate_day", "PCToBCExchangeRate"]).aggregate(n=r.count())
+    w = ibis.window(group_by=[counts.pair, counts.rate_day],
+                    order_by=[ibis.desc(counts.n), ibis.asc(counts.PCToBCExchangeRate)])  # fmt: skip
+    modes = counts.mutate(_rank=ibis.row_number().over(w))
+    modes = modes.filter(modes._rank == 0).select(_pair="pair", _day="rate_day", mode="PCToBCExchangeRate")
+    same_day = (r.rate_day == modes._day) | (r.rate_day.isnull() & modes._day.isnull())
+    j = r.join(modes, [r.pair == modes._pair, same_day])
+    return j.filter(j.PCToBCExchangeRate != j.mode).select("pos", "pair", "rate_day", "PCToBCExchangeRate", "mode")
+
+
+def billed_seats(f: ir.Table) -> ir.Table:
+    """Billed seats per subscription (§4.4), one row per SubscriptionId with seat lines (seat charge types, not a
+    credit or usage line): ``last_pos``, its last seat line (ordered by OrderDate, ChargeStartDate, file order; blank
+    dates last), and ``seats``: the BillableQuantity of its last positive seat line (0 when blank or none), 0 when
+    the last seat line is a ``cancelImmediate`` refund on or after that line's OrderDate."""
+    s = f.filter(f.ChargeType.isin(SEAT_CHARGES) & ~f.is_credit & ~f.is_usage & f.has_sub)
+    order = [ibis.asc(s.OrderDate, nulls_first=False), ibis.asc(s.ChargeStartDate, nulls_first=False), s.pos]
+    s = s.mutate(_rank=ibis.row_number().over(group_by=s.SubscriptionId, order_by=order))
+    last = s.group_by("SubscriptionId").aggregate(_top=s._rank.max())
+    last = last.join(s, (last.SubscriptionId == s.SubscriptionId) & (last._top == s._rank)).select(
+        "SubscriptionId", last_pos=s.pos, l_date=s.OrderDate, l_type=s.ChargeType, l_pos=s.positive
+    )
+    p = s.filter(s.positive)
+    top = p.group_by("SubscriptionId").aggregate(_top=p._rank.max())
+    top = top.join(p, (top.SubscriptionId == p.SubscriptionId) & (top._top == p._rank)).select(
+        _sid=top.SubscriptionId, p_bq=p.BillableQuantity, p_date=p.OrderDate
+    )
+    j = last.left_join(top, last.SubscriptionId == top._sid)
+    zero = ibis.literal(0).cast("decimal(38, 15)")
+    cancelled = (j.l_type == "cancelImmediate") & ~j.l_pos
+    cancelled &= j._sid.isnull() | (j.l_date >= j.p_date).coalesce(False)
+    seats = ibis.ifelse(cancelled | j._sid.isnull(), zero, j.p_bq.coalesce(zero))
+    return j.select("SubscriptionId", "last_pos", seats=seats)
+
+
+def seat_mismatches(f: ir.Table, subs: ir.Table) -> ir.Table:
+    """seat_mismatch (§4.4): a live subscription (status not cancelled, a quantity given) whose billed seats
+    (:func:`billed_seats`) differ from its quantity; the row is its last seat line (``pos``)."""
+    seats = billed_seats(f)
+    keys = f.filter(f.sub_row.notnull()).select(_sid="SubscriptionId", _srow="sub_row").distinct()
+    seats = seats.join(keys, seats.SubscriptionId == keys._sid)
+    live = subs.filter(~subs.status.isin(CANCELLED).coalesce(False) & subs.quantity.notnull())
+    j = seats.join(live, seats._srow == live.sub_row)
+    return j.filter(j.seats != j.quantity).select(pos="last_pos", seats="seats", sub_row="_srow")
+
+
+def uncharged_subscriptions(f: ir.Table, subs: ir.Table, period_start: Any, period_end: Any) -> ir.Table:
+    """missing_charge (§4): an active, non-trial subscription without any line, begun (effective start, else
+    creation) by the day after the period's end, and due in the period: billed monthly (blank cycle), begun in the
+    period, or billed annually with its anniversary month the period's. ``plan``: its billing cycle, Monthly when
+    blank. Rows in the subscriptions' order (``sub_row``)."""
+    charged = f.filter(f.sub_row.notnull()).select(_r="sub_row").distinct()
+    after_end = ibis.timestamp(period_end + pd.Timedelta(days=1))
+    begin = subs.effective_start.coalesce(subs.created)
+    plan = subs.billing_cycle.coalesce("Monthly")
+    in_period = ((begin >= ibis.timestamp(period_start)) & (begin <= after_end)).coalesce(False)
+    annual = ((plan == "Annual") & (begin.month() == period_start.month)).coalesce(False)
+    due = (plan == "Monthly") | in_period | annual
+    keep = (subs.status == "active").coalesce(False) & ~subs.is_trial & ~(begin > after_end).coalesce(False) & due
+    todo = subs.filter(keep).mutate(plan=plan)
+    return todo.anti_join(charged, todo.sub_row == charged._r).order_by("sub_row")
+
+
+def customer_names(f: ir.Table) -> ir.Table:
+    """CustomerName per CustomerId: the last line's that gives both."""
+    named = f.filter(f.CustomerId.notnull() & f.CustomerName.notnull())
+    return named.group_by("CustomerId").aggregate(CustomerName=named.CustomerName.argmax(named.pos))

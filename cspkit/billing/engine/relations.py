@@ -102,4 +102,3 @@ def subscription_table(subs: pd.DataFrame) -> pa.Table:
         table[name] = _timestamps(subs[name], n)
     table["is_trial"] = pa.array(subs["is_trial"].to_numpy(dtype=bool))
     return pa.table(table)
-

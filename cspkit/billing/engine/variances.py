@@ -9,17 +9,19 @@ from decimal import Decimal
 from typing import Any
 
 import ibis
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from cspkit.billing.engine import checks
+from cspkit.billing.engine import checks, findings, prices
 from cspkit.billing.engine.relations import line_table, subscription_table
 
 __all__ = ["DONE", "connect", "line_variances"]
 
-#: the categories this engine decides today (the rest still come from the in-memory engine)
-DONE = ("amount_mismatch", "duplicate_charge", "refund_without_charge", "currency_mismatch", "unknown_subscription",
-        "charge_after_cancellation")  # fmt: skip
+#: the categories this engine decides (all of :data:`cspkit.billing.reconcile.CATEGORIES`)
+DONE = ("unit_price_mismatch", "price_not_found", "proration_mismatch", "amount_mismatch", "seat_mismatch",
+        "charge_after_cancellation", "missing_charge", "duplicate_charge", "refund_without_charge",
+        "currency_mismatch", "unknown_subscription")  # fmt: skip
 _CENT = Decimal("0.01")
 
 
@@ -50,23 +52,35 @@ def _plain(value: Any, column: str = "") -> Any:
 
 
 def line_variances(con: Any, lines: pd.DataFrame, subs: pd.DataFrame | None, history: pd.DataFrame | None,
-                   tol: Any) -> list[tuple[str, int, dict[str, Any]]]:  # fmt: skip
+                   tol: Any, *, price_list: pd.DataFrame | None = None,
+                   period: tuple[Any, Any] | None = None) -> list[tuple[str, int, dict[str, Any]]]:  # fmt: skip
     """``(category, pos, fields)`` for every finding of the categories in :data:`DONE` (``pos`` -1: not a line);
-    ``fields``: Expected, Actual, Difference, Evidence, Severity and, for rows not on a line, the shown columns."""
+    ``fields``: Expected, Actual, Difference, Evidence, Severity and, for rows not on a line, the shown columns
+    (with ``at``, the line the row is shown at, when there is one). ``subs``: normalised subscriptions
+    (:func:`cspkit.billing.reconcile.normalize_subscriptions`); ``period``: the month's first and last day (UTC),
+    for the missing charges."""
     line_tab = ibis.memtable(line_table(lines))
     sub_tab = None if subs is None else ibis.memtable(subscription_table(subs))
     f = checks.facts(line_tab, sub_tab)
     hist = None
     if history is not None and len(history):
         hist = checks.facts(ibis.memtable(line_table(history.reset_index(drop=True))), None)
+    source_row = lines["SourceRow"].to_numpy() if "SourceRow" in lines.columns else np.arange(1, len(lines) + 1)
+    t = prices.with_terms(f, sub_tab)
     out: list[tuple[str, int, dict[str, Any]]] = []
+    if price_list is not None and len(lines):
+        out += findings.unit_prices(con, t, price_list, tol)
+    out += findings.prorations(con, t, tol)
     out += _amounts(con, f, tol)
     out += _duplicates(con, f)
     out += _refunds(con, f, hist)
-    out += _currency(con, f, lines)
+    out += _currency(con, f, lines, tol)
     if sub_tab is not None:
         out += _unknown(con, f)
+        out += findings.seats(con, f, sub_tab, subs, source_row)
         out += _cancelled(con, f, sub_tab)
+        if period is not None and period[0] is not None:
+            out += findings.missing_charges(con, f, sub_tab, subs, period, price_list)
     return out
 
 
@@ -133,9 +147,9 @@ def _refunds(con: Any, f: Any, hist: Any) -> list[tuple[str, int, dict[str, Any]
         for r in _rows(con, checks.refunds_without_charge(f, hist))]  # fmt: skip
 
 
-def _currency(con: Any, f: Any, lines: pd.DataFrame) -> list[tuple[str, int, dict[str, Any]]]:
-    """Same-currency rate ≠ 1 and missing rates; customers billed in several currencies on one invoice. (The
-    rate-consistency rule per currency pair and rate date is still decided by the in-memory engine.)"""
+def _currency(con: Any, f: Any, lines: pd.DataFrame, tol: Any) -> list[tuple[str, int, dict[str, Any]]]:
+    """Same-currency rate ≠ 1 and missing rates; one rate per currency pair and rate date
+    (:func:`cspkit.billing.engine.findings.rate_outliers`); customers billed in several currencies on one invoice."""
     out = []
     missing = {r["pos"]: r for r in _rows(con, checks.missing_rate(f))}
     same = {r["pos"]: r for r in _rows(con, checks.same_currency_rate(f))}
@@ -155,6 +169,7 @@ def _currency(con: Any, f: Any, lines: pd.DataFrame) -> list[tuple[str, int, dic
                 },
             )
         )
+    out += findings.rate_outliers(con, f, tol)
     for r in _rows(con, checks.multi_currency_customers(f).rename(pos="first")):
         ccys = sorted(r["currencies"])
         out.append(
