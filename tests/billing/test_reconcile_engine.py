@@ -146,3 +146,26 @@ def test_an_emulator_month_is_identical_on_both_engines(emulator) -> None:
     subscriptions[0]["quantity"] = 7  # the ledger says 7 seats: a seat mismatch to find
     variances = _same(lines, subscriptions=subscriptions, invoices=[invoice])
     assert len(lines) >= 2 and "seat_mismatch" in set(variances["Category"])
+
+
+def test_the_real_price_list_gives_identical_price_findings_on_both_engines() -> None:
+    # ../shared/realdata's November 2025 US list (read in place): agreeing lines at the term price ÷ billing
+    # periods, a 6.04 mismatch, a 4.80 annual line, a P3Y monthly quotient that does not end at the cent, a P1M
+    # billed annually (no billing period) and a product the list does not have
+    from tests.billing.test_reconcile_period_prices import REAL_PRICE_LIST, line
+
+    if not REAL_PRICE_LIST.exists():
+        pytest.skip(f"the real price list is not here ({REAL_PRICE_LIST}): ../shared/realdata is absent")
+    items = [
+        line("5.04", n=1),
+        line("6.04", n=2),
+        line("57.60", plan="Annual", n=3),
+        line("4.80", plan="Annual", n=4),
+        line("5.76", term="P1M", n=5),
+        line("5.76", term="P1M", plan="Annual", n=6),
+        line("94.28", term="P3Y", n=7),
+        line("94.27", term="P3Y", n=8),
+        line("1.00", product="CFQ7TTC0ZZZZ", n=9),
+    ]
+    variances = _same(recon_lines_to_frame(items).frame, price_list=read_price_list(REAL_PRICE_LIST))
+    assert {"unit_price_mismatch", "price_not_found"} <= set(variances["Category"])
