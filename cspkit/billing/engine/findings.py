@@ -49,33 +49,43 @@ def _periods(term: str, plan: str) -> int:
 def _answers(queries: pd.DataFrame, price_list: pd.DataFrame) -> tuple[pa.Table, dict[tuple[int, int], Any]]:
     """Each query's price row (-1: none), billing periods and period prices (exact, when it ends within 15 places,
     and half-up to the cent), as an Arrow table to join; and the term price, exact and cent quotient per (row,
-    periods)."""
+    periods). The price list is searched once per distinct key, the periods decided once per distinct term and plan,
+    the quotients made once per distinct (row, periods)."""
     from cspkit.billing.pricelist import lookup_price_rows
 
-    rows = lookup_price_rows(price_list, queries) if len(queries) else np.zeros(0, dtype=np.int64)
+    keys = ["ProductId", "SkuId", "TermDuration", "BillingPlan", "Currency"]
+    key_codes = queries.groupby(keys, sort=False, dropna=False).ngroup().to_numpy() if len(queries) else None
+    rows = lookup_price_rows(price_list, queries, key_codes=key_codes) if len(queries) else np.zeros(0, np.int64)
     term_prices = np.asarray(price_list["UnitPrice"].to_numpy(dtype=object), dtype=object)
-    rows = np.where((rows >= 0) & pd.notna(term_prices[np.maximum(rows, 0)]) if len(term_prices) else False, rows, -1)
-    periods = np.array([_periods(t, p) for t, p in zip(queries["TermDuration"], queries["BillingPlan"], strict=True)],
-                       dtype=np.int64)  # fmt: skip
+    if len(term_prices):
+        rows = np.where((rows >= 0) & pd.notna(term_prices[np.maximum(rows, 0)]), rows, -1)
+    plans = queries.groupby(["TermDuration", "BillingPlan"], sort=False, dropna=False)
+    pair_code = plans.ngroup().to_numpy()
+    firsts = plans.head(1)
+    per_pair = np.array([_periods(t, p) for t, p in zip(firsts["TermDuration"], firsts["BillingPlan"], strict=True)]
+                        + [0], dtype=np.int64)  # fmt: skip
+    periods = per_pair[pair_code] if len(queries) else np.zeros(0, np.int64)
+    usable = (rows >= 0) & (periods > 0)
+    combined = pd.Series(np.where(usable, rows * (int(pair_code.max(initial=0)) + 1) + pair_code, -1))
+    codes, distinct = pd.factorize(combined)
     quotients: dict[tuple[int, int], Any] = {}
-    exact_col, cent_col = [], []
-    for row, k, term, plan in zip(rows, periods, queries["TermDuration"], queries["BillingPlan"], strict=True):
-        if row < 0 or k == 0:
-            exact_col.append(None)
-            cent_col.append(None)
+    exact_of, cent_of = np.full(len(distinct), None, dtype=object), np.full(len(distinct), None, dtype=object)
+    first_of = np.full(len(distinct), -1, dtype=np.int64)
+    first_of[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    terms = queries["TermDuration"].to_numpy(dtype=object)
+    plan_of = queries["BillingPlan"].to_numpy(dtype=object)
+    for j, i in enumerate(first_of):
+        if not usable[i]:
             continue
-        key = (int(row), int(k))
-        if key not in quotients:
-            exact = period_price(term_prices[row], term, plan)
-            quotients[key] = (term_prices[row], exact, exact.quantize(CENT, rounding=ROUND_HALF_UP))
-        _, exact, cent = quotients[key]
+        row, k = int(rows[i]), int(periods[i])
+        exact = period_price(term_prices[row], terms[i], plan_of[i])
+        quotients[(row, k)] = (term_prices[row], exact, exact.quantize(CENT, rounding=ROUND_HALF_UP))
         fits = exact == exact.quantize(_FINEST) and abs(exact) < Decimal(10) ** 22
-        exact_col.append(exact.quantize(_FINEST) if fits else None)
-        cent_col.append(cent)
+        exact_of[j], cent_of[j] = (exact.quantize(_FINEST) if fits else None), quotients[(row, k)][2]
     table = pa.Table.from_pandas(queries, preserve_index=False).append_column("price_row", pa.array(rows, pa.int64()))
     table = table.append_column("periods", pa.array(periods, pa.int64()))
-    table = table.append_column("exact", pa.array(exact_col, MONEY_ARROW))
-    return table.append_column("cent", pa.array(cent_col, MONEY_ARROW)), quotients
+    table = table.append_column("exact", pa.array(exact_of[codes], MONEY_ARROW))
+    return table.append_column("cent", pa.array(cent_of[codes], MONEY_ARROW)), quotients
 
 
 def unit_prices(con: Any, t: Any, price_list: pd.DataFrame, tol: Any) -> Found:

@@ -5,6 +5,7 @@ the Decimal rule fails (billing-formats.md §2.4)."""
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -60,13 +61,13 @@ def line_variances(con: Any, lines: pd.DataFrame, subs: pd.DataFrame | None, his
     (:func:`cspkit.billing.reconcile.normalize_subscriptions`); ``period``: the month's first and last day (UTC),
     for the missing charges."""
     line_tab = ibis.memtable(line_table(lines))
-    sub_tab = None if subs is None else ibis.memtable(subscription_table(subs))
-    f = checks.facts(line_tab, sub_tab)
+    sub_tab = None if subs is None else _stored(con, ibis.memtable(subscription_table(subs)), "subscriptions")
+    t = _stored(con, prices.with_terms(checks.facts(line_tab, sub_tab), sub_tab), "facts")
+    f = t
     hist = None
     if history is not None and len(history):
-        hist = checks.facts(ibis.memtable(line_table(history.reset_index(drop=True))), None)
+        hist = _stored(con, checks.facts(ibis.memtable(line_table(history.reset_index(drop=True))), None), "history")
     source_row = lines["SourceRow"].to_numpy() if "SourceRow" in lines.columns else np.arange(1, len(lines) + 1)
-    t = prices.with_terms(f, sub_tab)
     out: list[tuple[str, int, dict[str, Any]]] = []
     if price_list is not None and len(lines):
         out += findings.unit_prices(con, t, price_list, tol)
@@ -82,6 +83,12 @@ def line_variances(con: Any, lines: pd.DataFrame, subs: pd.DataFrame | None, his
         if period is not None and period[0] is not None:
             out += findings.missing_charges(con, f, sub_tab, subs, period, price_list)
     return out
+
+
+def _stored(con: Any, expr: Any, name: str) -> Any:
+    """``expr`` computed once into a temporary table of the backend (the checks then read it instead of each
+    recomputing the joins and flags)."""
+    return con.create_table(f"cspkit_{name}_{uuid.uuid4().hex}", expr, temp=True)
 
 
 def _rows(con: Any, expr: Any) -> list[dict[str, Any]]:
