@@ -1463,7 +1463,8 @@ def _reconcile(
             findings.add_rows(missing_rows)
     mark("subscriptions")
     if engine == "duckdb":
-        _add_relational(findings, lines, subs, history, tol, source_row, price_list, (period_start, period_end))
+        relational = _add_relational(findings, lines, subs, history, tol, source_row, price_list,
+                                     (period_start, period_end))  # fmt: skip
         mark("relational checks")
     variances = findings.frame()
 
@@ -1500,32 +1501,19 @@ def _reconcile(
     def group(keys: list[str], sums: dict[str, str], **options: Any) -> pd.DataFrame:
         return _group(code, label, money, keys, sums, rank=cols.ranks, **options)
 
-    tieout = _tieout(
-        group(["InvoiceNumber", "Currency"], {"sub_m": "Subtotal", "tax_m": "TaxTotal", "total_m": "Total"}),
-        normalize_invoices(invoices),
-        tol,
-    )
-    charge_types = group(["Currency", "ChargeType"], {"sub_m": "Subtotal", "total_m": "Total"})
-    customers = group(
-        ["CustomerId", "Currency"],
-        {"charges_m": "Charges", "refunds_m": "Refunds", "sub_m": "Subtotal", "tax_m": "TaxTotal", "total_m": "Total"},
-        first=["CustomerName"], nunique={"Subscriptions": "SubscriptionId"}, variances=var_pos,
-    )  # fmt: skip
-    unplaced = variances[variances["_pos"] < 0]["CustomerId"].dropna().value_counts()
-    if len(unplaced):
-        customers["Variances"] = customers["Variances"].to_numpy() + _lookup(
-            customers["CustomerId"], unplaced, 0
-        ).astype(np.int64)
+    if engine == "duckdb" and n:
+        from cspkit.billing.engine.totals import result_totals
+
+        frames = result_totals(*relational, subs, variances)
+        tieout = _tieout(frames["tieout"], normalize_invoices(invoices), tol)
+        charge_types = frames["charge_types"].drop(columns="_first")
+        customers, subscriptions_out = frames["customers"], frames["subscriptions"]
+    else:
+        tieout, charge_types, customers, subscriptions_out = _memory_totals(group, variances, var_pos, invoices, tol)
     customers = customers[
         ["CustomerId", "CustomerName", "Currency", "Subscriptions", "Lines", "Charges", "Refunds", "Subtotal",
          "TaxTotal", "Total", "Variances"]
     ]  # fmt: skip
-    subscriptions_out = group(
-        ["SubscriptionId", "Currency"], {"sub_m": "Subtotal", "total_m": "Total"},
-        first=["CustomerId", "CustomerName", "BilledSeats", "SubscriptionQuantity", "SubscriptionStatus"],
-        last=["ProductId", "SkuId", "SkuName"], variances=var_pos,
-        sort=["CustomerName", "CustomerId", "SubscriptionId", "Currency"],
-    )  # fmt: skip
     subscriptions_out = subscriptions_out[
         ["CustomerId", "CustomerName", "SubscriptionId", "ProductId", "SkuId", "SkuName", "Currency", "Lines",
          "BilledSeats", "SubscriptionQuantity", "SubscriptionStatus", "Subtotal", "Total", "Variances"]
@@ -1567,14 +1555,53 @@ def _reconcile(
     )
 
 
-def _add_relational(
-    findings: _Findings, lines: pd.DataFrame, subs: pd.DataFrame | None, history: pd.DataFrame | None,
-    tol: Tolerance, source_row: np.ndarray, price_list: pd.DataFrame | None, period: tuple[Any, Any],
-) -> None:
-    """The findings of :data:`cspkit.billing.engine.variances.DONE`, from the relational checks run by DuckDB."""
-    from cspkit.billing.engine.variances import connect, line_variances
+def _memory_totals(
+    group: Any, variances: pd.DataFrame, var_pos: np.ndarray, invoices: Any, tol: Tolerance
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Tie-out, charge types, customers and subscriptions of the in-memory engine (``group``: :func:`_group` over
+    the lines' codes and micro-unit sums)."""
+    tieout = _tieout(
+        group(["InvoiceNumber", "Currency"], {"sub_m": "Subtotal", "tax_m": "TaxTotal", "total_m": "Total"}),
+        normalize_invoices(invoices),
+        tol,
+    )
+    charge_types = group(["Currency", "ChargeType"], {"sub_m": "Subtotal", "total_m": "Total"})
+    customers = group(
+        ["CustomerId", "Currency"],
+        {"charges_m": "Charges", "refunds_m": "Refunds", "sub_m": "Subtotal", "tax_m": "TaxTotal", "total_m": "Total"},
+        first=["CustomerName"], nunique={"Subscriptions": "SubscriptionId"}, variances=var_pos,
+    )  # fmt: skip
+    unplaced = variances[variances["_pos"] < 0]["CustomerId"].dropna().value_counts()
+    if len(unplaced):
+        customers["Variances"] = customers["Variances"].to_numpy() + _lookup(
+            customers["CustomerId"], unplaced, 0
+        ).astype(np.int64)
+    subscriptions_out = group(
+        ["SubscriptionId", "Currency"], {"sub_m": "Subtotal", "total_m": "Total"},
+        first=["CustomerId", "CustomerName", "BilledSeats", "SubscriptionQuantity", "SubscriptionStatus"],
+        last=["ProductId", "SkuId", "SkuName"], variances=var_pos,
+        sort=["CustomerName", "CustomerId", "SubscriptionId", "Currency"],
+    )  # fmt: skip
+    return tieout, charge_types, customers, subscriptions_out
 
-    found = line_variances(connect("duckdb"), lines, subs, history, tol, price_list=price_list, period=period)
+
+def _add_relational(
+    findings: _Findings,
+    lines: pd.DataFrame,
+    subs: pd.DataFrame | None,
+    history: pd.DataFrame | None,
+    tol: Tolerance,
+    source_row: np.ndarray,
+    price_list: pd.DataFrame | None,
+    period: tuple[Any, Any],
+) -> tuple[Any, Any]:
+    """The findings of :data:`cspkit.billing.engine.variances.DONE`, from the relational checks run by DuckDB; returns
+    the connection and the lines' facts table (for the totals)."""
+    from cspkit.billing.engine.variances import connect, line_variances, prepare
+
+    con = connect("duckdb")
+    tables = prepare(con, lines, subs, history)
+    found = line_variances(con, lines, subs, history, tol, price_list=price_list, period=period, tables=tables)
     for category, pos, fields in found:
         if pos < 0 and "at" not in fields:  # a row of its own (missing_charge)
             findings.parts.append(pd.DataFrame([{**fields, "_pos": -1}]))
@@ -1587,8 +1614,21 @@ def _add_relational(
         at = int(fields.pop("at"))
         source = str(lines["SourceFile"].iloc[at]) if "SourceFile" in lines.columns else None
         name = findings.cols.labels("CustomerName", at) or ""
-        findings.parts.append(pd.DataFrame([{"Category": category, **fields, "CustomerName": name,
-                                             "SourceFile": source, "SourceRow": int(source_row[at]), "_pos": -1}]))
+        findings.parts.append(
+            pd.DataFrame(
+                [
+                    {
+                        "Category": category,
+                        **fields,
+                        "CustomerName": name,
+                        "SourceFile": source,
+                        "SourceRow": int(source_row[at]),
+                        "_pos": -1,
+                    }
+                ]
+            )
+        )
+    return con, tables[0]
 
 
 def _periods_per_line(

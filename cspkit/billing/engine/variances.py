@@ -17,7 +17,7 @@ import pyarrow as pa
 from cspkit.billing.engine import checks, findings, prices
 from cspkit.billing.engine.relations import line_table, subscription_table
 
-__all__ = ["DONE", "connect", "line_variances"]
+__all__ = ["DONE", "connect", "prepare", "line_variances"]
 
 #: the categories this engine decides (all of :data:`cspkit.billing.reconcile.CATEGORIES`)
 DONE = ("unit_price_mismatch", "price_not_found", "proration_mismatch", "amount_mismatch", "seat_mismatch",
@@ -54,19 +54,15 @@ def _plain(value: Any, column: str = "") -> Any:
 
 def line_variances(con: Any, lines: pd.DataFrame, subs: pd.DataFrame | None, history: pd.DataFrame | None,
                    tol: Any, *, price_list: pd.DataFrame | None = None,
-                   period: tuple[Any, Any] | None = None) -> list[tuple[str, int, dict[str, Any]]]:  # fmt: skip
+                   period: tuple[Any, Any] | None = None,
+                   tables: tuple[Any, Any, Any] | None = None) -> list[tuple[str, int, dict[str, Any]]]:  # fmt: skip
     """``(category, pos, fields)`` for every finding of the categories in :data:`DONE` (``pos`` -1: not a line);
     ``fields``: Expected, Actual, Difference, Evidence, Severity and, for rows not on a line, the shown columns
     (with ``at``, the line the row is shown at, when there is one). ``subs``: normalised subscriptions
     (:func:`cspkit.billing.reconcile.normalize_subscriptions`); ``period``: the month's first and last day (UTC),
-    for the missing charges."""
-    line_tab = ibis.memtable(line_table(lines))
-    sub_tab = None if subs is None else _stored(con, ibis.memtable(subscription_table(subs)), "subscriptions")
-    t = _stored(con, prices.with_terms(checks.facts(line_tab, sub_tab), sub_tab), "facts")
+    for the missing charges; ``tables``: from :func:`prepare` (made here when not given)."""
+    t, sub_tab, hist = tables or prepare(con, lines, subs, history)
     f = t
-    hist = None
-    if history is not None and len(history):
-        hist = _stored(con, checks.facts(ibis.memtable(line_table(history.reset_index(drop=True))), None), "history")
     source_row = lines["SourceRow"].to_numpy() if "SourceRow" in lines.columns else np.arange(1, len(lines) + 1)
     out: list[tuple[str, int, dict[str, Any]]] = []
     if price_list is not None and len(lines):
@@ -83,6 +79,22 @@ def line_variances(con: Any, lines: pd.DataFrame, subs: pd.DataFrame | None, his
         if period is not None and period[0] is not None:
             out += findings.missing_charges(con, f, sub_tab, subs, period, price_list)
     return out
+
+
+def prepare(
+    con: Any, lines: pd.DataFrame, subs: pd.DataFrame | None, history: pd.DataFrame | None
+) -> tuple[Any, Any, Any]:
+    """The tables the checks and totals read, stored once in the backend: ``(facts, subscriptions, history)`` —
+    the lines with their flags, term and plan (:func:`cspkit.billing.engine.checks.facts`,
+    :func:`cspkit.billing.engine.prices.with_terms`), the subscriptions (None when not given) and the history's facts
+    (None when none)."""
+    line_tab = ibis.memtable(line_table(lines))
+    sub_tab = None if subs is None else _stored(con, ibis.memtable(subscription_table(subs)), "subscriptions")
+    t = _stored(con, prices.with_terms(checks.facts(line_tab, sub_tab), sub_tab), "facts")
+    hist = None
+    if history is not None and len(history):
+        hist = _stored(con, checks.facts(ibis.memtable(line_table(history.reset_index(drop=True))), None), "history")
+    return t, sub_tab, hist
 
 
 def _stored(con: Any, expr: Any, name: str) -> Any:
