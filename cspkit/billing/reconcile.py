@@ -340,6 +340,16 @@ def _day(value: np.datetime64) -> str:
     return "?" if np.isnat(value) else str(value)[:10]
 
 
+def _billing_period(period: Any, order_date: np.ndarray) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The month given, else the month holding most OrderDates (None, None without any)."""
+    if period is not None:
+        return _month_bounds(period)
+    if len(order_date) and (~np.isnat(order_date)).any():
+        months = pd.Series(order_date[~np.isnat(order_date)].astype("datetime64[M]")).value_counts()
+        return _month_bounds(months.index[0])
+    return None, None
+
+
 def _month_bounds(value: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
     ts = pd.Timestamp(value)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
@@ -704,7 +714,6 @@ class _Findings:
         self.cols = cols
         self.parts: list[pd.DataFrame] = []
         self._sources: np.ndarray | None = None
-        self.relational: frozenset[str] = frozenset()  # categories decided by cspkit.billing.engine instead
 
     def add_lines(
         self,
@@ -716,10 +725,9 @@ class _Findings:
         difference: Any = None,
         evidence: Any = "",
         severity: Any = None,
-        relational: bool = True,
     ) -> None:
         positions = np.asarray(positions, dtype=np.int64)
-        if len(positions) == 0 or (relational and category in self.relational):
+        if len(positions) == 0:
             return
         n = len(positions)
 
@@ -765,7 +773,6 @@ class _Findings:
         return self._sources
 
     def add_rows(self, rows: list[dict[str, Any]]) -> None:
-        rows = [r for r in rows if r["Category"] not in self.relational]
         if rows:
             frame = pd.DataFrame(rows)
             frame["_pos"] = -1
@@ -898,9 +905,9 @@ def reconcile(
             most OrderDates.
         history: optional earlier lines (same shape), used only to find the charges that refunds refer to.
         tolerance: :class:`Tolerance` (defaults: 0.01 × BillableQuantity per line, exact unit prices, 0.01 tie-out).
-        engine: ``memory`` (default) or ``duckdb``: the categories of
-            :data:`cspkit.billing.engine.variances.DONE` are then decided by the relational checks
-            (:mod:`cspkit.billing.engine.checks`) run by DuckDB; the results are the same (a test compares them).
+        engine: ``memory`` (default) or ``duckdb``: every variance category and total is then decided by the
+            relational checks (:mod:`cspkit.billing.engine`) run by DuckDB, without the in-memory engine; the results
+            are the same (tests compare every frame).
     Returns:
         :class:`ReconciliationResult`.
     Raises:
@@ -919,12 +926,15 @@ def reconcile(
     use_reuse_friendly_pool()
     lines = lines.reset_index(drop=True)
     cols = _Columns(lines)
+    if engine == "duckdb":
+        return _reconcile_relational(lines, cols, subscriptions, price_list, invoices, period, history,
+                                     tolerance or Tolerance())  # fmt: skip
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cspkit-reconcile") as pool:
         # the subscriptions and the text columns' encodings are prepared side by side with the first checks
         pending_subs = pool.submit(normalize_subscriptions, subscriptions) if subscriptions is not None else None
         cols.prefetch(pool, _PREFETCH)
         return _reconcile(lines, cols, pending_subs, subscriptions is not None, price_list, invoices, period, history,
-                          tolerance, engine)  # fmt: skip
+                          tolerance)  # fmt: skip
 
 
 _PREFETCH = [  # in the order the engine needs them
@@ -944,11 +954,9 @@ def _reconcile(
     period: Any,
     history: pd.DataFrame | None,
     tolerance: Tolerance | None,
-    engine: str = "memory",
 ) -> ReconciliationResult:
     n = len(lines)
     tol = tolerance or Tolerance()
-    notes: list[str] = []
     timings: dict[str, float] = {}
     clock = [time.perf_counter()]
 
@@ -958,13 +966,7 @@ def _reconcile(
         clock[0] = now
 
     order_date = cols.dt("OrderDate")
-    if period is not None:
-        period_start, period_end = _month_bounds(period)
-    elif n and (~np.isnat(order_date)).any():
-        months = pd.Series(order_date[~np.isnat(order_date)].astype("datetime64[M]")).value_counts()
-        period_start, period_end = _month_bounds(months.index[0])
-    else:
-        period_start = period_end = None
+    period_start, period_end = _billing_period(period, order_date)
 
     # the numeric views first: the text columns are being encoded in the background meanwhile
     eup = cols.obj("EffectiveUnitPrice")
@@ -982,10 +984,6 @@ def _reconcile(
     negative = np.where(np.isnan(eup_f), sub_f < 0, eup_f < 0) | (sub_f < 0)
     positive = ~negative & ~is_credit
     findings = _Findings(lines, cols)
-    if engine == "duckdb":
-        from cspkit.billing.engine.variances import DONE
-
-        findings.relational = frozenset(DONE)
     mark("prepare lines")
     subs = pending_subs.result() if pending_subs is not None else None
     mark("prepare subscriptions (wait)")
@@ -1462,10 +1460,6 @@ def _reconcile(
                     row["CustomerName"] = known_names.get(row["CustomerId"])
             findings.add_rows(missing_rows)
     mark("subscriptions")
-    if engine == "duckdb":
-        relational = _add_relational(findings, lines, subs, history, tol, source_row, price_list,
-                                     (period_start, period_end))  # fmt: skip
-        mark("relational checks")
     variances = findings.frame()
 
     mark("variances frame")
@@ -1501,15 +1495,20 @@ def _reconcile(
     def group(keys: list[str], sums: dict[str, str], **options: Any) -> pd.DataFrame:
         return _group(code, label, money, keys, sums, rank=cols.ranks, **options)
 
-    if engine == "duckdb" and n:
-        from cspkit.billing.engine.totals import result_totals
+    tieout, charge_types, customers, subscriptions_out = _memory_totals(group, variances, var_pos, invoices, tol)
+    return _result(lines, variances, (period_start, period_end), (tieout, charge_types, customers, subscriptions_out),
+                   price_list is None, has_subscriptions, timings, mark)  # fmt: skip
 
-        frames = result_totals(*relational, subs, variances)
-        tieout = _tieout(frames["tieout"], normalize_invoices(invoices), tol)
-        charge_types = frames["charge_types"].drop(columns="_first")
-        customers, subscriptions_out = frames["customers"], frames["subscriptions"]
-    else:
-        tieout, charge_types, customers, subscriptions_out = _memory_totals(group, variances, var_pos, invoices, tol)
+
+def _result(
+    lines: pd.DataFrame, variances: pd.DataFrame, period: tuple[Any, Any], totals: tuple[pd.DataFrame, ...],
+    no_prices: bool, has_subscriptions: bool, timings: dict[str, float], mark: Any,
+) -> ReconciliationResult:
+    """The result frames from the variances (with ``_pos``) and the totals (tie-out, charge types, customers,
+    subscriptions): counts per category, the lines labelled with their categories, the notes."""
+    n = len(lines)
+    period_start, period_end = period
+    tieout, charge_types, customers, subscriptions_out = totals
     customers = customers[
         ["CustomerId", "CustomerName", "Currency", "Subscriptions", "Lines", "Charges", "Refunds", "Subtotal",
          "TaxTotal", "Total", "Variances"]
@@ -1518,6 +1517,7 @@ def _reconcile(
         ["CustomerId", "CustomerName", "SubscriptionId", "ProductId", "SkuId", "SkuName", "Currency", "Lines",
          "BilledSeats", "SubscriptionQuantity", "SubscriptionStatus", "Subtotal", "Total", "Variances"]
     ]  # fmt: skip
+    notes: list[str] = []
     counts = variances.groupby("Category").size()
     variance_counts = pd.DataFrame(
         {
@@ -1536,7 +1536,7 @@ def _reconcile(
         Variances=pa.array(column, type=pa.string()).to_pandas(types_mapper={pa.string(): STRING}.get)
     )
     mark("totals")
-    if price_list is None:
+    if no_prices:
         notes.append("no price list given: unit prices were not checked")
     if not has_subscriptions:
         notes.append("no subscriptions given: seats, cancellations and missing charges were not checked")
@@ -1553,6 +1553,7 @@ def _reconcile(
         notes=notes,
         timings=timings,
     )
+
 
 
 def _memory_totals(
@@ -1585,51 +1586,69 @@ def _memory_totals(
     return tieout, charge_types, customers, subscriptions_out
 
 
-def _add_relational(
-    findings: _Findings,
-    lines: pd.DataFrame,
-    subs: pd.DataFrame | None,
-    history: pd.DataFrame | None,
-    tol: Tolerance,
-    source_row: np.ndarray,
-    price_list: pd.DataFrame | None,
-    period: tuple[Any, Any],
-) -> tuple[Any, Any]:
-    """The findings of :data:`cspkit.billing.engine.variances.DONE`, from the relational checks run by DuckDB; returns
-    the connection and the lines' facts table (for the totals)."""
+def _reconcile_relational(
+    lines: pd.DataFrame, cols: _Columns, subscriptions: Any, price_list: pd.DataFrame | None, invoices: Any,
+    period: Any, history: pd.DataFrame | None, tol: Tolerance,
+) -> ReconciliationResult:
+    """:func:`reconcile` on the relational engine: every variance category
+    (:data:`cspkit.billing.engine.variances.DONE`) and total (:mod:`cspkit.billing.engine.totals`) decided by Ibis
+    expressions run by DuckDB on the lines' facts, stored once in the connection."""
+    from cspkit.billing.engine.totals import result_totals
     from cspkit.billing.engine.variances import connect, line_variances, prepare
 
+    timings: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def mark(step: str) -> None:
+        now = time.perf_counter()
+        timings[step] = timings.get(step, 0.0) + now - clock[0]
+        clock[0] = now
+
+    subs = normalize_subscriptions(subscriptions) if subscriptions is not None else None
+    period_start, period_end = _billing_period(period, cols.dt("OrderDate"))
     con = connect("duckdb")
     tables = prepare(con, lines, subs, history)
-    found = line_variances(con, lines, subs, history, tol, price_list=price_list, period=period, tables=tables)
+    mark("prepare tables")
+    found = line_variances(con, lines, subs, history, tol, price_list=price_list, period=(period_start, period_end),
+                           tables=tables)  # fmt: skip
+    mark("relational checks")
+    findings = _Findings(lines, cols)
+    source_row = lines["SourceRow"].to_numpy() if "SourceRow" in lines.columns else np.arange(1, len(lines) + 1)
     for category, pos, fields in found:
-        if pos < 0 and "at" not in fields:  # a row of its own (missing_charge)
-            findings.parts.append(pd.DataFrame([{**fields, "_pos": -1}]))
-            continue
         if pos >= 0:
-            findings.add_lines(category, [pos], relational=False, expected=fields.get("Expected"),
-                               actual=fields.get("Actual"), difference=fields.get("Difference"),
-                               evidence=fields["Evidence"], severity=fields.get("Severity"))  # fmt: skip
-            continue
-        at = int(fields.pop("at"))
-        source = str(lines["SourceFile"].iloc[at]) if "SourceFile" in lines.columns else None
-        name = findings.cols.labels("CustomerName", at) or ""
-        findings.parts.append(
-            pd.DataFrame(
-                [
-                    {
-                        "Category": category,
-                        **fields,
-                        "CustomerName": name,
-                        "SourceFile": source,
-                        "SourceRow": int(source_row[at]),
-                        "_pos": -1,
-                    }
-                ]
-            )
-        )
-    return con, tables[0]
+            findings.add_lines(category, [pos], expected=fields.get("Expected"), actual=fields.get("Actual"),
+                               difference=fields.get("Difference"), evidence=fields["Evidence"],
+                               severity=fields.get("Severity"))  # fmt: skip
+        elif "at" not in fields:  # a row of its own (missing_charge)
+            findings.parts.append(pd.DataFrame([{**fields, "_pos": -1}]))
+        else:  # a row shown at a line (a customer billed in several currencies)
+            at = int(fields.pop("at"))
+            source = str(lines["SourceFile"].iloc[at]) if "SourceFile" in lines.columns else None
+            name = cols.labels("CustomerName", at) or ""
+            findings.parts.append(pd.DataFrame([{"Category": category, **fields, "CustomerName": name,
+                                                 "SourceFile": source, "SourceRow": int(source_row[at]),
+                                                 "_pos": -1}]))  # fmt: skip
+    variances = findings.frame()
+    mark("variances frame")
+    if len(lines):
+        frames = result_totals(con, tables[0], subs, variances)
+        tieout = _tieout(frames["tieout"], normalize_invoices(invoices), tol)
+        totals = (tieout, frames["charge_types"].drop(columns="_first"), frames["customers"], frames["subscriptions"])
+    else:
+        totals = _empty_totals(variances, invoices, tol)
+    return _result(lines, variances, (period_start, period_end), totals, price_list is None,
+                   subscriptions is not None, timings, mark)  # fmt: skip
 
+
+def _empty_totals(variances: pd.DataFrame, invoices: Any, tol: Tolerance) -> tuple[pd.DataFrame, ...]:
+    """The totals frames of no lines (the in-memory engine's empty groups)."""
+    empty = np.zeros(0, dtype=np.int64)
+    money = {m: empty for m in ("sub_m", "tax_m", "total_m", "charges_m", "refunds_m")}
+
+    def group(keys: list[str], sums: dict[str, str], **options: Any) -> pd.DataFrame:
+        return _group({}, None, money, keys, sums, rank=None, **options)
+
+    return _memory_totals(group, variances, empty, invoices, tol)
 
 def _periods_per_line(
     term: np.ndarray, plan: np.ndarray, term_code: np.ndarray, plan_code: np.ndarray, rows: np.ndarray
