@@ -1614,12 +1614,19 @@ def _reconcile_relational(
     mark("relational checks")
     findings = _Findings(lines, cols)
     source_row = lines["SourceRow"].to_numpy() if "SourceRow" in lines.columns else np.arange(1, len(lines) + 1)
+    on_lines = [(c, p, fields) for c, p, fields in found if p >= 0]
+    for category in dict.fromkeys(c for c, _, _ in on_lines):  # one part per category, rows in their order
+        rows = [(p, fields) for c, p, fields in on_lines if c == category]
+        findings.add_lines(category, [p for p, _ in rows], **{
+            name: [fields.get(key) for _, fields in rows] for name, key in (
+                ("expected", "Expected"), ("actual", "Actual"), ("difference", "Difference"),
+                ("evidence", "Evidence"))})  # fmt: skip
+        if any("Severity" in fields for _, fields in rows):
+            findings.parts[-1]["Severity"] = [fields.get("Severity") or CATEGORIES[category][0] for _, fields in rows]
     for category, pos, fields in found:
         if pos >= 0:
-            findings.add_lines(category, [pos], expected=fields.get("Expected"), actual=fields.get("Actual"),
-                               difference=fields.get("Difference"), evidence=fields["Evidence"],
-                               severity=fields.get("Severity"))  # fmt: skip
-        elif "at" not in fields:  # a row of its own (missing_charge)
+            continue
+        if "at" not in fields:  # a row of its own (missing_charge)
             findings.parts.append(pd.DataFrame([{**fields, "_pos": -1}]))
         else:  # a row shown at a line (a customer billed in several currencies)
             at = int(fields.pop("at"))

@@ -94,7 +94,8 @@ def group_totals(
 
 
 def _objects(column: pa.ChunkedArray) -> pd.Series:
-    return pd.Series(np.asarray(column.to_pylist(), dtype=object), dtype=object)
+    values = column.combine_chunks().to_numpy(zero_copy_only=False)
+    return pd.Series(np.asarray(values, dtype=object), dtype=object)
 
 
 def money_column(column: pa.ChunkedArray) -> pd.arrays.ArrowExtensionArray:
@@ -134,10 +135,15 @@ def result_totals(con: Any, f: ir.Table, subs: pd.DataFrame | None, variances: p
         first=["CustomerId", "CustomerName", "sub_row"], last=["ProductId", "SkuId", "SkuName"], variances=var,
         sort=["_firstCustomerName", "_firstCustomerId", "SubscriptionId", "Currency"],
     )  # fmt: skip
-    seats = {r["SubscriptionId"]: _plain(r["seats"]) for r in con.to_pyarrow(billed_seats(f)).to_pylist()}
-    subscriptions["BilledSeats"] = pd.Series([seats.get(s) for s in subscriptions["SubscriptionId"]], dtype=object)
-    rows = subscriptions.pop("sub_row")
+    seats = con.to_pyarrow(billed_seats(f))
+    encoded = seats.column("seats").combine_chunks().dictionary_encode()  # one Decimal per distinct seat count
+    shown = np.array([_plain(v) for v in encoded.dictionary.to_pylist()], dtype=object)
+    by_sub = pd.Series(shown[encoded.indices.to_numpy(zero_copy_only=False)],
+                       index=seats.column("SubscriptionId").to_numpy(zero_copy_only=False), dtype=object)  # fmt: skip
+    where = by_sub.index.get_indexer(subscriptions["SubscriptionId"].to_numpy(dtype=object))
+    subscriptions["BilledSeats"] = pd.Series(np.append(by_sub.to_numpy(), None)[where], dtype=object)
+    rows = pd.to_numeric(subscriptions.pop("sub_row")).fillna(-1).to_numpy(dtype=np.int64)
     for name, column in (("SubscriptionQuantity", "quantity"), ("SubscriptionStatus", "status")):
         values = subs[column].to_numpy(dtype=object) if subs is not None else np.zeros(0, dtype=object)
-        subscriptions[name] = pd.Series([None if r is None else values[int(r)] for r in rows], dtype=object)
+        subscriptions[name] = pd.Series(np.append(values, None)[rows], dtype=object)
     return {"tieout": tieout, "charge_types": charge_types, "customers": customers, "subscriptions": subscriptions}
