@@ -340,6 +340,16 @@ def _day(value: np.datetime64) -> str:
     return "?" if np.isnat(value) else str(value)[:10]
 
 
+def _billing_period(period: Any, order_date: np.ndarray) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The month given, else the month holding most OrderDates (None, None without any)."""
+    if period is not None:
+        return _month_bounds(period)
+    if len(order_date) and (~np.isnat(order_date)).any():
+        months = pd.Series(order_date[~np.isnat(order_date)].astype("datetime64[M]")).value_counts()
+        return _month_bounds(months.index[0])
+    return None, None
+
+
 def _month_bounds(value: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
     ts = pd.Timestamp(value)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
@@ -876,6 +886,7 @@ def reconcile(
     period: Any = None,
     history: pd.DataFrame | None = None,
     tolerance: Tolerance | None = None,
+    engine: str = "memory",
 ) -> ReconciliationResult:
     """Reconcile new-commerce invoice reconciliation lines for one billing period.
 
@@ -894,6 +905,9 @@ def reconcile(
             most OrderDates.
         history: optional earlier lines (same shape), used only to find the charges that refunds refer to.
         tolerance: :class:`Tolerance` (defaults: 0.01 × BillableQuantity per line, exact unit prices, 0.01 tie-out).
+        engine: ``memory`` (default) or ``duckdb``: every variance category and total is then decided by the
+            relational checks (:mod:`cspkit.billing.engine`) run by DuckDB, without the in-memory engine; the results
+            are the same (tests compare every frame).
     Returns:
         :class:`ReconciliationResult`.
     Raises:
@@ -901,6 +915,8 @@ def reconcile(
     Memory: makes jemalloc Arrow's default pool unless ``ARROW_DEFAULT_MEMORY_POOL`` is set
     (:func:`cspkit.billing.memory.use_reuse_friendly_pool`); runs two helper threads for the duration of the call.
     """
+    if engine not in ("memory", "duckdb"):
+        raise ValueError(f"unknown engine {engine!r}: expected memory or duckdb")
     required = ["CustomerId", "SubscriptionId", "ChargeType", "Subtotal", "Currency", "EffectiveUnitPrice"]
     missing = [c for c in required if c not in lines.columns]
     if missing:
@@ -910,6 +926,9 @@ def reconcile(
     use_reuse_friendly_pool()
     lines = lines.reset_index(drop=True)
     cols = _Columns(lines)
+    if engine == "duckdb":
+        return _reconcile_relational(lines, cols, subscriptions, price_list, invoices, period, history,
+                                     tolerance or Tolerance())  # fmt: skip
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cspkit-reconcile") as pool:
         # the subscriptions and the text columns' encodings are prepared side by side with the first checks
         pending_subs = pool.submit(normalize_subscriptions, subscriptions) if subscriptions is not None else None
@@ -938,7 +957,6 @@ def _reconcile(
 ) -> ReconciliationResult:
     n = len(lines)
     tol = tolerance or Tolerance()
-    notes: list[str] = []
     timings: dict[str, float] = {}
     clock = [time.perf_counter()]
 
@@ -948,13 +966,7 @@ def _reconcile(
         clock[0] = now
 
     order_date = cols.dt("OrderDate")
-    if period is not None:
-        period_start, period_end = _month_bounds(period)
-    elif n and (~np.isnat(order_date)).any():
-        months = pd.Series(order_date[~np.isnat(order_date)].astype("datetime64[M]")).value_counts()
-        period_start, period_end = _month_bounds(months.index[0])
-    else:
-        period_start = period_end = None
+    period_start, period_end = _billing_period(period, order_date)
 
     # the numeric views first: the text columns are being encoded in the background meanwhile
     eup = cols.obj("EffectiveUnitPrice")
@@ -1483,36 +1495,29 @@ def _reconcile(
     def group(keys: list[str], sums: dict[str, str], **options: Any) -> pd.DataFrame:
         return _group(code, label, money, keys, sums, rank=cols.ranks, **options)
 
-    tieout = _tieout(
-        group(["InvoiceNumber", "Currency"], {"sub_m": "Subtotal", "tax_m": "TaxTotal", "total_m": "Total"}),
-        normalize_invoices(invoices),
-        tol,
-    )
-    charge_types = group(["Currency", "ChargeType"], {"sub_m": "Subtotal", "total_m": "Total"})
-    customers = group(
-        ["CustomerId", "Currency"],
-        {"charges_m": "Charges", "refunds_m": "Refunds", "sub_m": "Subtotal", "tax_m": "TaxTotal", "total_m": "Total"},
-        first=["CustomerName"], nunique={"Subscriptions": "SubscriptionId"}, variances=var_pos,
-    )  # fmt: skip
-    unplaced = variances[variances["_pos"] < 0]["CustomerId"].dropna().value_counts()
-    if len(unplaced):
-        customers["Variances"] = customers["Variances"].to_numpy() + _lookup(
-            customers["CustomerId"], unplaced, 0
-        ).astype(np.int64)
+    tieout, charge_types, customers, subscriptions_out = _memory_totals(group, variances, var_pos, invoices, tol)
+    return _result(lines, variances, (period_start, period_end), (tieout, charge_types, customers, subscriptions_out),
+                   price_list is None, has_subscriptions, timings, mark)  # fmt: skip
+
+
+def _result(
+    lines: pd.DataFrame, variances: pd.DataFrame, period: tuple[Any, Any], totals: tuple[pd.DataFrame, ...],
+    no_prices: bool, has_subscriptions: bool, timings: dict[str, float], mark: Any,
+) -> ReconciliationResult:
+    """The result frames from the variances (with ``_pos``) and the totals (tie-out, charge types, customers,
+    subscriptions): counts per category, the lines labelled with their categories, the notes."""
+    n = len(lines)
+    period_start, period_end = period
+    tieout, charge_types, customers, subscriptions_out = totals
     customers = customers[
         ["CustomerId", "CustomerName", "Currency", "Subscriptions", "Lines", "Charges", "Refunds", "Subtotal",
          "TaxTotal", "Total", "Variances"]
     ]  # fmt: skip
-    subscriptions_out = group(
-        ["SubscriptionId", "Currency"], {"sub_m": "Subtotal", "total_m": "Total"},
-        first=["CustomerId", "CustomerName", "BilledSeats", "SubscriptionQuantity", "SubscriptionStatus"],
-        last=["ProductId", "SkuId", "SkuName"], variances=var_pos,
-        sort=["CustomerName", "CustomerId", "SubscriptionId", "Currency"],
-    )  # fmt: skip
     subscriptions_out = subscriptions_out[
         ["CustomerId", "CustomerName", "SubscriptionId", "ProductId", "SkuId", "SkuName", "Currency", "Lines",
          "BilledSeats", "SubscriptionQuantity", "SubscriptionStatus", "Subtotal", "Total", "Variances"]
     ]  # fmt: skip
+    notes: list[str] = []
     counts = variances.groupby("Category").size()
     variance_counts = pd.DataFrame(
         {
@@ -1531,7 +1536,7 @@ def _reconcile(
         Variances=pa.array(column, type=pa.string()).to_pandas(types_mapper={pa.string(): STRING}.get)
     )
     mark("totals")
-    if price_list is None:
+    if no_prices:
         notes.append("no price list given: unit prices were not checked")
     if not has_subscriptions:
         notes.append("no subscriptions given: seats, cancellations and missing charges were not checked")
@@ -1549,6 +1554,108 @@ def _reconcile(
         timings=timings,
     )
 
+
+
+def _memory_totals(
+    group: Any, variances: pd.DataFrame, var_pos: np.ndarray, invoices: Any, tol: Tolerance
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Tie-out, charge types, customers and subscriptions of the in-memory engine (``group``: :func:`_group` over
+    the lines' codes and micro-unit sums)."""
+    tieout = _tieout(
+        group(["InvoiceNumber", "Currency"], {"sub_m": "Subtotal", "tax_m": "TaxTotal", "total_m": "Total"}),
+        normalize_invoices(invoices),
+        tol,
+    )
+    charge_types = group(["Currency", "ChargeType"], {"sub_m": "Subtotal", "total_m": "Total"})
+    customers = group(
+        ["CustomerId", "Currency"],
+        {"charges_m": "Charges", "refunds_m": "Refunds", "sub_m": "Subtotal", "tax_m": "TaxTotal", "total_m": "Total"},
+        first=["CustomerName"], nunique={"Subscriptions": "SubscriptionId"}, variances=var_pos,
+    )  # fmt: skip
+    unplaced = variances[variances["_pos"] < 0]["CustomerId"].dropna().value_counts()
+    if len(unplaced):
+        customers["Variances"] = customers["Variances"].to_numpy() + _lookup(
+            customers["CustomerId"], unplaced, 0
+        ).astype(np.int64)
+    subscriptions_out = group(
+        ["SubscriptionId", "Currency"], {"sub_m": "Subtotal", "total_m": "Total"},
+        first=["CustomerId", "CustomerName", "BilledSeats", "SubscriptionQuantity", "SubscriptionStatus"],
+        last=["ProductId", "SkuId", "SkuName"], variances=var_pos,
+        sort=["CustomerName", "CustomerId", "SubscriptionId", "Currency"],
+    )  # fmt: skip
+    return tieout, charge_types, customers, subscriptions_out
+
+
+def _reconcile_relational(
+    lines: pd.DataFrame, cols: _Columns, subscriptions: Any, price_list: pd.DataFrame | None, invoices: Any,
+    period: Any, history: pd.DataFrame | None, tol: Tolerance,
+) -> ReconciliationResult:
+    """:func:`reconcile` on the relational engine: every variance category
+    (:data:`cspkit.billing.engine.variances.DONE`) and total (:mod:`cspkit.billing.engine.totals`) decided by Ibis
+    expressions run by DuckDB on the lines' facts, stored once in the connection."""
+    from cspkit.billing.engine.totals import result_totals
+    from cspkit.billing.engine.variances import connect, line_variances, prepare
+
+    timings: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def mark(step: str) -> None:
+        now = time.perf_counter()
+        timings[step] = timings.get(step, 0.0) + now - clock[0]
+        clock[0] = now
+
+    subs = normalize_subscriptions(subscriptions) if subscriptions is not None else None
+    period_start, period_end = _billing_period(period, cols.dt("OrderDate"))
+    con = connect("duckdb")
+    tables = prepare(con, lines, subs, history)
+    mark("prepare tables")
+    found = line_variances(con, lines, subs, history, tol, price_list=price_list, period=(period_start, period_end),
+                           tables=tables)  # fmt: skip
+    mark("relational checks")
+    findings = _Findings(lines, cols)
+    source_row = lines["SourceRow"].to_numpy() if "SourceRow" in lines.columns else np.arange(1, len(lines) + 1)
+    on_lines = [(c, p, fields) for c, p, fields in found if p >= 0]
+    for category in dict.fromkeys(c for c, _, _ in on_lines):  # one part per category, rows in their order
+        rows = [(p, fields) for c, p, fields in on_lines if c == category]
+        findings.add_lines(category, [p for p, _ in rows], **{
+            name: [fields.get(key) for _, fields in rows] for name, key in (
+                ("expected", "Expected"), ("actual", "Actual"), ("difference", "Difference"),
+                ("evidence", "Evidence"))})  # fmt: skip
+        if any("Severity" in fields for _, fields in rows):
+            findings.parts[-1]["Severity"] = [fields.get("Severity") or CATEGORIES[category][0] for _, fields in rows]
+    for category, pos, fields in found:
+        if pos >= 0:
+            continue
+        if "at" not in fields:  # a row of its own (missing_charge)
+            findings.parts.append(pd.DataFrame([{**fields, "_pos": -1}]))
+        else:  # a row shown at a line (a customer billed in several currencies)
+            at = int(fields.pop("at"))
+            source = str(lines["SourceFile"].iloc[at]) if "SourceFile" in lines.columns else None
+            name = cols.labels("CustomerName", at) or ""
+            findings.parts.append(pd.DataFrame([{"Category": category, **fields, "CustomerName": name,
+                                                 "SourceFile": source, "SourceRow": int(source_row[at]),
+                                                 "_pos": -1}]))  # fmt: skip
+    variances = findings.frame()
+    mark("variances frame")
+    if len(lines):
+        frames = result_totals(con, tables[0], subs, variances)
+        tieout = _tieout(frames["tieout"], normalize_invoices(invoices), tol)
+        totals = (tieout, frames["charge_types"].drop(columns="_first"), frames["customers"], frames["subscriptions"])
+    else:
+        totals = _empty_totals(variances, invoices, tol)
+    return _result(lines, variances, (period_start, period_end), totals, price_list is None,
+                   subscriptions is not None, timings, mark)  # fmt: skip
+
+
+def _empty_totals(variances: pd.DataFrame, invoices: Any, tol: Tolerance) -> tuple[pd.DataFrame, ...]:
+    """The totals frames of no lines (the in-memory engine's empty groups)."""
+    empty = np.zeros(0, dtype=np.int64)
+    money = {m: empty for m in ("sub_m", "tax_m", "total_m", "charges_m", "refunds_m")}
+
+    def group(keys: list[str], sums: dict[str, str], **options: Any) -> pd.DataFrame:
+        return _group({}, None, money, keys, sums, rank=None, **options)
+
+    return _memory_totals(group, variances, empty, invoices, tol)
 
 def _periods_per_line(
     term: np.ndarray, plan: np.ndarray, term_code: np.ndarray, plan_code: np.ndarray, rows: np.ndarray
@@ -1721,6 +1828,15 @@ def _missing_charges(
     if not len(todo):
         return []
     todo_plan = plan[candidate.to_numpy(dtype=bool)].to_numpy(dtype=object)
+    return _missing_charge_rows(todo, todo_plan, period_start, price_list)
+
+
+def _missing_charge_rows(
+    todo: pd.DataFrame, todo_plan: np.ndarray, period_start: pd.Timestamp, price_list: pd.DataFrame | None
+) -> list[dict[str, Any]]:
+    """missing_charge rows for the subscriptions ``todo`` (normalised, billed by ``todo_plan``): the price list's term
+    price in force at the period's start ÷ the billing periods of the term × quantity as the expected charge
+    (billing-formats.md §4, :mod:`cspkit.billing.pricing`)."""
     prices = np.full(len(todo), None, dtype=object)
     if price_list is not None:
         from cspkit.billing.pricelist import lookup_prices

@@ -267,6 +267,9 @@ def lines(
 @click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
               help="Exit 1 when a total differs or a variance of this severity (or worse) is found; `never`: "
                    "exit 0 whenever the report was written.")  # fmt: skip
+@click.option("--engine", type=click.Choice(["memory", "duckdb"]), default="memory", show_default=True,
+              help="memory: the in-memory engine (fastest today); duckdb: every check as a relational query run "
+                   "by DuckDB (identical results, slower for now). Example: --engine duckdb")
 @api_option
 @click.pass_obj
 def reconcile_cmd(
@@ -281,6 +284,7 @@ def reconcile_cmd(
     fmt: str | None,
     fail_on: str,
     api: str,
+    engine: str,
 ) -> None:
     """Reconcile an invoice's lines with the subscriptions and the price list; write the report.
 
@@ -307,11 +311,12 @@ def reconcile_cmd(
             sources = [report.summary() for report in reports]
             warnings = [w for report in reports for w in report.warnings]
             result = reconcile(frame, subscriptions=subscriptions, price_list=read_price_lists(price_lists),
-                               invoices=totals, period=period or None)
+                               invoices=totals, period=period or None, engine=engine)
         else:
             done = reconcile_invoice(
                 state.client(), invoice_id, api=api, price_lists=price_lists, subscriptions=subscriptions,
                 period=period, counted=lambda raw: _counted(raw, progress, f"fetching {invoice_id}"), on_note=note,
+                engine=engine,
             )
             result, sources = done.result, done.sources
     label = invoice_id or (f"{result.period_start:%Y-%m}" if result.period_start is not None else "lines")

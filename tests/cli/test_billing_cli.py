@@ -127,3 +127,12 @@ def test_invoices_list_lines_and_reconcile_against_the_emulator(emulator, tmp_pa
     assert data["variances"] == []
     unbilled = run(["--output", "json", "invoices", "lines", "--unbilled", "--period", "previous"], env)
     assert unbilled.exit_code == 0 and json.loads(unbilled.stdout) == []
+
+
+def test_reconcile_engine_duckdb_reports_what_the_memory_engine_reports(tmp_path, env):
+    memory = run(["--output", "json", *sample_args(tmp_path / "m.xlsx")], env)
+    duckdb = run(["--output", "json", *sample_args(tmp_path / "d.xlsx"), "--engine", "duckdb"], env)
+    assert memory.exit_code == duckdb.exit_code == 1, duckdb.output
+    first, second = json.loads(memory.stdout), json.loads(duckdb.stdout)
+    assert first["tieout"] == second["tieout"] and first["variances"] == second["variances"]
+    assert first["failures"] == second["failures"]

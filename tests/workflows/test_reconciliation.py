@@ -16,7 +16,7 @@ BASIC = "CFQ7TTC0LH18:0001:CFQ7TTC0K59J"
 
 @pytest.fixture
 def invoiced(emulator, emulator_client):
-    """A month with one 7-seat P1M order, invoiced on the 8th of the next month: ``(client, invoice id, subscription id)``."""
+    """One 7-seat P1M order, invoiced on the 8th of the next month: ``(client, invoice id, subscription id)``."""
     pc = emulator_client()
     cart = pc.carts.create(US_CUSTOMER, line_items=[{"catalogItemId": BASIC, "quantity": 7, "termDuration": "P1M",
                                                      "billingCycle": "monthly"}])

@@ -1,0 +1,244 @@
+"""Reconciliation checks as relational functions: each takes Ibis tables (``facts``: the lines with their derived
+columns, see :func:`facts`; ``subs``: subscriptions) and returns the variance rows of one category — the line
+position ``pos`` plus the figures its evidence needs. One expression runs in-process on DuckDB or on Spark (Ibis
+backends). Money is ``decimal(38, 15)``; where a product of three decimals would leave DuckDB's 38 digits the check
+screens in float64 with a safety margin and :mod:`cspkit.billing.engine.variances` confirms every candidate with exact
+Decimal arithmetic, as the rules below state.
+
+Sources: billing-formats.md §2.4 (amounts, refunds), §4 (checks), §4.4 (seats), §4.7 and §2.2 (term and plan).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+__all__ = [
+    "MARGIN", "SEAT_CHARGES", "RECURRING", "CANCELLED", "facts", "subtotal_formula", "total_formula",
+    "same_currency_rate", "missing_rate", "multi_currency_customers", "duplicate_charges", "charges_after_cancellation",
+    "unknown_subscriptions", "refunds_without_charge", "rate_outliers", "billed_seats", "seat_mismatches",
+    "uncharged_subscriptions", "customer_names",
+]  # fmt: skip
+
+MARGIN = 1e-7  # float screening margin (candidates are confirmed in Decimal)
+SEAT_CHARGES = ["new", "renew", "cycleCharge", "addQuantity", "removeQuantity", "cancelImmediate", "convert",
+                "moveQuantity", "changeBillingPlan"]  # fmt: skip
+RECURRING = ["new", "renew", "cycleCharge"]
+CANCELLED = ["deleted", "cancelled", "canceled", "expired", "disabled"]
+_F = "float64"
+
+
+def _day(column: ir.TimestampValue) -> ir.DateValue:
+    return column.date()
+
+
+def facts(lines: ir.Table, subs: ir.Table | None) -> ir.Table:
+    """The lines with the flags every check shares (billing-formats.md §2.4, §4): ``is_credit`` (customerCredit),
+    ``is_trial`` (ProductQualifiers mentions trial), ``is_usage`` (a meter or unit type), ``has_sub``,
+    ``negative`` (EffectiveUnitPrice < 0, or Subtotal < 0 when it is blank, or Subtotal < 0), ``positive`` (neither
+    negative nor a credit) and ``sub_row`` (the line's subscription row, null when not given)."""
+    t = lines
+    negative = (t.EffectiveUnitPrice < 0).coalesce(t.Subtotal < 0, False) | (t.Subtotal < 0).coalesce(False)
+    is_credit = (t.ChargeType == "customerCredit").coalesce(False)
+    t = t.mutate(
+        is_credit=is_credit,
+        is_trial=t.ProductQualifiers.lower().contains("trial").coalesce(False),
+        is_usage=t.MeterDescription.notnull() | t.UnitType.notnull(),
+        has_sub=t.SubscriptionId.notnull(),
+        negative=negative,
+        positive=~negative & ~is_credit,
+    )
+    if subs is None:
+        return t.mutate(sub_row=ibis.null("int64"))
+    keys = subs.select(_sid=subs.subscription_id, sub_row=subs.sub_row)
+    joined = t.left_join(keys, t.SubscriptionId == keys._sid)
+    return joined.drop("_sid")
+
+
+def subtotal_formula(f: ir.Table, per_unit: Decimal, line_minimum: Decimal) -> ir.Table:
+    """amount_mismatch candidates: ``Subtotal`` further than ``per_unit × |BillableQuantity|`` (at least
+    ``line_minimum``) from ``EffectiveUnitPrice × PCToBCExchangeRate (1 when blank) × BillableQuantity``
+    (billing-formats.md §2.4 ⚠: both documented rounding rules fall inside). Screened in float64 with
+    :data:`MARGIN`; confirmed in Decimal by the caller."""
+    eup, bq, sub = f.EffectiveUnitPrice.cast(_F), f.BillableQuantity.cast(_F), f.Subtotal.cast(_F)
+    fx = f.PCToBCExchangeRate.cast(_F).coalesce(1.0)
+    allowed = ibis.greatest(float(per_unit) * bq.abs(), float(line_minimum))
+    checked = f.EffectiveUnitPrice.notnull() & f.BillableQuantity.notnull() & f.Subtotal.notnull()
+    return f.filter(checked & ((sub - eup * fx * bq).abs() > allowed - MARGIN)).select(
+        "pos", "EffectiveUnitPrice", "PCToBCExchangeRate", "BillableQuantity", "Subtotal"
+    )
+
+
+def total_formula(f: ir.Table) -> ir.Table:
+    """amount_mismatch: ``Total ≠ Subtotal + TaxTotal`` (blank tax is 0), exactly (billing-formats.md §2.4)."""
+    expected = f.Subtotal + f.TaxTotal.coalesce(ibis.literal(Decimal(0), "decimal(38, 15)"))
+    return f.filter(f.Total.notnull() & f.Subtotal.notnull() & (f.Total != expected)).select(
+        "pos", "Subtotal", "TaxTotal", "Total"
+    )
+
+
+def same_currency_rate(f: ir.Table) -> ir.Table:
+    """currency_mismatch: PricingCurrency equals Currency but PCToBCExchangeRate is not 1 (§4.6)."""
+    fx = f.PCToBCExchangeRate.cast(_F)
+    bad = f.PricingCurrency.notnull() & (f.PricingCurrency == f.Currency) & f.PCToBCExchangeRate.notnull()
+    return f.filter(bad & ((fx - 1).abs() > 1e-12)).select("pos", "PCToBCExchangeRate", "Currency", "PricingCurrency")
+
+
+def missing_rate(f: ir.Table) -> ir.Table:
+    """currency_mismatch: a priced line (PricingCurrency given, not a credit) without a positive exchange rate."""
+    bad = f.PricingCurrency.notnull() & ~f.is_credit
+    bad &= f.PCToBCExchangeRate.isnull() | (f.PCToBCExchangeRate <= 0).coalesce(False)
+    return f.filter(bad).select("pos", "PCToBCExchangeRate", "Currency", "PricingCurrency")
+
+
+def multi_currency_customers(f: ir.Table) -> ir.Table:
+    """currency_mismatch: a customer billed in several currencies on one invoice; one row per (invoice, customer)
+    at its first line, ``currencies`` the sorted distinct Currency values (blank as "")."""
+    keyed = f.mutate(_ccy=f.Currency.coalesce(""))
+    groups = keyed.group_by(["InvoiceNumber", "CustomerId"]).aggregate(
+        first=keyed.pos.min(), n=keyed._ccy.nunique(), currencies=keyed._ccy.collect(distinct=True)
+    )
+    return groups.filter(groups.n > 1)
+
+
+def duplicate_charges(f: ir.Table) -> ir.Table:
+    """duplicate_charge (§4.5): a line equal to an earlier one in subscription, charge period, charge type, order
+    date, ReferenceId, OrderId, BillableQuantity, EffectiveUnitPrice and Subtotal (``exact``), or a second positive
+    recurring charge (new/renew/cycleCharge, not a trial, with a subscription) for the same subscription and charge
+    period. ``first_row`` is the SourceRow of the first line of the group."""
+    exact_keys = ["SubscriptionId", "ChargeStartDate", "ChargeEndDate", "ChargeType", "OrderDate", "ReferenceId",
+                  "OrderId", "BillableQuantity", "EffectiveUnitPrice", "Subtotal"]  # fmt: skip
+    w = ibis.window(group_by=[f[k] for k in exact_keys], order_by=f.pos)
+    exact = f.mutate(_first=f.pos.first().over(w), _row=f.SourceRow.first().over(w))
+    exact = exact.filter(exact._first != exact.pos).select("pos", first_row="_row", exact=ibis.literal(True))
+    recurring = f.filter(f.ChargeType.isin(RECURRING) & f.positive & ~f.is_trial & f.has_sub)
+    wc = ibis.window(group_by=[recurring.SubscriptionId, recurring.ChargeStartDate, recurring.ChargeEndDate],
+                     order_by=recurring.pos)  # fmt: skip
+    cycle = recurring.mutate(_first=recurring.pos.first().over(wc), _row=recurring.SourceRow.first().over(wc))
+    cycle = cycle.filter(cycle._first != cycle.pos).select("pos", first_row="_row", exact=ibis.literal(False))
+    both = exact.union(cycle.anti_join(exact, "pos"))
+    return both.join(f.select("pos", "ChargeType", "ChargeStartDate", "ChargeEndDate", "Subtotal"), "pos")
+
+
+def charges_after_cancellation(f: ir.Table, subs: ir.Table) -> ir.Table:
+    """charge_after_cancellation (§4.4): a positive non-trial line of a cancelled subscription (status deleted,
+    cancelled, expired, disabled with a cancellation date) ordered, or starting, after the cancellation day."""
+    cancelled = subs.filter(subs.status.isin(CANCELLED) & subs.cancelled_at.notnull())
+    cancelled = cancelled.select(_row=cancelled.sub_row, cancel_day=_day(cancelled.cancelled_at))
+    j = f.filter(f.positive & ~f.is_trial).join(cancelled, f.sub_row == cancelled._row)
+    late = (_day(j.OrderDate) > j.cancel_day).coalesce(False) | (_day(j.ChargeStartDate) > j.cancel_day).coalesce(False)
+    return j.filter(late).select("pos", "cancel_day", "ChargeType", "OrderDate", "ChargeStartDate", "ChargeEndDate",
+                                 "Subtotal")  # fmt: skip
+
+
+def unknown_subscriptions(f: ir.Table) -> ir.Table:
+    """unknown_subscription: lines for a SubscriptionId that is not among the subscriptions given; one row per
+    subscription at its first line with the number of its lines."""
+    stray = f.filter(f.has_sub & f.sub_row.isnull())
+    return stray.group_by("SubscriptionId").aggregate(pos=stray.pos.min(), count=stray.count())
+
+
+def refunds_without_charge(f: ir.Table, history: ir.Table | None) -> ir.Table:
+    """refund_without_charge (§2.4): a refund (negative line with a subscription, not a credit) with no positive
+    non-credit line of the same subscription, in the lines or ``history``, whose charge period covers the refunded
+    days and whose BillableQuantity is at least the refund's (a refund without a start date needs any charge)."""
+    pools = [f.select("SubscriptionId", "ChargeStartDate", "ChargeEndDate", "BillableQuantity", "positive")]
+    if history is not None:
+        pools.append(history.select("SubscriptionId", "ChargeStartDate", "ChargeEndDate", "BillableQuantity",
+                                    "positive"))  # fmt: skip
+    charges = ibis.union(*pools) if len(pools) > 1 else pools[0]
+    charges = charges.filter(charges.positive).select(
+        c_sub="SubscriptionId", c_start="ChargeStartDate", c_end="ChargeEndDate", c_bq="BillableQuantity"
+    )
+    refunds = f.filter(f.negative & ~f.is_credit & f.has_sub)
+    pairs = refunds.join(charges, refunds.SubscriptionId == charges.c_sub)
+    covered = (pairs.c_start <= pairs.ChargeStartDate) & (pairs.c_end >= pairs.ChargeEndDate)
+    covered = (covered & (pairs.c_bq.cast(_F) >= pairs.BillableQuantity.cast(_F))).coalesce(False)
+    covered |= pairs.ChargeStartDate.isnull()
+    matched = pairs.filter(covered).select("pos").distinct()
+    return refunds.anti_join(matched, "pos").select("pos", "BillableQuantity", "ChargeStartDate", "ChargeEndDate",
+                                                    "Subtotal")  # fmt: skip
+
+
+def rate_outliers(f: ir.Table) -> ir.Table:
+    """currency_mismatch (§4.6): one exchange rate per currency pair (PricingCurrency>Currency, different
+    currencies) and rate date (PCToBCExchangeRateDate's day, else the first day of OrderDate's month): the most
+    common rate of the group is taken as right (on a tie the smallest) and the other lines' rates are returned with
+    it as ``mode`` for the caller to compare within the tolerance."""
+    ok = f.PCToBCExchangeRate.notnull() & f.PricingCurrency.notnull()
+    ok &= (f.PricingCurrency != f.Currency).coalesce(True)
+    r = f.filter(ok)
+    month_start = r.OrderDate.date().truncate("M")
+    r = r.mutate(pair=r.PricingCurrency.concat(">", r.Currency.coalesce("")),
+                 rate_day=r.PCToBCExchangeRateDate.date().coalesce(month_start))  # fmt: skip
+    counts = r.group_by(["pair", "rate_day", "PCToBCExchangeRate"]).aggregate(n=r.count())
+    w = ibis.window(group_by=[counts.pair, counts.rate_day],
+                    order_by=[ibis.desc(counts.n), ibis.asc(counts.PCToBCExchangeRate)])  # fmt: skip
+    modes = counts.mutate(_rank=ibis.row_number().over(w))
+    modes = modes.filter(modes._rank == 0).select(_pair="pair", _day="rate_day", mode="PCToBCExchangeRate")
+    same_day = (r.rate_day == modes._day) | (r.rate_day.isnull() & modes._day.isnull())
+    j = r.join(modes, [r.pair == modes._pair, same_day])
+    return j.filter(j.PCToBCExchangeRate != j.mode).select("pos", "pair", "rate_day", "PCToBCExchangeRate", "mode")
+
+
+def billed_seats(f: ir.Table) -> ir.Table:
+    """Billed seats per subscription (§4.4), one row per SubscriptionId with seat lines (seat charge types, not a
+    credit or usage line): ``last_pos``, its last seat line (ordered by OrderDate, ChargeStartDate, file order; blank
+    dates last), and ``seats``: the BillableQuantity of its last positive seat line (0 when blank or none), 0 when
+    the last seat line is a ``cancelImmediate`` refund on or after that line's OrderDate."""
+    s = f.filter(f.ChargeType.isin(SEAT_CHARGES) & ~f.is_credit & ~f.is_usage & f.has_sub)
+    order = [ibis.asc(s.OrderDate, nulls_first=False), ibis.asc(s.ChargeStartDate, nulls_first=False), s.pos]
+    s = s.mutate(_rank=ibis.row_number().over(group_by=s.SubscriptionId, order_by=order))
+    last = s.group_by("SubscriptionId").aggregate(_top=s._rank.max())
+    last = last.join(s, (last.SubscriptionId == s.SubscriptionId) & (last._top == s._rank)).select(
+        "SubscriptionId", last_pos=s.pos, l_date=s.OrderDate, l_type=s.ChargeType, l_pos=s.positive
+    )
+    p = s.filter(s.positive)
+    top = p.group_by("SubscriptionId").aggregate(_top=p._rank.max())
+    top = top.join(p, (top.SubscriptionId == p.SubscriptionId) & (top._top == p._rank)).select(
+        _sid=top.SubscriptionId, p_bq=p.BillableQuantity, p_date=p.OrderDate
+    )
+    j = last.left_join(top, last.SubscriptionId == top._sid)
+    zero = ibis.literal(0).cast("decimal(38, 15)")
+    cancelled = (j.l_type == "cancelImmediate") & ~j.l_pos
+    cancelled &= j._sid.isnull() | (j.l_date >= j.p_date).coalesce(False)
+    seats = ibis.ifelse(cancelled | j._sid.isnull(), zero, j.p_bq.coalesce(zero))
+    return j.select("SubscriptionId", "last_pos", seats=seats)
+
+
+def seat_mismatches(f: ir.Table, subs: ir.Table) -> ir.Table:
+    """seat_mismatch (§4.4): a live subscription (status not cancelled, a quantity given) whose billed seats
+    (:func:`billed_seats`) differ from its quantity; the row is its last seat line (``pos``)."""
+    seats = billed_seats(f)
+    keys = f.filter(f.sub_row.notnull()).select(_sid="SubscriptionId", _srow="sub_row").distinct()
+    seats = seats.join(keys, seats.SubscriptionId == keys._sid)
+    live = subs.filter(~subs.status.isin(CANCELLED).coalesce(False) & subs.quantity.notnull())
+    j = seats.join(live, seats._srow == live.sub_row)
+    return j.filter(j.seats != j.quantity).select(pos="last_pos", seats="seats", sub_row="_srow")
+
+
+def uncharged_subscriptions(f: ir.Table, subs: ir.Table, period_start: Any, period_end: Any) -> ir.Table:
+    """missing_charge (§4): an active, non-trial subscription without any line, begun (effective start, else
+    creation) by the day after the period's end, and due in the period: billed monthly (blank cycle), begun in the
+    period, or billed annually with its anniversary month the period's. ``plan``: its billing cycle, Monthly when
+    blank. Rows in the subscriptions' order (``sub_row``)."""
+    charged = f.filter(f.sub_row.notnull()).select(_r="sub_row").distinct()
+    after_end = ibis.timestamp(period_end + pd.Timedelta(days=1))
+    begin = subs.effective_start.coalesce(subs.created)
+    plan = subs.billing_cycle.coalesce("Monthly")
+    in_period = ((begin >= ibis.timestamp(period_start)) & (begin <= after_end)).coalesce(False)
+    annual = ((plan == "Annual") & (begin.month() == period_start.month)).coalesce(False)
+    due = (plan == "Monthly") | in_period | annual
+    keep = (subs.status == "active").coalesce(False) & ~subs.is_trial & ~(begin > after_end).coalesce(False) & due
+    todo = subs.filter(keep).mutate(plan=plan)
+    return todo.anti_join(charged, todo.sub_row == charged._r).order_by("sub_row")
+
+
+def customer_names(f: ir.Table) -> ir.Table:
+    """CustomerName per CustomerId: the last line's that gives both."""
+    named = f.filter(f.CustomerId.notnull() & f.CustomerName.notnull())
+    return named.group_by("CustomerId").aggregate(CustomerName=named.CustomerName.argmax(named.pos))

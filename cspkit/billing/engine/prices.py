@@ -1,0 +1,119 @@
+"""Relational checks of the line's price: its term and billing plan, the unit price against the price list
+(candidates, the price itself is looked up by :func:`cspkit.billing.pricelist.lookup_price_rows`) and proration.
+Each takes the lines' facts (:func:`cspkit.billing.engine.checks.facts`) as an Ibis table.
+
+Sources: billing-formats.md §1.5 (UnitPrice is the price of one billing period), §2.2 and §4.7 (term and plan),
+§2.4 (proration), §4.3 (unit-price check); the term-price rule is :mod:`cspkit.billing.pricing`.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from cspkit.billing.engine.checks import MARGIN, SEAT_CHARGES
+
+__all__ = ["TERM_TEXT", "with_terms", "price_queries", "unit_price_lines", "proration_candidates"]
+
+#: TermAndBillingCycle wording → TermDuration, the first needle found wins (§4.7)
+TERM_TEXT = (("one-month", "P1M"), ("1 month", "P1M"), ("one-year", "P1Y"), ("1 year", "P1Y"),
+             ("three-year", "P3Y"), ("3 year", "P3Y"))  # fmt: skip
+_F = "float64"
+_MONTHS = {"Monthly": 1, "Annual": 12, "Triennial": 36}
+
+
+def _term_from_span(f: ir.Table) -> ir.StringValue:
+    """P1M/P1Y/P3Y from the subscription's length in days (end − start + 1: 27–32, 360–367, 1090–1100)."""
+    seconds = f.SubscriptionEndDate.epoch_seconds() - f.SubscriptionStartDate.epoch_seconds()
+    span = (seconds / 86400).floor() + 1
+    return ibis.cases(
+        ((span >= 27) & (span <= 32), "P1M"),
+        ((span >= 360) & (span <= 367), "P1Y"),
+        ((span >= 1090) & (span <= 1100), "P3Y"),
+        else_=ibis.null("string"),
+    )
+
+
+def _term_from_text(f: ir.Table) -> ir.StringValue:
+    text = f.TermAndBillingCycle.lower()
+    return ibis.cases(*((text.contains(needle), term) for needle, term in TERM_TEXT), else_=ibis.null("string"))
+
+
+def with_terms(f: ir.Table, subs: ir.Table | None) -> ir.Table:
+    """The facts plus ``term`` (TermDuration) and ``plan`` (BillingPlan) of each line (§4.7, §2.2): the term of the
+    line's subscription, else from the subscription dates' span, else from TermAndBillingCycle's wording; the plan
+    from BillingFrequency, else the subscription's billing cycle (not ``None``), else the term's own (P1M Monthly,
+    P1Y Annual, P3Y Triennial). Null when unknown."""
+    if subs is None:
+        sub_term, sub_plan = ibis.null("string"), ibis.null("string")
+        t = f
+    else:
+        keys = subs.select(_r=subs.sub_row, _term=subs.term_duration, _cycle=subs.billing_cycle)
+        t = f.left_join(keys, f.sub_row == keys._r).drop("_r")
+        sub_term = t._term
+        sub_plan = ibis.ifelse(t._cycle == "None", ibis.null("string"), t._cycle)
+    term = sub_term.coalesce(_term_from_span(t), _term_from_text(t))
+    own = term.cases(("P1M", "Monthly"), ("P1Y", "Annual"), ("P3Y", "Triennial"), else_=ibis.null("string"))
+    t = t.mutate(term=term, plan=t.BillingFrequency.coalesce(sub_plan, own))
+    return t.drop("_term", "_cycle") if subs is not None else t
+
+
+def _checked(t: ir.Table) -> ir.Table:
+    """The lines whose unit price is checked (§4.3): not a credit, trial or usage line, with a UnitPrice, an
+    OrderDate, a term and a plan; ``_ccy`` is PricingCurrency, else Currency ("" when neither)."""
+    keep = ~t.is_credit & ~t.is_trial & ~t.is_usage & t.UnitPrice.notnull() & t.OrderDate.notnull()
+    keep &= t.term.notnull() & t.plan.notnull()
+    return t.filter(keep).mutate(_ccy=t.PricingCurrency.coalesce(t.Currency, ""),
+                                 _product=t.ProductId.coalesce(""), _sku=t.SkuId.coalesce(""))  # fmt: skip
+
+
+def price_queries(t: ir.Table) -> ir.Table:
+    """One price-list query per distinct (ProductId, SkuId, term, plan, currency, OrderDate) of the checked lines
+    (columns of :func:`cspkit.billing.pricelist.lookup_price_rows`: ProductId, SkuId, TermDuration, BillingPlan,
+    Currency, On)."""
+    c = _checked(t)
+    return c.select(ProductId=c._product, SkuId=c._sku, TermDuration=c.term, BillingPlan=c.plan, Currency=c._ccy,
+                    On=c.OrderDate).distinct()  # fmt: skip
+
+
+def unit_price_lines(t: ir.Table, found: ir.Table) -> ir.Table:
+    """The checked lines with the query answer ``found`` (the query columns plus ``price_row``, the row of the price
+    list in force, -1 when none; ``periods``, the billing periods of term and plan, 0 when they make none; ``exact``
+    and ``cent``, the period price and its half-up cent rounding, exact decimals, ``exact`` null when it does not end
+    within 15 places). Returns the lines to report or to confirm: no price (``price_row`` < 0), no billing period
+    (``periods`` 0), or a UnitPrice equal to neither ``exact`` nor ``cent`` (``screen``: exact comparison; with a
+    tolerance the caller confirms every one in Decimal)."""
+    c = _checked(t)
+    j = c.join(found, [c._product == found.ProductId, c._sku == found.SkuId, c.term == found.TermDuration,
+                       c.plan == found.BillingPlan, c._ccy == found.Currency,
+                       c.OrderDate == found.On])  # fmt: skip
+    differs = (j.UnitPrice != j.cent) & (j.exact.isnull() | (j.UnitPrice != j.exact)).coalesce(True)
+    keep = (j.price_row < 0) | (j.periods == 0) | differs
+    return j.filter(keep).select("pos", "UnitPrice", "OrderDate", "term", "plan", "PromotionId",
+                                 "price_row", "periods", product="_product", sku="_sku", ccy="_ccy")  # fmt: skip
+
+
+def proration_candidates(t: ir.Table, per_unit: float) -> ir.Table:
+    """proration_mismatch candidates (§2.4): ``|EffectiveUnitPrice|`` further than ``per_unit`` (float screen,
+    :data:`MARGIN`) from ``UnitPrice ÷ chargeCycleDays × billingDays`` on seat lines (not trial, usage, discounted or
+    promoted, with both prices and charge dates). billingDays = ChargeEndDate − ChargeStartDate + 1; the charge
+    cycle ends the day after ChargeEndDate and starts 1, 12 or 36 months earlier (Monthly, Annual, Triennial plan;
+    on the same day of the month or the month's last day), or on SubscriptionStartDate when the line is prepaid
+    (no BillingFrequency)."""
+    adjustment = t.PriceAdjustmentDescription.lower()
+    discounted = adjustment.contains("%") | adjustment.contains("discount") | adjustment.contains("credit")
+    keep = t.ChargeType.isin(SEAT_CHARGES) & ~t.is_trial & ~t.is_usage & ~discounted.coalesce(False)
+    keep &= t.PromotionId.isnull() & t.UnitPrice.notnull() & t.EffectiveUnitPrice.notnull()
+    keep &= t.ChargeStartDate.notnull() & t.ChargeEndDate.notnull()
+    s = t.filter(keep)
+    end_excl = s.ChargeEndDate.date() + ibis.interval(days=1)
+    cycle_start = ibis.cases(*((s.plan == plan, end_excl - ibis.interval(months=months))
+                               for plan, months in _MONTHS.items()), else_=ibis.null("date"))  # fmt: skip
+    prepaid = s.BillingFrequency.isnull() & s.SubscriptionStartDate.notnull()
+    cycle_start = ibis.ifelse(prepaid, s.SubscriptionStartDate.date(), cycle_start)
+    s = s.mutate(cycle_days=end_excl.delta(cycle_start, unit="day"),
+                 billed_days=end_excl.delta(s.ChargeStartDate.date(), unit="day"))  # fmt: skip
+    s = s.filter(s.cycle_days.notnull() & (s.cycle_days > 0) & (s.billed_days > 0))
+    expected = s.UnitPrice.cast(_F) / s.cycle_days * s.billed_days
+    off = (s.EffectiveUnitPrice.cast(_F).abs() - expected).abs() > per_unit - MARGIN
+    return s.filter(off).select("pos", "UnitPrice", "EffectiveUnitPrice", "cycle_days", "billed_days")

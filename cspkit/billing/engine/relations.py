@@ -1,0 +1,104 @@
+"""The relational tables the checks run on: invoice reconciliation lines, subscriptions and the price list as Arrow
+tables with typed columns (money ``decimal128(38, 15)``, dates as UTC timestamps, texts trimmed with blanks as
+nulls) and each line's position ``pos`` (0-based, the row of ``result.lines``) and provenance (SourceFile,
+SourceRow). Column meanings: billing-formats.md §1.1 (lines), §1.5 (price list).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cspkit.billing.recon_readers import MONEY_ARROW
+
+__all__ = ["LINE_TEXT", "LINE_MONEY", "LINE_DATES", "line_table", "subscription_table"]
+
+#: text columns of the lines the checks read (absent columns become nulls)
+LINE_TEXT = [
+    "CustomerId", "CustomerName", "SubscriptionId", "InvoiceNumber", "ChargeType", "ProductId", "SkuId", "SkuName",
+    "Currency", "PricingCurrency", "BillingFrequency", "TermAndBillingCycle", "ProductQualifiers", "MeterDescription",
+    "UnitType", "PriceAdjustmentDescription", "PromotionId", "ReferenceId", "OrderId",
+]  # fmt: skip
+#: money/quantity columns, exact ``decimal128(38, 15)``
+LINE_MONEY = ["UnitPrice", "EffectiveUnitPrice", "BillableQuantity", "Subtotal", "TaxTotal", "Total",
+              "PCToBCExchangeRate"]  # fmt: skip
+#: date-time columns, UTC timestamps
+LINE_DATES = ["OrderDate", "ChargeStartDate", "ChargeEndDate", "SubscriptionStartDate", "SubscriptionEndDate",
+              "PCToBCExchangeRateDate"]  # fmt: skip
+
+
+def _text(series: pd.Series | None, n: int) -> pa.Array:
+    """A text column → trimmed Arrow strings, blanks as nulls."""
+    if series is None:
+        return pa.nulls(n, pa.string())
+    if isinstance(series.dtype, pd.StringDtype) and getattr(series.dtype, "storage", "") == "pyarrow":
+        arr = pa.array(series.array)
+    else:
+        values = series.astype(object).where(series.notna(), None).tolist()
+        arr = pa.array([None if v is None else str(v) for v in values], type=pa.string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = pc.utf8_trim_whitespace(arr.cast(pa.string()))
+    return pc.if_else(pc.equal(pc.utf8_length(arr), 0), pa.scalar(None, pa.string()), arr)
+
+
+def _money(series: pd.Series | None, n: int) -> pa.Array:
+    """A money column (the readers' Arrow decimals or Decimal/number objects) → ``decimal128(38, 15)``."""
+    if series is None:
+        return pa.nulls(n, MONEY_ARROW)
+    if isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_decimal(series.dtype.pyarrow_dtype):
+        arr = pa.array(series.array)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        return arr if arr.type == MONEY_ARROW else arr.cast(MONEY_ARROW)
+    values = [None if v is None or (not isinstance(v, str) and v != v) else Decimal(str(v)) for v in series.tolist()]
+    return pa.array(values, type=MONEY_ARROW)
+
+
+def _timestamps(series: pd.Series | None, n: int) -> pa.Array:
+    if series is None:
+        return pa.nulls(n, pa.timestamp("ns", tz="UTC"))
+    from cspkit.billing.reconcile import _to_utc
+
+    values = _to_utc(series.reset_index(drop=True))
+    return pa.array(values.to_numpy(dtype="datetime64[ns]", na_value=np.datetime64("NaT")),
+                    type=pa.timestamp("ns")).cast(pa.timestamp("ns", tz="UTC"))  # fmt: skip
+
+
+def line_table(lines: pd.DataFrame) -> pa.Table:
+    """Lines (reader frame or user frame, index 0..n-1) → Arrow table: ``pos``, SourceFile, SourceRow (1-based
+    file row; the position + 1 when absent), :data:`LINE_TEXT`, :data:`LINE_MONEY`, :data:`LINE_DATES`."""
+    n = len(lines)
+    get = lines.get
+    columns: dict[str, Any] = {"pos": pa.array(np.arange(n, dtype=np.int64))}
+    columns["SourceFile"] = _text(get("SourceFile"), n)
+    rows = get("SourceRow")
+    columns["SourceRow"] = pa.array(np.arange(1, n + 1) if rows is None else pd.to_numeric(rows).to_numpy(),
+                                    type=pa.int64())  # fmt: skip
+    for name in LINE_TEXT:
+        columns[name] = _text(get(name), n)
+    for name in LINE_MONEY:
+        columns[name] = _money(get(name), n)
+    for name in LINE_DATES:
+        columns[name] = _timestamps(get(name), n)
+    return pa.table(columns)
+
+
+def subscription_table(subs: pd.DataFrame) -> pa.Table:
+    """Normalised subscriptions (:func:`cspkit.billing.reconcile.normalize_subscriptions`) → Arrow table with
+    ``sub_row`` (the row in ``subs``), quantity ``decimal128(38, 15)``, dates as UTC timestamps."""
+    n = len(subs)
+    table: dict[str, Any] = {"sub_row": pa.array(np.arange(n, dtype=np.int64))}
+    for name in ("customer_id", "subscription_id", "product_id", "sku_id", "status", "term_duration",
+                 "billing_cycle", "currency"):  # fmt: skip
+        table[name] = pa.array(subs[name].astype(object).where(subs[name].notna(), None).tolist(), type=pa.string())
+    table["quantity"] = _money(subs["quantity"], n)
+    for name in ("created", "effective_start", "cancelled_at"):
+        table[name] = _timestamps(subs[name], n)
+    table["is_trial"] = pa.array(subs["is_trial"].to_numpy(dtype=bool))
+    return pa.table(table)

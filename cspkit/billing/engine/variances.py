@@ -1,0 +1,222 @@
+"""Run the relational checks (:mod:`cspkit.billing.engine.checks`) on an Ibis backend and turn their rows into
+variance rows (:data:`cspkit.billing.reconcile.VARIANCE_COLUMNS`) with the engine's evidence texts. Float-screened
+candidates are confirmed here with exact :class:`~decimal.Decimal` arithmetic, so a variance is reported only when
+the Decimal rule fails (billing-formats.md §2.4)."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import ibis
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from cspkit.billing.engine import checks, findings, prices
+from cspkit.billing.engine.relations import line_table, subscription_table
+
+__all__ = ["DONE", "connect", "prepare", "line_variances"]
+
+#: the categories this engine decides (all of :data:`cspkit.billing.reconcile.CATEGORIES`)
+DONE = ("unit_price_mismatch", "price_not_found", "proration_mismatch", "amount_mismatch", "seat_mismatch",
+        "charge_after_cancellation", "missing_charge", "duplicate_charge", "refund_without_charge",
+        "currency_mismatch", "unknown_subscription")  # fmt: skip
+_CENT = Decimal("0.01")
+
+
+def connect(engine: str = "duckdb", **options: Any) -> Any:
+    """An Ibis backend: ``duckdb`` (in-process, default) or ``spark`` (``options['session']``: a SparkSession)."""
+    if engine == "duckdb":
+        return ibis.duckdb.connect()
+    if engine == "spark":
+        return ibis.pyspark.connect(options["session"])
+    raise ValueError(f"unknown engine {engine!r}: expected duckdb or spark")
+
+
+def _day(value: Any) -> str:
+    return "" if value is None or value != value else pd.Timestamp(value).strftime("%Y-%m-%d")
+
+
+_AMOUNTS = frozenset({"Subtotal", "TaxTotal", "Total", "UnitPrice", "EffectiveUnitPrice"})
+
+
+def _plain(value: Any, column: str = "") -> Any:
+    """A decimal(38, 15) cell → Decimal without the padding zeros (``100.00``, ``-5.032258``, ``10``): amounts and
+    prices keep 2 places, as the in-memory engine shows them."""
+    if value is None:
+        return None
+    places = 2 if column in _AMOUNTS else 0
+    value = value.normalize()
+    return value.quantize(Decimal(1).scaleb(-places)) if value.as_tuple().exponent > -places else value
+
+
+def line_variances(con: Any, lines: pd.DataFrame, subs: pd.DataFrame | None, history: pd.DataFrame | None,
+                   tol: Any, *, price_list: pd.DataFrame | None = None,
+                   period: tuple[Any, Any] | None = None,
+                   tables: tuple[Any, Any, Any] | None = None) -> list[tuple[str, int, dict[str, Any]]]:  # fmt: skip
+    """``(category, pos, fields)`` for every finding of the categories in :data:`DONE` (``pos`` -1: not a line);
+    ``fields``: Expected, Actual, Difference, Evidence, Severity and, for rows not on a line, the shown columns
+    (with ``at``, the line the row is shown at, when there is one). ``subs``: normalised subscriptions
+    (:func:`cspkit.billing.reconcile.normalize_subscriptions`); ``period``: the month's first and last day (UTC),
+    for the missing charges; ``tables``: from :func:`prepare` (made here when not given)."""
+    t, sub_tab, hist = tables or prepare(con, lines, subs, history)
+    f = t
+    source_row = lines["SourceRow"].to_numpy() if "SourceRow" in lines.columns else np.arange(1, len(lines) + 1)
+    out: list[tuple[str, int, dict[str, Any]]] = []
+    if price_list is not None and len(lines):
+        out += findings.unit_prices(con, t, price_list, tol)
+    out += findings.prorations(con, t, tol)
+    out += _amounts(con, f, tol)
+    out += _duplicates(con, f)
+    out += _refunds(con, f, hist)
+    out += _currency(con, f, lines, tol)
+    if sub_tab is not None:
+        out += _unknown(con, f)
+        out += findings.seats(con, f, sub_tab, subs, source_row)
+        out += _cancelled(con, f, sub_tab)
+        if period is not None and period[0] is not None:
+            out += findings.missing_charges(con, f, sub_tab, subs, period, price_list)
+    return out
+
+
+def prepare(
+    con: Any, lines: pd.DataFrame, subs: pd.DataFrame | None, history: pd.DataFrame | None
+) -> tuple[Any, Any, Any]:
+    """The tables the checks and totals read, stored once in the backend: ``(facts, subscriptions, history)`` —
+    the lines with their flags, term and plan (:func:`cspkit.billing.engine.checks.facts`,
+    :func:`cspkit.billing.engine.prices.with_terms`), the subscriptions (None when not given) and the history's facts
+    (None when none)."""
+    line_tab = ibis.memtable(line_table(lines))
+    sub_tab = None if subs is None else _stored(con, ibis.memtable(subscription_table(subs)), "subscriptions")
+    t = _stored(con, prices.with_terms(checks.facts(line_tab, sub_tab), sub_tab), "facts")
+    hist = None
+    if history is not None and len(history):
+        hist = _stored(con, checks.facts(ibis.memtable(line_table(history.reset_index(drop=True))), None), "history")
+    return t, sub_tab, hist
+
+
+def _stored(con: Any, expr: Any, name: str) -> Any:
+    """``expr`` computed once into a temporary table of the backend (the checks then read it instead of each
+    recomputing the joins and flags)."""
+    return con.create_table(f"cspkit_{name}_{uuid.uuid4().hex}", expr, temp=True)
+
+
+def _rows(con: Any, expr: Any) -> list[dict[str, Any]]:
+    table: pa.Table = con.to_pyarrow(expr)
+    return sorted(table.to_pylist(), key=lambda r: r.get("pos", 0))
+
+
+def _amounts(con: Any, f: Any, tol: Any) -> list[tuple[str, int, dict[str, Any]]]:
+    """Subtotal formula confirmed in Decimal, then Total = Subtotal + TaxTotal (billing-formats.md §2.4)."""
+    out = []
+    for r in _rows(con, checks.subtotal_formula(f, tol.per_unit, tol.line_minimum)):
+        eup, bq, sub = (_plain(r[k], k) for k in ("EffectiveUnitPrice", "BillableQuantity", "Subtotal"))
+        rate = _plain(r["PCToBCExchangeRate"]) if r["PCToBCExchangeRate"] is not None else Decimal(1)
+        exact = eup * rate * bq
+        allowed = max(tol.per_unit * abs(bq), tol.line_minimum)
+        diff = sub - exact
+        if abs(diff) > allowed:
+            out.append(
+                (
+                    "amount_mismatch",
+                    r["pos"],
+                    {
+                        "Expected": exact.quantize(_CENT),
+                        "Actual": sub,
+                        "Difference": diff.quantize(_CENT),
+                        "Evidence": f"{eup} × rate {rate} × {bq} units = {exact}; Subtotal {sub}; allowed ±{allowed}",
+                    },
+                )
+            )
+    for r in _rows(con, checks.total_formula(f)):
+        sub, tax, total = (_plain(r[k], k) for k in ("Subtotal", "TaxTotal", "Total"))
+        out.append(
+            (
+                "amount_mismatch",
+                r["pos"],
+                {
+                    "Expected": sub + (tax or Decimal(0)),
+                    "Actual": total,
+                    "Difference": total - sub - (tax or Decimal(0)),
+                    "Evidence": f"Total {total} ≠ Subtotal {sub} + TaxTotal {tax or 0}",
+                },
+            )
+        )
+    return out
+
+
+def _duplicates(con: Any, f: Any) -> list[tuple[str, int, dict[str, Any]]]:
+    return [("duplicate_charge", r["pos"], {
+        "Actual": _plain(r["Subtotal"], "Subtotal"),
+        "Evidence": f"same {'charge' if r['exact'] else 'charge period'} as row {r['first_row']} "
+                    f"({r['ChargeType']} {_day(r['ChargeStartDate'])}–{_day(r['ChargeEndDate'])})"})
+        for r in _rows(con, checks.duplicate_charges(f))]  # fmt: skip
+
+
+def _refunds(con: Any, f: Any, hist: Any) -> list[tuple[str, int, dict[str, Any]]]:
+    def units(value: Any) -> str:
+        return f"{float(value) if value is not None else float('nan'):g}"
+
+    return [("refund_without_charge", r["pos"], {
+        "Actual": _plain(r["Subtotal"], "Subtotal"),
+        "Evidence": f"no charge of ≥ {units(r['BillableQuantity'])} units covering {_day(r['ChargeStartDate'])}–"
+                    f"{_day(r['ChargeEndDate'])} for this subscription in the lines (or history) given"})
+        for r in _rows(con, checks.refunds_without_charge(f, hist))]  # fmt: skip
+
+
+def _currency(con: Any, f: Any, lines: pd.DataFrame, tol: Any) -> list[tuple[str, int, dict[str, Any]]]:
+    """Same-currency rate ≠ 1 and missing rates; one rate per currency pair and rate date
+    (:func:`cspkit.billing.engine.findings.rate_outliers`); customers billed in several currencies on one invoice."""
+    out = []
+    missing = {r["pos"]: r for r in _rows(con, checks.missing_rate(f))}
+    same = {r["pos"]: r for r in _rows(con, checks.same_currency_rate(f))}
+    for pos in sorted(missing.keys() | same.keys()):
+        r = missing.get(pos) or same[pos]
+        fx = _plain(r["PCToBCExchangeRate"])
+        out.append(
+            (
+                "currency_mismatch",
+                pos,
+                {
+                    "Expected": Decimal(1) if pos in same else None,
+                    "Actual": fx,
+                    "Evidence": f"PCToBCExchangeRate is {fx!s} for {r['PricingCurrency']}→{r['Currency']}"
+                    if pos in missing
+                    else f"PricingCurrency and Currency are both {r['Currency']} but PCToBCExchangeRate is {fx}",
+                },
+            )
+        )
+    out += findings.rate_outliers(con, f, tol)
+    for r in _rows(con, checks.multi_currency_customers(f).rename(pos="first")):
+        ccys = sorted(r["currencies"])
+        out.append(
+            (
+                "currency_mismatch",
+                -1,
+                {
+                    "Severity": "error",
+                    "CustomerId": r["CustomerId"] or "",
+                    "InvoiceNumber": r["InvoiceNumber"],
+                    "Currency": ", ".join(ccys),
+                    "Evidence": f"customer billed in {', '.join(ccys)} on one invoice",
+                    "at": r["pos"],
+                },
+            )
+        )
+    return out
+
+
+def _unknown(con: Any, f: Any) -> list[tuple[str, int, dict[str, Any]]]:
+    return [("unknown_subscription", r["pos"], {
+        "Evidence": f"{r['count']} line(s) for subscription {r['SubscriptionId']}, which is not among the "
+                    "subscriptions given"}) for r in _rows(con, checks.unknown_subscriptions(f))]  # fmt: skip
+
+
+def _cancelled(con: Any, f: Any, subs: Any) -> list[tuple[str, int, dict[str, Any]]]:
+    return [("charge_after_cancellation", r["pos"], {
+        "Actual": _plain(r["Subtotal"], "Subtotal"),
+        "Evidence": f"subscription cancelled on {_day(r['cancel_day'])}; {r['ChargeType']} line ordered "
+                    f"{_day(r['OrderDate'])} for {_day(r['ChargeStartDate'])}–{_day(r['ChargeEndDate'])}"})
+        for r in _rows(con, checks.charges_after_cancellation(f, subs))]  # fmt: skip
