@@ -551,15 +551,15 @@ def test_a_bad_value_is_reported_before_a_later_broken_row(tmp_path: Path, monke
     """Chunks are converted while later ones are parsed; errors still come in file order."""
     import time
 
-    import cspkit.billing.recon_readers as readers
+    import cspkit.billing.recon_text as csv_reading
 
-    convert = readers._flush
+    convert = csv_reading._flush
 
     def slow_flush(*args: object) -> None:  # the parser reaches the broken row while the first chunk converts
         time.sleep(0.5)
         convert(*args)
 
-    monkeypatch.setattr(readers, "_flush", slow_flush)
+    monkeypatch.setattr(csv_reading, "_flush", slow_flush)
 
     def broken_file(name: str, unit_price: str) -> Path:
         rows = [base_row() for _ in range(4000)]  # ≈ 2.4 MB: 1 MB blocks of ~1,700 rows; the broken row in the second
