@@ -23,7 +23,7 @@ from cspkit.billing.recon_kinds import KNOWN_BY_KIND, detect_kind, refuse_foreig
 from cspkit.billing.recon_values import MONEY, STRING, TEXT, trim
 from cspkit.errors import InputFileError
 
-__all__ = ["MAX_LISTED", "Assembler", "ReconFile", "empty_recon_frame"]
+__all__ = ["MAX_LISTED", "Assembler", "ReconFile", "concat_recon_frames", "empty_recon_frame"]
 
 _POOL = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="cspkit-recon")
 MAX_LISTED = 1000
@@ -95,6 +95,25 @@ def empty_recon_frame(kind: str = "invoice") -> pd.DataFrame:
     frame = pd.DataFrame(columns)
     frame["SourceFile"] = pd.Categorical([])
     frame["SourceRow"] = np.array([], dtype="int64")
+    return frame
+
+
+def concat_recon_frames(frames: list[pd.DataFrame], kind: str = "invoice") -> pd.DataFrame:
+    """One frame from the frames of several reconciliation files read one by one (``SourceFile`` tells them apart).
+
+    Args:
+        frames: frames with the readers' columns and dtypes (one kind). kind: the kind of the empty frame returned
+            when ``frames`` is empty (``"invoice"`` or ``"daily"``).
+    Returns:
+        the one frame itself, or the frames concatenated (new 0-based index; ``SourceFile`` categorical again, as
+        concatenating different categories gives text), or :func:`empty_recon_frame` of ``kind``.
+    """
+    if not frames:
+        return empty_recon_frame(kind)
+    if len(frames) == 1:
+        return frames[0]
+    frame = pd.concat(frames, ignore_index=True)
+    frame["SourceFile"] = frame["SourceFile"].astype("category")
     return frame
 
 

@@ -39,7 +39,7 @@ import pandas as pd
 
 from cspkit.billing.memory import use_reuse_friendly_pool
 from cspkit.billing.recon_frame import Assembler as _Assembler  # noqa: F401 - graph_export's column path
-from cspkit.billing.recon_frame import ReconFile, empty_recon_frame
+from cspkit.billing.recon_frame import ReconFile, concat_recon_frames, empty_recon_frame
 from cspkit.billing.recon_json import from_records, iter_json
 from cspkit.billing.recon_json import to_text as _to_text  # noqa: F401 - graph_export's JSON value → text rule
 from cspkit.billing.recon_text import Progress, open_recon, read_csv_stream
@@ -64,6 +64,7 @@ __all__ = [
     "STRING",
     "Progress",
     "ReconFile",
+    "concat_recon_frames",
     "money_text",
     "empty_recon_frame",
     "parse_recon_date",
@@ -182,9 +183,4 @@ def read_recon_files(
         frames.append(report.frame)
         report.frame = report.frame.iloc[0:0]
         reports.append(report)
-    if not frames:
-        return empty_recon_frame("invoice" if kind == "auto" else kind), reports
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    if len(frames) > 1:
-        frame["SourceFile"] = frame["SourceFile"].astype("category")
-    return frame, reports
+    return concat_recon_frames(frames, "invoice" if kind == "auto" else kind), reports

@@ -21,6 +21,7 @@ from cspkit.billing.recon_columns import (
 )
 from cspkit.billing.recon_readers import (
     MONEY,
+    concat_recon_frames,
     parse_recon_date,
     parse_recon_number,
     read_recon,
@@ -498,6 +499,22 @@ def test_several_files_concatenate_with_source(tmp_path: Path) -> None:
     daily = write_csv(tmp_path / "d.csv", [daily_row()])
     with pytest.raises(InputFileError, match="expected a invoice reconciliation file"):
         read_recon_files([a, daily])
+
+
+def test_frames_read_one_by_one_concatenate_like_read_recon_files(tmp_path: Path) -> None:
+    """The CLI and the export reader read file by file (progress, blobs) and join the frames with this rule."""
+    a = write_csv(tmp_path / "a.csv", [base_row()])
+    b = write_csv(tmp_path / "b.csv", [base_row(), base_row()])
+    one, two = read_recon(a).frame, read_recon(b).frame
+    joined = concat_recon_frames([one, two])
+    assert isinstance(joined["SourceFile"].dtype, pd.CategoricalDtype)
+    assert joined["SourceFile"].astype(str).tolist() == ["a.csv", "b.csv", "b.csv"]
+    assert joined.index.tolist() == [0, 1, 2] and joined["SourceRow"].tolist() == [1, 1, 2]
+    pd.testing.assert_frame_equal(joined, read_recon_files([a, b])[0])
+    assert concat_recon_frames([one]) is one
+    empty = concat_recon_frames([], "daily")
+    assert len(empty) == 0 and list(empty.columns[:-2]) == list(DAILY_USAGE_COLUMNS)
+    assert empty["UsageDate"].dtype == "datetime64[ns, UTC]"
 
 
 def test_typed_values_are_trimmed_and_cased_with_or_without_non_ascii_text(tmp_path: Path) -> None:
