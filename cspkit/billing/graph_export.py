@@ -34,7 +34,7 @@ from cspkit.billing.recon_columns import FRACTION_ALIASES, canonical_column, nor
 from cspkit.billing.recon_readers import (
     ReconFile,
     _to_text,  # the readers' own JSON value → text rule
-    empty_recon_frame,
+    concat_recon_frames,
     read_recon,
     recon_lines_to_frame,
 )
@@ -296,11 +296,7 @@ def read_export(paths: Iterable[PathLike], *, kind: str = "invoice") -> ReconFil
         report = read_recon(path, kind=kind)
         frames.append(report.frame)
         reports.append(report)
-    if frames:
-        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        frame["SourceFile"] = frame["SourceFile"].astype(str).astype("category")
-    else:
-        frame = empty_recon_frame(kind)
+    frame = concat_recon_frames(frames, kind)
     source = str(paths[0].parent) if paths else "export"
     missing = sorted(set.intersection(*(set(r.missing_columns) for r in reports))) if reports else []
     return ReconFile(

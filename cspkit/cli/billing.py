@@ -56,7 +56,7 @@ def _counted(items: Iterable[Any], progress: Any, description: str) -> Iterator[
 
 
 def _read_files(paths: list[Path], progress: Any) -> tuple[Any, list[Any]]:
-    from cspkit.billing.recon_readers import read_recon
+    from cspkit.billing.recon_readers import concat_recon_frames, read_recon
 
     frames, reports = [], []
     for path in paths:
@@ -67,12 +67,7 @@ def _read_files(paths: list[Path], progress: Any) -> tuple[Any, list[Any]]:
         progress.remove_task(task)
         frames.append(report.frame)
         reports.append(report)
-    import pandas as pd
-
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    if len(frames) > 1:
-        frame["SourceFile"] = frame["SourceFile"].astype("category")
-    return frame, reports
+    return concat_recon_frames(frames, "invoice"), reports
 
 
 def _invoice_totals(values: tuple[str, ...]) -> dict[str, Decimal]:

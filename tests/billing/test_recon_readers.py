@@ -21,6 +21,7 @@ from cspkit.billing.recon_columns import (
 )
 from cspkit.billing.recon_readers import (
     MONEY,
+    concat_recon_frames,
     parse_recon_date,
     parse_recon_number,
     read_recon,
@@ -500,6 +501,22 @@ def test_several_files_concatenate_with_source(tmp_path: Path) -> None:
         read_recon_files([a, daily])
 
 
+def test_frames_read_one_by_one_concatenate_like_read_recon_files(tmp_path: Path) -> None:
+    """The CLI and the export reader read file by file (progress, blobs) and join the frames with this rule."""
+    a = write_csv(tmp_path / "a.csv", [base_row()])
+    b = write_csv(tmp_path / "b.csv", [base_row(), base_row()])
+    one, two = read_recon(a).frame, read_recon(b).frame
+    joined = concat_recon_frames([one, two])
+    assert isinstance(joined["SourceFile"].dtype, pd.CategoricalDtype)
+    assert joined["SourceFile"].astype(str).tolist() == ["a.csv", "b.csv", "b.csv"]
+    assert joined.index.tolist() == [0, 1, 2] and joined["SourceRow"].tolist() == [1, 1, 2]
+    pd.testing.assert_frame_equal(joined, read_recon_files([a, b])[0])
+    assert concat_recon_frames([one]) is one
+    empty = concat_recon_frames([], "daily")
+    assert len(empty) == 0 and list(empty.columns[:-2]) == list(DAILY_USAGE_COLUMNS)
+    assert empty["UsageDate"].dtype == "datetime64[ns, UTC]"
+
+
 def test_typed_values_are_trimmed_and_cased_with_or_without_non_ascii_text(tmp_path: Path) -> None:
     """The ASCII fast paths and the Unicode ones give the same values (the reader picks one per column chunk)."""
     upper = SUB.upper()
@@ -551,15 +568,15 @@ def test_a_bad_value_is_reported_before_a_later_broken_row(tmp_path: Path, monke
     """Chunks are converted while later ones are parsed; errors still come in file order."""
     import time
 
-    import cspkit.billing.recon_readers as readers
+    import cspkit.billing.recon_text as csv_reading
 
-    convert = readers._flush
+    convert = csv_reading._flush
 
     def slow_flush(*args: object) -> None:  # the parser reaches the broken row while the first chunk converts
         time.sleep(0.5)
         convert(*args)
 
-    monkeypatch.setattr(readers, "_flush", slow_flush)
+    monkeypatch.setattr(csv_reading, "_flush", slow_flush)
 
     def broken_file(name: str, unit_price: str) -> Path:
         rows = [base_row() for _ in range(4000)]  # ≈ 2.4 MB: 1 MB blocks of ~1,700 rows; the broken row in the second
