@@ -32,3 +32,33 @@ def emulator_client(emulator: Any) -> Iterator[Callable[..., PartnerCenter]]:
     yield make
     for client in made:
         client.close()
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` of a socket that accepts connections and never answers (a hung Partner Center)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.1)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])  # keep it open, say nothing
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()

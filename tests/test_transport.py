@@ -221,42 +221,11 @@ def test_the_token_never_reaches_logs(caplog):
 
 
 # -- the call's time budget (issue 12, item 3) ----------------------------------------------------------------------
-@pytest.fixture
-def silent_server():
-    """A socket on loopback that accepts connections and never answers."""
-    import socket
-    import threading
-
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            held.append(conn)  # keep it open, say nothing
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
-
-
-def test_an_endpoint_that_never_answers_fails_within_the_budget_and_says_how_long(silent_server):
+def test_an_endpoint_that_never_answers_fails_within_the_budget_and_says_how_long(silent_endpoint):
     from cspkit.errors import APITimeoutError
 
     notices = []
-    transport = Transport(silent_server, lambda force: "t", deadline=1.5, timeout=(10.0, 60.0),
+    transport = Transport(silent_endpoint, lambda force: "t", deadline=1.5, timeout=(10.0, 60.0),
                           on_retry=notices.append)
     with pytest.raises(APITimeoutError) as caught:
         transport.request("GET", "customers")

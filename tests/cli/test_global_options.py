@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
-import threading
 
 import pytest
 import responses
@@ -88,32 +86,6 @@ def test_a_short_wait_is_not_announced(env):
     result = run(["customers", "list"], {**env, "CSPKIT_ENDPOINT": "https://pc.test", "CSPKIT_ACCESS_TOKEN": "t"})
     assert result.exit_code == 0 and len(responses.calls) == 2  # retried after well under 3 s of back-off
     assert "next try in" not in result.stderr
-
-
-@pytest.fixture
-def silent_endpoint():
-    """Accepts connections on loopback and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    server.settimeout(0.1)
-    held, stop = [], threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
 
 
 def test_a_silent_endpoint_fails_within_the_timeout_option_and_says_how_long(env, silent_endpoint):
