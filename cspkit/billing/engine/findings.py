@@ -24,13 +24,13 @@ _FINEST = Decimal(1).scaleb(-15)
 
 
 def _rows(con: Any, expr: Any) -> list[dict[str, Any]]:
-    from cspkit.billing.engine.variances import _rows as rows
+    from cspkit.billing.engine.relations import rows
 
     return rows(con, expr)
 
 
 def _plain(value: Any, column: str = "") -> Any:
-    from cspkit.billing.engine.variances import _plain as plain
+    from cspkit.billing.engine.relations import plain
 
     return plain(value, column)
 
@@ -114,7 +114,7 @@ def unit_prices(con: Any, t: Any, price_list: pd.DataFrame, tol: Any) -> Found:
             continue
         shown = exact if exact == exact.quantize(_MICRO) else cent
         promo = r["PromotionId"]
-        from cspkit.billing.reconcile import _division
+        from cspkit.billing.recon_shared import division_evidence as _division
 
         text = (f"price list {term}/{plan} {r['ccy']} on {_day(r['OrderDate'])}: "
                 f"{_division(term_price, int(r['periods']), exact, cent)}; line: {v}"
@@ -202,7 +202,7 @@ def missing_charges(con: Any, f: Any, sub_tab: Any, subs: pd.DataFrame, period: 
                     price_list: pd.DataFrame | None) -> Found:  # fmt: skip
     """missing_charge (§4): the subscriptions of :func:`cspkit.billing.engine.checks.uncharged_subscriptions`, with
     the expected charge from the price list and the customer's name from the lines."""
-    from cspkit.billing.reconcile import _missing_charge_rows
+    from cspkit.billing.recon_shared import missing_charge_rows as _missing_charge_rows
 
     todo = con.to_pyarrow(checks.uncharged_subscriptions(f, sub_tab, *period).select("sub_row", "plan"))
     if not todo.num_rows:

@@ -63,7 +63,7 @@ def _money(series: pd.Series | None, n: int) -> pa.Array:
 def _timestamps(series: pd.Series | None, n: int) -> pa.Array:
     if series is None:
         return pa.nulls(n, pa.timestamp("ns", tz="UTC"))
-    from cspkit.billing.reconcile import _to_utc
+    from cspkit.billing.recon_shared import to_utc as _to_utc
 
     values = _to_utc(series.reset_index(drop=True))
     return pa.array(values.to_numpy(dtype="datetime64[ns]", na_value=np.datetime64("NaT")),
@@ -102,3 +102,23 @@ def subscription_table(subs: pd.DataFrame) -> pa.Table:
         table[name] = _timestamps(subs[name], n)
     table["is_trial"] = pa.array(subs["is_trial"].to_numpy(dtype=bool))
     return pa.table(table)
+
+
+#: Columns shown with 2 places (amounts and prices), as the in-memory engine shows them.
+AMOUNTS = frozenset({"Subtotal", "TaxTotal", "Total", "UnitPrice", "EffectiveUnitPrice"})
+
+
+def plain(value: Any, column: str = "") -> Any:
+    """A decimal(38, 15) cell → Decimal without the padding zeros (``100.00``, ``-5.032258``, ``10``): amounts and
+    prices keep 2 places, as the in-memory engine shows them."""
+    if value is None:
+        return None
+    places = 2 if column in AMOUNTS else 0
+    value = value.normalize()
+    return value.quantize(Decimal(1).scaleb(-places)) if value.as_tuple().exponent > -places else value
+
+
+def rows(con: Any, expr: Any) -> list[dict[str, Any]]:
+    """The rows of ``expr`` run on ``con``, as dicts in line order (``pos``)."""
+    table: pa.Table = con.to_pyarrow(expr)
+    return sorted(table.to_pylist(), key=lambda r: r.get("pos", 0))

@@ -116,7 +116,7 @@ def result_totals(con: Any, f: ir.Table, subs: pd.DataFrame | None, variances: p
     subscription × currency (billed seats by :func:`cspkit.billing.engine.checks.billed_seats`, quantity and status
     from ``subs``). ``variances``: the variance rows with ``_pos`` (the line, -1 when none)."""
     from cspkit.billing.engine.checks import billed_seats
-    from cspkit.billing.engine.variances import _plain
+    from cspkit.billing.engine.relations import plain as _plain
 
     placed = variances["_pos"].to_numpy(dtype=np.int64)
     var = ibis.memtable(pa.table({"pos": pa.array(placed[placed >= 0], pa.int64())}))

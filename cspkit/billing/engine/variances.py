@@ -12,10 +12,11 @@ from typing import Any
 import ibis
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from cspkit.billing.engine import checks, findings, prices
 from cspkit.billing.engine.relations import line_table, subscription_table
+from cspkit.billing.engine.relations import plain as _plain
+from cspkit.billing.engine.relations import rows as _rows
 
 __all__ = ["DONE", "connect", "prepare", "line_variances"]
 
@@ -37,19 +38,6 @@ def connect(engine: str = "duckdb", **options: Any) -> Any:
 
 def _day(value: Any) -> str:
     return "" if value is None or value != value else pd.Timestamp(value).strftime("%Y-%m-%d")
-
-
-_AMOUNTS = frozenset({"Subtotal", "TaxTotal", "Total", "UnitPrice", "EffectiveUnitPrice"})
-
-
-def _plain(value: Any, column: str = "") -> Any:
-    """A decimal(38, 15) cell → Decimal without the padding zeros (``100.00``, ``-5.032258``, ``10``): amounts and
-    prices keep 2 places, as the in-memory engine shows them."""
-    if value is None:
-        return None
-    places = 2 if column in _AMOUNTS else 0
-    value = value.normalize()
-    return value.quantize(Decimal(1).scaleb(-places)) if value.as_tuple().exponent > -places else value
 
 
 def line_variances(con: Any, lines: pd.DataFrame, subs: pd.DataFrame | None, history: pd.DataFrame | None,
@@ -101,11 +89,6 @@ def _stored(con: Any, expr: Any, name: str) -> Any:
     """``expr`` computed once into a temporary table of the backend (the checks then read it instead of each
     recomputing the joins and flags)."""
     return con.create_table(f"cspkit_{name}_{uuid.uuid4().hex}", expr, temp=True)
-
-
-def _rows(con: Any, expr: Any) -> list[dict[str, Any]]:
-    table: pa.Table = con.to_pyarrow(expr)
-    return sorted(table.to_pylist(), key=lambda r: r.get("pos", 0))
 
 
 def _amounts(con: Any, f: Any, tol: Any) -> list[tuple[str, int, dict[str, Any]]]:
