@@ -133,7 +133,9 @@ class CustomerOnboarding:
         if entry.status != "unknown":  # an unknown create is resent with its MS-RequestId, unchecked
             check = check or self.check(new)
             if check.problems:
-                error = PolicyError("customer not created: " + "; ".join(check.problems))
+                error = PolicyError("customer not created: " + "; ".join(check.problems),
+                                    reason="address_or_domain_invalid",
+                                    hint="Correct the address (or pick another domain) and run again.")
                 self.ledger.fail(entry.id, error, status="refused")
                 raise error
         self.ledger.submitted(entry.id, request_id=entry.request_id or "")
