@@ -31,6 +31,20 @@ US_STATES = frozenset(
 _US_ZIP = re.compile(r"\d{5}(-\d{4})?")
 
 
+def _us_address_problems(address: dict[str, Any]) -> list[str]:
+    """The emulator's address rule: for the US, a USPS state code and a ``NNNNN[-NNNN]`` postal code.
+
+    Returns the wire names of the invalid fields (``State``, ``PostalCode``); empty when valid or not in the US."""
+    if str(address.get("country") or "").upper() != "US":
+        return []
+    bad = []
+    if str(address.get("state") or "").upper() not in US_STATES:
+        bad.append("State")
+    if not _US_ZIP.fullmatch(str(address.get("postalCode") or "").strip()):
+        bad.append("PostalCode")
+    return bad
+
+
 class CatalogOps:
     """Operations of :class:`~cspkit.emulator.backend.Backend` on its state (its lock, clock and tables)."""
 
@@ -72,10 +86,9 @@ class CatalogOps:
             domain = f"{domain}.onmicrosoft.com"
         if any(c.domain.lower() == domain.lower() for c in self.customers.values()):
             raise EmulatorError(409, "600067", f"Domain {domain} is already in use.")
-        if country == "US":
-            check = self.validate_address({**(profile or {}), "country": country})
-            if check["status"] not in ("VerifiedShippable", "Verified"):
-                raise EmulatorError(400, "2007", f"Invalid address: {check.get('validationMessage')}")
+        bad = _us_address_problems({**(profile or {}), "country": country})
+        if bad:  # the 2017 "Validate an address" failure code; the create names the fields
+            raise EmulatorError(400, "2007", "Invalid address: field invalid for property: " + ", ".join(bad))
         customer = self._add_customer(
             {"companyName": company_name, "domain": domain, "country": country, **(profile or {})}, accepted=False
         )
@@ -104,12 +117,7 @@ class CatalogOps:
             raise EmulatorError(400, "800002", f"Address is missing {', '.join(missing)}.")
         original = {k: a[k] for k in ("country", "region", "city", "state", "addressLine1", "addressLine2",
                                       "addressLine3", "postalCode") if a.get(k)}
-        bad = []
-        if str(a["country"]).upper() == "US":
-            if str(a.get("state") or "").upper() not in US_STATES:
-                bad.append("State")
-            if not _US_ZIP.fullmatch(str(a["postalCode"]).strip()):
-                bad.append("PostalCode")
+        bad = _us_address_problems(a)
         if bad:
             return {"originalAddress": original, "suggestedAddresses": [], "status": "None",
                     "validationMessage": "Address field invalid for property: "
