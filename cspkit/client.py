@@ -7,6 +7,7 @@ from typing import Any
 from cspkit.auth import Credential, StaticTokenCredential, credential_from_settings
 from cspkit.config import Settings, load_settings
 from cspkit.errors import ConfigurationError
+from cspkit.resources.agreements import Agreements
 from cspkit.resources.billing_exports import GRAPH_SCOPE, BillingExports
 from cspkit.resources.carts import Carts
 from cspkit.resources.catalog import Catalog
@@ -91,6 +92,7 @@ class PartnerCenter:
             lambda: self.transport_for(self.settings.graph_endpoint, scopes=[GRAPH_SCOPE], api_prefix="v1.0")
         )
         self.customers = Customers(self.transport)
+        self.agreements = Agreements(self.transport)
         self.catalog = Catalog(self.transport)
         self.carts = Carts(self.transport)
         self.orders = Orders(self.transport)

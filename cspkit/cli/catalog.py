@@ -1,4 +1,4 @@
-"""``cspkit customers`` and ``cspkit catalog``: the partner's customers; products → SKUs → availabilities."""
+"""``cspkit catalog``: products → SKUs → availabilities (``cspkit customers`` is in :mod:`cspkit.cli.customers`)."""
 
 from __future__ import annotations
 
@@ -9,24 +9,7 @@ import click
 from cspkit.cli.context import ordering_context
 from cspkit.cli.output import emit
 
-__all__ = ["catalog_group", "customers_group"]
-
-
-@click.group("customers")
-def customers_group() -> None:
-    """The partner's customers."""
-
-
-@customers_group.command("list")
-@click.option("--page-size", type=click.IntRange(1, 500), default=None, help="Customers per request page.")
-@click.pass_obj
-def customers_list(state: Any, page_size: int | None) -> None:
-    """List every customer (walks all pages)."""
-    customers = list(ordering_context(state).pc.customers.list(page_size=page_size))
-    rows = [{"id": c.id, "company_name": c.company_name, "domain": c.domain,
-             "relationship": c.relationship_to_partner} for c in customers]
-    emit(rows, columns=["id", "company_name", "domain", "relationship"], fmt=state.output, wire=customers,
-         title="Customers")
+__all__ = ["catalog_group"]
 
 
 # =====================================================================================================================

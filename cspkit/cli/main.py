@@ -23,7 +23,19 @@ import click
 
 from cspkit._version import __version__
 from cspkit.cli import auth as auth_cli
-from cspkit.cli import billing, catalog, demo, emulator, exports, ledger, orders, pricelist, subscriptions, usage
+from cspkit.cli import (
+    billing,
+    catalog,
+    customers,
+    demo,
+    emulator,
+    exports,
+    ledger,
+    orders,
+    pricelist,
+    subscriptions,
+    usage,
+)
 from cspkit.cli.output import OUTPUT_FORMATS, note
 from cspkit.config import Settings, load_settings, tighten_home
 from cspkit.errors import EXIT_FAILED, EXIT_USAGE, APIError, CspkitError
@@ -239,7 +251,8 @@ def cli(
 
 
 billing.invoices_group.add_command(exports.export_command)
-for _command in (demo.demo, auth_cli.auth, emulator.emulator_group, catalog.customers_group, catalog.catalog_group,
+for _command in (demo.demo, auth_cli.auth, emulator.emulator_group, customers.customers_group,
+                 catalog.catalog_group,
                  orders.order_group, orders.orders_group, subscriptions.subscriptions_group, ledger.ledger_group,
                  ledger.audit_cmd, billing.invoices_group, billing.reconcile_cmd, pricelist.pricelist_group,
                  usage.usage_group):

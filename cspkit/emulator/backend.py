@@ -132,7 +132,8 @@ class Backend(CatalogOps, OrderOps, BillingOps):
         for c in customers or []:
             self._add_customer(c)
 
-    def _add_customer(self, c: dict[str, Any]) -> Customer:
+    def _add_customer(self, c: dict[str, Any], *, accepted: bool = True) -> Customer:
+        """Add a customer; ``accepted``: it has confirmed the Microsoft Customer Agreement (seeded customers do)."""
         profile = {k: v for k, v in c.items() if k not in ("id", "commerceId", "companyName", "domain", "country")}
         customer = Customer(
             id=c.get("id") or self.ids.guid(),
@@ -143,6 +144,7 @@ class Backend(CatalogOps, OrderOps, BillingOps):
             profile=profile,
             created=self.now(),
         )
+        customer.agreements = [self._seed_agreement(customer)] if accepted else []
         self.customers[customer.id] = customer
         return customer
 

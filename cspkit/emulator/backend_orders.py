@@ -153,6 +153,7 @@ class OrderOps:
         if now >= cart.expires:
             raise EmulatorError(400, "800002", f"Cart {cart_id} expired at {cart.expires.isoformat()}.")
         customer = self.customers[cart.customer_id]
+        self.require_customer_agreement(customer)
         for line in cart.lines:  # revalidate: time has passed (parents cancelled, catalog reseeded, ...)
             self._validate_line(customer, line, None)
         groups: dict[str, list[CartLine]] = {}
@@ -190,6 +191,7 @@ class OrderOps:
         key = f"order:{request_id}" if request_id else None
         if key and key in self.request_results:
             return self.orders[self.request_results[key]]
+        self.require_customer_agreement(customer)
         lines = self._prepare_lines(customer, lines)
         bad = [x for ln in lines for x in (ln, *ln.addon_items) if x.error]
         if bad:

@@ -46,6 +46,9 @@ class Customer:
     profile: dict[str, Any] = field(default_factory=dict)  # billing profile: names, email, address, culture
     created: datetime | None = None
     relationship: str = "reseller"
+    # Microsoft Customer Agreement acceptances (wire-shaped dicts). None: a state saved before they were tracked
+    # (such customers, like the seeded ones, count as having accepted).
+    agreements: list[dict[str, Any]] | None = None
 
 
 @dataclass

@@ -6,12 +6,12 @@ List responses carry only ``id``, ``companyProfile`` and ``relationshipToPartner
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from cspkit.models.base import PCModel
 from cspkit.models.common import ResourceAttributes
 
-__all__ = ["Address", "BillingProfile", "CompanyProfile", "Customer"]
+__all__ = ["Address", "AddressValidationResult", "BillingProfile", "CompanyProfile", "Customer"]
 
 
 class Address(PCModel):
@@ -86,3 +86,26 @@ class Customer(PCModel):
         if self.company_profile and self.company_profile.address:
             return self.company_profile.address.country
         return None
+
+
+class AddressValidationResult(PCModel):
+    """``AddressValidationResponse`` of "Validate an address" (``POST /v1/validations/address``, 200).
+
+    ``status`` is one of ``VerifiedShippable``, ``Verified``, ``InteractionRequired``, ``StreetPartial``,
+    ``PremisesPartial``, ``Multiple``, ``None`` (address incorrect), ``NotValidated``; ``suggestedAddresses``
+    holds up to three candidates; ``validationMessage`` says what is wrong.
+    Source: learn.microsoft.com/partner-center/developer/validate-an-address (REST response, May 2021 shape).
+    """
+
+    original_address: Address | None = None
+    suggested_addresses: list[Address] | None = None
+    status: str | None = None
+    validation_message: str | None = None
+
+    #: Statuses that mean the address can be used as is (the rest need a correction or a confirmation).
+    VALID_STATUSES: ClassVar[tuple[str, ...]] = ("verifiedshippable", "verified")
+
+    @property
+    def is_valid(self) -> bool:
+        """True for ``VerifiedShippable`` / ``Verified`` (any case)."""
+        return (self.status or "").lower() in self.VALID_STATUSES

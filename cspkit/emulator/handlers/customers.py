@@ -1,8 +1,11 @@
-"""Customers: list (seek-paged, ``starts_with`` filter), create, get, company and billing profiles."""
+"""Customers: list (seek-paged, ``starts_with`` filter), create, get, company and billing profiles; domain
+availability (``HEAD /domains/{domain}``: 200 taken, 404 free), address validation (``POST /validations/address``)
+and the Microsoft Customer Agreement (template metadata, acceptances)."""
 
 from __future__ import annotations
 
 import json
+import uuid
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -56,7 +59,10 @@ async def create_customer(request: Request) -> Response:
         profile=profile,
         request_id=request.scope["state"].get("request_id"),
     )
-    return respond(wire.customer(customer), 201)
+    body = wire.customer(customer)
+    # "Create a customer" answers with the new tenant's first admin credentials (a throwaway password here)
+    body["userCredentials"] = {"userName": "admin", "password": uuid.uuid4().hex[:12]}
+    return respond(body, 201)
 
 
 def get_customer(request: Request, customer_id: str) -> Response:
@@ -71,3 +77,28 @@ def get_customer_company_profile(request: Request, customer_id: str) -> Response
 def get_customer_billing_profile(request: Request, customer_id: str) -> Response:
     """Get a customer's billing profile (CustomerBillingProfile)."""
     return respond(wire.billing_profile(backend_of(request).get_customer(customer_id)))
+
+
+def check_domain_availability(request: Request, domain: str) -> Response:
+    """Verify domain availability: 200 (no body) when the domain exists, 404 when it is available."""
+    if backend_of(request).domain_exists(domain):
+        return Response(status_code=200)
+    raise EmulatorError(404, "600033", f"Domain {domain} was not found.")
+
+
+async def validate_address(request: Request) -> Response:
+    return respond(backend_of(request).validate_address(await body_json(request)))
+
+
+def list_agreement_metadata(request: Request, agreementType: str | None = None) -> Response:  # noqa: N803
+    items = backend_of(request).list_agreement_metadata(agreementType)
+    return respond(wire.collection(items, self_uri=f"/agreements?agreementType={agreementType or ''}"))
+
+
+async def create_customer_agreement(request: Request, customer_id: str) -> Response:
+    return respond(backend_of(request).create_agreement(customer_id, await body_json(request)), 201)
+
+
+def list_customer_agreements(request: Request, customer_id: str, agreementType: str | None = None) -> Response:  # noqa: N803
+    items = backend_of(request).list_customer_agreements(customer_id, agreementType)
+    return respond(wire.collection(items, self_uri=f"/customers/{customer_id}/agreements"))
