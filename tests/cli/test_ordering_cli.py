@@ -311,3 +311,15 @@ def test_ledger_resume_checks_out_the_journaled_cart(run, emulator, tmp_path):
     [entry] = led.list()
     assert (entry.status, entry.cart_id) == ("done", order.cart_id)
     led.close()
+
+
+def test_a_late_cancellation_advises_auto_renew_off_only_while_it_is_on(run, emulator):
+    sub_id = subscription_of(emulator, as_json(place(run, quantity="3")))
+    emulator.clock.advance(days=8)
+    cancel = run("--yes", "subscriptions", "cancel", "--customer", CONTOSO, sub_id)
+    assert cancel.exit_code == 1 and "turn auto-renew off" in cancel.stderr
+    assert run("--yes", "subscriptions", "auto-renew", "off", "--customer", CONTOSO, sub_id).exit_code == 0
+    again = run("--yes", "subscriptions", "cancel", "--customer", CONTOSO, sub_id)
+    assert again.exit_code == 1 and "closed at 2026-11-09 09:00 UTC" in again.stderr
+    assert "auto-renew is already off" in again.stderr and "turn auto-renew off" not in again.stderr
+    assert emulator.backend.subscriptions[sub_id].status == "active"
