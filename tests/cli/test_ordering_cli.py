@@ -323,3 +323,18 @@ def test_a_late_cancellation_advises_auto_renew_off_only_while_it_is_on(run, emu
     assert again.exit_code == 1 and "closed at 2026-11-09 09:00 UTC" in again.stderr
     assert "auto-renew is already off" in again.stderr and "turn auto-renew off" not in again.stderr
     assert emulator.backend.subscriptions[sub_id].status == "active"
+
+
+def test_orders_list_explains_the_listing_delay_for_a_just_placed_order(run, emulator):
+    order_id = as_json(place(run, quantity="2"))[0]["id"]
+    result = run("-o", "json", "orders", "list", "--customer", CONTOSO)
+    assert json.loads(result.stdout) == []  # Partner Center (and the emulator) list it after up to 15 minutes
+    assert f"Not listed yet: {order_id} (placed 0 min ago, ledger entry 1)" in result.stderr
+    assert "up to 15 minutes" in result.stderr and f"orders show --customer {CONTOSO} {order_id}" in result.stderr
+    shown = as_json(run("-o", "json", "orders", "show", "--customer", CONTOSO, order_id))
+    assert shown[0]["id"] == order_id  # get-by-id, the reliable path, reads it at once
+    elsewhere = run("orders", "list", "--customer", FOURTH)  # nothing ordered there: nothing to explain
+    assert "Not listed yet" not in elsewhere.stderr
+    emulator.clock.advance(minutes=16)
+    listed = run("-o", "json", "orders", "list", "--customer", CONTOSO)
+    assert [o["id"] for o in json.loads(listed.stdout)] == [order_id] and "Not listed yet" not in listed.stderr
