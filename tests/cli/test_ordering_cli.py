@@ -338,3 +338,20 @@ def test_orders_list_explains_the_listing_delay_for_a_just_placed_order(run, emu
     emulator.clock.advance(minutes=16)
     listed = run("-o", "json", "orders", "list", "--customer", CONTOSO)
     assert [o["id"] for o in json.loads(listed.stdout)] == [order_id] and "Not listed yet" not in listed.stderr
+
+
+def test_the_plan_is_priced_through_the_price_sheet_api_without_a_price_list_file(run, emulator, tmp_path):
+    import re
+    import stat
+
+    result = run("order", "place", "--dry-run", "--customer", CONTOSO, "--item", BASIC, "--quantity", "10",
+                 "--term", "P1Y", "--billing", "monthly")
+    assert result.exit_code == 0, result.output
+    table = dict(re.findall(r"│ (\w+)\s+│ (.+?)\s+│", result.stderr))
+    assert table["term_price"].endswith(" USD") and table["term_price"] != "unknown"
+    assert table["billing_periods"] == "12" and table["term_total"].endswith(" USD")
+    cached = sorted((tmp_path / "pricesheets" / "emulator").iterdir())
+    assert [f.name.rsplit(".", 1)[0] for f in cached] == ["US_marketplace_current_202611",
+                                                         "US_updatedlicensebased_current_202611"]
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in cached)
+    assert list(emulator.backend.orders.values()) == []

@@ -41,6 +41,7 @@ class OrderPlan:
             billing period (term price ÷ billing periods, to the cent: the invoice's UnitPrice), ``period_total``
             period price × quantity (each bill), ``term_total`` term price × quantity (the whole commitment).
             ``unit_price`` is ``period_price`` (what each invoice line will say per seat).
+        price_note: why the price is unknown or partly so (the price sheet could not be fetched), or None.
         parent_subscription_id: for a new-commerce add-on, the customer's subscription it is bought onto — sent as
             the cart line's ``provisioningContext.parentSubscriptionId`` (new-commerce add-ons are bought like base
             offers, without ``addonItems``: "Create a cart with add-ons", learn.microsoft.com/partner-center/developer/
@@ -70,6 +71,7 @@ class OrderPlan:
     term_total: Decimal | None = None
     force: bool = False
     parent_subscription_id: str | None = None
+    price_note: str | None = None
 
     @property
     def unit_price(self) -> Decimal | None:
@@ -108,7 +110,8 @@ class OrderPlan:
             "period_price": _money(self.period_price, self.currency),
             "period_total": _money(self.period_total, self.currency),
             "term_total": _money(self.term_total, self.currency),
-            "billing": "unknown (no price list, or no price in force in it)" if self.period_total is None else
+            "billing": f"unknown ({self.price_note or 'no price list, or no price in force in it'})"
+            if self.period_total is None else
             f"{_money(self.period_total, self.currency)} per billing period × {self.billing_periods} = "
             f"{_money(self.term_total, self.currency)} for the term",
             "cancellation": self.cancellation_policy or "not cancellable (no refund window in the catalog)",
