@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -73,8 +74,16 @@ def test_catalog_products_skus_availabilities(run):
         ("0001", "1", "300", "no"), ("0005", "1", "25", "yes")]
     avail = list(csv.DictReader(run("-o", "csv", "catalog", "availabilities", "CFQ7TTC0LH18", "0001", "--country",
                                     "US").stdout.splitlines()))
-    assert [(a["catalog_item_id"], a["terms"], a["currency"]) for a in avail] == [
-        (BASIC_ITEM, "P1M/monthly P1Y/monthly P1Y/annual", "USD")]
+    policy = "full refund within 1 day, partial refund within 7 days of purchase"
+    assert [(a["catalog_item_id"], a["term_duration"], a["billing_cycle"], a["cancellation"]) for a in avail] == [
+        (BASIC_ITEM, "P1M", "monthly", policy), (BASIC_ITEM, "P1Y", "monthly", policy),
+        (BASIC_ITEM, "P1Y", "annual", policy)]
+    # prices from the market's price sheet, under the term-price rule: one seat, whole term and per billing period
+    money = [(a["term_price"], a["period_price"], a["billing_periods"]) for a in avail]
+    assert all(t.endswith(" USD") and p.endswith(" USD") for t, p, _ in money)
+    assert [n for _, _, n in money] == ["1", "12", "1"]
+    p1y_monthly = money[1]
+    assert Decimal(p1y_monthly[1].split()[0]) == (Decimal(p1y_monthly[0].split()[0]) / 12).quantize(Decimal("0.01"))
 
 
 # -- order place -------------------------------------------------------------------------------------------------
@@ -355,3 +364,16 @@ def test_the_plan_is_priced_through_the_price_sheet_api_without_a_price_list_fil
                                                          "US_updatedlicensebased_current_202611"]
     assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in cached)
     assert list(emulator.backend.orders.values()) == []
+
+
+def test_catalog_availabilities_without_a_price_sheet_still_lists_and_says_why(emulator, tmp_path):
+    env = {"CSPKIT_ENDPOINT": emulator.url, "CSPKIT_ACCESS_TOKEN": emulator.token, "CSPKIT_HOME": str(tmp_path),
+           "CSPKIT_CONFIG": os.devnull, "CSPKIT_DATABASE_URL": "",
+           "CSPKIT_PRICESHEET_ENDPOINT": f"{emulator.url}/no-such-host"}  # answers 404 for every sheet
+    result = CliRunner().invoke(cli, ["-o", "csv", "catalog", "availabilities", "CFQ7TTC0LH18", "0001", "--country",
+                                      "US"], env=env)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(result.stdout.splitlines()))
+    assert [(r["term_duration"], r["term_price"]) for r in rows] == [("P1M", ""), ("P1Y", ""), ("P1Y", "")]
+    assert "Prices unknown: price sheet US 202611: updatedlicensebased: " in result.stderr
+    assert emulator.token not in result.output

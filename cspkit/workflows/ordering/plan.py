@@ -183,12 +183,18 @@ def _human_duration(text: str | None) -> str:
 
 
 def describe_policy(term: AvailabilityTerm | None) -> str | None:
-    """``"full refund within 1 day, partial until 7 days after purchase"`` from the term's cancellation policy."""
+    """The term's cancellation policy in words, phases in ``sequenceId`` order: ``refundOptions`` ``[{type: "Full",
+    expiresAfter: "P1D"}, {type: "Partial", expiresAfter: "P7D"}]`` → ``"full refund within 1 day, partial refund
+    within 7 days of purchase"``; None without a policy (or without a term).
+
+    Source: the availability term's ``cancellationPolicies[].refundOptions[] {sequenceId, type, expiresAfter}``
+    (partner-center-api.md §2 "AvailabilityTerm" and §5.5; documented sample ``availabilities_list.json``;
+    Microsoft Learn ``new-commerce-cancellation-policy``)."""
     if term is None:
         return None
     options = [o for p in term.cancellation_policies or [] for o in p.refund_options]
     if not options:
         return None
     options.sort(key=lambda o: o.sequence_id or 0)
-    bits = [f"{(o.type or 'refund').lower()} refund until {_human_duration(o.expires_after)}" for o in options]
-    return ", ".join(bits) + " after purchase"
+    bits = [f"{(o.type or 'full').lower()} refund within {_human_duration(o.expires_after)}" for o in options]
+    return ", ".join(bits) + " of purchase"

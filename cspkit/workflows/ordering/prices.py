@@ -24,7 +24,7 @@ from typing import Any
 
 from cspkit.errors import CspkitError
 
-__all__ = ["PRICE_VIEWS", "PriceSheetSource", "owner_only"]
+__all__ = ["PRICE_VIEWS", "PriceSheetSource", "owner_only", "term_prices"]
 
 #: The views a plan may need: new commerce (licence-based, software) and marketplace (SaaS).
 PRICE_VIEWS = ("updatedlicensebased", "marketplace")
@@ -92,3 +92,36 @@ class PriceSheetSource:
             self.files[market] = files
             self._frames[(market, month)] = frame
             return frame
+
+
+def term_prices(price_list: Any, availability: Any, *, currency: str | None = None,
+                on: datetime | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+    """One seat's price for each term of ``availability`` (:class:`cspkit.models.catalog.Availability`), under
+    Microsoft's term-price rule (:func:`cspkit.billing.pricelist_margins.preview_cart_cost`; Microsoft Learn "New
+    commerce license-based pricing and offers").
+
+    Returns:
+        ``(term duration, billing cycle)`` → ``{"term_price", "billing_periods", "period_price", "currency"}``
+        (Decimal money in ``currency``) for the terms with a price in force on ``on`` (default now); terms
+        without a price are left out, as is everything when ``price_list`` is None.
+    """
+    if price_list is None or not availability.terms:
+        return {}
+    from cspkit.billing.pricelist_analysis import preview_cart_cost
+
+    item = availability.resolved_catalog_item_id
+    if not item:
+        return {}
+    currency = currency or (availability.default_currency.code if availability.default_currency else None) or "USD"
+    keys = [(t.duration, t.billing_cycle) for t in availability.terms if t.duration and t.billing_cycle]
+    try:
+        frame = preview_cart_cost(price_list, [{"catalog_item_id": item, "quantity": 1, "term_duration": d,
+                                                "billing_cycle": b, "currency": currency} for d, b in keys], on=on)
+    except (ValueError, KeyError):
+        return {}
+    prices = {}
+    for key, row in zip(keys, frame.to_dict("records"), strict=True):
+        if bool(row["PriceFound"]):
+            prices[key] = {"term_price": row["TermPrice"], "billing_periods": int(row["BillingPeriods"]),
+                           "period_price": row["PeriodPrice"], "currency": row["Currency"] or currency}
+    return prices

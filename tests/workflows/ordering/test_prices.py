@@ -118,3 +118,38 @@ def test_a_given_price_list_wins_over_the_price_sheet(emulator_client, ledger):
         plan = service.plan(CONTOSO, item=BASIC, quantity=1, term_duration="P1Y", billing_cycle="annual",
                             on=datetime(2026, 11, 5, tzinfo=UTC))
     assert isinstance(plan.term_price, Decimal) and plan.term_price > 0 and plan.price_note is None
+
+
+SHARED = Path(__file__).resolve().parents[3] / ".." / "shared"
+
+
+def test_term_prices_and_policy_of_the_documented_availability_from_the_real_price_list():
+    import json
+
+    from cspkit.models.catalog import Availability
+    from cspkit.workflows.ordering.plan import describe_policy
+    from cspkit.workflows.ordering.prices import term_prices
+
+    sample = SHARED / "reference" / "samples" / "availabilities_list.json"
+    real = SHARED / "realdata" / "nce-pricelist-US-2025-11.csv"
+    if not sample.exists() or not real.exists():
+        pytest.skip(f"shared reference files absent ({sample}, {real})")
+    availability = Availability.from_wire(json.loads(sample.read_text())["response"]["body"]["items"][0])
+    # the documented term: P1Y billed "Annual", refundOptions [{sequenceId 0, Full, P1D}]
+    assert describe_policy(availability.terms[0]) == "full refund within 1 day of purchase"
+    # the real list writes SkuId "1" for 0001 and prices CFQ7TTC0LH18/0001 P1Y Annual at UnitPrice 57.6
+    prices = term_prices(read_price_list(real), availability, on=datetime(2025, 11, 15, tzinfo=UTC))
+    assert prices == {("P1Y", "annual"): {"term_price": Decimal("57.6"), "billing_periods": 1,
+                                          "period_price": Decimal("57.60"), "currency": "USD"}}
+    assert term_prices(None, availability) == {}
+
+
+def test_describe_policy_orders_phases_by_sequence():
+    from cspkit.models.catalog import AvailabilityTerm
+    from cspkit.workflows.ordering.plan import describe_policy
+
+    term = AvailabilityTerm.from_wire({"duration": "P1Y", "billingCycle": "monthly", "cancellationPolicies": [
+        {"refundOptions": [{"sequenceId": 1, "type": "Partial", "expiresAfter": "P7D"},
+                           {"sequenceId": 0, "type": "Full", "expiresAfter": "PT72H"}]}]})
+    assert describe_policy(term) == "full refund within 72 hours, partial refund within 7 days of purchase"
+    assert describe_policy(AvailabilityTerm.from_wire({"duration": "P1M"})) is None and describe_policy(None) is None
