@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from cspkit.cli.context import ordering_context
-from cspkit.cli.output import emit
+from cspkit.cli.output import emit, note
 
 __all__ = ["catalog_group"]
 
@@ -60,12 +60,43 @@ def catalog_skus(state: Any, product_id: str, country: str) -> None:
 @click.option("--country", required=True)
 @click.pass_obj
 def catalog_availabilities(state: Any, product_id: str, sku_id: str, country: str) -> None:
-    """List the availabilities of a SKU with their terms (term duration / billing cycle)."""
-    availabilities = ordering_context(state).pc.catalog.availabilities(product_id, sku_id, country=country.upper())
-    rows = [{"id": a.id, "catalog_item_id": a.resolved_catalog_item_id,
-             "terms": " ".join(f"{t.duration}/{t.billing_cycle}" for t in a.terms),
-             "currency": a.default_currency.code if a.default_currency else None,
-             "purchasable": a.is_purchasable, "segment": a.segment} for a in availabilities]
-    emit(rows, columns=["id", "catalog_item_id", "terms", "currency", "purchasable", "segment"], fmt=state.output,
-         wire=availabilities, title=f"Availabilities of {product_id}:{sku_id}")
+    """List the availabilities of a SKU, one row per term: duration, billing cycle, the price of one seat (for the
+    whole term and per billing period, from the market's price sheet) and the cancellation policy."""
+    from cspkit.workflows.ordering.plan import describe_policy
+    from cspkit.workflows.ordering.prices import PriceSheetSource, term_prices
 
+    ctx = ordering_context(state)
+    market = country.upper()
+    availabilities = ctx.pc.catalog.availabilities(product_id, sku_id, country=market)
+    clock = ctx.clock()
+    source = PriceSheetSource(ctx.pc.pricesheets, clock=clock)
+    price_list = source(market) if availabilities else None
+    on = clock() if clock else None
+    rows = []
+    for a in availabilities:
+        prices = term_prices(price_list, a, on=on)
+        currency = a.default_currency.code if a.default_currency else None
+        for t in a.terms or [None]:
+            price = prices.get((t.duration, t.billing_cycle), {}) if t else {}
+            money = price.get("currency") or currency
+            rows.append({
+                "id": a.id, "catalog_item_id": a.resolved_catalog_item_id,
+                "term_duration": t.duration if t else None, "billing_cycle": t.billing_cycle if t else None,
+                "term_price": _money(price.get("term_price"), money),
+                "period_price": _money(price.get("period_price"), money),
+                "billing_periods": price.get("billing_periods"), "currency": currency,
+                "cancellation": (describe_policy(t) or "no refund window") if t else None,
+                "purchasable": a.is_purchasable, "segment": a.segment,
+            })
+    emit(rows, columns=["id", "catalog_item_id", "term_duration", "billing_cycle", "term_price", "period_price",
+                        "billing_periods", "currency", "cancellation", "purchasable", "segment"], fmt=state.output,
+         wire=availabilities, title=f"Availabilities of {product_id}:{sku_id} ({market})")
+    if availabilities and source.problems.get(market):
+        note(f"Prices unknown: {source.problems[market]}")
+
+
+def _money(value: Any, currency: str | None) -> str | None:
+    """``Decimal("72.00"), "USD"`` → ``"72.00 USD"``; None → None (no price in force, or no price sheet)."""
+    if value is None:
+        return None
+    return f"{value:.2f} {currency}" if currency else f"{value:.2f}"

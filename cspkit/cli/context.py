@@ -78,8 +78,11 @@ class OrderingContext:
     def service(self) -> Any:
         if self._service is None:
             from cspkit.workflows.ordering import Ordering
+            from cspkit.workflows.ordering.prices import PriceSheetSource
 
-            self._service = Ordering(self.pc, self.ledger, price_list=self.price_list(), clock=self.clock())
+            price_list, clock = self.price_list(), self.clock()  # no file: the price-sheet API, cached monthly
+            source = None if price_list is not None else PriceSheetSource(self.pc.pricesheets, clock=clock)
+            self._service = Ordering(self.pc, self.ledger, price_list=price_list, clock=clock, price_source=source)
         return self._service
 
 

@@ -166,4 +166,7 @@ def follow_link(state, uri: str) -> None:
     from cspkit.workflows.activation import follow_activation_link, rebase_link
 
     server = state.emulator_server()
-    click.echo(follow_activation_link(rebase_link(uri, server.url)))
+    try:
+        click.echo(follow_activation_link(rebase_link(uri.strip(), server.url)))
+    except ValueError as exc:  # not a link at all: bad usage
+        raise click.BadParameter(str(exc), param_hint="URI") from None

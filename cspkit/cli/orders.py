@@ -180,11 +180,18 @@ def orders_group() -> None:
 @click.pass_obj
 def orders_list(state: Any, customer_id: str, billing_type: str | None) -> None:
     """List a customer's orders (new orders can take up to 15 minutes to appear)."""
-    orders = ordering_context(state).pc.orders.list(customer_id, billing_type=billing_type)
+    ctx = ordering_context(state)
+    orders = ctx.pc.orders.list(customer_id, billing_type=billing_type)
     rows = [{"id": o.id, "creation_date": o.creation_date, "status": o.status, "billing_cycle": o.billing_cycle,
              "currency": o.currency_code, "line_items": len(o.line_items)} for o in orders]
     emit(rows, columns=["id", "creation_date", "status", "billing_cycle", "currency", "line_items"],
          fmt=state.output, wire=orders, title=f"Orders of {customer_id}")
+    if billing_type is None:  # filtered, a missing order may just be of another billing type
+        from cspkit.workflows.ordering import listing_delay_note, unlisted_orders
+
+        missing = unlisted_orders(ctx.ledger, customer_id, [o.id for o in orders if o.id])
+        if missing:
+            note(listing_delay_note(customer_id, missing))
 
 
 @orders_group.command("show")

@@ -136,8 +136,8 @@ class PriceSheets:
         stem.parent.mkdir(parents=True, exist_ok=True)
         partial = stem.with_name(f"{stem.name}.{os.getpid()}.part")
         first = b""
-        try:
-            with open(partial, "wb") as handle:
+        try:  # owner-only (0600) from the first byte: the cache holds the partner's negotiated prices
+            with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
                 for chunk in self.transport.iter_bytes(
                     self.path_for(market, view),
                     params={"timeline": timeline, "month": month},

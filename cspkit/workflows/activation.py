@@ -9,8 +9,9 @@ It speaks only HTTP, so it works against the emulated publisher and against any 
 
 from __future__ import annotations
 
+import html
 import re
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 import requests
 
@@ -36,28 +37,90 @@ def rebase_link(uri: str, base_url: str) -> str:
 def follow_activation_link(uri: str, *, timeout: float = 30.0) -> str:
     """Open ``uri`` (an activation link) and submit the landing page's activation form.
 
+    The link is the publisher's landing page with ``?token=<purchase token>`` (saas-fulfillment.md §"Purchase flow";
+    Microsoft Learn "Build the landing page for your SaaS offer"): the page resolves the token and offers to
+    activate. A page that answers without a form but with success (the publisher activated at once) is a success.
+
     Returns:
         The title of the page the publisher answers with (e.g. ``"Your subscription is active"``).
     Raises:
-        CspkitError: the page has no activation form (its title says why, e.g. an expired token).
-        APIConnectionError: the page could not be reached.
+        ValueError: ``uri`` is not an http(s) link with a host and a ``token`` (the CLI exits 2).
+        CspkitError: the page answered with an error status or without an activation form; the message gives the
+            status and the page's own words (e.g. an expired or unknown token), never the token.
+        APIConnectionError: the page could not be reached (nothing answers, timeout, TLS, redirect loop), said in
+            words, without the library's text (which repeats the URL and so the purchase token).
     """
+    parts = urlsplit((uri or "").strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an activation link: {_public(uri)!r}; expected the whole link printed by "
+                         "`cspkit orders activation-links` (http(s)://HOST/...?token=...), quoted in the shell")
+    if "token=" not in (parts.query or ""):
+        raise ValueError(f"the activation link {_public(uri)} has no ?token=... (the purchase token); copy the whole "
+                         "link printed by `cspkit orders activation-links`, quoted in the shell")
+    page = _public(uri)
     with requests.Session() as browser:
         try:
             landing = browser.get(uri, timeout=timeout)
+            _check_answer(landing, page, "landing page")
             form = re.search(r"<form[^>]*action='([^']+)'", landing.text)
             if form is None:
-                raise CspkitError(f"the landing page offers no activation form: {_title(landing.text)}",
+                title = _title(landing.text)
+                if _is_active(title):
+                    return title  # the publisher activated it when the page was opened
+                raise CspkitError(f"the landing page {page} offers no activation form"
+                                  + (f": {_words(landing.text)}" if title else " (not a landing page?)"),
                                   hint="Get a fresh activation link with `cspkit orders activation-links`.")
             fields = dict(re.findall(r"<input[^>]*name='([^']+)'[^>]*value='([^']*)'", landing.text))
             done = browser.post(urljoin(uri, form.group(1)), data=fields, timeout=timeout)
+            _check_answer(done, page, "activation form")
         except requests.RequestException as exc:
-            # the exception's text repeats the URL, purchase token included: name only its kind
-            raise APIConnectionError(f"the landing page {uri.split('?')[0]} could not be reached "
-                                     f"({type(exc).__name__})") from None
+            # the exception's text repeats the URL, purchase token included: say what happened in words instead
+            raise APIConnectionError(f"the landing page {page} could not be reached: {_reason(exc, parts, timeout)}",
+                                     hint="Check that the emulator or the publisher's site is running and the link "
+                                          "is complete.") from None
         return _title(done.text) or f"HTTP {done.status_code}"
+
+
+def _public(uri: str) -> str:
+    """The link without its query (the purchase token is a secret of the customer)."""
+    return (uri or "").split("?")[0]
+
+
+def _is_active(title: str) -> bool:
+    return "active" in title.lower() and "inactive" not in title.lower()
+
+
+def _check_answer(response: requests.Response, page: str, what: str) -> None:
+    if response.status_code < 400:
+        return
+    words = _words(response.text)
+    raise CspkitError(f"the {what} {page} answered HTTP {response.status_code}"
+                      + (f": {words}" if words else " (not a landing page: is the link complete?)"),
+                      hint="Get a fresh activation link with `cspkit orders activation-links`.")
+
+
+def _words(page: str) -> str:
+    """The page's title and first paragraph as plain text: ``"Cannot set up your subscription: The token ..."``."""
+    title = _title(page)
+    para = re.search(r"<p>(.*?)</p>", page, re.S)
+    text = html.unescape(re.sub(r"<[^>]+>", "", para.group(1))).strip() if para else ""
+    return ": ".join(bit for bit in (title, text) if bit)
+
+
+def _reason(exc: requests.RequestException, parts: SplitResult, timeout: float) -> str:
+    where = parts.netloc
+    if isinstance(exc, requests.Timeout):
+        return f"{where} did not answer within {timeout:g} s"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"the TLS certificate of {where} could not be verified"
+    if isinstance(exc, requests.ConnectionError):
+        return f"nothing answers at {where} (connection refused or host unknown)"
+    if isinstance(exc, requests.TooManyRedirects):
+        return "the page redirects in a loop"
+    return "the link is malformed" if isinstance(exc, (requests.exceptions.InvalidURL, ValueError)) else \
+        "the request failed"
 
 
 def _title(page: str) -> str:
     match = re.search(r"<h1>(.*?)</h1>", page, re.S)
-    return match.group(1).strip() if match else ""
+    return html.unescape(match.group(1)).strip() if match else ""

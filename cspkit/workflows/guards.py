@@ -95,10 +95,22 @@ def check_cancellation(subscription: Subscription, *, now: datetime, force: bool
     if now > deadline:
         raise PolicyError(
             f"the cancellation window of subscription {subscription.id} closed at {_fmt(deadline)} "
-            f"(now {_fmt(now)}); turn auto-renew off to stop it at the end of the term instead",
+            f"(now {_fmt(now)}); {_after_window(subscription)}",
             reason="cancellation_window_closed",
             deadline=deadline,
         )
+
+
+def _after_window(subscription: Subscription) -> str:
+    """What is left to do once the cancellation window closed: the subscription runs (and is billed) to the end of
+    its term, and renews only while ``autoRenewEnabled`` is true (partner-center-api.md §5.4 "Turn auto-renew
+    on/off"; Microsoft Learn ``new-commerce-cancellation-policy``). So the advice is "turn auto-renew off" only
+    when it is on (or unknown); already off → nothing more to do, the subscription ends on its
+    ``commitmentEndDate``."""
+    end = f" on {_fmt(subscription.commitment_end_date)}" if subscription.commitment_end_date else ""
+    if subscription.auto_renew_enabled is False:
+        return f"auto-renew is already off, so it ends with its term{end}: nothing more to do"
+    return f"turn auto-renew off to stop it at the end of the term{end} instead"
 
 
 def check_seat_change(subscription: Subscription, quantity: int, *, now: datetime, force: bool = False) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -73,8 +74,16 @@ def test_catalog_products_skus_availabilities(run):
         ("0001", "1", "300", "no"), ("0005", "1", "25", "yes")]
     avail = list(csv.DictReader(run("-o", "csv", "catalog", "availabilities", "CFQ7TTC0LH18", "0001", "--country",
                                     "US").stdout.splitlines()))
-    assert [(a["catalog_item_id"], a["terms"], a["currency"]) for a in avail] == [
-        (BASIC_ITEM, "P1M/monthly P1Y/monthly P1Y/annual", "USD")]
+    policy = "full refund within 1 day, partial refund within 7 days of purchase"
+    assert [(a["catalog_item_id"], a["term_duration"], a["billing_cycle"], a["cancellation"]) for a in avail] == [
+        (BASIC_ITEM, "P1M", "monthly", policy), (BASIC_ITEM, "P1Y", "monthly", policy),
+        (BASIC_ITEM, "P1Y", "annual", policy)]
+    # prices from the market's price sheet, under the term-price rule: one seat, whole term and per billing period
+    money = [(a["term_price"], a["period_price"], a["billing_periods"]) for a in avail]
+    assert all(t.endswith(" USD") and p.endswith(" USD") for t, p, _ in money)
+    assert [n for _, _, n in money] == ["1", "12", "1"]
+    p1y_monthly = money[1]
+    assert Decimal(p1y_monthly[1].split()[0]) == (Decimal(p1y_monthly[0].split()[0]) / 12).quantize(Decimal("0.01"))
 
 
 # -- order place -------------------------------------------------------------------------------------------------
@@ -311,3 +320,60 @@ def test_ledger_resume_checks_out_the_journaled_cart(run, emulator, tmp_path):
     [entry] = led.list()
     assert (entry.status, entry.cart_id) == ("done", order.cart_id)
     led.close()
+
+
+def test_a_late_cancellation_advises_auto_renew_off_only_while_it_is_on(run, emulator):
+    sub_id = subscription_of(emulator, as_json(place(run, quantity="3")))
+    emulator.clock.advance(days=8)
+    cancel = run("--yes", "subscriptions", "cancel", "--customer", CONTOSO, sub_id)
+    assert cancel.exit_code == 1 and "turn auto-renew off" in cancel.stderr
+    assert run("--yes", "subscriptions", "auto-renew", "off", "--customer", CONTOSO, sub_id).exit_code == 0
+    again = run("--yes", "subscriptions", "cancel", "--customer", CONTOSO, sub_id)
+    assert again.exit_code == 1 and "closed at 2026-11-09 09:00 UTC" in again.stderr
+    assert "auto-renew is already off" in again.stderr and "turn auto-renew off" not in again.stderr
+    assert emulator.backend.subscriptions[sub_id].status == "active"
+
+
+def test_orders_list_explains_the_listing_delay_for_a_just_placed_order(run, emulator):
+    order_id = as_json(place(run, quantity="2"))[0]["id"]
+    result = run("-o", "json", "orders", "list", "--customer", CONTOSO)
+    assert json.loads(result.stdout) == []  # Partner Center (and the emulator) list it after up to 15 minutes
+    assert f"Not listed yet: {order_id} (placed 0 min ago, ledger entry 1)" in result.stderr
+    assert "up to 15 minutes" in result.stderr and f"orders show --customer {CONTOSO} {order_id}" in result.stderr
+    shown = as_json(run("-o", "json", "orders", "show", "--customer", CONTOSO, order_id))
+    assert shown[0]["id"] == order_id  # get-by-id, the reliable path, reads it at once
+    elsewhere = run("orders", "list", "--customer", FOURTH)  # nothing ordered there: nothing to explain
+    assert "Not listed yet" not in elsewhere.stderr
+    emulator.clock.advance(minutes=16)
+    listed = run("-o", "json", "orders", "list", "--customer", CONTOSO)
+    assert [o["id"] for o in json.loads(listed.stdout)] == [order_id] and "Not listed yet" not in listed.stderr
+
+
+def test_the_plan_is_priced_through_the_price_sheet_api_without_a_price_list_file(run, emulator, tmp_path):
+    import re
+    import stat
+
+    result = run("order", "place", "--dry-run", "--customer", CONTOSO, "--item", BASIC, "--quantity", "10",
+                 "--term", "P1Y", "--billing", "monthly")
+    assert result.exit_code == 0, result.output
+    table = dict(re.findall(r"│ (\w+)\s+│ (.+?)\s+│", result.stderr))
+    assert table["term_price"].endswith(" USD") and table["term_price"] != "unknown"
+    assert table["billing_periods"] == "12" and table["term_total"].endswith(" USD")
+    cached = sorted((tmp_path / "pricesheets" / "emulator").iterdir())
+    assert [f.name.rsplit(".", 1)[0] for f in cached] == ["US_marketplace_current_202611",
+                                                         "US_updatedlicensebased_current_202611"]
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in cached)
+    assert list(emulator.backend.orders.values()) == []
+
+
+def test_catalog_availabilities_without_a_price_sheet_still_lists_and_says_why(emulator, tmp_path):
+    env = {"CSPKIT_ENDPOINT": emulator.url, "CSPKIT_ACCESS_TOKEN": emulator.token, "CSPKIT_HOME": str(tmp_path),
+           "CSPKIT_CONFIG": os.devnull, "CSPKIT_DATABASE_URL": "",
+           "CSPKIT_PRICESHEET_ENDPOINT": f"{emulator.url}/no-such-host"}  # answers 404 for every sheet
+    result = CliRunner().invoke(cli, ["-o", "csv", "catalog", "availabilities", "CFQ7TTC0LH18", "0001", "--country",
+                                      "US"], env=env)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(result.stdout.splitlines()))
+    assert [(r["term_duration"], r["term_price"]) for r in rows] == [("P1M", ""), ("P1Y", ""), ("P1Y", "")]
+    assert "Prices unknown: price sheet US 202611: updatedlicensebased: " in result.stderr
+    assert emulator.token not in result.output

@@ -136,3 +136,19 @@ def test_service_now_prefers_the_emulator_header_then_date():
         datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
     assert service_now({"Date": "Sat, 21 Nov 2026 13:00:00 GMT"}) == datetime(2026, 11, 21, 13, 0, tzinfo=UTC)
     assert service_now({}, fallback=NOW) == NOW
+
+
+@pytest.mark.parametrize(("auto_renew", "advice"), [
+    (True, "turn auto-renew off to stop it at the end of the term on 2027-11-01 00:00 UTC instead"),
+    (None, "turn auto-renew off to stop it at the end of the term on 2027-11-01 00:00 UTC instead"),
+    (False, "auto-renew is already off, so it ends with its term on 2027-11-01 00:00 UTC: nothing more to do"),
+])
+def test_a_late_cancellation_advises_auto_renew_off_only_when_it_is_not_already_off(auto_renew, advice):
+    fields = {"cancellationAllowedUntilDate": "2026-11-05T11:59:59Z", "commitmentEndDate": "2027-11-01T00:00:00Z"}
+    if auto_renew is not None:
+        fields["autoRenewEnabled"] = auto_renew
+    with pytest.raises(PolicyError) as info:
+        check_cancellation(sub(**fields), now=NOW)
+    assert str(info.value).endswith(advice)
+    if auto_renew is False:
+        assert "turn auto-renew off" not in str(info.value)

@@ -41,6 +41,7 @@ class OrderPlan:
             billing period (term price ÷ billing periods, to the cent: the invoice's UnitPrice), ``period_total``
             period price × quantity (each bill), ``term_total`` term price × quantity (the whole commitment).
             ``unit_price`` is ``period_price`` (what each invoice line will say per seat).
+        price_note: why the price is unknown or partly so (the price sheet could not be fetched), or None.
         parent_subscription_id: for a new-commerce add-on, the customer's subscription it is bought onto — sent as
             the cart line's ``provisioningContext.parentSubscriptionId`` (new-commerce add-ons are bought like base
             offers, without ``addonItems``: "Create a cart with add-ons", learn.microsoft.com/partner-center/developer/
@@ -70,6 +71,7 @@ class OrderPlan:
     term_total: Decimal | None = None
     force: bool = False
     parent_subscription_id: str | None = None
+    price_note: str | None = None
 
     @property
     def unit_price(self) -> Decimal | None:
@@ -108,7 +110,8 @@ class OrderPlan:
             "period_price": _money(self.period_price, self.currency),
             "period_total": _money(self.period_total, self.currency),
             "term_total": _money(self.term_total, self.currency),
-            "billing": "unknown (no price list, or no price in force in it)" if self.period_total is None else
+            "billing": f"unknown ({self.price_note or 'no price list, or no price in force in it'})"
+            if self.period_total is None else
             f"{_money(self.period_total, self.currency)} per billing period × {self.billing_periods} = "
             f"{_money(self.term_total, self.currency)} for the term",
             "cancellation": self.cancellation_policy or "not cancellable (no refund window in the catalog)",
@@ -180,12 +183,18 @@ def _human_duration(text: str | None) -> str:
 
 
 def describe_policy(term: AvailabilityTerm | None) -> str | None:
-    """``"full refund within 1 day, partial until 7 days after purchase"`` from the term's cancellation policy."""
+    """The term's cancellation policy in words, phases in ``sequenceId`` order: ``refundOptions`` ``[{type: "Full",
+    expiresAfter: "P1D"}, {type: "Partial", expiresAfter: "P7D"}]`` → ``"full refund within 1 day, partial refund
+    within 7 days of purchase"``; None without a policy (or without a term).
+
+    Source: the availability term's ``cancellationPolicies[].refundOptions[] {sequenceId, type, expiresAfter}``
+    (partner-center-api.md §2 "AvailabilityTerm" and §5.5; documented sample ``availabilities_list.json``;
+    Microsoft Learn ``new-commerce-cancellation-policy``)."""
     if term is None:
         return None
     options = [o for p in term.cancellation_policies or [] for o in p.refund_options]
     if not options:
         return None
     options.sort(key=lambda o: o.sequence_id or 0)
-    bits = [f"{(o.type or 'refund').lower()} refund until {_human_duration(o.expires_after)}" for o in options]
-    return ", ".join(bits) + " after purchase"
+    bits = [f"{(o.type or 'full').lower()} refund within {_human_duration(o.expires_after)}" for o in options]
+    return ", ".join(bits) + " of purchase"

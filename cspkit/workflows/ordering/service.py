@@ -52,6 +52,9 @@ class Ordering:
         pc: the client (its ``customers``, ``catalog``, ``carts``, ``orders``, ``subscriptions`` resources).
         ledger: where writes are journaled.
         price_list: a price-list DataFrame (:func:`cspkit.billing.pricelist.read_price_list`) or None.
+        price_source: when ``price_list`` is None, ``callable(market) -> DataFrame | None`` giving the price list
+            of the customer's market (:class:`cspkit.workflows.ordering.prices.PriceSheetSource`: the price-sheet
+            API, cached for the month); its ``problems`` (market → why) explain an unknown price.
         resolve_attempts: how many times one ambiguous checkout/PATCH is re-sent before the entry is left
             ``unknown`` for ``cspkit ledger resume``.
         sleep: pause between resolution attempts (stubbed in tests); how long comes from :attr:`retry_policy`.
@@ -62,11 +65,13 @@ class Ordering:
     def __init__(
         self, pc: Any, ledger: Ledger, *, price_list: Any = None, resolve_attempts: int = 4,
         sleep: Callable[[float], None] | None = None, clock: Callable[[], datetime] | None = None,
+        price_source: Callable[[str], Any] | None = None,
     ) -> None:
         self.pc = pc
         self.clock = clock
         self.ledger = ledger
         self.price_list = price_list
+        self.price_source = price_source
         self.resolve_attempts = resolve_attempts
         #: the waits between re-checkouts of one cart: cspkit's one retry policy (full jitter up to 2, 4, 8… s,
         #: capped at 30 s, raised to a 429's Retry-After), as the transport and the blob downloads use it
@@ -145,15 +150,24 @@ class Ordering:
         self._price(plan, on=on or (self.clock() if self.clock else None))
         return plan
 
+    def price_list_for(self, market: str) -> Any:
+        """The price list pricing ``market``: the one given, else the price source's (None when unknown)."""
+        if self.price_list is not None or self.price_source is None:
+            return self.price_list
+        return self.price_source(market)
+
     def _price(self, plan: OrderPlan, *, on: datetime | None) -> None:
-        if self.price_list is None:
+        price_list = self.price_list_for(plan.country)
+        problems = getattr(self.price_source, "problems", {}) if self.price_list is None else {}
+        plan.price_note = problems.get(plan.country)
+        if price_list is None:
             return
         try:
             from cspkit.billing.pricelist_analysis import preview_cart_cost
         except ImportError:  # the price-list helper is optional: the price stays unknown
             return
         try:
-            frame = preview_cart_cost(self.price_list, [{
+            frame = preview_cart_cost(price_list, [{
                 "catalog_item_id": plan.catalog_item_id, "quantity": plan.quantity,
                 "term_duration": plan.term_duration, "billing_cycle": plan.billing_cycle,
                 "currency": plan.currency or "USD"}], on=on)

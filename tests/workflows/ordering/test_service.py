@@ -47,7 +47,7 @@ def test_plan_picks_the_availability_and_place_order_journals_cart_then_order(se
     plan = service.plan(CONTOSO, item=BASIC, quantity=5, term_duration="p1y", billing_cycle="Annual",
                         friendly_name="Front desk")
     assert (plan.catalog_item_id, plan.term_duration, plan.billing_cycle) == (BASIC_ITEM, "P1Y", "annual")
-    assert plan.cancellation_policy == "full refund until 1 day, partial refund until 7 days after purchase"
+    assert plan.cancellation_policy == "full refund within 1 day, partial refund within 7 days of purchase"
     assert plan.unit_price is None  # no price list given
 
     outcome = service.place_order(plan)
