@@ -210,13 +210,16 @@ class CspkitGroup(click.Group):
 
 
 @click.group(cls=CspkitGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.option("--profile", envvar="CSPKIT_PROFILE", help="Named profile from the config file.")
-@click.option("--endpoint", help="Partner Center base URL (default: the profile's, or the public service).")
+@click.option("--profile", envvar="CSPKIT_PROFILE", help="Named profile from the config file, e.g. --profile contoso.")
+@click.option("--endpoint", help="Partner Center base URL (default: the profile's, or the public service), "
+                                     "e.g. --endpoint http://127.0.0.1:8765 for a served emulator.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-              help="Time budget of each call to Partner Center, retries included (default CSPKIT_TIMEOUT or 120).")
+              help="Time budget of each call to Partner Center, retries included (default CSPKIT_TIMEOUT or 120), "
+                   "e.g. --timeout 300.")
 @click.option(
     "--output", "-o", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True,
-    help="How lists are printed: a table for people, JSON (Partner Center wire shape) or CSV for pipes.",
+    help="How lists are printed: a table for people, JSON (Partner Center wire shape) or CSV for pipes, "
+    "e.g. -o csv.",
 )
 @click.option("--wide", "--full-ids", "wide", is_flag=True,
               help="Tables show every column, however wide (ids are always whole; without it, columns that do not "

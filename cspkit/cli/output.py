@@ -135,20 +135,22 @@ def is_identifier_column(column: str, cells: Sequence[str]) -> bool:
 
 
 def _plan_columns(
-    columns: Sequence[str], cells: Sequence[Sequence[str]], title: str | None, width: int
+    columns: Sequence[str], cells: Sequence[Sequence[str]], title: str | None, width: int,
+    money: Mapping[str, str | None] | None = None,
 ) -> tuple[list[int], list[str], dict[int, int]]:
     """Which columns fit in ``width`` and how wide each is: (indexes kept in order, names dropped, width by index).
 
-    Dropped first: columns constant on every row whose value the title already shows; then identifier columns from
-    the right except the first one holding GUIDs (the row's own id stays); then other columns from the right; the
-    first column stays.
+    Dropped first: columns constant on every row whose value the title already shows; then currency columns whose
+    code every amount already carries; then identifier columns from the right except the first one holding GUIDs
+    (the row's own id stays); then other columns from the right, money last; the first column stays.
 
     An identifier column gets its longest cell; a text column at least its longest GUID (a GUID inside text is
     never cut) and otherwise wraps down to 12 characters a line, growing toward its longest line with what is left.
     """
     n = len(columns)
+    money = money or {}
     by_column = [[row[i] for row in cells] for i in range(n)]
-    ids = [is_identifier_column(columns[i], by_column[i]) for i in range(n)]
+    ids = [is_identifier_column(columns[i], by_column[i]) or columns[i] in money for i in range(n)]  # one line each
     naturals = [max([len(columns[i]), *(len(c) for c in by_column[i])]) for i in range(n)]
     needs = []
     for i in range(n):
@@ -163,8 +165,12 @@ def _plan_columns(
                  and title and by_column[i][0] in title]
     guid_ids = [i for i in range(n) if ids[i] and i not in redundant
                 and any(GUID_PATTERN.search(c) for c in by_column[i])]
-    spare_ids = [i for i in range(n - 1, 0, -1) if ids[i] and i not in redundant and i not in guid_ids[:1]]
-    order = redundant + spare_ids + [i for i in range(n - 1, 0, -1) if i not in redundant and i not in spare_ids]
+    spare_ids = [i for i in range(n - 1, 0, -1) if ids[i] and columns[i] not in money and i not in redundant
+                 and i not in guid_ids[:1]]
+    currencies = [i for i in range(n) if columns[i] in set(money.values()) and i not in redundant]
+    amounts = [i for i in range(n - 1, 0, -1) if columns[i] in money]
+    first = redundant + currencies + spare_ids
+    order = first + [i for i in range(n - 1, 0, -1) if i not in first and i not in amounts] + amounts
     kept = set(range(n))
 
     def frame() -> int:  # rich's box: "│ a │ b │" → 3 characters per column plus 1
@@ -248,10 +254,10 @@ def emit(
         kept, dropped, widths = list(range(len(columns))), [], {}
         width = max(width, sum(max([len(c), *(len(r[i]) for r in cells)]) + 3 for i, c in enumerate(columns)) + 1)
     else:
-        kept, dropped, widths = _plan_columns(columns, cells, title, width)
+        kept, dropped, widths = _plan_columns(columns, cells, title, width, money)
     table = Table(show_lines=False)
     for i in kept:
-        identifier = is_identifier_column(columns[i], [r[i] for r in cells])
+        identifier = is_identifier_column(columns[i], [r[i] for r in cells]) or columns[i] in money
         table.add_column(columns[i], width=widths.get(i), no_wrap=identifier, overflow="ignore" if identifier
                          else "fold", justify="right" if columns[i] in money else "left")
     for row_cells in cells:
