@@ -134,6 +134,12 @@ def is_identifier_column(column: str, cells: Sequence[str]) -> bool:
     return bool(filled) and all(all(GUID_PATTERN.fullmatch(word) for word in c.split()) for c in filled)
 
 
+def _names_whole(title: str | None, value: str) -> bool:
+    """Does ``title`` hold ``value`` as a whole word of at least 4 characters (an id, a name)?"""
+    whole = re.compile(rf"(?<![\w-]){re.escape(value)}(?![\w-])")
+    return bool(title) and len(value) >= 4 and whole.search(title or "") is not None
+
+
 def _plan_columns(
     columns: Sequence[str], cells: Sequence[Sequence[str]], title: str | None, width: int,
     money: Mapping[str, str | None] | None = None,
@@ -161,8 +167,8 @@ def _plan_columns(
         longest_guid = max((len(w) for w in words if GUID_PATTERN.search(w)), default=0)
         longest_word = max((len(w) for w in words), default=0)
         needs.append(min(naturals[i], max(longest_guid, min(max(longest_word, 4), 12), min(len(columns[i]), 12))))
-    redundant = [i for i in range(n) if by_column[i] and len(set(by_column[i])) == 1 and by_column[i][0]
-                 and title and by_column[i][0] in title]
+    redundant = [i for i in range(n) if by_column[i] and len(set(by_column[i])) == 1
+                 and _names_whole(title, by_column[i][0])]
     guid_ids = [i for i in range(n) if ids[i] and i not in redundant
                 and any(GUID_PATTERN.search(c) for c in by_column[i])]
     spare_ids = [i for i in range(n - 1, 0, -1) if ids[i] and columns[i] not in money and i not in redundant

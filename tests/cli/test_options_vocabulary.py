@@ -61,7 +61,8 @@ def test_a_period_outside_the_vocabulary_is_bad_usage_naming_the_choices() -> No
         PERIOD.convert("next", None, None)
 
 
-@pytest.mark.parametrize(("given", "canonical"), [("2026-11", "2026-11"), ("202611", "2026-11"), (" 2026-01 ", "2026-01")])
+@pytest.mark.parametrize(("given", "canonical"),
+                         [("2026-11", "2026-11"), ("202611", "2026-11"), (" 2026-01 ", "2026-01")])
 def test_months_are_yyyy_mm_and_yyyymm_is_accepted(given: str, canonical: str) -> None:
     assert MONTH.convert(given, None, None) == canonical
 
