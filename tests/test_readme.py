@@ -48,9 +48,19 @@ def test_the_readme_has_the_sections_this_test_runs():
     assert (Path(__file__).parent / "notebooks").is_dir()
 
 
+def quickstart_venv(tmp_path: Path) -> None:
+    """``tmp_path/.venv``: the Quickstart's virtual environment (this test run's own, linked)."""
+    venv = Path(sys.prefix)
+    if sys.prefix == sys.base_prefix or not (venv / "bin" / "activate").is_file():
+        pytest.skip("the README's month activates the Quickstart's .venv: run the tests from a virtual environment")
+    (tmp_path / ".venv").symlink_to(venv, target_is_directory=True)
+
+
 def test_the_month_command_by_command(tmp_path):
     script = "\n".join(blocks("sh")["A month, command by command"])
-    done = run_shell(script, tmp_path)
+    assert script.startswith(". .venv/bin/activate\n")  # the Quickstart does not activate: the month does
+    quickstart_venv(tmp_path)
+    done = run_shell(script, tmp_path, PATH="/usr/bin:/bin")  # a fresh shell: cspkit is not on PATH before
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     assert "Contoso Dental Group" in out
@@ -87,6 +97,9 @@ def test_the_emulator_server_and_its_control_api(tmp_path):
     out = done.stdout
     assert '"statusCode":429' in out.replace(" ", "")  # the injected fault, in the documented throttling body
     assert '"now":"2026-11-03T09:00:00Z"' in out.replace(" ", "")  # the clock advanced by P1D
+    compact = out.replace(" ", "")
+    assert '"action":"latency"' in compact and '"action":"drop"' in compact  # the real fault actions, accepted
+    assert '"rules":[]' in compact and "800002" not in out  # listed, then deleted; no rule refused
     assert "Contoso Dental Group" in out
     assert (tmp_path / "emulator-state.json").is_file()  # state kept across restarts
 

@@ -18,6 +18,7 @@ import click
 
 from cspkit.cli.exports import api_option
 from cspkit.cli.output import emit, note
+from cspkit.cli.params import MONTH, PERIOD
 from cspkit.errors import EXIT_FAILED, InputFileError
 from cspkit.reports.workbook import text_ready, write_table_file
 
@@ -27,6 +28,8 @@ LINE_COLUMNS = [
     "InvoiceNumber", "CustomerName", "SubscriptionId", "ProductId", "SkuId", "ChargeType", "ChargeStartDate",
     "ChargeEndDate", "UnitPrice", "EffectiveUnitPrice", "BillableQuantity", "Subtotal", "Total", "Currency",
 ]  # fmt: skip
+#: The money columns of LINE_COLUMNS: shown with the line's Currency in the table.
+LINE_MONEY = ("UnitPrice", "EffectiveUnitPrice", "Subtotal", "Total")
 
 
 def _progress(enabled: bool) -> Any:
@@ -193,17 +196,23 @@ def list_invoices(state: Any) -> None:
         }
         for i in items
     ]
-    emit(rows, columns=list(rows[0]) if rows else ["Id"], fmt=state.output, wire=items, title="Invoices")
+    emit(rows, columns=list(rows[0]) if rows else ["Id"], fmt=state.output, wire=items, title="Invoices",
+         money={"TotalCharges": "Currency"})
 
 
 @invoices_group.command("lines")
 @click.argument("invoice_id", required=False)
 @click.option("--unbilled", is_flag=True, help="Unbilled line items of the open (or previous) period instead.")
-@click.option("--period", type=click.Choice(["current", "previous"]), default="current", show_default=True)
-@click.option("--currency", default="USD", show_default=True, help="Billing currency (unbilled line items).")
+@click.option("--period", type=PERIOD, default="current", show_default=True,
+              help="With --unbilled: the open period or the previous one (not yet invoiced); `last` is accepted "
+                   "for previous. Example: --unbilled --period previous")
+@click.option("--currency", default="USD", show_default=True,
+              help="Billing currency of the unbilled line items, e.g. EUR.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write every line to FILE (.csv, .xlsx, .parquet or .jsonl), not to the terminal.")  # fmt: skip
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Rows printed.")
+              help="Write every line to FILE (.csv, .xlsx, .parquet or .jsonl), not to the terminal, e.g. "
+                   "--out lines.xlsx.")  # fmt: skip
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Rows printed in the table, e.g. --limit 200.")
 @click.pass_obj
 def lines(
     state: Any, invoice_id: str | None, unbilled: bool, period: str, currency: str, out: Path | None, limit: int
@@ -233,35 +242,41 @@ def lines(
         emit(_rows(frame, [c for c in frame.columns if c not in ("SourceFile",)]),
              columns=[c for c in frame.columns if c not in ("SourceFile",)], fmt="csv")  # fmt: skip
     else:
-        emit(_rows(frame, LINE_COLUMNS, limit), columns=LINE_COLUMNS, fmt="table", title=f"Line items: {source}")
+        emit(_rows(frame, LINE_COLUMNS, limit), columns=LINE_COLUMNS, fmt="table", title=f"Line items: {source}",
+             money=dict.fromkeys(LINE_MONEY, "Currency"))
         if len(frame) > limit:
             note(f"showing {limit} of {len(frame):,} lines; use --out FILE or --output csv for all of them")
 
 
 @click.command("reconcile")
-@click.option("--invoice", "invoice_id", help="Reconcile this invoice, fetched from Partner Center.")
+@click.option("--invoice", "invoice_id", help="Reconcile this invoice, fetched from Partner Center, e.g. G100000001.")
 @click.option("--file", "files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Reconciliation file(s): portal CSV, Excel re-save, JSON Lines or export .json.gz.")  # fmt: skip
+              help="Reconciliation file(s): portal CSV, Excel re-save, JSON Lines or export .json.gz, "
+                   "e.g. --file recon-2026-11.csv.")  # fmt: skip
 @click.option("--price-list", "price_lists", multiple=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Price list(s) to check unit prices against (repeat: new commerce and marketplace).")
+              help="Price list(s) to check unit prices against (repeat: new commerce and marketplace), "
+                   "e.g. --price-list nce.csv --price-list marketplace.csv.")
 @click.option("--subscriptions", "subscriptions_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Subscriptions (CSV/JSON) to check seats, cancellations and missing charges against; "
-                   "with --invoice they are read from Partner Center when not given.")  # fmt: skip
+                   "with --invoice they are read from Partner Center when not given. Example: "
+                   "--subscriptions subscriptions.csv")  # fmt: skip
 @click.option("--invoice-total", "invoice_totals", multiple=True, metavar="CCY=AMOUNT",
-              help="Invoice total to tie out the lines of a file against (repeat per currency).")  # fmt: skip
-@click.option("--period", help="Billing period as YYYY-MM (default: the month of most OrderDates).")
+              help="Invoice total to tie out the lines of a file against (repeat per currency), "
+                   "e.g. --invoice-total USD=1234.56.")  # fmt: skip
+@click.option("--period", type=MONTH,
+              help="Billing period, e.g. 2026-11 (202611 works too; default: the month of most OrderDates).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Report file; its extension (.xlsx, .csv, .parquet) sets the format. CSV and Parquet write "
                    "one file per table: OUT itself holds the variances, OUT's stem + .tieout.csv, .lines.csv, ... "
-                   "the rest "
-                   "(default reports/reconciliation-<invoice or period>.<format>).")  # fmt: skip
+                   "the rest (default reports/reconciliation-<invoice or period>.<format>). "
+                   "Example: --out nov.xlsx")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(sorted(set(REPORT_FORMATS.values()))), default=None,
               help="Report format [default: from --out's extension, else xlsx]; refused when it contradicts "
-                   "--out's extension.")  # fmt: skip
+                   "--out's extension. Example: --format csv")  # fmt: skip
 @click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
               help="Exit 1 when a total differs or a variance of this severity (or worse) is found; `never`: "
-                   "exit 0 whenever the report was written.")  # fmt: skip
+                   "exit 0 whenever the report was written. Example: --fail-on warning")  # fmt: skip
 @click.option("--engine", type=click.Choice(["memory", "duckdb"]), default="memory", show_default=True,
               help="memory: the in-memory engine (fastest today); duckdb: every check as a relational query run "
                    "by DuckDB (identical results, slower for now). Example: --engine duckdb")
@@ -333,7 +348,8 @@ def reconcile_cmd(
 
         click.echo(json.dumps(to_jsonable(payload), indent=2))
     else:
-        emit(_rows(result.tieout, tie_columns), columns=tie_columns, fmt=state.output, title="Invoice tie-out")
+        emit(_rows(result.tieout, tie_columns), columns=tie_columns, fmt=state.output, title="Invoice tie-out",
+             money=dict.fromkeys(("Subtotal", "TaxTotal", "Total", "InvoiceTotal", "Difference"), "Currency"))
         if state.output == "table":
             emit(_rows(counts, ["Category", "Severity", "Count"]), columns=["Category", "Severity", "Count"],
                  fmt="table", title="Variances")  # fmt: skip

@@ -9,6 +9,8 @@ import click
 from cspkit.cli.context import ordering_context
 from cspkit.cli.output import emit, note
 
+COUNTRY_HELP = "ISO 3166 two-letter country of the catalog, e.g. US."
+
 __all__ = ["catalog_group"]
 
 
@@ -21,10 +23,13 @@ def catalog_group() -> None:
 
 
 @catalog_group.command("products")
-@click.option("--country", required=True, help="ISO 3166 alpha-2 country, e.g. US.")
-@click.option("--target-view", default="OnlineServices", show_default=True)
+@click.option("--country", required=True, help=COUNTRY_HELP)
+@click.option("--target-view", default="OnlineServices", show_default=True,
+              help="Catalog view of Partner Center's product listing (targetView), e.g. --target-view Azure "
+                   "for marketplace and Azure products.")
 @click.option("--segment", "target_segment", type=click.Choice(["commercial", "education", "government",
-                                                                "nonprofit"], case_sensitive=False))
+                                                                "nonprofit"], case_sensitive=False),
+              help="Only products for this customer segment (targetSegment), e.g. --segment education.")
 @click.option("--saas", is_flag=True, help="Only marketplace SaaS products (productType Azure / subType SaaS).")
 @click.pass_obj
 def catalog_products(state: Any, country: str, target_view: str, target_segment: str | None, saas: bool) -> None:
@@ -42,7 +47,7 @@ def catalog_products(state: Any, country: str, target_view: str, target_segment:
 
 @catalog_group.command("skus")
 @click.argument("product_id")
-@click.option("--country", required=True)
+@click.option("--country", required=True, help=COUNTRY_HELP)
 @click.pass_obj
 def catalog_skus(state: Any, product_id: str, country: str) -> None:
     """List the SKUs of a product."""
@@ -57,7 +62,7 @@ def catalog_skus(state: Any, product_id: str, country: str) -> None:
 @catalog_group.command("availabilities")
 @click.argument("product_id")
 @click.argument("sku_id")
-@click.option("--country", required=True)
+@click.option("--country", required=True, help=COUNTRY_HELP)
 @click.pass_obj
 def catalog_availabilities(state: Any, product_id: str, sku_id: str, country: str) -> None:
     """List the availabilities of a SKU, one row per term: duration, billing cycle, the price of one seat (for the

@@ -25,7 +25,8 @@ def customers_group() -> None:
 
 
 @customers_group.command("list")
-@click.option("--page-size", type=click.IntRange(1, 500), default=None, help="Customers per request page.")
+@click.option("--page-size", type=click.IntRange(1, 500), default=None,
+              help="Customers per request page, e.g. --page-size 100.")
 @click.pass_obj
 def customers_list(state: Any, page_size: int | None) -> None:
     """List every customer (walks all pages)."""

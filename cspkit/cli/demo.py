@@ -9,7 +9,7 @@ import click
 
 @click.command("demo")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
-              show_default=True, help="Where the reconciliation workbook is written.")
+              show_default=True, help="Where the reconciliation workbook is written, e.g. --out-dir /tmp/demo.")
 def demo(out_dir: Path) -> None:
     """Run a reseller's and finance's month on a fresh local emulator, printing every step.
 

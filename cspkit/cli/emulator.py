@@ -50,7 +50,8 @@ def _parse_now(value: str | None) -> datetime | None:
 
 _STATE_OPTION = click.option(
     "--state", "state_file", type=click.Path(dir_okay=False, path_type=Path),
-    help="Emulator state file (default: CSPKIT_EMULATOR_STATE, else the cspkit data directory).",
+    help="Emulator state file (default: CSPKIT_EMULATOR_STATE, else the cspkit data directory), "
+    "e.g. --state emulator-state.json.",
 )
 
 
@@ -61,18 +62,25 @@ def emulator_group() -> None:
 
 
 @emulator_group.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8765, show_default=True, type=int, help="Port (0 picks a free one).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on, e.g. --host 127.0.0.1 (loopback only: the default).")
+@click.option("--port", default=8765, show_default=True, type=int,
+              help="Port (0 picks a free one), e.g. --port 8765.")
 @click.option("--state", "state_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Keep state in this file across restarts (default: in memory only).")
+              help="Keep state in this file across restarts (default: in memory only), "
+                   "e.g. --state emulator-state.json.")
 @click.option("--policy", type=click.Choice(["current", "legacy-2023"]), default="current", show_default=True,
-              help="Cancellation policy preset (for a fresh state).")
-@click.option("--now", help="Start time of the virtual clock, ISO 8601 (for a fresh state; default 2026-11-02T09:00Z).")
-@click.option("--webhook-url", help="Send SaaS webhooks here instead of the built-in publisher.")
-@click.option("--token", envvar="CSPKIT_EMULATOR_TOKEN", help="Bearer token to accept on /v1 (default: the built-in).")
+              help="Cancellation policy preset (for a fresh state), e.g. --policy legacy-2023.")
+@click.option("--now", help="Start time of the virtual clock, ISO 8601 (for a fresh state; default 2026-11-02T09:00Z), "
+                             "e.g. --now 2026-12-01T00:00:00Z.")
+@click.option("--webhook-url", help="Send SaaS webhooks here instead of the built-in publisher, "
+                                     "e.g. --webhook-url http://127.0.0.1:9000/webhook.")
+@click.option("--token", envvar="CSPKIT_EMULATOR_TOKEN",
+              help="Bearer token to accept on /v1 (default: the built-in), e.g. --token my-test-token.")
 @click.option("--control-token", envvar="CSPKIT_EMULATOR_CONTROL_TOKEN",
               help="Require this token (X-Cspkit-Control-Token or Authorization: Bearer) on the control API "
-                   "/_emulator from every caller; without it only loopback callers may use the control API.")
+                   "/_emulator from every caller; without it only loopback callers may use the control API. "
+                   "Example: --control-token s3cret")
 def serve(host: str, port: int, state_file: Path | None, policy: str, now: str | None, webhook_url: str | None,
           token: str | None, control_token: str | None) -> None:
     """Run the emulator in the foreground until Ctrl-C."""
@@ -100,8 +108,10 @@ def serve(host: str, port: int, state_file: Path | None, policy: str, now: str |
 
 @emulator_group.command("reset")
 @_STATE_OPTION
-@click.option("--policy", type=click.Choice(["current", "legacy-2023"]), default="current", show_default=True)
-@click.option("--now", help="Start time of the virtual clock, ISO 8601 (default 2026-11-02T09:00Z).")
+@click.option("--policy", type=click.Choice(["current", "legacy-2023"]), default="current", show_default=True,
+              help="Cancellation policy preset, e.g. --policy legacy-2023.")
+@click.option("--now", help="Start time of the virtual clock, ISO 8601 (default 2026-11-02T09:00Z), "
+                             "e.g. --now 2026-12-01T00:00:00Z.")
 @click.pass_context
 def reset(ctx: click.Context, state_file: Path | None, policy: str, now: str | None) -> None:
     """Start the emulator's state over: seeded catalog and customers, clock at the start time."""

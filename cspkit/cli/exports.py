@@ -2,7 +2,8 @@
 
 * ``cspkit invoices export --invoice G000000001 [--usage] [--attribute-set full|basic] [--out DIR]``: the billed
   invoice reconciliation (or, with ``--usage``, billed daily rated usage) export;
-* ``cspkit invoices export --unbilled --currency USD --period current|last [--usage] ...``: the unbilled ones.
+* ``cspkit invoices export --unbilled --currency USD --period current|previous [--usage] ...``: the unbilled ones
+  (``last``, Graph's word for ``previous``, is accepted).
 
 It requests the export, polls it (honouring Retry-After), reads the manifest and downloads every blob (in parallel,
 resumably: run it again after an interruption and finished blobs are skipped) into ``--out`` (default
@@ -27,6 +28,7 @@ from typing import Any
 import click
 
 from cspkit.cli.output import emit, note
+from cspkit.cli.params import PERIOD
 from cspkit.errors import InputFileError
 
 __all__ = ["api_option", "export_command"]
@@ -36,7 +38,7 @@ COLUMNS = ["Blob", "Bytes", "Lines", "Sha256", "Download", "Path"]
 api_option = click.option(
     "--api", type=click.Choice(["graph", "v1"], case_sensitive=False), default="graph", show_default=True,
     help="Where reconciliation lines come from: Microsoft Graph's asynchronous export, or the v1 line-item API "
-    "(retired for recent billing periods).",
+    "(retired for recent billing periods). Example: --api v1",
 )
 
 
@@ -91,22 +93,24 @@ class _BlobBars:
 
 
 @click.command("export")
-@click.option("--invoice", "invoice_id", help="Invoice id (G000000001) for the billed exports.")
+@click.option("--invoice", "invoice_id", help="Invoice id for the billed exports, e.g. G000000001.")
 @click.option("--unbilled", is_flag=True, help="Export unbilled data (needs --currency and --period).")
-@click.option("--currency", help="ISO 4217 currency code of the unbilled data (e.g. USD).")
-@click.option("--period", type=click.Choice(["current", "last"], case_sensitive=False), default="current",
-              show_default=True, help="Unbilled billing period.")
+@click.option("--currency", help="ISO 4217 currency code of the unbilled data, e.g. USD.")
+@click.option("--period", type=PERIOD, default="current", show_default=True,
+              help="Unbilled billing period: the open one or the previous one (`last` is accepted for previous). "
+                   "Example: --period previous")
 @click.option("--usage", is_flag=True, help="Daily rated usage instead of the invoice reconciliation.")
 @click.option("--attribute-set", type=click.Choice(["full", "basic"], case_sensitive=False), default="full",
-              show_default=True, help="Every column, or the basic subset.")
+              show_default=True, help="Every column, or the basic subset, e.g. --attribute-set basic.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the blobs (default reports/exports/<kind>-<id>-<attribute set>).")
+              help="Folder for the blobs (default reports/exports/<kind>-<id>-<attribute set>), "
+                   "e.g. --out exports/nov.")
 @click.pass_obj
 def export_command(state: Any, invoice_id: str | None, unbilled: bool, currency: str | None, period: str,
                    usage: bool, attribute_set: str, out_dir: Path | None) -> None:
     """Export billing data through Microsoft Graph (request → poll → manifest → blobs), resumably."""
     if bool(invoice_id) == unbilled:
-        raise click.UsageError("give either --invoice ID or --unbilled --currency CODE [--period current|last]")
+        raise click.UsageError("give either --invoice ID or --unbilled --currency CODE [--period current|previous]")
     if unbilled and not currency:
         raise click.UsageError("--unbilled needs --currency (e.g. --currency USD)")
     if invoice_id and currency:

@@ -48,16 +48,20 @@ def _entry_wire(entry: Any) -> dict[str, Any]:
 
 @ledger_group.command("list")
 @click.option("--status", type=click.Choice(["pending", "submitted", "unknown", "done", "failed", "refused",
-                                             "unresolved"]))
-@click.option("--kind")
-@click.option("--customer", "customer_id", type=CUSTOMER_ID)
-@click.option("--batch", "batch_id")
-@click.option("--limit", type=click.IntRange(1, None), default=100, show_default=True)
+                                             "unresolved"]),
+              help="Only entries in this state (unresolved = pending, submitted or unknown), e.g. --status failed.")
+@click.option("--kind", help="Only writes of this kind (order, set_quantity, auto_renew, cancel, suspend, "
+                             "reactivate, activate), e.g. --kind order.")
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, help="Only writes for this customer, "
+              "e.g. --customer 9a1e3f52-6c0b-4d7e-8f21-3b4c5d6e7f80.")
+@click.option("--batch", "batch_id", help="Only the rows of this order batch, e.g. --batch orders.csv.")
+@click.option("--limit", type=click.IntRange(1, None), default=100, show_default=True,
+              help="Newest entries shown at most, e.g. --limit 20.")
 @click.option("--target", "target", default="current", show_default=True, metavar="current|all|TEXT",
               help="Whose writes: `current` = the target this command would write to (this emulator instance, or "
                    "Partner Center for this partner tenant); `all` = every target; any other text matches the "
                    "target's kind, endpoint, tenant or instance (`unknown` = entries from before targets were "
-                   "recorded).")
+                   "recorded). Example: --target all")
 @click.pass_obj
 def ledger_list(state: Any, status: str | None, kind: str | None, customer_id: str | None, batch_id: str | None,
                 limit: int, target: str) -> None:
@@ -120,9 +124,13 @@ def ledger_resume(state: Any, entry_ids: tuple[int, ...]) -> None:
 
 
 @click.command("audit")
-@click.option("--customer", "customer_id", type=CUSTOMER_ID, help="Only writes for this customer.")
-@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="UTC date/time.")
-@click.option("--limit", type=click.IntRange(1, None), default=500, show_default=True)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, help="Only writes for this customer, "
+              "e.g. --customer 9a1e3f52-6c0b-4d7e-8f21-3b4c5d6e7f80.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), metavar="DATE[THH:MM:SS]",
+              help="Only events from this UTC date or time on, e.g. --since 2026-11-02 or --since "
+                   "2026-11-02T09:00:00.")
+@click.option("--limit", type=click.IntRange(1, None), default=500, show_default=True,
+              help="Latest events shown at most, e.g. --limit 50.")
 @click.pass_obj
 def audit_cmd(state: Any, customer_id: str | None, since: datetime | None, limit: int) -> None:
     """The audit trail of every write: who, when, what, with the request and correlation ids."""

@@ -55,12 +55,13 @@ class CliState:
         yes: answer yes to confirmations.
         debug: show tracebacks and debug logs.
         timeout: seconds per call to Partner Center, retries included (None: the settings').
+        wide: tables show every column whatever the terminal's width (:func:`cspkit.cli.output.emit`).
         correlation_id: one MS-CorrelationId pinned for the whole CLI run.
     """
 
     def __init__(
         self, *, profile: str | None, endpoint: str | None, output: str, yes: bool, debug: bool,
-        timeout: float | None = None,
+        timeout: float | None = None, wide: bool = False,
     ) -> None:
         self.profile = profile
         self.endpoint = endpoint
@@ -68,6 +69,7 @@ class CliState:
         self.yes = yes
         self.debug = debug
         self.timeout = timeout
+        self.wide = wide
         self.correlation_id = str(uuid.uuid4())
         self._settings: Settings | None = None
         self._client: Any = None
@@ -220,21 +222,28 @@ class CspkitGroup(click.Group):
 
 
 @click.group(cls=CspkitGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.option("--profile", envvar="CSPKIT_PROFILE", help="Named profile from the config file.")
-@click.option("--endpoint", help="Partner Center base URL (default: the profile's, or the public service).")
+@click.option("--profile", envvar="CSPKIT_PROFILE", help="Named profile from the config file, e.g. --profile contoso.")
+@click.option("--endpoint", help="Partner Center base URL (default: the profile's, or the public service), "
+                                     "e.g. --endpoint http://127.0.0.1:8765 for a served emulator.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-              help="Time budget of each call to Partner Center, retries included (default CSPKIT_TIMEOUT or 120).")
+              help="Time budget of each call to Partner Center, retries included (default CSPKIT_TIMEOUT or 120), "
+                   "e.g. --timeout 300.")
 @click.option(
     "--output", "-o", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True,
-    help="How lists are printed: a table for people, JSON (Partner Center wire shape) or CSV for pipes.",
+    help="How lists are printed: a table for people, JSON (Partner Center wire shape) or CSV for pipes, "
+    "e.g. -o csv.",
 )
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before writes.")
+@click.option("--wide", "--full-ids", "wide", is_flag=True,
+              help="Tables show every column, however wide (ids are always whole; without it, columns that do not "
+                   "fit the terminal are left out and named on stderr). Example: cspkit --wide ledger list")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before writes. Example: cspkit --yes "
+                                                 "subscriptions cancel ...")
 @click.option("--debug", is_flag=True, help="Show debug logs and tracebacks.")
 @click.version_option(__version__, prog_name="cspkit")
 @click.pass_context
 def cli(
-    ctx: click.Context, profile: str | None, endpoint: str | None, timeout: float | None, output: str, yes: bool,
-    debug: bool,
+    ctx: click.Context, profile: str | None, endpoint: str | None, timeout: float | None, output: str, wide: bool,
+    yes: bool, debug: bool,
 ) -> None:
     """cspkit: order for customers, reconcile invoices and study price lists in Microsoft Partner Center.
 
@@ -245,7 +254,8 @@ def cli(
     """
     if debug:
         _debug_logging()
-    state = CliState(profile=profile, endpoint=endpoint, output=output, yes=yes, debug=debug, timeout=timeout)
+    state = CliState(profile=profile, endpoint=endpoint, output=output, yes=yes, debug=debug, timeout=timeout,
+                     wide=wide)
     ctx.obj = state
     ctx.call_on_close(state.close)
 
@@ -276,6 +286,7 @@ def _late_options() -> list[click.Option]:
         _late_option("endpoint", "--endpoint"),
         _late_option("timeout", "--timeout", type=click.FloatRange(min=0, min_open=True)),
         _late_option("output", "--output", "-o", type=click.Choice(OUTPUT_FORMATS)),
+        _late_option("wide", "--wide", "--full-ids", is_flag=True, default=None),
         _late_option("yes", "--yes", "-y", is_flag=True, default=None),
         _late_option("debug", "--debug", is_flag=True, default=None),
     ]

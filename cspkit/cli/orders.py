@@ -9,7 +9,7 @@ import click
 
 from cspkit.cli.context import confirm_or_stop, exit_with, fmt_time, ordering_context
 from cspkit.cli.output import emit, note
-from cspkit.cli.params import CUSTOMER_ID
+from cspkit.cli.params import CUSTOMER_HELP, CUSTOMER_ID, RATE_LIMIT_HELP, TERM, WORKERS_HELP
 from cspkit.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
 
 __all__ = ["order_group", "orders_group"]
@@ -36,21 +36,27 @@ def _print_plan(plan: Any) -> None:
 
 
 @order_group.command("place")
-@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True, help="Customer id (tenant id).")
-@click.option("--item", required=True, help="Catalog item id PRODUCT:SKU:AVAILABILITY, or PRODUCT:SKU.")
-@click.option("--quantity", type=int, required=True, help="Seats (within the SKU's minimum and maximum).")
-@click.option("--term", "term_duration", type=click.Choice(["P1M", "P1Y", "P3Y"], case_sensitive=False),
-              required=True)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True, help=CUSTOMER_HELP)
+@click.option("--item", required=True, help="Catalog item id PRODUCT:SKU:AVAILABILITY, or PRODUCT:SKU, "
+                                           "e.g. CFQ7TTC0LH18:0001.")
+@click.option("--quantity", type=int, required=True, help="Seats (within the SKU's minimum and maximum), "
+                                                             "e.g. --quantity 10.")
+@click.option("--term", "term_duration", type=TERM, required=True,
+              help="Term duration as Partner Center writes it (any case accepted), e.g. --term P1Y.")
 @click.option("--billing", "billing_cycle", type=click.Choice(["monthly", "annual", "triennial", "none"],
-                                                               case_sensitive=False), required=True)
-@click.option("--friendly-name", help="Nickname; becomes the subscription's friendly name.")
-@click.option("--price-list", type=click.Path(exists=True, dir_okay=False), help="Price-list file for the price.")
+                                                               case_sensitive=False), required=True,
+              help="Billing cycle; the availability's term must offer it, e.g. --billing monthly.")
+@click.option("--friendly-name", help="Nickname; becomes the subscription's friendly name, "
+                                         "e.g. --friendly-name \"Reception desk\".")
+@click.option("--price-list", type=click.Path(exists=True, dir_okay=False), help="Price-list file for the price "
+              "(default: fetched through the price-sheet API), e.g. --price-list pricelist.csv.")
 @click.option("--key", "idempotency_key", help="Idempotency key: running again with it never orders twice on the same "
                                               "target (each emulator instance and each Partner Center tenant has "
-                                              "its own keys).")
+                                              "its own keys), e.g. --key ticket-4711.")
 @click.option("--parent-subscription", "parent_subscription_id", metavar="SUBSCRIPTION_ID",
               help="For an add-on: the customer's subscription it is bought onto (cart line "
-                   "provisioningContext.parentSubscriptionId).")
+                   "provisioningContext.parentSubscriptionId), e.g. --parent-subscription "
+                   "711f43ca-3ac5-4352-965d-7c6567a3a72e.")
 @click.option("--dry-run", is_flag=True, help="Build and validate the cart; never check out.")
 @click.option("--force", is_flag=True, help="Skip the catalog guards (Partner Center may still refuse).")
 @click.pass_obj
@@ -109,12 +115,14 @@ def order_place(state: Any, customer_id: str, item: str, quantity: int, term_dur
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Validate every row (catalog and cart); order nothing.")
 @click.option("--results", "results_path", type=click.Path(dir_okay=False),
-              help="Per-row result CSV (default FILE.results.csv next to FILE).")
+              help="Per-row result CSV (default FILE.results.csv next to FILE), e.g. --results done.csv.")
 @click.option("--batch-id", help="Key prefix of the rows (default: the file name). Change it to order the same "
-                                 "lines again on purpose.")
-@click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True)
-@click.option("--rate-limit", type=click.FloatRange(1, None), help="Requests per minute (default 475).")
-@click.option("--price-list", type=click.Path(exists=True, dir_okay=False))
+                                 "lines again on purpose, e.g. --batch-id 2026-11-renewals.")
+@click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True, help=WORKERS_HELP)
+@click.option("--rate-limit", type=click.FloatRange(1, None), help=RATE_LIMIT_HELP)
+@click.option("--price-list", type=click.Path(exists=True, dir_okay=False),
+              help="Price-list file for the rows' prices (default: fetched through the price-sheet API), "
+                   "e.g. --price-list pricelist.csv.")
 @click.option("--force", is_flag=True, help="Skip the catalog guards.")
 @click.option("--allow-duplicates", is_flag=True,
               help="Order identical rows (same customer, item, quantity, term, billing, friendly name) once each "
@@ -175,8 +183,8 @@ def orders_group() -> None:
 
 
 @orders_group.command("list")
-@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
-@click.option("--billing-type", help="Filter, e.g. monthly or onetime.")
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True, help=CUSTOMER_HELP)
+@click.option("--billing-type", help="Only orders of this billing type, e.g. monthly or onetime.")
 @click.pass_obj
 def orders_list(state: Any, customer_id: str, billing_type: str | None) -> None:
     """List a customer's orders (new orders can take up to 15 minutes to appear)."""
@@ -196,7 +204,7 @@ def orders_list(state: Any, customer_id: str, billing_type: str | None) -> None:
 
 @orders_group.command("show")
 @click.argument("order_id")
-@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True, help=CUSTOMER_HELP)
 @click.pass_obj
 def orders_show(state: Any, order_id: str, customer_id: str) -> None:
     """Show one order and its line items."""
@@ -211,8 +219,8 @@ def orders_show(state: Any, order_id: str, customer_id: str) -> None:
 
 @orders_group.command("activation-links")
 @click.argument("order_id")
-@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
-@click.option("--line", "line_item_number", type=int, help="Only this line item.")
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True, help=CUSTOMER_HELP)
+@click.option("--line", "line_item_number", type=int, help="Only this line item, e.g. --line 0.")
 @click.pass_obj
 def orders_activation_links(state: Any, order_id: str, customer_id: str, line_item_number: int | None) -> None:
     """Activation links of an order's marketplace SaaS lines (open them to start the SaaS subscription)."""

@@ -1,6 +1,6 @@
 """``cspkit pricelist``: fetch, show and diff Partner Center price lists.
 
-* ``cspkit pricelist fetch --market US --view updatedlicensebased [--month YYYYMM]``: download through the price-sheet
+* ``cspkit pricelist fetch --market US --view updatedlicensebased [--month YYYY-MM]``: download through the price-sheet
   API (cached; the emulator's when no profile is configured) and print where the file is;
 * ``cspkit pricelist show FILE [--product ID] [--search TEXT] [--segment NAME]``: the rows of a price list (CSV,
   zip or .xlsx) with Microsoft's price figures side by side: ``TermPrice`` (the list's UnitPrice, one seat for the
@@ -27,6 +27,7 @@ import click
 import pandas as pd
 
 from cspkit.cli.output import emit, note
+from cspkit.cli.params import MONTH
 
 __all__ = ["pricelist_group"]
 
@@ -74,15 +75,6 @@ def _filtered(frame: pd.DataFrame, product_id: str | None, segment: str | None) 
     return frame
 
 
-def _month(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is None:
-        return None
-    text = value.strip()
-    if len(text) != 6 or not text.isdigit() or not 1 <= int(text[4:]) <= 12:
-        raise click.BadParameter("expected YYYYMM, e.g. 202611")
-    return text
-
-
 def write_xlsx_atomic(frame: pd.DataFrame, path: Path, *, sheet_name: str = "Changes") -> None:
     """Write ``frame`` to ``path`` as .xlsx via a temporary file in the same folder and :func:`os.replace`.
 
@@ -121,15 +113,16 @@ def pricelist_group() -> None:
 
 
 @pricelist_group.command("fetch")
-@click.option("--market", required=True, help="ISO 3166 country code of the market, e.g. US.")
+@click.option("--market", required=True, help="ISO 3166 two-letter country code of the market, e.g. US.")
 @click.option(
     "--view", type=click.Choice(["updatedlicensebased", "marketplace"], case_sensitive=False),
-    default="updatedlicensebased", show_default=True, help="New-commerce licence-based or marketplace list.",
+    default="updatedlicensebased", show_default=True,
+    help="New-commerce licence-based or marketplace list, e.g. --view marketplace.",
 )  # fmt: skip
-@click.option("--month", callback=_month, help="Price list month as YYYYMM (default: this month).")
+@click.option("--month", type=MONTH, help="Price list month, e.g. 2026-11 (202611 works too; default: this month).")
 @click.option(
     "--timeline", type=click.Choice(["current", "history", "future"], case_sensitive=False), default="current",
-    show_default=True, help="future = next month's preview (new commerce only).",
+    show_default=True, help="future = next month's preview (new commerce only), e.g. --timeline future.",
 )  # fmt: skip
 @click.option("--refresh", is_flag=True, help="Download again even when a cached copy exists.")
 @click.pass_obj
@@ -142,6 +135,7 @@ def fetch(state: Any, market: str, view: str, month: str | None, timeline: str, 
     if len(market.strip()) != 2 or not market.strip().isalpha():
         raise click.BadParameter("expected a two-letter country code, e.g. US", param_hint="--market")
     client = state.client()
+    month = month.replace("-", "") if month else None  # the price-sheet API's YYYYMM
     path = client.pricesheets.get(market, view.lower(), timeline.lower(), month, refresh=refresh)
     frame = read_price_list(path)
     row = {
@@ -158,11 +152,13 @@ def fetch(state: Any, market: str, view: str, month: str | None, timeline: str, 
 
 @pricelist_group.command("show")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--product", "product_id", help="Only this ProductId (case-insensitive).")
-@click.option("--search", help="Only rows whose product/SKU title, description, publisher or id contain TEXT.")
-@click.option("--segment", help="Only this Segment (Commercial, Education, Charity, Government; any case).")
+@click.option("--product", "product_id", help="Only this ProductId (any case), e.g. CFQ7TTC0LH18.")
+@click.option("--search", help="Only rows whose product/SKU title, description, publisher or id contain TEXT, "
+                                "e.g. --search \"Business Basic\".")
+@click.option("--segment", help="Only this Segment (Commercial, Education, Charity, Government; any case), "
+                                 "e.g. Education.")
 @click.option("--include-trials/--no-trials", default=True, show_default=True, help="Show free-trial rows.")
-@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many rows.")
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many rows, e.g. --limit 20.")
 @click.pass_obj
 def show(
     state: Any, file: Path, product_id: str | None, search: str | None, segment: str | None,
@@ -193,8 +189,9 @@ def show(
 
 @pricelist_group.command("plans")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--product", "product_id", help="Only this ProductId (case-insensitive).")
-@click.option("--segment", help="Only this Segment (Commercial, Education, Charity, Government; any case).")
+@click.option("--product", "product_id", help="Only this ProductId (any case), e.g. CFQ7TTC0LH18.")
+@click.option("--segment", help="Only this Segment (Commercial, Education, Charity, Government; any case), "
+                                 "e.g. Education.")
 @click.pass_obj
 def plans(state: Any, file: Path, product_id: str | None, segment: str | None) -> None:
     """A year of one seat three ways: P1Y paid up front, P1Y billed monthly, P1M month to month.
@@ -213,7 +210,8 @@ def plans(state: Any, file: Path, product_id: str | None, segment: str | None) -
 @click.argument("new", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the changes to this .xlsx workbook (written to a temporary file, then renamed).",
+    help="Also write the changes to this .xlsx workbook (written to a temporary file, then renamed), "
+         "e.g. --out reports/price-changes.xlsx.",
 )  # fmt: skip
 @click.option("--include-unchanged", is_flag=True, help="List unchanged prices too.")
 @click.pass_obj

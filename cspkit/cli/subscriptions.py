@@ -8,7 +8,7 @@ import click
 
 from cspkit.cli.context import confirm_or_stop, exit_with, fmt_time, ordering_context
 from cspkit.cli.output import emit, note
-from cspkit.cli.params import CUSTOMER_ID, SUBSCRIPTION_ID
+from cspkit.cli.params import CUSTOMER_HELP, CUSTOMER_ID, RATE_LIMIT_HELP, SUBSCRIPTION_ID, WORKERS_HELP
 from cspkit.errors import EXIT_FAILED, EXIT_PARTIAL
 
 __all__ = ["SUB_COLUMNS", "subscriptions_group"]
@@ -32,8 +32,8 @@ def _sub_row(customer_id: str, s: Any) -> dict[str, Any]:
 
 
 @subscriptions_group.command("list")
-@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
-@click.option("--order", "order_id", help="Only the subscriptions of this order.")
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True, help=CUSTOMER_HELP)
+@click.option("--order", "order_id", help="Only the subscriptions of this order, e.g. --order 7ac4b2d1e9f0.")
 @click.pass_obj
 def subscriptions_list(state: Any, customer_id: str, order_id: str | None) -> None:
     """List a customer's subscriptions."""
@@ -44,7 +44,7 @@ def subscriptions_list(state: Any, customer_id: str, order_id: str | None) -> No
 
 @subscriptions_group.command("show")
 @click.argument("subscription_id", type=SUBSCRIPTION_ID)
-@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True, help=CUSTOMER_HELP)
 @click.pass_obj
 def subscriptions_show(state: Any, subscription_id: str, customer_id: str) -> None:
     """Show one subscription (with its cancellation deadline and refundable seats)."""
@@ -66,7 +66,7 @@ def _change_result(state: Any, outcome: Any, customer_id: str) -> None:
 @subscriptions_group.command("set-quantity")
 @click.argument("subscription_id", type=SUBSCRIPTION_ID)
 @click.argument("quantity", type=click.IntRange(0, None))
-@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True, help=CUSTOMER_HELP)
 @click.option("--force", is_flag=True, help="Skip the SKU-bounds and seat-reduction-window guards.")
 @click.pass_obj
 def subscriptions_set_quantity(state: Any, subscription_id: str, quantity: int, customer_id: str,
@@ -81,7 +81,7 @@ def subscriptions_set_quantity(state: Any, subscription_id: str, quantity: int, 
 @subscriptions_group.command("auto-renew")
 @click.argument("setting", type=click.Choice(["on", "off"]))
 @click.argument("subscription_id", type=SUBSCRIPTION_ID)
-@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True, help=CUSTOMER_HELP)
 @click.pass_obj
 def subscriptions_auto_renew(state: Any, setting: str, subscription_id: str, customer_id: str) -> None:
     """Turn auto-renew on or off (off: the subscription ends at the end of its term)."""
@@ -93,7 +93,7 @@ def subscriptions_auto_renew(state: Any, setting: str, subscription_id: str, cus
 
 @subscriptions_group.command("cancel")
 @click.argument("subscription_id", type=SUBSCRIPTION_ID)
-@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True, help=CUSTOMER_HELP)
 @click.option("--force", is_flag=True, help="Skip the cancellation-window guard (Partner Center may refuse).")
 @click.pass_obj
 def subscriptions_cancel(state: Any, subscription_id: str, customer_id: str, force: bool) -> None:
@@ -105,7 +105,7 @@ def subscriptions_cancel(state: Any, subscription_id: str, customer_id: str, for
 
 @subscriptions_group.command("suspend")
 @click.argument("subscription_id", type=SUBSCRIPTION_ID)
-@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True, help=CUSTOMER_HELP)
 @click.pass_obj
 def subscriptions_suspend(state: Any, subscription_id: str, customer_id: str) -> None:
     """Suspend a subscription (NCE billing continues while suspended)."""
@@ -116,7 +116,7 @@ def subscriptions_suspend(state: Any, subscription_id: str, customer_id: str) ->
 
 @subscriptions_group.command("reactivate")
 @click.argument("subscription_id", type=SUBSCRIPTION_ID)
-@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True, help=CUSTOMER_HELP)
 @click.pass_obj
 def subscriptions_reactivate(state: Any, subscription_id: str, customer_id: str) -> None:
     """Reactivate a suspended subscription."""
@@ -127,7 +127,7 @@ def subscriptions_reactivate(state: Any, subscription_id: str, customer_id: str)
 
 @subscriptions_group.command("activate")
 @click.argument("subscription_id", type=SUBSCRIPTION_ID)
-@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True)
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True, help=CUSTOMER_HELP)
 @click.pass_obj
 def subscriptions_activate(state: Any, subscription_id: str, customer_id: str) -> None:
     """Sandbox-activate a marketplace SaaS subscription (integration sandbox / emulator only)."""
@@ -138,9 +138,10 @@ def subscriptions_activate(state: Any, subscription_id: str, customer_id: str) -
 
 @subscriptions_group.command("cancellable")
 @click.option("--customer", "customer_id", type=CUSTOMER_ID,
-              help="One customer (default: every customer, concurrently).")
-@click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True)
-@click.option("--rate-limit", type=click.FloatRange(1, None), help="Requests per minute (default 475).")
+              help="One customer (default: every customer, concurrently), "
+                   "e.g. --customer 9a1e3f52-6c0b-4d7e-8f21-3b4c5d6e7f80.")
+@click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True, help=WORKERS_HELP)
+@click.option("--rate-limit", type=click.FloatRange(1, None), help=RATE_LIMIT_HELP)
 @click.pass_obj
 def subscriptions_cancellable(state: Any, customer_id: str | None, workers: int, rate_limit: float | None) -> None:
     """Every subscription still inside its cancellation window, with its deadline (soonest first)."""

@@ -65,24 +65,29 @@ def usage_group() -> None:
 @click.option("--file", "files", multiple=True, required=True,
               type=click.Path(dir_okay=True, path_type=Path), metavar="DAILY",
               help="Daily rated usage file (repeat for several): the portal CSV, .csv.gz, an Excel re-save "
-                   "(';' and decimal commas), JSON Lines, a Graph export .json.gz, or a typed Parquet file/folder.")
+                   "(';' and decimal commas), JSON Lines, a Graph export .json.gz, or a typed Parquet file/folder. "
+                   "Example: --file DailyRatedUsage.csv")
 @click.option("--invoice-file", type=click.Path(dir_okay=False, path_type=Path), metavar="RECON",
               help="Invoice reconciliation file of the same invoice: Σ daily BillingPreTaxTotal is tied to its "
-                   "usage charges per subscription and per product/SKU.")
+                   "usage charges per subscription and per product/SKU. Example: --invoice-file recon.csv")
 @click.option("--subscriptions", "subscriptions_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Subscriptions (CSV/JSON) with cancellation dates: flags resources billed after one.")
+              help="Subscriptions (CSV/JSON) with cancellation dates: flags resources billed after one, "
+                   "e.g. --subscriptions subscriptions.csv.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Report file: .xlsx (workbook with a chart), or the stem of .csv/.parquet files.")
+              help="Report file: .xlsx (workbook with a chart), or the stem of .csv/.parquet files, "
+                   "e.g. --out reports/usage.xlsx.")
 @click.option("--format", "fmt", type=click.Choice(["xlsx", "csv", "parquet"]),
-              help="Report format [default: from the --out suffix, else xlsx].")
+              help="Report format [default: from the --out suffix, else xlsx], e.g. --format parquet.")
 @click.option("--spike-factor", default="3", show_default=True, callback=_decimal, metavar="N",
-              help="A day is a spike above this many times the subscription's trailing median daily spend.")
+              help="A day is a spike above this many times the subscription's trailing median daily spend, "
+                   "e.g. --spike-factor 2.5.")
 @click.option("--spike-floor", default="10", show_default=True, callback=_decimal, metavar="AMOUNT",
-              help="...and at least this much spend that day (billing currency).")
+              help="...and at least this much spend that day (billing currency), e.g. --spike-floor 50.")
 @click.option("--window-days", default=7, show_default=True, type=click.IntRange(min=1),
-              help="Days before each day that make the trailing median.")
+              help="Days before each day that make the trailing median, e.g. --window-days 14.")
 @click.option("--new-meter-after-days", default=3, show_default=True, type=click.IntRange(min=1),
-              help="Meters first billed after this many days of the period count as new.")
+              help="Meters first billed after this many days of the period count as new, "
+                   "e.g. --new-meter-after-days 5.")
 @click.pass_obj
 def reconcile_cmd(
     state: Any,

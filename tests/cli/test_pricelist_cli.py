@@ -145,7 +145,7 @@ def test_fetch_downloads_into_the_cache_and_summarises(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--market", "US", "--month", "2026-11"], "YYYYMM"),
+        (["--market", "US", "--month", "2026-13"], "YYYY-MM"),
         (["--market", "USA"], "two-letter"),
         (["--market", "US", "--view", "marketplace", "--timeline", "future"], "no future timeline"),
     ],
