@@ -14,6 +14,7 @@ import click
 
 from cspkit.cli.context import confirm_or_stop, exit_with, fmt_time, ordering_context
 from cspkit.cli.output import emit, note
+from cspkit.cli.params import CUSTOMER_HELP, CUSTOMER_ID
 from cspkit.errors import EXIT_FAILED
 
 __all__ = ["customers_group"]
@@ -46,20 +47,23 @@ def _onboarding(state: Any) -> Any:
 
 @customers_group.command("create")
 @click.option("--domain", required=True, help="Initial domain, e.g. contoso.onmicrosoft.com (or just contoso).")
-@click.option("--company", required=True, help="Registered company name (billingProfile.companyName).")
-@click.option("--address-line1", required=True, help="Street address of the company.")
-@click.option("--address-line2", help="Second address line.")
-@click.option("--city", required=True, help="City.")
-@click.option("--state", "region_state", help="State or province (required and checked for the US).")
-@click.option("--postal-code", required=True, help="Postal code (US: 12345 or 12345-6789).")
+@click.option("--company", required=True,
+              help="Registered company name (billingProfile.companyName), e.g. 'Contoso Ltd'.")
+@click.option("--address-line1", required=True, help="Street address of the company, e.g. '1 Microsoft Way'.")
+@click.option("--address-line2", help="Second address line, e.g. 'Suite 100'.")
+@click.option("--city", required=True, help="City, e.g. Redmond.")
+@click.option("--state", "region_state", help="State or province (required and checked for the US), e.g. WA.")
+@click.option("--postal-code", required=True, help="Postal code (US: 12345 or 12345-6789), e.g. 98052.")
 @click.option("--country", required=True, help="ISO 3166 alpha-2 country, e.g. US (decides market and currency).")
-@click.option("--email", required=True, help="Billing contact email.")
-@click.option("--first-name", required=True, help="Billing contact first name.")
-@click.option("--last-name", required=True, help="Billing contact last name.")
-@click.option("--phone", help="Billing contact phone number.")
-@click.option("--culture", default="en-US", show_default=True, help="Culture for communication and currency.")
-@click.option("--language", default="en", show_default=True, help="Two-letter language code.")
-@click.option("--key", "idempotency_key", help="Idempotency key: running again with it never creates twice.")
+@click.option("--email", required=True, help="Billing contact email, e.g. billing@contoso.com.")
+@click.option("--first-name", required=True, help="Billing contact first name, e.g. Ana.")
+@click.option("--last-name", required=True, help="Billing contact last name, e.g. Silva.")
+@click.option("--phone", help="Billing contact phone number, e.g. 4255550100.")
+@click.option("--culture", default="en-US", show_default=True,
+              help="Culture for communication and currency, e.g. en-GB.")
+@click.option("--language", default="en", show_default=True, help="Two-letter language code, e.g. fr.")
+@click.option("--key", "idempotency_key",
+              help="Idempotency key: running again with it never creates twice, e.g. --key onboard-contoso.")
 @click.option("--dry-run", is_flag=True, help="Validate the address and the domain and show the request; create "
               "nothing.")
 @click.pass_obj
@@ -120,7 +124,7 @@ def agreement_group() -> None:
 
 
 @agreement_group.command("show")
-@click.option("--customer", "customer_id", required=True, help="Customer tenant id.")
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True, help=CUSTOMER_HELP)
 @click.pass_obj
 def agreement_show(state: Any, customer_id: str) -> None:
     """Show the customer's confirmed acceptances of the Microsoft Customer Agreement (exit 1 when none)."""
@@ -138,14 +142,15 @@ def agreement_show(state: Any, customer_id: str) -> None:
 
 
 @agreement_group.command("accept")
-@click.option("--customer", "customer_id", required=True, help="Customer tenant id.")
-@click.option("--first-name", required=True, help="First name of the customer's user who accepted.")
-@click.option("--last-name", required=True, help="Last name of the customer's user who accepted.")
-@click.option("--email", required=True, help="Email of the customer's user who accepted.")
-@click.option("--phone", help="Phone number of that user.")
-@click.option("--date", "date_agreed", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="Date the customer accepted, YYYY-MM-DD (default: today, UTC).")
-@click.option("--key", "idempotency_key", help="Idempotency key: running again with it never records twice.")
+@click.option("--customer", "customer_id", type=CUSTOMER_ID, required=True, help=CUSTOMER_HELP)
+@click.option("--first-name", required=True, help="First name of the customer's user who accepted, e.g. Ana.")
+@click.option("--last-name", required=True, help="Last name of the customer's user who accepted, e.g. Silva.")
+@click.option("--email", required=True, help="Email of the customer's user who accepted, e.g. ana@contoso.com.")
+@click.option("--phone", help="Phone number of that user, e.g. 4255550100.")
+@click.option("--date", "date_agreed", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
+              help="Date the customer accepted (default: today, UTC), e.g. 2026-11-30.")
+@click.option("--key", "idempotency_key",
+              help="Idempotency key: running again with it never records twice, e.g. --key mca-contoso.")
 @click.pass_obj
 def agreement_accept(state: Any, customer_id: str, first_name: str, last_name: str, email: str, phone: str | None,
                      date_agreed: Any, idempotency_key: str | None) -> None:
