@@ -2,16 +2,20 @@
 
 Workbook layout:
 
-* **Summary** — period and sources, the invoice tie-out, totals by customer, totals by charge type and the variance
-  counts, one table under the other; amounts carry their currency in the number format (``#,##0.00 "USD"``);
-* **Variances** — one row per finding with its category, the evidence and the source row;
+* **Summary** — the report's facts, then the invoice tie-out, totals by customer, totals by charge type and the
+  variance counts in blocks, with grand totals per currency and the rows that need a look in red
+  (:mod:`cspkit.reports.recon_summary`);
+* **Charts** — native Excel bar charts: spend by customer per currency, findings by category;
+* **Variances** — one row per finding with its category, the evidence and the source row; Expected/Actual/Difference
+  formatted by what they measure (a price, seats, an exchange rate or money: :mod:`cspkit.reports.formats`);
 * **Customers** and **Subscriptions** — totals per customer / subscription and currency;
 * **Line items** — every reconciliation line with the categories found on it, split over ``Line items (2)``, ...
   at Excel's limit of 1,048,575 data rows per sheet.
 
-Every sheet has a styled, frozen header row, an autofilter and column widths fitted to the data. Files are written
-to a temporary file in the target directory and moved into place with :func:`os.replace`, so a reader never sees a
-half-written report.
+Numbers are formatted by kind (money, unit prices, seats, rates, percentages, counts; money in its currency:
+``#,##0.00 "USD"``). Every data sheet has a styled, frozen header row, an autofilter and column widths fitted to the
+data. Files are written to a temporary file in the target directory and moved into place with :func:`os.replace`,
+so a reader never sees a half-written report.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from cspkit.reports.formats import MONEY_COLUMNS, PRICE_COLUMNS, column_kind, number_format  # noqa: F401 (re-export)
 
 __all__ = [
     "EXCEL_MAX_DATA_ROWS",
@@ -51,11 +57,6 @@ EXCEL_MAX_DATA_ROWS = 1_048_575
 ZIP64_LINES = 200_000
 """Above this many line items the workbook is written with ZIP64 extensions (needed past 4 GiB of sheet XML)."""
 
-MONEY_COLUMNS = frozenset(
-    {"Subtotal", "TaxTotal", "Total", "Charges", "Refunds", "InvoiceTotal", "Difference", "Amount",
-     "BillingPreTaxTotal", "PricingPreTaxTotal"}
-)  # fmt: skip
-PRICE_COLUMNS = frozenset({"UnitPrice", "EffectiveUnitPrice", "Expected", "Actual", "PCToBCExchangeRate"})
 _EPOCH = np.datetime64("1899-12-30T00:00:00", "ns")
 _DAY_NS = 86_400_000_000_000
 
@@ -159,8 +160,8 @@ def _width(header: str, values: list[Any], kind: str) -> float:
 
 
 class Styles:
-    """The cell formats of one xlsxwriter workbook (header, title, dates, money, prices, integers, status colours,
-    one money format per currency), created once per workbook and shared by its sheets."""
+    """The cell formats of one xlsxwriter workbook (header, title, dates, one number format per kind and currency
+    — :mod:`cspkit.reports.formats` — and status colours), created once per workbook and shared by its sheets."""
 
     def __init__(self, workbook: Any) -> None:
         self.workbook = workbook
@@ -170,36 +171,40 @@ class Styles:
         )  # fmt: skip
         self.title = workbook.add_format({"bold": True, "font_size": 14})
         self.section = workbook.add_format({"bold": True, "font_size": 12, "font_color": "#1F4E78"})
+        self.label = workbook.add_format({"bold": True})
+        self.total = workbook.add_format({"bold": True, "top": 1})
         self.date = workbook.add_format({"num_format": "yyyy-mm-dd"})
-        self.money = workbook.add_format({"num_format": "#,##0.00;[Red]-#,##0.00"})
-        self.price = workbook.add_format({"num_format": "#,##0.00####;[Red]-#,##0.00####"})
-        self.integer = workbook.add_format({"num_format": "#,##0"})
         self.error = workbook.add_format({"font_color": "#9C0006", "bg_color": "#FFC7CE"})
         self.warning = workbook.add_format({"font_color": "#9C5700", "bg_color": "#FFEB9C"})
         self.ok = workbook.add_format({"font_color": "#006100", "bg_color": "#C6EFCE"})
-        self._currency: dict[str, Any] = {}
+        self._numbers: dict[tuple[str, str | None, bool], Any] = {}
+        self.money = self.number("money")
+        self.price = self.number("price")
+        self.integer = self.number("count")
 
-    def currency(self, code: str | None) -> Any:
-        if not code:
-            return self.money
-        fmt = self._currency.get(code)
+    def number(self, kind: str, currency: str | None = None, *, bold: bool = False) -> Any:
+        """The format of a ``kind`` number (:data:`cspkit.reports.formats.KINDS`), in ``currency`` for money and
+        prices, bold for totals; one format object per distinct (kind, currency, bold)."""
+        key = (kind, currency or None, bold)
+        fmt = self._numbers.get(key)
         if fmt is None:
-            safe = "".join(ch for ch in code if ch.isalnum())[:3]
-            fmt = self._currency[code] = self.workbook.add_format(
-                {"num_format": f'#,##0.00 "{safe}";[Red]-#,##0.00 "{safe}"'}
-            )
+            props: dict[str, Any] = {"num_format": number_format(kind, currency)}
+            if bold:
+                props.update({"bold": True, "top": 1})
+            fmt = self._numbers[key] = self.workbook.add_format(props)
         return fmt
 
+    def currency(self, code: str | None) -> Any:
+        """The money format in currency ``code`` (the plain money format without one)."""
+        return self.number("money", code)
+
     def for_column(self, name: str, kind: str) -> Any:
+        """The format of column ``name`` holding ``kind`` values (number/date/text/bool), or None for General."""
         if kind == "date":
             return self.date
         if kind == "number":
-            if name in MONEY_COLUMNS:
-                return self.money
-            if name in PRICE_COLUMNS:
-                return self.price
-            if name in ("Lines", "Count", "Subscriptions", "Variances", "SourceRow", "BilledSeats"):
-                return self.integer
+            number_kind = column_kind(name)
+            return self.number(number_kind) if number_kind else None
         return None
 
 
@@ -213,8 +218,15 @@ def write_table(
     stop: int | None = None,
     currency_rows: bool = False,
     status_column: str | None = None,
+    row_kinds: Mapping[str, Sequence[str | None]] | None = None,
 ) -> tuple[int, list[float]]:
-    """Write a header and frame rows [start, stop) from ``first_row``; return (next free row, column widths)."""
+    """Write a header and frame rows [start, stop) from ``first_row``; return (next free row, column widths).
+
+    Numbers take the format of their column's kind (:func:`cspkit.reports.formats.column_kind`). With
+    ``currency_rows`` money and price columns carry each row's ``Currency``; ``row_kinds`` maps a column to one kind
+    per frame row (positional, the whole frame) for columns whose unit varies by row (None: the column's kind).
+    ``status_column`` cells ``ties``/``differs``/``error``/``warning`` are coloured.
+    """
     stop = len(frame) if stop is None else stop
     names = [str(c) for c in frame.columns]
     ws.write_row(first_row, 0, names, styles.header)
@@ -223,46 +235,38 @@ def write_table(
         # bounded memory: convert and write _FAST_CHUNK rows at a time
         widths: list[float] = []
         for chunk in range(start, stop, _FAST_CHUNK):
-            part = frame.iloc[chunk : min(stop, chunk + _FAST_CHUNK)]
+            chunk_stop = min(stop, chunk + _FAST_CHUNK)
+            part = frame.iloc[chunk:chunk_stop]
             columns = [_column_values(part[c]) for c in part.columns]
             if not widths:
                 widths = [_width(name, values, kind) for name, (kind, values) in zip(names, columns, strict=True)]
-            currency_values = (
-                part["Currency"].astype(object).where(part["Currency"].notna(), None).tolist()
-                if currency_rows and "Currency" in part.columns
-                else None
-            )
-            _fast_rows(ws, styles, names, columns, first_row + 1 + chunk - start, currency_values, status_column,
+            formats = _row_formats(styles, part, names, columns, currency_rows, row_kinds, chunk, chunk_stop)
+            _fast_rows(ws, styles, names, columns, first_row + 1 + chunk - start, formats, status_column,
                        status_styles)  # fmt: skip
         return first_row + 1 + stop - start, widths
     part = frame.iloc[start:stop]
     columns = [_column_values(part[c]) for c in part.columns]
     widths = [_width(name, values, kind) for name, (kind, values) in zip(names, columns, strict=True)]
-    currency_values = (
-        part["Currency"].astype(object).where(part["Currency"].notna(), None).tolist()
-        if currency_rows and "Currency" in part.columns
-        else None
-    )
+    formats = _row_formats(styles, part, names, columns, currency_rows, row_kinds, start, stop)
     n = len(part)
     plans = []
     for c, (name, (kind, values)) in enumerate(zip(names, columns, strict=True)):
         fmt = styles.for_column(name, kind)
-        money = currency_values is not None and name in MONEY_COLUMNS
         if kind in ("number", "date"):
             write = ws.write_number
         elif kind == "bool":
             write = ws.write_boolean
         else:
             write = ws.write_string
-        plans.append((c, values, write, fmt, money, name == status_column))
+        plans.append((c, values, write, fmt, formats.get(c), name == status_column))
     row = first_row + 1
     for i in range(n):
-        for c, values, write, fmt, money, status in plans:
+        for c, values, write, fmt, per_row, status in plans:
             value = values[i]
             if value is None:
                 continue
-            if money:
-                write(row, c, value, styles.currency(currency_values[i]))  # type: ignore[index]
+            if per_row is not None:
+                write(row, c, value, per_row[i])
             elif status and value in status_styles:
                 write(row, c, value, status_styles[value])
             elif fmt is not None:
@@ -271,6 +275,45 @@ def write_table(
                 write(row, c, value)
         row += 1
     return row, widths
+
+
+def _row_formats(
+    styles: Styles,
+    part: pd.DataFrame,
+    names: list[str],
+    columns: list[tuple[str, list[Any]]],
+    currency_rows: bool,
+    row_kinds: Mapping[str, Sequence[str | None]] | None,
+    lo: int,
+    hi: int,
+) -> dict[int, list[Any]]:
+    """The per-row formats of the number columns whose format varies by row (column index → one format per row of
+    ``part``, which is frame rows [lo, hi)): money/prices in the row's currency, and the ``row_kinds`` columns."""
+    currencies = (
+        part["Currency"].astype(object).where(part["Currency"].notna(), None).tolist()
+        if currency_rows and "Currency" in part.columns
+        else None
+    )
+    out: dict[int, list[Any]] = {}
+    for c, (name, (kind, _values)) in enumerate(zip(names, columns, strict=True)):
+        if kind != "number":
+            continue
+        fixed = column_kind(name)
+        kinds = list(row_kinds[name][lo:hi]) if row_kinds and name in row_kinds else None
+        if kinds is None and (currencies is None or fixed not in ("money", "price")):
+            continue
+        kinds = [k or fixed for k in kinds] if kinds is not None else [fixed] * len(part)
+        ccys = currencies if currencies is not None else [None] * len(part)
+        cache: dict[tuple[str | None, Any], Any] = {}
+        formats = []
+        for k, ccy in zip(kinds, ccys, strict=True):
+            key = (k, ccy)
+            fmt = cache.get(key)
+            if fmt is None and key not in cache:
+                fmt = cache[key] = styles.number(k, ccy) if k else None
+            formats.append(fmt)
+        out[c] = formats
+    return out
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
@@ -300,7 +343,7 @@ def _fast_rows(
     names: list[str],
     columns: list[tuple[str, list[Any]]],
     first_row: int,
-    currency_values: list[Any] | None,
+    formats: dict[int, list[Any]],
     status_column: str | None,
     status_styles: dict[str, Any],
 ) -> None:
@@ -326,12 +369,12 @@ def _fast_rows(
             letter = letters[c]
             fmt = styles.for_column(name, kind)
             if kind in ("number", "date"):
-                if currency_values is not None and name in MONEY_COLUMNS:
-                    xf = {k: styles.currency(k)._get_xf_index() for k in set(currency_values[chunk_start:chunk_stop])}
-                    ccy = currency_values[chunk_start:chunk_stop]
+                if c in formats:
+                    per_row = formats[c][chunk_start:chunk_stop]
+                    xf = {f: "" if f is None else f' s="{f._get_xf_index()}"' for f in set(per_row)}
                     fragments.append([
-                        "" if v is None else f'<c r="{letter}{r}" s="{xf[k]}"><v>{v:.16G}</v></c>'
-                        for r, v, k in zip(numbers, part, ccy, strict=True)
+                        "" if v is None else f'<c r="{letter}{r}"{xf[f]}><v>{v:.16G}</v></c>'
+                        for r, v, f in zip(numbers, part, per_row, strict=True)
                     ])  # fmt: skip
                 else:
                     style = f' s="{fmt._get_xf_index()}"' if fmt is not None else ""
@@ -396,6 +439,8 @@ def write_reconciliation_workbook(
     """
     import xlsxwriter
 
+    from cspkit.reports.recon_summary import charts_sheet, variances_sheet
+
     target = Path(path)
     with atomic_path(target) as tmp:
         workbook = xlsxwriter.Workbook(
@@ -412,7 +457,8 @@ def write_reconciliation_workbook(
             workbook.use_zip64()  # the sheet XML of ~1M lines passes ZIP's 4 GiB limit
         styles = Styles(workbook)
         _summary_sheet(workbook, styles, result, sources or [])
-        _frame_sheet(workbook, styles, "Variances", result.variances, status_column="Severity")
+        charts_sheet(workbook, styles, result)
+        variances_sheet(workbook, styles, result.variances)
         _frame_sheet(workbook, styles, "Customers", result.customers, currency_rows=True)
         _frame_sheet(workbook, styles, "Subscriptions", result.subscriptions, currency_rows=True)
         if include_lines:
@@ -446,51 +492,9 @@ def _frame_sheet(
 
 
 def _summary_sheet(workbook: Any, styles: Styles, result: Any, sources: list[str]) -> None:
-    ws = workbook.add_worksheet("Summary")
-    period = (
-        f"{result.period_start:%Y-%m-%d} – {result.period_end:%Y-%m-%d}" if result.period_start is not None else "?"
-    )
-    ws.write_string(0, 0, "Invoice reconciliation", styles.title)
-    ws.write_string(1, 0, "Billing period")
-    ws.write_string(1, 1, period)
-    ws.write_string(2, 0, "Generated (UTC)")
-    ws.write_string(2, 1, datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"))
-    ws.write_string(3, 0, "Sources")
-    ws.write_string(3, 1, "; ".join(sources) or "-")
-    ws.write_string(4, 0, "Lines")
-    ws.write_number(4, 1, len(result.lines), styles.integer)
-    row = 5
-    for note in getattr(result, "notes", []):
-        ws.write_string(row, 0, "Note")
-        ws.write_string(row, 1, note)
-        row += 1
-    widths: list[float] = [18.0, 24.0]
-    customers = result.customers[["CustomerId", "CustomerName", "Currency", "Lines", "Subtotal", "TaxTotal", "Total",
-                                  "Variances"]]  # fmt: skip
-    tables: list[tuple[str, pd.DataFrame, str | None]] = [
-        ("Invoice tie-out", result.tieout, "Status"),
-        ("Totals by customer", customers, None),
-        ("Totals by charge type", result.charge_types, None),
-        ("Variances by category", result.variance_counts, "Severity"),
-    ]
-    first_header = None
-    for title, frame, status in tables:
-        row += 1
-        ws.write_string(row, 0, title, styles.section)
-        row += 1
-        if first_header is None:
-            first_header = row
-        row, table_widths = write_table(ws, styles, frame, row, currency_rows=True, status_column=status)
-        widths = [
-            max(a, b)
-            for a, b in zip(widths + [0.0] * len(table_widths), table_widths + [0.0] * len(widths), strict=False)
-        ]
-    for c, width in enumerate(widths):
-        ws.set_column(c, c, min(width, 60))
-    # the tie-out is the table a reader filters; Summary keeps its title rows visible
-    ws.freeze_panes(first_header + 1 if first_header is not None else 1, 0)
-    if first_header is not None:
-        ws.autofilter(first_header, 0, first_header + max(len(result.tieout), 1), len(result.tieout.columns) - 1)
+    from cspkit.reports.recon_summary import summary_sheet
+
+    summary_sheet(workbook, styles, result, sources)
 
 
 def write_frames(frames: Mapping[str, pd.DataFrame], path: str | os.PathLike[str], *, fmt: str,

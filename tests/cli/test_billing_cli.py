@@ -64,7 +64,7 @@ def test_reconcile_file_json_to_stdout_and_workbook(tmp_path, env):
     assert "reconcile: 1 of 2 invoice/currency totals differ: G000000302 EUR" in result.stderr
     assert "reconcile: exit 1 (--fail-on error" in result.stderr and "Traceback" not in result.output
     workbook = openpyxl.load_workbook(out, read_only=True)
-    assert workbook.sheetnames == ["Summary", "Variances", "Customers", "Subscriptions", "Line items"]
+    assert workbook.sheetnames == ["Summary", "Charts", "Variances", "Customers", "Subscriptions", "Line items"]
     assert [p.name for p in out.parent.iterdir()] == ["march.xlsx"]  # no temporary file left behind
 
 
