@@ -34,7 +34,7 @@ from cspkit.billing.memory import use_reuse_friendly_pool  # noqa: E402
 from cspkit.billing.pricelist import read_price_list  # noqa: E402
 from cspkit.billing.recon_readers import read_recon  # noqa: E402
 from cspkit.billing.reconcile import ReconciliationResult, reconcile  # noqa: E402
-from cspkit.reports.workbook import write_reconciliation_workbook  # noqa: E402
+from cspkit.reports.reconciliation import write_reconciliation_workbook  # noqa: E402
 
 HERE = Path(__file__).parent
 

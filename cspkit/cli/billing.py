@@ -306,7 +306,7 @@ def reconcile_cmd(
     warning also fails on warnings, --fail-on never exits 0; 2 for bad usage or input.
     """
     from cspkit.billing.reconcile import reconcile
-    from cspkit.reports.workbook import write_reconciliation_report
+    from cspkit.reports.reconciliation import write_reconciliation_report
     from cspkit.workflows.reconciliation import read_price_lists, reconcile_invoice
 
     if bool(invoice_id) == bool(files):

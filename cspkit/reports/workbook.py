@@ -1,6 +1,6 @@
-"""Reconciliation reports: an Excel workbook (xlsxwriter, constant memory) and CSV/Parquet exports of the same frames.
+"""Workbook building blocks (xlsxwriter, constant memory) and CSV/Parquet exports of result frames.
 
-Workbook layout:
+The reconciliation workbook (:mod:`cspkit.reports.reconciliation`) is assembled from these helpers; its layout:
 
 * **Summary** — the report's facts, then the invoice tie-out, totals by customer, totals by charge type and the
   variance counts in blocks, with grand totals per currency and the rows that need a look in red
@@ -47,8 +47,6 @@ __all__ = [
     "write_frames",
     "write_table",
     "write_table_file",
-    "write_reconciliation_report",
-    "write_reconciliation_workbook",
 ]
 
 EXCEL_MAX_DATA_ROWS = 1_048_575
@@ -418,85 +416,6 @@ def finish_sheet(ws: Any, widths: list[float], header_row: int, last_row: int, n
         ws.autofilter(header_row, 0, max(last_row - 1, header_row), n_columns - 1)
 
 
-def write_reconciliation_workbook(
-    result: Any,
-    path: str | os.PathLike[str],
-    *,
-    sources: list[str] | None = None,
-    include_lines: bool = True,
-    max_rows_per_sheet: int = EXCEL_MAX_DATA_ROWS,
-) -> Path:
-    """Write a :class:`~cspkit.billing.reconcile.ReconciliationResult` as an Excel workbook, atomically.
-
-    Args:
-        result: the reconciliation result.
-        path: the ``.xlsx`` to write (parent directories are created).
-        sources: where the lines came from (file names or ``invoice G…``), shown on the Summary sheet.
-        include_lines: write the Line items sheets (set False for a summary-only workbook).
-        max_rows_per_sheet: data rows per Line items sheet (Excel's limit by default; lower in tests).
-    Returns:
-        The path written.
-    """
-    import xlsxwriter
-
-    from cspkit.reports.recon_summary import charts_sheet, variances_sheet
-
-    target = Path(path)
-    with atomic_path(target) as tmp:
-        workbook = xlsxwriter.Workbook(
-            str(tmp),
-            {
-                "constant_memory": True,
-                "strings_to_numbers": False,
-                "strings_to_formulas": False,
-                "strings_to_urls": False,
-                "nan_inf_to_errors": True,
-            },  # fmt: skip
-        )
-        if include_lines and len(result.lines) > ZIP64_LINES:
-            workbook.use_zip64()  # the sheet XML of ~1M lines passes ZIP's 4 GiB limit
-        styles = Styles(workbook)
-        _summary_sheet(workbook, styles, result, sources or [])
-        charts_sheet(workbook, styles, result)
-        variances_sheet(workbook, styles, result.variances)
-        _frame_sheet(workbook, styles, "Customers", result.customers, currency_rows=True)
-        _frame_sheet(workbook, styles, "Subscriptions", result.subscriptions, currency_rows=True)
-        if include_lines:
-            lines = result.lines
-            total = len(lines)
-            sheets = max(1, -(-total // max_rows_per_sheet))
-            for k in range(sheets):
-                name = "Line items" if k == 0 else f"Line items ({k + 1})"
-                start = k * max_rows_per_sheet
-                _frame_sheet(workbook, styles, name, lines, start=start, stop=min(total, start + max_rows_per_sheet))
-        workbook.close()
-    return target
-
-
-def _frame_sheet(
-    workbook: Any,
-    styles: Styles,
-    name: str,
-    frame: pd.DataFrame,
-    *,
-    start: int = 0,
-    stop: int | None = None,
-    currency_rows: bool = False,
-    status_column: str | None = None,
-) -> None:
-    ws = workbook.add_worksheet(name)
-    last, widths = write_table(
-        ws, styles, frame, 0, start=start, stop=stop, currency_rows=currency_rows, status_column=status_column
-    )
-    finish_sheet(ws, widths, 0, last, len(frame.columns))
-
-
-def _summary_sheet(workbook: Any, styles: Styles, result: Any, sources: list[str]) -> None:
-    from cspkit.reports.recon_summary import summary_sheet
-
-    summary_sheet(workbook, styles, result, sources)
-
-
 def write_frames(frames: Mapping[str, pd.DataFrame], path: str | os.PathLike[str], *, fmt: str,
                  primary: str | None = None) -> list[Path]:
     """Write each frame to ``<stem>.<name>.csv`` or ``.parquet`` beside ``path``, each atomically.
@@ -549,18 +468,6 @@ def parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
                 # one scale for the column so pyarrow can use a single decimal128 type
                 out[column] = out[column].map(lambda v: None if v is None else Decimal(v))
     return out
-
-
-def write_reconciliation_report(
-    result: Any, path: str | os.PathLike[str], *, fmt: str = "xlsx", sources: list[str] | None = None
-) -> list[Path]:
-    """Write the report in ``fmt`` (``xlsx``, ``csv`` or ``parquet``); return the files written.
-
-    CSV and Parquet write one file per result frame; a ``path`` named ``x.csv`` (``x.parquet``) holds the
-    variances and ``x.tieout.csv``, ``x.lines.csv``, ... lie beside it."""
-    if fmt == "xlsx":
-        return [write_reconciliation_workbook(result, path, sources=sources)]
-    return write_frames(result.frames(), path, fmt=fmt, primary="variances")
 
 
 def write_table_file(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:

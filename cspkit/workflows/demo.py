@@ -32,7 +32,7 @@ from cspkit.emulator import EmulatorServer
 from cspkit.errors import CspkitError, PolicyError
 from cspkit.ledger.service import Ledger
 from cspkit.ledger.target import Target
-from cspkit.reports.workbook import write_reconciliation_report
+from cspkit.reports.reconciliation import write_reconciliation_report
 from cspkit.workflows.activation import follow_activation_link
 from cspkit.workflows.ordering import Ordering
 from cspkit.workflows.reconciliation import reconcile_invoice

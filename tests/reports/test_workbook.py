@@ -13,8 +13,10 @@ import pytest
 from cspkit.billing.pricelist import read_price_list
 from cspkit.billing.recon_readers import read_recon
 from cspkit.billing.reconcile import reconcile
+from cspkit.reports import reconciliation as recon_report
 from cspkit.reports import workbook as wb
-from cspkit.reports.workbook import write_frames, write_reconciliation_report, write_reconciliation_workbook
+from cspkit.reports.reconciliation import write_reconciliation_report, write_reconciliation_workbook
+from cspkit.reports.workbook import write_frames
 
 DATA = Path(__file__).resolve().parents[2] / "sample_data"
 
@@ -77,7 +79,7 @@ def test_failed_write_leaves_the_old_report_and_no_temporary_file(result, tmp_pa
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(wb, "_summary_sheet", boom)
+    monkeypatch.setattr(recon_report, "summary_sheet", boom)  # fails half-way through the workbook
     with pytest.raises(RuntimeError, match="disk full"):
         write_reconciliation_workbook(result, target)
     assert target.read_bytes() == b"old report"

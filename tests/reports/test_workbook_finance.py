@@ -18,7 +18,7 @@ from cspkit.billing.recon_readers import read_recon, recon_lines_to_frame
 from cspkit.billing.reconcile import reconcile
 from cspkit.reports import recon_summary
 from cspkit.reports.formats import VARIANCE_VALUE_KINDS, column_kind, number_format
-from cspkit.reports.workbook import write_reconciliation_workbook
+from cspkit.reports.reconciliation import write_reconciliation_workbook
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "sample_data"
