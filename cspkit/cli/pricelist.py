@@ -45,6 +45,10 @@ PLAN_COLUMNS = [
     "P1YMonthlyTermPrice", "P1YMonthlyPeriodPrice", "P1MPeriodPrice", "P1MYearTotal", "MonthlyBillingPremiumPercent",
     "MonthToMonthPremiumPercent",
 ]  # fmt: skip
+#: the money columns of each table, each in the row's Currency (shown as "60.48 USD" in tables; CSV/JSON unchanged)
+SHOW_MONEY = {c: "Currency" for c in ("TermPrice", "PeriodPrice", "MonthlyEquivalent", "ERPPrice")}
+DIFF_MONEY = {c: "Currency" for c in ("OldUnitPrice", "NewUnitPrice", "ChangeAmount")}
+PLAN_MONEY = {c: "Currency" for c in PLAN_COLUMNS if "Price" in c or "Equivalent" in c or c.endswith("YearTotal")}
 _SEARCHED = ("ProductId", "ProductTitle", "SkuTitle", "SkuDescription", "Publisher")
 
 
@@ -182,7 +186,7 @@ def show(
     if limit is not None:
         frame = frame.head(limit)
     frame = price_figures(frame)
-    emit(_records(frame, SHOW_COLUMNS), columns=SHOW_COLUMNS, fmt=state.output, title=str(file))
+    emit(_records(frame, SHOW_COLUMNS), columns=SHOW_COLUMNS, fmt=state.output, title=str(file), money=SHOW_MONEY)
     if limit is not None and total > limit:
         note(f"({limit} of {total} rows shown)")
 
@@ -202,7 +206,8 @@ def plans(state: Any, file: Path, product_id: str | None, segment: str | None) -
     from cspkit.billing.pricelist_analysis import compare_billing_plans
 
     table = compare_billing_plans(_filtered(read_price_list(file), product_id, segment))
-    emit(_records(table, PLAN_COLUMNS), columns=PLAN_COLUMNS, fmt=state.output, title=f"Billing plans: {file}")
+    emit(_records(table, PLAN_COLUMNS), columns=PLAN_COLUMNS, fmt=state.output, title=f"Billing plans: {file}",
+         money=PLAN_MONEY)
 
 
 @pricelist_group.command("diff")
@@ -237,7 +242,7 @@ def diff(state: Any, old: Path, new: Path | None, out: Path | None, include_unch
     else:
         changes = diff_price_lists(read_price_list(old), read_price_list(new), include_unchanged=include_unchanged)
         title, kinds = f"{old} → {new}", ("added", "removed", "price_up", "price_down")
-    emit(_records(changes, DIFF_COLUMNS), columns=DIFF_COLUMNS, fmt=state.output, title=title)
+    emit(_records(changes, DIFF_COLUMNS), columns=DIFF_COLUMNS, fmt=state.output, title=title, money=DIFF_MONEY)
     counts = changes["Change"].value_counts()
     note(", ".join(f"{counts.get(k, 0)} {k.replace('_', ' ')}" for k in kinds))
     if out is not None:

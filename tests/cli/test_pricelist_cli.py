@@ -153,3 +153,16 @@ def test_fetch_downloads_into_the_cache_and_summarises(tmp_path: Path) -> None:
 def test_fetch_bad_usage(args: list[str], fragment: str) -> None:
     result = CliRunner().invoke(make_cli(), ["pricelist", "fetch", *args])
     assert result.exit_code == 2 and fragment in result.output
+
+
+def test_price_tables_show_money_with_its_currency(monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    shown = run(["pricelist", "show", OCT, "--product", "cfq7ttc0lflz", "--no-trials"])
+    assert shown.exit_code == 0, shown.output
+    csv_rows = list(csv.DictReader(io.StringIO(run(["-o", "csv", "pricelist", "show", OCT, "--product",
+                                                    "cfq7ttc0lflz", "--no-trials"]).stdout)))  # fmt: skip
+    for row in csv_rows:  # the table says "<amount> USD"; CSV keeps the bare amount
+        assert f"{Decimal(row['TermPrice']):.2f} USD" in shown.stdout and "USD" not in row["TermPrice"]
+    plans = run(["pricelist", "plans", OCT, "--product", "cfq7ttc0lflz"])
+    assert plans.exit_code == 0, plans.output
+    assert " USD" in plans.stdout
