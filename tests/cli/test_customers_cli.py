@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from click.testing import CliRunner
@@ -17,15 +16,12 @@ CREATE = ["customers", "create", "--domain", "newco", "--company", "NewCo", "--a
           "ada@newco.example", "--first-name", "Ada", "--last-name", "Byron"]
 
 
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch):
-    monkeypatch.setattr("cspkit.retry.random.uniform", lambda low, high: 0.0)
+pytestmark = pytest.mark.usefixtures("no_backoff")
 
 
 @pytest.fixture
-def run(emulator, tmp_path):
-    env = {"CSPKIT_ENDPOINT": emulator.url, "CSPKIT_ACCESS_TOKEN": emulator.token, "CSPKIT_HOME": str(tmp_path),
-           "CSPKIT_CONFIG": os.devnull, "CSPKIT_DATABASE_URL": ""}
+def run(emulator_env):
+    env = emulator_env
 
     def invoke(*args: str, input: str | None = None):
         return CliRunner().invoke(cli, list(args), env=env, input=input)

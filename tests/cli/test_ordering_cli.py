@@ -22,16 +22,12 @@ BASIC_ITEM = "CFQ7TTC0LH18:0001:CFQ7TTC0K59J"
 PRICE_LIST = Path(__file__).resolve().parents[2] / "sample_data" / "pricelist_nce_US_202611.csv"
 
 
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch):
-    """The CLI's retry policy (cspkit.retry) waits ``random.uniform(0, backoff)`` between retries: make it 0."""
-    monkeypatch.setattr("cspkit.retry.random.uniform", lambda low, high: 0.0)
+pytestmark = pytest.mark.usefixtures("no_backoff")
 
 
 @pytest.fixture
-def run(emulator, tmp_path):
-    env = {"CSPKIT_ENDPOINT": emulator.url, "CSPKIT_ACCESS_TOKEN": emulator.token, "CSPKIT_HOME": str(tmp_path),
-           "CSPKIT_CONFIG": os.devnull, "CSPKIT_DATABASE_URL": ""}
+def run(emulator_env):
+    env = emulator_env
 
     def invoke(*args: str, input: str | None = None):
         return CliRunner().invoke(cli, list(args), env=env, input=input)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -21,15 +20,12 @@ CONTOSO = "9a1e3f52-6c0b-4d7e-8f21-3b4c5d6e7f80"
 HEX = re.compile(r"[0-9a-f]{4,}(?:-[0-9a-f]{2,})+|[0-9a-f]{2,}(?:-[0-9a-f]{2,})*-")
 
 
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch):
-    monkeypatch.setattr("cspkit.retry.random.uniform", lambda low, high: 0.0)
+pytestmark = pytest.mark.usefixtures("no_backoff")
 
 
 @pytest.fixture
-def run(emulator, tmp_path):
-    env = {"CSPKIT_ENDPOINT": emulator.url, "CSPKIT_ACCESS_TOKEN": emulator.token, "CSPKIT_HOME": str(tmp_path),
-           "CSPKIT_CONFIG": os.devnull, "CSPKIT_DATABASE_URL": ""}
+def run(emulator_env):
+    env = emulator_env
 
     def invoke(*args: str, columns: int | None = None):
         result = CliRunner().invoke(cli, list(args), env={**env, "COLUMNS": str(columns) if columns else ""})
