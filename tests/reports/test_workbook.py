@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -10,26 +9,12 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from cspkit.billing.pricelist import read_price_list
-from cspkit.billing.recon_readers import read_recon
-from cspkit.billing.reconcile import reconcile
 from cspkit.reports import reconciliation as recon_report
 from cspkit.reports import workbook as wb
 from cspkit.reports.reconciliation import write_reconciliation_report, write_reconciliation_workbook
 from cspkit.reports.workbook import write_frames
 
 DATA = Path(__file__).resolve().parents[2] / "sample_data"
-
-
-@pytest.fixture(scope="module")
-def result():
-    return reconcile(
-        read_recon(DATA / "recon_sample.csv").frame,
-        subscriptions=pd.read_csv(DATA / "recon_subscriptions.csv", dtype=str),
-        price_list=read_price_list(DATA / "recon_pricelist.csv"),
-        invoices=json.loads((DATA / "recon_invoices.json").read_text())["items"],
-        period="2026-03",
-    )
 
 
 def test_workbook_sheets_styles_and_values(result, tmp_path):

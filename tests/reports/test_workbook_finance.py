@@ -10,11 +10,9 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import openpyxl
-import pandas as pd
 import pytest
 
-from cspkit.billing.pricelist import read_price_list
-from cspkit.billing.recon_readers import read_recon, recon_lines_to_frame
+from cspkit.billing.recon_readers import recon_lines_to_frame
 from cspkit.billing.reconcile import reconcile
 from cspkit.reports import recon_summary
 from cspkit.reports.formats import VARIANCE_VALUE_KINDS, column_kind, number_format
@@ -28,17 +26,6 @@ USD = '#,##0.00 "USD";[Red]-#,##0.00 "USD"'
 EUR = '#,##0.00 "EUR";[Red]-#,##0.00 "EUR"'
 SEATS = "#,##0;[Red]-#,##0"
 RATE = "0.0000#####"
-
-
-@pytest.fixture(scope="module")
-def result():
-    return reconcile(
-        read_recon(DATA / "recon_sample.csv").frame,
-        subscriptions=pd.read_csv(DATA / "recon_subscriptions.csv", dtype=str),
-        price_list=read_price_list(DATA / "recon_pricelist.csv"),
-        invoices=json.loads((DATA / "recon_invoices.json").read_text())["items"],
-        period="2026-03",
-    )
 
 
 @pytest.fixture(scope="module")
