@@ -17,7 +17,10 @@ def demo(out_dir: Path) -> None:
     Browse the catalog, preview and place a seat order and a marketplace SaaS order, activate the SaaS
     subscription through the emulated publisher, change seats, turn auto-renew off, see a late cancellation
     refused, advance the clock to month end, fetch the invoice's reconciliation lines, reconcile them against
-    the ledger and the price list, and write the workbook. Offline; nothing is left running.
+    the ledger and the price list, and write the workbook. A second customer's Azure plan consumes all
+    month: its partner earned credit stops mid-month and one day's spend spikes; the usage reconciliation
+    ties its daily usage to the invoice, reports both, and writes a second workbook. Offline; nothing is
+    left running.
     """
     from cspkit.workflows.demo import run_demo
 
@@ -27,4 +30,7 @@ def demo(out_dir: Path) -> None:
         f"{result.lines} lines totalling {result.lines_total} ({result.tieout_status}); "
         f"variances: {sum(result.variances.values())}; workbook: {result.workbook}"
     )
+    if result.usage_workbook is not None:
+        click.echo(f"Azure usage: PEC lost {len(result.pec_lost)}, anomalies {len(result.usage_anomalies)}, "
+                   f"invoice tie {', '.join(result.usage_tie) or '-'}; workbook: {result.usage_workbook}")
 

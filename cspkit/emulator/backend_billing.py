@@ -133,7 +133,8 @@ class BillingOps:
 
     def _close_period(self, start: datetime, end: datetime, *, invoice_date: datetime | None = None) -> list[Invoice]:
         made = []
-        currencies = sorted({c.currency for c in self.charges if start <= c.at < end})
+        currencies = sorted({c.currency for c in self.charges if start <= c.at < end}
+                            | self._usage_currencies(start, end))  # Azure plan usage is billed too
         for currency in currencies:
             invoice = Invoice(
                 id=self._next_invoice_id(),

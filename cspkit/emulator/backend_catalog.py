@@ -204,7 +204,7 @@ class CatalogOps:
             return False
         if self.catalog.market(country) is None:
             return False
-        return target_view is None or target_view.lower() == "onlineservices"
+        return target_view is None or target_view.lower() in ("onlineservices", "microsoftazure")
 
     @operation
     def list_products(
@@ -214,7 +214,8 @@ class CatalogOps:
             raise EmulatorError(400, "400056", "The targetView parameter is required.")
         if not self._check_catalog_query(country, target_view, target_segment):
             return []
-        return self.catalog.products()
+        azure = target_view.lower() == "microsoftazure"  # the Azure plan is listed there, and only there
+        return [p for p in self.catalog.products() if (p["id"].upper() == "DZH318Z0BCZC") == azure]
 
     @operation
     def get_product(self, product_id: str, *, country: str | None) -> dict[str, Any]:

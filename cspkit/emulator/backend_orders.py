@@ -49,6 +49,10 @@ class OrderOps:
         item = self.catalog.resolve(line.catalog_item_id)
         if item is None or self.catalog.market(customer.country) is None:
             return fail(10001, f"The catalog item id {line.catalog_item_id} is not valid.")
+        if item.is_azure_plan:  # quantity 1, no term (backend_usage)
+            if (why := self._azure_plan_line_error(customer, line, item)) is not None:
+                return fail(10010, why)
+            return None
         if line.currency_code not in item.sku["terms"][0]["prices"]:
             return fail(10000, f"Currency {line.currency_code} is not supported for this item.")
         if not line.term_duration or not line.billing_cycle:
@@ -227,6 +231,8 @@ class OrderOps:
     def _provision(self, customer: Customer, order: Order, line: CartLine, parent: Subscription | None) -> Subscription:
         item = self.catalog.resolve(line.catalog_item_id)
         assert item is not None
+        if item.is_azure_plan:
+            return self._provision_azure_plan(customer, order, line, item)
         term = item.term(line.term_duration, line.billing_cycle)
         assert term is not None
         currency = self._currency(customer)

@@ -106,6 +106,12 @@ class CatalogItem:
         return pt.get("id") == "Azure" and (pt.get("subType") or {}).get("id") == "SaaS"
 
     @property
+    def is_azure_plan(self) -> bool:
+        """The Azure plan (product ``DZH318Z0BCZC``): consumption, quantity 1, no term (Microsoft Learn, "Create an
+        Azure plan")."""
+        return self.product["id"].upper() == "DZH318Z0BCZC"
+
+    @property
     def is_trial(self) -> bool:
         return bool(self.sku.get("isTrial"))
 

@@ -23,8 +23,9 @@ Behaviour:
   ``productQualifiers`` as a JSON array in a string (as in the file);
 * each export is split into at least two blobs of one ``default`` partition, each blob a multi-member gzip (a new
   member every ``member_lines`` lines), written with ``mtime=0`` so the same request gives the same bytes and names;
-* no line (an unbilled period without charges; any usage export: the emulator has no Azure consumption) → the
-  operation fails with code ``5000`` "No data available", as Graph does;
+* usage exports carry the Azure plan's daily rated usage (:mod:`cspkit.emulator.usage`: the 55 columns as camelCase
+  keys, numbers as JSON numbers); no line (a period without charges or usage) → the operation fails with code
+  ``5000`` "No data available", as Graph does;
 * bearer token required (Graph's error shape ``{"error": {"code", "message"}}``); blobs require the SAS token
   (``sig`` = HMAC of the root directory path and ``se`` expiry, checked against the emulator clock).
 
@@ -192,30 +193,39 @@ class GraphExports:
         return export
 
     def _start(self, export: Export) -> None:
-        if export.kind.startswith("usage") or export.fault is not None or export.error is not None:
-            export.done.set()  # no consumption data in the emulator / failing anyway: nothing to write
+        if export.fault is not None or export.error is not None:
+            export.done.set()  # failing anyway: nothing to write
         else:
             threading.Thread(target=self._generate, args=(export,), name=f"graph-export-{export.id[:8]}",
                              daemon=True).start()
 
     def _write_blob(self, export: Export, path: str, start: int, stop: int, member: int) -> None:
         from cspkit.emulator.synthetic import recon_page
+        from cspkit.emulator.usage import DAILY_BASIC_KEYS, DAILY_KEYS, usage_page
+        from cspkit.emulator.usage import export_line as usage_line
 
         keys = EXPORT_KEYS if export.attribute_set == "full" else BASIC_KEYS
+        if export.kind.startswith("usage"):  # Azure plan daily rated usage, the 55 columns
+            keys = DAILY_KEYS if export.attribute_set == "full" else DAILY_BASIC_KEYS
+            page, line = usage_page, usage_line
+        else:
+            page, line = recon_page, export_line
         with open(path, "wb") as raw:
             for first in range(start, stop, member):
                 with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz:
                     for page_start in range(first, min(stop, first + member), _PAGE):
                         size = min(_PAGE, min(stop, first + member) - page_start)
-                        items, _ = recon_page(self.backend, export.key, page_start, size)
-                        gz.write("".join(export_line(item, keys) + "\n" for item in items).encode())
+                        items, _ = page(self.backend, export.key, page_start, size)
+                        gz.write("".join(line(item, keys) + "\n" for item in items).encode())
 
     def _generate(self, export: Export) -> None:
         """Write the export's blobs: ≥ 2 blobs, each a multi-member gzip of JSON Lines."""
         from cspkit.emulator.synthetic import recon_page
+        from cspkit.emulator.usage import usage_count
 
         try:
-            _, total = recon_page(self.backend, export.key, 0, 0)
+            usage = export.kind.startswith("usage")
+            total = usage_count(self.backend, export.key) if usage else recon_page(self.backend, export.key, 0, 0)[1]
             export.lines = total
             if total == 0:
                 return
@@ -258,7 +268,7 @@ class GraphExports:
         failure = export.fault
         if failure is None and export.error is not None:
             failure = ("500", "The export could not be generated.")
-        if failure is None and (export.kind.startswith("usage") or export.lines == 0):
+        if failure is None and export.lines == 0:
             failure = ("5000", "No data available")
         if failure is not None:
             return "failed", {**body, "@odata.type": "#microsoft.graph.partners.billing.failedOperation",

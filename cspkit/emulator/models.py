@@ -49,6 +49,8 @@ class Customer:
     # Microsoft Customer Agreement acceptances (wire-shaped dicts). None: a state saved before they were tracked
     # (such customers, like the seeded ones, count as having accepted).
     agreements: list[dict[str, Any]] | None = None
+    # the day the partner lost admin access to the customer's Azure subscriptions (no PEC from that day on)
+    azure_admin_access_removed: date | None = None
 
 
 @dataclass
@@ -165,6 +167,7 @@ class Subscription:
     suspension_reasons: list[str] = field(default_factory=list)
     promotion_id: str | None = None
     cancelled_at: datetime | None = None
+    usage_spikes: dict[str, str] = field(default_factory=dict)  # Azure plan: ISO day → compute scale factor
 
 
 @dataclass

@@ -121,6 +121,8 @@ ROUTES: list[Route] = [
     Route("GET", "/_emulator/events", control.control_events),
     Route("POST", "/_emulator/tokens", control.control_issue_token),
     Route("POST", "/_emulator/graph/faults", control.graph_set_faults),
+    Route("POST", "/_emulator/azure/admin-access", control.control_admin_access),
+    Route("POST", "/_emulator/azure/usage-spike", control.control_usage_spike),
     # -- price sheets and Microsoft Graph billing exports -------------------------------------------------------
     Route("GET", "/v1.0/sales/{resource:path}", pricesheets.get_price_sheet),
     Route("POST", "/v1.0" + _G + "/reconciliation/billed/export", graph.graph_export_reconciliation_billed),

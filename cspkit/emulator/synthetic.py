@@ -35,6 +35,12 @@ def recon_page(backend: Backend, key: dict[str, Any], offset: int, size: int) ->
                 total = invoice.synthetic_lines
                 return [_synthetic_line(invoice, templates, i) for i in range(offset, min(offset + size, total))], total
             charges, number = backend.invoice_charges(invoice), invoice.id
+            usage = backend.invoice_usage_lines(invoice.id)  # Azure plan consumption (cspkit.emulator.usage)
+            if usage:
+                page = charges[offset: offset + size]
+                lines = [wire.recon_line(c, partner=partner, invoice_number=number) for c in page]
+                rest = usage[max(0, offset - len(charges)): max(0, offset + size - len(charges))]
+                return lines + [{k: v for k, v in u.items() if k != "_total"} for u in rest], len(charges) + len(usage)
     page = charges[offset: offset + size]
     return [wire.recon_line(c, partner=partner, invoice_number=number) for c in page], len(charges)
 
@@ -60,7 +66,8 @@ def invoice_total(backend: Backend, invoice: Invoice) -> Decimal:
             templates = _templates(backend, invoice)
             full, rest = divmod(invoice.synthetic_lines, len(templates))
             return full * sum(t[1] for t in templates) + sum(t[1] for t in templates[:rest])
-        return sum((line_money(c).total for c in backend.invoice_charges(invoice)), Decimal(0))
+        usage = sum((u["_total"] for u in backend.invoice_usage_lines(invoice.id)), Decimal(0))
+        return sum((line_money(c).total for c in backend.invoice_charges(invoice)), usage)
 
 
 def _templates(backend: Backend, invoice: Invoice) -> tuple[tuple[dict[str, Any], Decimal, str], ...]:
@@ -70,7 +77,8 @@ def _templates(backend: Backend, invoice: Invoice) -> tuple[tuple[dict[str, Any]
         (i.product_id, i.sku_id, i.availability_id, i.product["title"], i.sku["title"],
          i.product.get("publisherName", ""), i.product.get("publisherId", ""), i.is_saas,
          tuple((t.duration, t.billing_cycle, t.description, str(t.unit_price(invoice.currency))) for t in i.terms))
-        for i in backend.catalog.items() if not i.is_trial and invoice.currency in i.sku["terms"][0]["prices"]
+        for i in backend.catalog.items() if not i.is_trial and i.sku["terms"]
+        and invoice.currency in i.sku["terms"][0]["prices"]
     )
     return _build_templates(invoice.id, invoice.currency, invoice.period_start.isoformat(),
                             customers or (("00000000-0000-4000-8000-000000000000", "Synthetic", "synthetic", "US"),),

@@ -5,7 +5,10 @@ and a seat offer; preview and place the orders (journaled in a ledger); follow t
 emulated publisher's landing page (Resolve → Activate) until the subscription is active; raise and lower seats
 inside the window; turn auto-renew off; try a cancellation after the window (refused with the deadline); advance the
 clock to invoice day (the 8th of the next month); fetch the invoice's reconciliation lines; reconcile them against
-the ledger's subscriptions and the price list; write the workbook.
+the ledger's subscriptions and the price list; write the workbook. Beside it, a second customer's Azure plan
+consumes all month: the partner loses admin access mid-month (partner earned credit stops) and one day's compute
+spend jumps; the usage reconciliation of the invoice's daily rated usage (fetched through the v1 usagelineitems API)
+ties it to the invoice and finds the PEC loss and the spike.
 
 Everything runs against an in-process emulator on a loopback port with a frozen virtual clock, in a temporary
 directory; nothing is left running afterwards. It never talks to real Partner Center.
@@ -18,7 +21,7 @@ import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,9 @@ from cspkit.workflows.reconciliation import reconcile_invoice
 __all__ = ["DEMO_START", "DemoResult", "run_demo"]
 
 DEMO_START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+AZURE_PLAN = "DZH318Z0BCZC:0001:DZH318Z0BZ8C"  # Microsoft Azure plan (targetView MicrosoftAzure)
+PEC_LOST_ON = date(2026, 11, 16)  # the demo's Azure customer removes the partner's admin access that day
+SPIKE_ON = date(2026, 11, 21)  # and scales out its virtual machines 20× for a day
 SEAT_PRODUCT = "CFQ7TTC0LH18"  # Microsoft 365 Business Basic
 COUNTRY = "US"
 
@@ -58,6 +64,10 @@ class DemoResult:
         variances: count per variance category found.
         lines: number of reconciliation lines.
         refused_cancellation_deadline: the deadline the refused cancellation named (UTC).
+        usage_workbook: the Azure usage reconciliation workbook (None when the usage step did not run).
+        pec_lost: (Azure subscription, day PEC stopped, money at stake) per subscription that lost PEC.
+        usage_anomalies: (kind, subscription, day, amount) per anomaly found in the daily usage.
+        usage_tie: the invoice tie status per subscription (``ties`` / ``differs`` / ...).
     """
 
     workbook: Path
@@ -69,6 +79,10 @@ class DemoResult:
     variances: dict[str, int] = field(default_factory=dict)
     lines: int = 0
     refused_cancellation_deadline: datetime | None = None
+    usage_workbook: Path | None = None
+    pec_lost: list[tuple[str, date, Decimal]] = field(default_factory=list)
+    usage_anomalies: list[tuple[str, str, date, Decimal]] = field(default_factory=list)
+    usage_tie: list[str] = field(default_factory=list)
 
 
 class _Steps:
@@ -98,6 +112,7 @@ class _Month:
         stack.callback(self.ledger.close)
         self.prices: Any = None
         self.ordering: Any = None
+        self.azure: tuple[str, str] | None = None  # (customer id, Azure plan subscription id)
 
     def price_lists(self) -> None:
         s, pc = self.s, self.pc
@@ -202,6 +217,8 @@ class _Month:
                    for sid in (x.id for x in pc.subscriptions.list(e.customer_id, order_id=oid))}
         subscriptions = [pc.subscriptions.get(customer_id, sid).to_wire() | {"customerId": customer_id}
                          for sid in sorted(ordered)]
+        if self.azure is not None:  # ordered through a cart, not the journaled ordering workflow
+            subscriptions.append(pc.subscriptions.get(*self.azure).to_wire() | {"customerId": self.azure[0]})
         s.step("Fetch the invoice's reconciliation line items (provider=onetime, seek paging)")
         done = reconcile_invoice(pc, invoice.id, api="v1", price_lists=self.prices, subscriptions=subscriptions)
         counts = done.lines["ChargeType"].value_counts().to_dict()
@@ -213,6 +230,52 @@ class _Month:
         variances = _variances(done.result)
         s.result("variances: " + (", ".join(f"{k} {v}" for k, v in variances.items()) or "none"))
         return done
+
+    def azure_plan(self) -> tuple[str, str]:
+        """A second customer buys an Azure plan; the emulator is told of its admin-access removal and spike day."""
+        s, pc = self.s, self.pc
+        s.step("Azure plan for a second customer (targetView MicrosoftAzure; quantity 1, no term)")
+        customer = [c for c in pc.customers.list() if (c.country or "US").upper() == COUNTRY][1]
+        cart = pc.carts.create(customer.id, line_items=[{"catalogItemId": AZURE_PLAN, "quantity": 1}])
+        result = pc.carts.checkout(customer.id, cart.id)
+        sub_id = result.orders[0].line_items[0].subscription_id
+        s.result(f"{customer.company_name}: Azure plan subscription {sub_id}")
+        backend = self.emu.backend  # what the customer does in Azure: the emulator's control side
+        backend.set_admin_access(customer.id, removed_on=PEC_LOST_ON)
+        backend.set_usage_spike(sub_id, day=SPIKE_ON, factor=Decimal(20))
+        s.result(f"scripted: admin access removed on {PEC_LOST_ON:%Y-%m-%d}, a 20x scale-out on {SPIKE_ON:%Y-%m-%d}")
+        self.azure = (customer.id, sub_id)
+        return customer.id, sub_id
+
+    def usage(self, invoice: Any, out_dir: Path) -> Any:
+        """Fetch the invoice's daily rated usage (v1) and reconcile it: tie, PEC, anomalies; write the workbook."""
+        from cspkit.billing.recon_readers import recon_lines_to_frame
+        from cspkit.billing.usage import reconcile_usage
+        from cspkit.reports.usage_workbook import write_usage_report
+        from cspkit.workflows.reconciliation import fetch_invoice_lines
+
+        s, pc = self.s, self.pc
+        s.step("Azure usage: fetch the invoice's daily rated usage (usagelineitems) and reconcile it")
+        items = pc.invoices.line_items(invoice.id, line_item_type="usagelineitems",
+                                       currency=invoice.currency_code or "USD", raw=True)
+        daily = recon_lines_to_frame(items, kind="daily", source=f"invoice {invoice.id} usage").frame
+        lines = fetch_invoice_lines(pc, invoice.id, api="v1")[0]
+        lines = lines[lines["SubscriptionDescription"] == "Azure plan"]  # the invoice's Azure plan usage charges
+        result = reconcile_usage(daily, invoice=lines)
+        s.result(f"{len(daily)} daily rows, {result.summary['BillingPreTaxTotal'].map(Decimal).sum():.2f} "
+                 f"{invoice.currency_code or 'USD'} before tax")
+        for row in result.invoice_tie.itertuples():
+            s.result(f"invoice tie, subscription {row.SubscriptionId}: daily {_money(row.DailyPreTaxTotal)} vs "
+                     f"invoice {_money(row.InvoiceSubtotal)} {row.Currency}: {row.Status}")
+        for row in result.pec[result.pec["Status"] == "lost"].itertuples():
+            s.result(f"PEC lost: Azure subscription {row.EntitlementId} from {pd.Timestamp(row.StoppedOn):%Y-%m-%d}, "
+                     f"{Decimal(row.LostAtStake):.2f} {row.PricingCurrency} at stake")
+        for row in result.anomalies.itertuples():
+            s.result(f"anomaly: {row.Kind} on {pd.Timestamp(row.UsageDate):%Y-%m-%d}: {row.Detail}")
+        target = out_dir / f"demo-azure-usage-{invoice.id}.xlsx"
+        written = write_usage_report(result, target, fmt="xlsx")
+        s.result(f"written: {written[0] if isinstance(written, list) else written}")
+        return result, Path(written[0] if isinstance(written, list) else written)
 
     def write(self, done: Any, out_dir: Path) -> Path:
         s = self.s
@@ -243,17 +306,24 @@ def run_demo(*, out_dir: Path = Path("reports"), echo: Callable[[str], None] = p
         customer_id, outcomes = month.order()
         seat_sub_id = _subscription_of(month.pc, customer_id, outcomes[0])
         month.activate(customer_id, outcomes[1])
+        month.azure_plan()
         refused_deadline = month.change_seats(customer_id, seat_sub_id)
         invoice = month.month_end()
         done = month.reconcile(customer_id, invoice)
         workbook = month.write(done, out_dir)
+        usage, usage_workbook = month.usage(invoice, out_dir)
     echo("\nDone: the emulator is stopped and nothing is left running.")
     row = done.result.tieout.iloc[0]
     return DemoResult(
         workbook=workbook, invoice_id=invoice.id, currency=str(row["Currency"]),
         invoice_total=Decimal(str(invoice.total_charges)), lines_total=Decimal(str(row["Total"])),
         tieout_status=str(row["Status"]), variances=_variances(done.result), lines=len(done.lines),
-        refused_cancellation_deadline=refused_deadline,
+        refused_cancellation_deadline=refused_deadline, usage_workbook=usage_workbook,
+        pec_lost=[(str(r.EntitlementId), pd.Timestamp(r.StoppedOn).date(), Decimal(r.LostAtStake))
+                  for r in usage.pec[usage.pec["Status"] == "lost"].itertuples()],
+        usage_anomalies=[(str(r.Kind), str(r.SubscriptionId), pd.Timestamp(r.UsageDate).date(), Decimal(r.Amount))
+                         for r in usage.anomalies.itertuples()],
+        usage_tie=[str(x) for x in usage.invoice_tie["Status"]],
     )
 
 
@@ -280,3 +350,8 @@ def _subscription_of(pc: Any, customer_id: str, outcome: Any) -> str:
 def _status(sub: Any) -> str:
     status = getattr(sub.status, "value", sub.status)
     return str(status)
+
+
+
+def _money(value: Any) -> str:
+    return "-" if value is None or pd.isna(value) else f"{Decimal(str(value)):.2f}"

@@ -110,7 +110,7 @@ def test_seed_catalog_has_the_documented_shape():
     catalog = json.loads((SAMPLE / "catalog.json").read_text())
     assert {m["currency"] for m in catalog["markets"]} == {"USD", "EUR"}
     kinds = {(p["productType"]["id"], (p["productType"].get("subType") or {}).get("id")) for p in catalog["products"]}
-    assert kinds == {("OnlineServicesNCE", None), ("Azure", "SaaS")}
+    assert kinds == {("OnlineServicesNCE", None), ("Azure", "SaaS"), ("Azure", None)}  # ("Azure", None): the Azure plan
     trials = addons = 0
     for product in catalog["products"]:
         assert isinstance(product["id"], str)

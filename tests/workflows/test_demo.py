@@ -36,6 +36,11 @@ def test_demo_runs_the_month_and_leaves_a_matching_workbook(tmp_path):
     assert status == "ties" and Decimal(invoice_total) == Decimal(lines_total)
     assert n_variances == "0"  # the emulator bills term price ÷ billing periods, as the price sheet's rule says
     assert "Done: the emulator is stopped" in out
+    # the Azure plan's month: usage tied to the invoice, the PEC loss and the spike found
+    assert re.search(r"invoice tie, subscription [0-9a-f-]{36}: daily [\d.]+ vs invoice [\d.]+ USD: ties", out), out
+    assert "only on invoice" not in out and "differs" not in out
+    assert re.search(r"PEC lost: Azure subscription [0-9a-f-]{36} from 2026-11-16, [\d.]+ USD at stake", out), out
+    assert len(re.findall(r"anomaly: ", out)) == 1 and "anomaly: spend spike on 2026-11-21" in out
 
     # the workbook holds the values printed
     path = tmp_path / workbook
@@ -53,4 +58,6 @@ def test_demo_runs_the_month_and_leaves_a_matching_workbook(tmp_path):
     variance_rows = list(book["Variances"].iter_rows(values_only=True))
     assert len(variance_rows) - 1 == int(n_variances)
     # nothing left in the temp dirs but what the user asked for
-    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [path.name]
+    usage_book = tmp_path / "reports" / f"demo-azure-usage-{invoice_id}.xlsx"
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == sorted([path.name, usage_book.name])
+    assert "PEC" in openpyxl.load_workbook(usage_book, read_only=True).sheetnames

@@ -71,8 +71,10 @@ def line_items(request: Request, invoice_id: str, provider: str | None, item_typ
     if provider not in ("onetime", "all"):
         raise EmulatorError(400, "800002", f"provider {provider!r} is not supported by the emulator (use onetime).")
     if item_type != "billinglineitems":
-        if item_type == "usagelineitems":  # no Azure consumption in the emulator: an empty collection
-            return respond(wire.collection([], self_uri=request.url.path))
+        if item_type == "usagelineitems":  # Azure plan daily rated usage (cspkit.emulator.usage)
+            from cspkit.emulator.handlers.usage import usage_line_items
+
+            return usage_line_items(request, invoice_id)
         raise EmulatorError(400, "800002", f"invoicelineitemtype {item_type!r} is not valid.")
     tokens = emulator_of(request).continuation
     key = _line_key(request, invoice_id)

@@ -9,6 +9,7 @@ import asyncio
 import re
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from fastapi import Request
@@ -283,3 +284,30 @@ async def control_issue_token(request: Request) -> Response:
                         "expiresIn": expires}, 201)
     state.tokens.add(token)
     return respond({"accessToken": token, "tokenType": "Bearer", "expiresIn": expires}, 201)
+
+
+# -- Azure plan usage (cspkit.emulator.usage) -------------------------------------------------------------------
+
+
+async def control_admin_access(request: Request) -> Response:
+    """``POST /_emulator/azure/admin-access {"customerId", "removedOn": "2026-11-15" | null}``: the partner loses
+    (or, with null, regains) admin access to the customer's Azure subscriptions from that day: no PEC on its usage."""
+    body = await body_json(request)
+    customer_id = check.text(body, "customerId", required=True)
+    removed = check.datetime_field(body, "removedOn")
+    customer = backend_of(request).set_admin_access(customer_id, removed_on=removed.date() if removed else None)
+    day = customer.azure_admin_access_removed
+    return respond({"customerId": customer.id, "removedOn": day.isoformat() if day else None})
+
+
+async def control_usage_spike(request: Request) -> Response:
+    """``POST /_emulator/azure/usage-spike {"subscriptionId", "date": "2026-11-20", "factor": 20}``: an Azure plan
+    subscription's compute usage that day × factor (1 removes the spike)."""
+    body = await body_json(request)
+    subscription_id = check.text(body, "subscriptionId", required=True)
+    day = check.datetime_field(body, "date", required=True)
+    factor = check.number(body, "factor", default=20)
+    if factor <= 0 or factor > 1000:
+        raise check.bad_field("factor", "a number above 0 and at most 1000", factor)
+    sub = backend_of(request).set_usage_spike(subscription_id, day=day.date(), factor=Decimal(str(factor)))
+    return respond({"subscriptionId": sub.id, "spikes": dict(sub.usage_spikes)})
