@@ -211,7 +211,7 @@ def _load_invoice_lines(con: Any, invoice: Any) -> None:
                              "(billing-formats.md §1.1)")  # fmt: skip
     cols = {}
     for c in ["InvoiceNumber", "SubscriptionId", "ProductId", "SkuId", "AvailabilityId", "Currency",
-              "SubscriptionDescription"]:  # fmt: skip
+              "SubscriptionDescription", "MeterDescription", "UnitType"]:  # fmt: skip
         values = invoice[c] if c in invoice.columns else pd.Series([None] * len(invoice), dtype=object)
         cols[c] = pa.array(values.astype(object).where(values.notna(), None).tolist(), type=pa.string())
     subtotal = invoice["Subtotal"]
@@ -227,6 +227,7 @@ def _load_invoice_lines(con: Any, invoice: Any) -> None:
                "SubscriptionId", coalesce("ProductId", '') AS "ProductId", coalesce("SkuId", '') AS "SkuId",
                coalesce("AvailabilityId", '') AS "AvailabilityId", upper(coalesce("Currency", '')) AS "Currency",
                coalesce("SubscriptionDescription", '') AS "SubscriptionDescription",
+               coalesce("MeterDescription", '') <> '' OR coalesce("UnitType", '') <> '' AS "Metered",
                CAST("Subtotal" AS {MONEY_SQL}) AS "Subtotal"
         FROM invoice_arrow"""
     )
@@ -247,8 +248,9 @@ def invoice_tie(con: Any, invoice: Any, *, by_product: bool = False) -> pd.DataF
         Status (``ties`` when |Difference| ≤ 0.01 × max(1, InvoiceLines): each invoice line is rounded to cents, the
         daily rows are not; ``differs``; ``only in daily``; ``only on invoice``).
     Which invoice lines are usage charges: those of a SubscriptionId present in the daily rows, plus Azure plan
-    lines (SubscriptionDescription ``Azure plan`` or an Azure ProductId ``DZH318Z0…``) of subscriptions absent from
-    them; restricted to the daily rows' InvoiceNumbers when they carry any.
+    lines (SubscriptionDescription ``Azure plan``, or an Azure ProductId ``DZH318Z0…`` on a metered line — one with
+    a MeterDescription or UnitType, which §1.1 gives usage lines only: marketplace SaaS seats share the prefix) of
+    subscriptions absent from them; restricted to the daily rows' InvoiceNumbers when they carry any.
     Source: billing-formats.md §4 item 2 ("The invoice-recon Azure plan line carries the PC SubscriptionId, which
     can be looked up in the daily file") and item 5; PEC FAQ ("compare the ProductId, SkuId, and AvailabilityId
     fields from these two files for each SubscriptionId").
@@ -263,7 +265,7 @@ def invoice_tie(con: Any, invoice: Any, *, by_product: bool = False) -> pd.DataF
     subs AS (SELECT DISTINCT "SubscriptionId" FROM d),
     i AS (SELECT * FROM invoice_lines
           WHERE ("SubscriptionId" IN (SELECT "SubscriptionId" FROM subs)
-                 OR lower("SubscriptionDescription") = 'azure plan' OR "ProductId" LIKE 'DZH318Z0%')
+                 OR lower("SubscriptionDescription") = 'azure plan' OR ("ProductId" LIKE 'DZH318Z0%' AND "Metered"))
             AND ((SELECT count(*) FROM invoices) = 0 OR "InvoiceNumber" IN (SELECT "InvoiceNumber" FROM invoices))),
     da AS (SELECT {k}, "Currency", count(*) AS "DailyRows", sum("BillingPreTaxTotal") AS "DailyPreTaxTotal"
            FROM d GROUP BY ALL),

@@ -250,6 +250,32 @@ def test_invoice_tie_per_subscription_and_product() -> None:
     assert list(only_a["Status"]) == ["ties"]
 
 
+def test_invoice_tie_leaves_out_marketplace_seats_that_share_the_azure_prefix() -> None:
+    """A marketplace SaaS seat line (ProductId DZH318Z0…, no meter) of a subscription absent from the daily rows is
+    not usage; a metered DZH318Z0… line of such a subscription is (billing-formats.md §1.1: MeterDescription and
+    UnitType are filled on usage lines only)."""
+    rows = [_row(SUB_A, ENT_A, d, "1") for d in range(1, 4)]
+    saas, metered = "eeeeeeee-0000-0000-0000-000000000005", "ffffffff-0000-0000-0000-000000000006"
+    recon = pd.DataFrame(
+        {
+            "InvoiceNumber": ["G000000001"] * 3,
+            "SubscriptionId": [SUB_A, saas, metered],
+            "ProductId": ["DZH318Z0BQ3Q", "DZH318Z0SA01", "DZH318Z0BP04"],
+            "SkuId": ["0003", "0001", "0003"],
+            "AvailabilityId": ["DZH318Z09SQD"] * 3,
+            "SubscriptionDescription": ["", "Contoso SaaS", ""],
+            "MeterDescription": ["Data Stored", None, "Bandwidth"],
+            "UnitType": ["1 GB", "", "1 GB"],
+            "Subtotal": [Decimal("3.00"), Decimal("40.00"), Decimal("2.00")],
+            "Currency": ["EUR"] * 3,
+        }
+    )
+    tie = reconcile_usage(_frame(rows), invoice=recon).invoice_tie.set_index("SubscriptionId")
+    assert saas not in tie.index
+    assert tie.loc[metered, "Status"] == "only on invoice"
+    assert tie.loc[SUB_A, "Status"] == "ties"
+
+
 def test_parquet_source_and_bad_inputs(tmp_path: Path) -> None:
     rows = [_row(SUB_A, ENT_A, d, "1.000000000000001") for d in range(1, 4)]
     path = tmp_path / "usage.parquet"
