@@ -165,6 +165,10 @@ class Subscription:
     suspension_reasons: list[str] = field(default_factory=list)
     promotion_id: str | None = None
     cancelled_at: datetime | None = None
+    # scheduledNextTermInstructions, snake_case: product_id, sku_id, availability_id, billing_cycle, term_duration,
+    # quantity (applied at the renewal, then cleared; backend_transitions.py)
+    next_term: dict[str, Any] | None = None
+    transitions: list[dict[str, Any]] = field(default_factory=list)  # upgrades from this subscription (history)
 
 
 @dataclass
