@@ -114,8 +114,9 @@ def test_renewal_set_show_clear(run, emulator, sub):
     cancellable = run("-o", "json", "subscriptions", "cancellable", "--customer", US_CUSTOMER)
     rows = {r["id"]: r for r in json.loads(cancellable.stdout)}
     assert rows[sub["id"]]["scheduledNextTermInstructions"]["quantity"] == 8
-    table = run("subscriptions", "cancellable", "--customer", US_CUSTOMER)
-    assert "CFQ7TTC0LCHC:0002:CFQ7TTC0KDN5 x8" in table.stdout
+    table = run("-o", "csv", "subscriptions", "cancellable", "--customer", US_CUSTOMER)
+    assert table.stdout.splitlines()[0].endswith(",renewal_change")
+    assert "at renewal: CFQ7TTC0LCHC:0002:CFQ7TTC0KDN5 x8 P1Y annual" in table.stdout
     clear = run("--yes", "subscriptions", "renewal", "clear", sub["id"], "--customer", US_CUSTOMER)
     assert clear.exit_code == 0 and _backend_sub(emulator, sub["id"]).next_term is None
     ledger = json.loads(run("-o", "json", "ledger", "list").stdout)
