@@ -168,7 +168,7 @@ def subscriptions_cancellable(state: Any, customer_id: str | None, workers: int,
 _ITEM = re.compile(r"^[A-Za-z0-9]+:[A-Za-z0-9]+(:[A-Za-z0-9]+)?$")
 _TO_HELP = ("The target SKU: productId:skuId:availabilityId or productId:skuId (one of `subscriptions upgrades`), "
             "e.g. CFQ7TTC0LCHC:0002.")
-_WHEN_HELP = "immediate: now (seats move, prorated); renewal: scheduled for the next term."
+_WHEN_HELP = "immediate: now (seats move, prorated); renewal: scheduled for the next term, e.g. --when renewal."
 
 
 def renewal_change(sub: Any) -> str:
@@ -223,7 +223,8 @@ def subscriptions_upgrades(state: Any, subscription_id: str, customer_id: str, w
               help=_WHEN_HELP)
 @click.option("--transition-type", type=click.Choice(["transition_only", "transition_with_license_transfer"]),
               default="transition_only", show_default=True,
-              help="Move the seats only, or with the users' license assignments.")
+              help="Move the seats only, or with the users' license assignments, e.g. "
+                   "--transition-type transition_with_license_transfer.")
 @click.option("--key", "idempotency_key",
               help="Idempotency key: running again with it never upgrades twice, e.g. --key upgrade-contoso-nov.")
 @click.option("--dry-run", is_flag=True, help="Check eligibility and show what would happen; change nothing.")
