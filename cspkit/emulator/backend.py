@@ -26,6 +26,7 @@ from cspkit.emulator.backend_billing import BillingOps
 from cspkit.emulator.backend_catalog import CatalogOps
 from cspkit.emulator.backend_orders import OrderOps
 from cspkit.emulator.backend_usage import UsageOps
+from cspkit.emulator.backend_transitions import TransitionOps
 from cspkit.emulator.billing import cycle_end, cycle_span, prorated_span
 from cspkit.emulator.catalog import Catalog, CatalogItem, load_seed
 from cspkit.emulator.clock import Clock, Event
@@ -50,7 +51,7 @@ DEFAULT_NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 
-class Backend(CatalogOps, OrderOps, BillingOps, UsageOps):
+class Backend(CatalogOps, OrderOps, BillingOps, UsageOps, TransitionOps):
     """All emulator state and the Partner Center / fulfillment operations on it."""
 
     def __init__(

@@ -97,6 +97,7 @@ class BillingOps:
         if sub is None or sub.status not in ("active", "suspended") or sub.commitment_end != event.data["term_end"]:
             return
         if sub.auto_renew and not sub.is_trial:
+            self._apply_next_term(sub)  # scheduledNextTermInstructions (backend_transitions.py)
             item = self.catalog.item(sub.product_id, sub.sku_id)
             term = item.term(sub.term_duration, sub.billing_cycle) if item else None
             if term is not None:  # price changes apply at renewal

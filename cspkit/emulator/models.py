@@ -168,6 +168,10 @@ class Subscription:
     promotion_id: str | None = None
     cancelled_at: datetime | None = None
     usage_spikes: dict[str, str] = field(default_factory=dict)  # Azure plan: ISO day → compute scale factor
+    # scheduledNextTermInstructions, snake_case: product_id, sku_id, availability_id, billing_cycle, term_duration,
+    # quantity (applied at the renewal, then cleared; backend_transitions.py)
+    next_term: dict[str, Any] | None = None
+    transitions: list[dict[str, Any]] = field(default_factory=list)  # upgrades from this subscription (history)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from cspkit.emulator.handlers import billing, catalog, control, customers, graph, orders, pricesheets, saas
+from cspkit.emulator.handlers import billing, catalog, control, customers, graph, orders, pricesheets, saas, transitions
 from cspkit.emulator.handlers import subscriptions as subs
 
 __all__ = ["ROUTES", "Route"]
@@ -79,6 +79,9 @@ ROUTES: list[Route] = [
     Route("GET", _S + "/activationlinks", subs.get_subscription_activation_links),
     Route("GET", _S + "/provisioningstatus", subs.get_subscription_provisioning_status),
     Route("POST", _S + "/activate", subs.activate_sandbox_subscription),
+    Route("GET", _S + "/transitionEligibilities", transitions.get_transition_eligibilities),
+    Route("POST", _S + "/transitions", transitions.create_transition),
+    Route("GET", _S + "/transitions", transitions.list_transitions),
     # -- billing ------------------------------------------------------------------------------------------------
     Route("GET", "/v1/invoices", billing.list_invoices),
     Route("GET", "/v1/invoices/estimates/links", billing.get_estimate_links),

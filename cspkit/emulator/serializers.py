@@ -444,6 +444,7 @@ def subscription(s: Subscription, *, now: datetime, etag: str, open_windows: lis
         **({"parentSubscriptionId": s.parent_subscription_id} if s.parent_subscription_id else {}),
         **({"promotionId": s.promotion_id} if s.promotion_id else {}),
         **({"pendingQuantity": s.pending_quantity} if s.pending_quantity is not None else {}),
+        **({"scheduledNextTermInstructions": next_term_instructions(s.next_term)} if s.next_term else {}),
         "refundOptions": refund_options,
         "refundableQuantity": {
             "totalQuantity": sum(w.quantity for w in refundable),
@@ -459,6 +460,14 @@ def subscription(s: Subscription, *, now: datetime, etag: str, open_windows: lis
 # ------------------------------------------------------------------------------------------------------------
 # invoices and reconciliation lines
 # ------------------------------------------------------------------------------------------------------------
+
+
+def next_term_instructions(n: dict[str, Any]) -> dict[str, Any]:
+    """``scheduledNextTermInstructions`` as "Schedule changes for a new commerce subscription" shows it:
+    ``{product: {productId, skuId, availabilityId, billingCycle, termDuration}, quantity}``."""
+    return {"product": {"productId": n["product_id"], "skuId": n["sku_id"], "availabilityId": n["availability_id"],
+                        "billingCycle": n["billing_cycle"], "termDuration": n["term_duration"]},
+            "quantity": n["quantity"]}
 
 
 def invoice(inv: Invoice, total: Decimal, symbol: str, *, with_pdf_link: bool = False) -> dict[str, Any]:

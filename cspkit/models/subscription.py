@@ -17,6 +17,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from cspkit.models.base import PCModel, UtcDateTime, parse_utc_datetime
 from cspkit.models.common import BillingCycle, ItemType, ResourceAttributes, TermDuration, link_uri
+from cspkit.models.transition import ScheduledNextTermInstructions
 
 __all__ = [
     "RefundOption",
@@ -117,6 +118,8 @@ class Subscription(PCModel):
     promotion_id: str | None = None
     refund_options: list[RefundOption] | None = None
     refundable_quantity: RefundableQuantity | None = None
+    # what the subscription becomes at renewal (create-scheduled-changes; None when nothing is scheduled)
+    scheduled_next_term_instructions: ScheduledNextTermInstructions | None = None
     links: dict[str, Any] | None = None
     attributes: ResourceAttributes | None = None
 

@@ -3,7 +3,9 @@
 
 Doc pages: "Get all of a customer's subscriptions", "Get a subscription by ID", "Change the quantity of a
 subscription", "Update autorenew for an Azure Marketplace subscription", "Cancel an Azure Marketplace subscription",
-"Suspend a subscription", "Activate a sandbox subscription for Azure Marketplace products".
+"Suspend a subscription", "Activate a sandbox subscription for Azure Marketplace products", "Schedule changes for a
+new commerce subscription" (create-scheduled-changes: ``scheduledNextTermInstructions`` set by PATCH, null clears).
+Upgrades hang off this resource: ``pc.subscriptions.transitions`` (:class:`cspkit.resources.transitions.Transitions`).
 
 Every update is a read-modify-write ``PATCH`` of the **full** resource (with its etag), as the docs require. This
 resource sends what it is told: the guards (cancellation window, seat-decrease window, SKU quantity bounds) live in
@@ -20,10 +22,12 @@ from typing import Any
 
 from cspkit.models.catalog import Sku
 from cspkit.models.subscription import Subscription, SubscriptionActivationResult
+from cspkit.models.transition import ScheduledNextTermInstructions
 from cspkit.pagination import Paginator
 from cspkit.resources.base import Resource, segment, service_now
 from cspkit.resources.catalog import Catalog
 from cspkit.resources.customers import Customers
+from cspkit.resources.transitions import Transitions
 
 __all__ = ["Subscriptions", "SubscriptionChange"]
 
@@ -39,7 +43,12 @@ class SubscriptionChange:
 
 
 class Subscriptions(Resource):
-    """``pc.subscriptions``: a customer's subscriptions."""
+    """``pc.subscriptions``: a customer's subscriptions (and ``.transitions``: their upgrades)."""
+
+    @property
+    def transitions(self) -> Transitions:
+        """Upgrades (transitions) of these subscriptions: eligibilities, create, history."""
+        return Transitions(self.transport)
 
     def _path(self, customer_id: str, subscription_id: str | None = None) -> str:
         path = f"customers/{segment(customer_id)}/subscriptions"
@@ -145,6 +154,28 @@ class Subscriptions(Resource):
     ) -> SubscriptionChange:
         """Reactivate a suspended subscription (PATCH ``status: "active"``)."""
         return self.update(customer_id, subscription_id, changes={"status": "active"}, request_id=request_id)
+
+    def set_next_term(
+        self, customer_id: str, subscription_id: str, *, instructions: ScheduledNextTermInstructions,
+        current: Subscription | None = None, request_id: str | None = None,
+    ) -> SubscriptionChange:
+        """Schedule changes for the renewal (PATCH ``scheduledNextTermInstructions``: ``{product: {productId, skuId,
+        availabilityId, billingCycle, termDuration}, quantity}``); auto-renew must be on.
+
+        Raises:
+            BadRequestError: refused (not an upgrade path, term not offered, 2002 quantity out of the SKU's bounds,
+            auto-renew off).
+        """
+        return self.update(customer_id, subscription_id, current=current, request_id=request_id,
+                           changes={"scheduledNextTermInstructions": instructions.to_wire()})
+
+    def clear_next_term(
+        self, customer_id: str, subscription_id: str, *, current: Subscription | None = None,
+        request_id: str | None = None,
+    ) -> SubscriptionChange:
+        """Delete the changes scheduled for the renewal (PATCH ``scheduledNextTermInstructions: null``)."""
+        return self.update(customer_id, subscription_id, current=current, request_id=request_id,
+                           changes={"scheduledNextTermInstructions": None})
 
     def activate_sandbox(self, customer_id: str, subscription_id: str) -> SubscriptionActivationResult:
         """Activate a sandbox marketplace SaaS subscription (``POST /customers/{c}/subscriptions/{s}/activate``;

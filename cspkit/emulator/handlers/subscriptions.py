@@ -44,10 +44,13 @@ async def update_subscription(request: Request, customer_id: str, subscription_i
     b = backend_of(request)
 
     def run() -> Any:
-        return b.update_subscription(
+        sub = b.update_subscription(
             customer_id, subscription_id, quantity=quantity, auto_renew=body.get("autoRenewEnabled"),
             status=body.get("status"), friendly_name=body.get("friendlyName"), etag=etag,
         )
+        if "scheduledNextTermInstructions" in body:  # null clears (backend_transitions.py)
+            sub = b.schedule_next_term(customer_id, subscription_id, body["scheduledNextTermInstructions"])
+        return sub
 
     sub = await asyncio.to_thread(run)  # may deliver webhooks that call back into this server
     return respond(_body(request, sub))
