@@ -25,8 +25,8 @@ from cspkit.emulator._util import IdSource, add_duration, parse_dt
 from cspkit.emulator.backend_billing import BillingOps
 from cspkit.emulator.backend_catalog import CatalogOps
 from cspkit.emulator.backend_orders import OrderOps
-from cspkit.emulator.backend_usage import UsageOps
 from cspkit.emulator.backend_transitions import TransitionOps
+from cspkit.emulator.backend_usage import UsageOps
 from cspkit.emulator.billing import cycle_end, cycle_span, prorated_span
 from cspkit.emulator.catalog import Catalog, CatalogItem, load_seed
 from cspkit.emulator.clock import Clock, Event
