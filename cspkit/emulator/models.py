@@ -68,6 +68,7 @@ class CartLine:
     attestation_accepted: bool | None = None
     addon_items: list[CartLine] = field(default_factory=list)
     error: dict[str, Any] | None = None
+    custom_term_end_date: datetime | None = None  # co-terming: the term's last day (customTermEndDate)
 
 
 @dataclass
@@ -165,6 +166,7 @@ class Subscription:
     suspension_reasons: list[str] = field(default_factory=list)
     promotion_id: str | None = None
     cancelled_at: datetime | None = None
+    promotion_discount: Decimal = Decimal(0)  # PercentDiscount of the promotion, for the term it was bought with
 
 
 @dataclass
@@ -259,6 +261,8 @@ class Charge:
     promotion_id: str = ""
     product_category: str = ""
     tax_rate: Decimal = Decimal(0)  # the customer's country's rate when charged (Policy.tax_rates)
+    discount: Decimal = Decimal(0)  # a promotion's PercentDiscount (0.20 = 20% off UnitPrice)
+    price_adjustment: str = ""  # PriceAdjustmentDescription (a JSON array in a string)
 
 
 @dataclass
