@@ -122,7 +122,7 @@ def catalog_promotions(state: Any, country: str, segment_name: str) -> None:
                 "sku_id": req.sku_id if req else None,
                 "term_duration": req.term.duration if req and req.term else None,
                 "billing_cycle": str(req.term.billing_cycle) if req and req.term and req.term.billing_cycle else None,
-                "discount": f"{(off * 100).normalize()}% off" if off is not None else
+                "discount": f"{format((off * 100).normalize(), 'f')}% off" if off is not None else
                 (f"{policy.policy_type} {policy.value}" if policy else None),
                 "start": p.start_date.date().isoformat() if p.start_date else None,
                 "end": p.end_date.date().isoformat() if p.end_date else None,

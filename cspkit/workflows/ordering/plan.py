@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from cspkit.errors import APIConnectionError, RateLimitError, ServerError
@@ -158,11 +158,15 @@ class OrderPlan:
         if self.promotion_id:
             what = f"{self.promotion_id}" + (f" ({self.promotion_name})" if self.promotion_name else "")
             if self.percent_off is not None:
-                pct = (self.percent_off * 100).normalize()
+                what += f": {_percent(self.percent_off)} off"
                 price = self.promotional_period_price
-                what += f": {pct}% off" + (f", {_money(price, self.currency)} per billing period instead of "
-                                           f"{_money(self.period_price, self.currency)} for the term"
-                                           if price is not None else "")
+                if price is not None:
+                    each = price.quantize(Decimal("0.01"), ROUND_DOWN) * self.quantity  # seats: §2.4
+                    what += (f", {_money(price, self.currency)} a seat per billing period instead of "
+                             f"{_money(self.period_price, self.currency)} ({_money(each, self.currency)} per billing "
+                             f"period" + (f" × {self.billing_periods} = "
+                                          f"{_money(each * self.billing_periods, self.currency)} for the term"
+                                          if self.billing_periods else "") + ")")
             elif self.promotion_note:
                 what += f": {self.promotion_note}"
             rows["promotion"] = what
@@ -181,6 +185,11 @@ class OrderPlan:
             else:
                 rows["first_charge"] = "unknown (no price)"
         return rows
+
+
+def _percent(fraction: Decimal) -> str:
+    """``Decimal("0.20")`` → ``"20%"``, ``Decimal("0.167")`` → ``"16.7%"``."""
+    return f"{format((fraction * 100).normalize(), 'f')}%"
 
 
 def _money(value: Decimal | None, currency: str | None) -> str:
