@@ -15,6 +15,7 @@ from cspkit.resources.customers import Customers
 from cspkit.resources.invoices import Invoices
 from cspkit.resources.orders import Orders
 from cspkit.resources.pricesheets import PriceSheets
+from cspkit.resources.promotions import CustomTermEndDates, Promotions
 from cspkit.resources.subscriptions import Subscriptions
 from cspkit.retry import RetryPolicy
 from cspkit.transport import Transport
@@ -98,6 +99,8 @@ class PartnerCenter:
         self.orders = Orders(self.transport)
         self.subscriptions = Subscriptions(self.transport)
         self.invoices = Invoices(self.transport)
+        self.promotions = Promotions(self.transport)
+        self.term_end_dates = CustomTermEndDates(self.transport)
         self.pricesheets = PriceSheets.for_client(self)
 
     def transport_for(self, base_url: str, *, scopes: list[str], api_prefix: str) -> Transport:

@@ -67,6 +67,7 @@ def test_the_month_command_by_command(tmp_path):
     assert "Your subscription is active" in out
     assert "refused: the window has closed" in out
     assert "seat(s) now on subscription" in done.stderr  # the upgrade moved 2 seats
+    assert "aligned with subscription" in done.stderr and "first_charge" in done.stderr  # the co-termed plan
     assert "the cancellation window of subscription" in done.stderr
     assert re.search(r"G100000001 .* ties", out)
     assert (tmp_path / "reports" / "reconciliation-G100000001.xlsx").is_file()

@@ -100,6 +100,41 @@ def catalog_availabilities(state: Any, product_id: str, sku_id: str, country: st
         note(f"Prices unknown: {source.problems[market]}")
 
 
+@catalog_group.command("promotions")
+@click.option("--country", required=True, help=COUNTRY_HELP)
+@click.option("--segment", "segment_name", type=click.Choice(["commercial"], case_sensitive=False),
+              default="commercial", show_default=True,
+              help="Customer segment of the promotions (Partner Center supports commercial only), "
+                   "e.g. --segment commercial.")
+@click.pass_obj
+def catalog_promotions(state: Any, country: str, segment_name: str) -> None:
+    """List the new-commerce promotions in force for a market: one row per product, SKU and term, with the
+    discount (buy with `cspkit order place --promotion ID`)."""
+    market = country.upper()
+    promotions = ordering_context(state).pc.promotions.list(country=market, segment_name=segment_name)
+    rows = []
+    for p in promotions:
+        for req in p.required_products or [None]:
+            policy = req.pricing_policies[0] if req and req.pricing_policies else None
+            off = policy.percent_off if policy else None
+            rows.append({
+                "id": p.id, "name": p.name, "product_id": req.product_id if req else None,
+                "sku_id": req.sku_id if req else None,
+                "term_duration": req.term.duration if req and req.term else None,
+                "billing_cycle": str(req.term.billing_cycle) if req and req.term and req.term.billing_cycle else None,
+                "discount": f"{format((off * 100).normalize(), 'f')}% off" if off is not None else
+                (f"{policy.policy_type} {policy.value}" if policy else None),
+                "start": p.start_date.date().isoformat() if p.start_date else None,
+                "end": p.end_date.date().isoformat() if p.end_date else None,
+                "auto_applied": p.properties.is_auto_applicable if p.properties else None,
+            })
+    emit(rows, columns=["id", "name", "product_id", "sku_id", "term_duration", "billing_cycle", "discount", "start",
+                        "end", "auto_applied"], fmt=state.output, wire=promotions,
+         title=f"Promotions ({market}, {segment_name.lower()})")
+    if not promotions:
+        note(f"No promotion is in force for {market} ({segment_name.lower()}) now.")
+
+
 def _money(value: Any, currency: str | None) -> str | None:
     """``Decimal("72.00"), "USD"`` → ``"72.00 USD"``; None → None (no price in force, or no price sheet)."""
     if value is None:

@@ -9,10 +9,26 @@ import click
 
 from cspkit.cli.context import confirm_or_stop, exit_with, fmt_time, ordering_context
 from cspkit.cli.output import emit, note
-from cspkit.cli.params import CUSTOMER_HELP, CUSTOMER_ID, RATE_LIMIT_HELP, TERM, WORKERS_HELP
+from cspkit.cli.params import CUSTOMER_HELP, CUSTOMER_ID, RATE_LIMIT_HELP, SUBSCRIPTION_ID, TERM, WORKERS_HELP
 from cspkit.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
 
 __all__ = ["order_group", "orders_group"]
+
+
+class IsoDate(click.ParamType):
+    """A day written ``YYYY-MM-DD`` → :class:`datetime.date` (bad input: exit 2 naming the option)."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        from datetime import date
+
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a day written YYYY-MM-DD (e.g. 2026-11-30)", param, ctx)
 
 
 @click.group("order")
@@ -57,19 +73,34 @@ def _print_plan(plan: Any) -> None:
               help="For an add-on: the customer's subscription it is bought onto (cart line "
                    "provisioningContext.parentSubscriptionId), e.g. --parent-subscription "
                    "711f43ca-3ac5-4352-965d-7c6567a3a72e.")
+@click.option("--promotion", "promotion_id", metavar="PROMOTION_ID",
+              help="Buy with this new-commerce promotion (cart line promotionId); eligibility is checked first and "
+                   "the plan shows the promotional price, e.g. --promotion 39NFJQT1Q5KP:0001:39NFJQT1Q5KQ "
+                   "(`cspkit catalog promotions` lists them).")
+@click.option("--coterm-with", "coterm_with", type=SUBSCRIPTION_ID, metavar="SUBSCRIPTION_ID",
+              help="Align the new term's end with this subscription of the customer (co-terming: cart line "
+                   "customTermEndDate from Partner Center's allowed dates; the first charge is prorated), e.g. "
+                   "--coterm-with 711f43ca-3ac5-4352-965d-7c6567a3a72e.")
+@click.option("--term-end", "term_end", type=IsoDate(), metavar="YYYY-MM-DD",
+              help="End the new term on this day, one of the allowed custom term end dates (the end of a calendar "
+                   "month, or another subscription's end), e.g. --term-end 2026-11-30.")
 @click.option("--dry-run", is_flag=True, help="Build and validate the cart; never check out.")
 @click.option("--force", is_flag=True, help="Skip the catalog guards (Partner Center may still refuse).")
 @click.pass_obj
 def order_place(state: Any, customer_id: str, item: str, quantity: int, term_duration: str, billing_cycle: str,
                 friendly_name: str | None, price_list: str | None, idempotency_key: str | None,
-                parent_subscription_id: str | None, dry_run: bool, force: bool) -> None:
+                parent_subscription_id: str | None, promotion_id: str | None, coterm_with: str | None,
+                term_end: Any, dry_run: bool, force: bool) -> None:
     """Order one item for one customer: shows the plan, asks, then checks out (journaled)."""
+    if coterm_with and term_end:
+        raise click.UsageError("give --coterm-with or --term-end, not both")
     ctx = ordering_context(state, price_list=price_list)
     service = ctx.service
     try:
         plan = service.plan(customer_id, item=item, quantity=quantity, term_duration=term_duration,
                             billing_cycle=billing_cycle, friendly_name=friendly_name, force=force,
-                            parent_subscription_id=parent_subscription_id)
+                            parent_subscription_id=parent_subscription_id, promotion_id=promotion_id,
+                            coterm_with=coterm_with, term_end=term_end)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     _print_plan(plan)
@@ -132,12 +163,13 @@ def order_batch(state: Any, file: str, dry_run: bool, results_path: str | None, 
                 workers: int, rate_limit: float | None, price_list: str | None, force: bool,
                 allow_duplicates: bool) -> None:
     """Order every line of a CSV file (columns customer_id, item, quantity, term_duration, billing_cycle
-    [, friendly_name, parent_subscription_id, key]; comma- or semicolon-separated).
+    [, friendly_name, parent_subscription_id, promotion_id, key]; comma- or semicolon-separated).
 
     Re-running the same file after a crash completes what is missing and orders nothing twice on the same target:
     each row has a stable key in the ledger, kept per target (another emulator instance, or Partner Center, orders
     every row afresh). Identical rows without distinct keys are refused before anything is ordered unless
-    --allow-duplicates. Add-on rows name their base in parent_subscription_id. Results go to a per-row CSV,
+    --allow-duplicates. Add-on rows name their base in parent_subscription_id; promotion_id buys a row with a
+    promotion (its eligibility checked first). Results go to a per-row CSV,
     rewritten atomically after every row.
     """
     from rich.console import Console

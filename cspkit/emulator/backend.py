@@ -25,6 +25,7 @@ from cspkit.emulator._util import IdSource, add_duration, parse_dt
 from cspkit.emulator.backend_billing import BillingOps
 from cspkit.emulator.backend_catalog import CatalogOps
 from cspkit.emulator.backend_orders import OrderOps
+from cspkit.emulator.backend_promotions import PromotionOps
 from cspkit.emulator.backend_transitions import TransitionOps
 from cspkit.emulator.backend_usage import UsageOps
 from cspkit.emulator.billing import cycle_end, cycle_span, prorated_span
@@ -51,7 +52,7 @@ DEFAULT_NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 
-class Backend(CatalogOps, OrderOps, BillingOps, UsageOps, TransitionOps):
+class Backend(CatalogOps, OrderOps, BillingOps, UsageOps, TransitionOps, PromotionOps):
     """All emulator state and the Partner Center / fulfillment operations on it."""
 
     def __init__(

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from cspkit.emulator._ops import operation
 from cspkit.emulator._util import add_months
+from cspkit.emulator.backend_promotions import PROMOTED_PRICE_ADJUSTMENT
 from cspkit.emulator.billing import cycle_end, cycle_span
 from cspkit.emulator.clock import Event
 from cspkit.emulator.models import (
@@ -74,6 +76,9 @@ class BillingOps:
             promotion_id=sub.promotion_id or "",
             product_category="SaaS" if sub.is_saas else "OnlineServices",
             tax_rate=self.policy.tax_rate(customer.country),
+            # a promotion: UnitPrice stays the list price, EffectiveUnitPrice carries the discount (backend_promotions)
+            discount=sub.promotion_discount if sub.promotion_id else Decimal(0),
+            price_adjustment=PROMOTED_PRICE_ADJUSTMENT if sub.promotion_id else "",
         )
         self.charges.append(charge)
         return charge
@@ -102,6 +107,7 @@ class BillingOps:
             term = item.term(sub.term_duration, sub.billing_cycle) if item else None
             if term is not None:  # price changes apply at renewal
                 sub.unit_price, sub.list_price = term.unit_price(sub.currency), term.erp_price(sub.currency)
+            sub.promotion_id, sub.promotion_discount = None, Decimal(0)  # a promotion holds for its term only
             self._start_term(sub, charge_type="renew", reference_id=self.ids.guid())
             self._log("renewed", subscriptionId=sub.id)
             self.marketplace.renewed(sub)

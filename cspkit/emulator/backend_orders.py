@@ -25,7 +25,10 @@ CART_ERRORS = {
     10006: "UnableToProcessCartLineItem",
     10010: "InvalidInput",
     10013: "BillingPlanNotSupported",
+    10014: "InvalidPromotionId",
     10015: "MaxAllowedSeatsPerSubscriptionExceeded",
+    10016: "InvalidCustomTermEndDateProduct",
+    10017: "InvalidCustomTermEndDate",
 }
 
 
@@ -90,6 +93,15 @@ class OrderOps:
                     "provisioningContext.parentSubscriptionId to an active subscription of "
                     + ", ".join(sorted(prerequisites)),
                 )
+        if line.promotion_id:  # promotions and co-terming: cspkit.emulator.backend_promotions
+            reasons = self._promotion_errors(customer, self._find_promotion(line.promotion_id), line.catalog_item_id,
+                                             line.quantity, line.term_duration, line.billing_cycle)
+            if reasons:
+                return fail(10014, f"Promotion {line.promotion_id} cannot be applied: "
+                            + " ".join(f"{r['type']}: {r['description']}" for r in reasons))
+        coterm = self._check_custom_term_end(customer, line, item)
+        if coterm:
+            return fail(*coterm)
         for addon in line.addon_items:
             self._validate_line(customer, addon, line)
 
@@ -263,8 +275,8 @@ class OrderOps:
             is_addon=item.is_addon,
             is_saas=item.is_saas,
             parent_subscription_id=parent_id,
-            promotion_id=line.promotion_id,
         )
+        self._apply_promotion(sub, line)
         self.subscriptions[sub.id] = sub
         order.lines.append(
             OrderLine(
@@ -284,6 +296,8 @@ class OrderOps:
         )
         if item.is_saas:
             self.marketplace.create_saas_subscription(customer, sub, item)  # pending until the publisher activates
+        elif line.custom_term_end_date is not None:
+            self._start_coterm(sub, last_day=line.custom_term_end_date.date(), reference_id=self.ids.guid())
         else:
             self._start_term(sub, charge_type="new", reference_id=self.ids.guid())
         return sub

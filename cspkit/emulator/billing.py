@@ -85,10 +85,11 @@ def line_money(charge: Charge, exchange_rate: Decimal = Decimal(1)) -> LineMoney
 
     E.g. 12 seats × 6.30 at a 0.2 tax rate → subtotal 75.60, tax 15.12, total 90.72 (amounts in the charge's currency).
     """
+    unit = charge.unit_price * (1 - charge.discount) if charge.discount else charge.unit_price  # a promotion
     if charge.full_refund or charge.billing_days >= charge.cycle_days:
-        eup = charge.unit_price
+        eup = unit.quantize(_EUP_PLACES, ROUND_HALF_UP) if charge.discount else unit
     else:
-        eup = (charge.unit_price / charge.cycle_days * charge.billing_days).quantize(_EUP_PLACES, ROUND_HALF_UP)
+        eup = (unit / charge.cycle_days * charge.billing_days).quantize(_EUP_PLACES, ROUND_HALF_UP)
     eup = eup * charge.sign
     subtotal = rounddown2(eup * exchange_rate) * charge.quantity
     tax = (subtotal * charge.tax_rate).quantize(_CENT, ROUND_HALF_UP)

@@ -16,6 +16,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from cspkit.emulator import serializers as wire
+from cspkit.emulator._util import parse_dt
 from cspkit.emulator.models import CartLine, EmulatorError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,10 +82,21 @@ def _cart_line(d: dict[str, Any]) -> CartLine:
         provisioning_context=dict(d.get("provisioningContext") or {}),
         participants=list(d.get("participants") or []),
         promotion_id=d.get("promotionId"),
+        custom_term_end_date=_term_end(d.get("customTermEndDate")),
         renews_to=d.get("renewsTo"),
         attestation_accepted=d.get("attestationAccepted"),
         addon_items=[_cart_line(a) for a in d.get("addonItems") or []],
     )
+
+
+def _term_end(value: Any) -> Any:
+    """A cart line's ``customTermEndDate`` (date-time), 400 when it is not one."""
+    if value in (None, ""):
+        return None
+    try:
+        return parse_dt(value)
+    except (TypeError, ValueError):
+        raise EmulatorError(400, "800002", f"customTermEndDate {value!r} is not a date-time.") from None
 
 
 def cart_lines(body: dict[str, Any]) -> list[CartLine]:

@@ -70,6 +70,7 @@ class CartLine:
     attestation_accepted: bool | None = None
     addon_items: list[CartLine] = field(default_factory=list)
     error: dict[str, Any] | None = None
+    custom_term_end_date: datetime | None = None  # co-terming: the term's last day (customTermEndDate)
 
 
 @dataclass
@@ -172,6 +173,7 @@ class Subscription:
     # quantity (applied at the renewal, then cleared; backend_transitions.py)
     next_term: dict[str, Any] | None = None
     transitions: list[dict[str, Any]] = field(default_factory=list)  # upgrades from this subscription (history)
+    promotion_discount: Decimal = Decimal(0)  # PercentDiscount of the promotion, for the term it was bought with
 
 
 @dataclass
@@ -266,6 +268,8 @@ class Charge:
     promotion_id: str = ""
     product_category: str = ""
     tax_rate: Decimal = Decimal(0)  # the customer's country's rate when charged (Policy.tax_rates)
+    discount: Decimal = Decimal(0)  # a promotion's PercentDiscount (0.20 = 20% off UnitPrice)
+    price_adjustment: str = ""  # PriceAdjustmentDescription (a JSON array in a string)
 
 
 @dataclass

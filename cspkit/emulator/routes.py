@@ -9,7 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from cspkit.emulator.handlers import billing, catalog, control, customers, graph, orders, pricesheets, saas, transitions
+from cspkit.emulator.handlers import (
+    billing,
+    catalog,
+    control,
+    customers,
+    graph,
+    orders,
+    pricesheets,
+    promotions,
+    saas,
+    transitions,
+)
 from cspkit.emulator.handlers import subscriptions as subs
 
 __all__ = ["ROUTES", "Route"]
@@ -71,6 +82,11 @@ ROUTES: list[Route] = [
     Route("GET", _O + "/provisioningstatus", orders.get_order_provisioning_status),
     Route("GET", _O + "/lineitems/{line_item_number}/activationlinks", orders.get_line_item_activation_links),
     Route("GET", _O + "/activationlinks", orders.get_order_activation_links),
+    # -- promotions and co-terming (custom term end dates) -------------------------------------------------------
+    Route("GET", "/v1/productpromotions", promotions.list_product_promotions),
+    Route("GET", "/v1/productpromotions/{promotion_id}", promotions.get_product_promotion),
+    Route("POST", _C + "/promotionEligibilities", promotions.verify_promotion_eligibilities),
+    Route("GET", _C + "/subscriptions/customTermEndDates", promotions.get_custom_term_end_dates),
     # -- subscriptions ------------------------------------------------------------------------------------------
     Route("GET", _C + "/subscriptions", subs.list_subscriptions),
     Route("GET", _S, subs.get_subscription),

@@ -268,6 +268,8 @@ def cart_line(line: CartLine) -> dict[str, Any]:
         body["friendlyName"] = line.friendly_name
     if line.promotion_id:
         body["promotionId"] = line.promotion_id
+    if line.custom_term_end_date is not None:
+        body["customTermEndDate"] = fmt_dt(line.custom_term_end_date)
     if line.renews_to:
         body["renewsTo"] = line.renews_to
     if line.attestation_accepted is not None:
@@ -275,6 +277,11 @@ def cart_line(line: CartLine) -> dict[str, Any]:
     if line.error:
         body["error"] = line.error
     return body
+
+
+def promotion(p: dict[str, Any]) -> dict[str, Any]:
+    """A promotion as "Get promotions" prints it (the seed's ``emulator`` rules stay inside the emulator)."""
+    return {k: v for k, v in p.items() if k != "emulator"}
 
 
 def cart(c: Cart) -> dict[str, Any]:
@@ -526,7 +533,7 @@ def recon_line(c: Charge, *, partner: dict[str, Any], invoice_number: str) -> di
         "taxTotal": fmt_dec(money.tax_total),
         "totalForCustomer": fmt_dec(money.total),
         "currency": c.currency,
-        "priceAdjustmentDescription": "",
+        "priceAdjustmentDescription": c.price_adjustment,
         "publisherName": c.publisher_name,
         "publisherId": c.publisher_id,
         "subscriptionDescription": c.subscription_description,

@@ -40,6 +40,7 @@ _COLUMNS = {
     "friendly_name": ("friendly_name", "friendlyname", "name"),
     "parent_subscription_id": ("parent_subscription_id", "parentsubscriptionid", "parent_subscription",
                                "parent"),
+    "promotion_id": ("promotion_id", "promotionid", "promotion"),
     "key": ("key", "row_key", "rowkey", "id"),
 }
 _DELIMITERS = (",", ";", "\t")
@@ -63,6 +64,7 @@ class BatchRow:
     key: str
     parent_subscription_id: str | None = None
     line: int | None = None
+    promotion_id: str | None = None
 
 
 @dataclass
@@ -82,7 +84,8 @@ class RowResult:
             "row": self.row.number, "key": self.row.key, "customer_id": self.row.customer_id, "item": self.row.item,
             "quantity": self.row.quantity, "term_duration": self.row.term_duration,
             "billing_cycle": self.row.billing_cycle, "friendly_name": self.row.friendly_name or "",
-            "parent_subscription_id": self.row.parent_subscription_id or "", "status": self.status,
+            "parent_subscription_id": self.row.parent_subscription_id or "",
+            "promotion_id": self.row.promotion_id or "", "status": self.status,
             "order_ids": " ".join(self.order_ids),
             "subscription_ids": " ".join(self.subscription_ids), "cart_id": self.cart_id or "",
             "ledger_entry": self.entry_id or "", "error": self.error or "",
@@ -90,8 +93,8 @@ class RowResult:
 
 
 RESULT_COLUMNS = ["row", "key", "customer_id", "item", "quantity", "term_duration", "billing_cycle", "friendly_name",
-                  "parent_subscription_id", "status", "order_ids", "subscription_ids", "cart_id", "ledger_entry",
-                  "error"]
+                  "parent_subscription_id", "promotion_id", "status", "order_ids", "subscription_ids", "cart_id",
+                  "ledger_entry", "error"]
 
 
 def _header_mapping(fieldnames: Sequence[str] | None) -> dict[str, str]:
@@ -183,7 +186,8 @@ def read_batch_file(
     Columns (header names case-insensitive; aliases in brackets): ``customer_id`` [customer], ``item``
     [catalog_item_id] (``PRODUCT:SKU`` or ``PRODUCT:SKU:AVAILABILITY``), ``quantity``, ``term_duration`` [term]
     (P1M/P1Y/P3Y), ``billing_cycle`` [billing] (monthly/annual/...), optional ``friendly_name``,
-    ``parent_subscription_id`` [parent] (the subscription a new-commerce add-on is bought onto, a GUID) and ``key``.
+    ``parent_subscription_id`` [parent] (the subscription a new-commerce add-on is bought onto, a GUID),
+    ``promotion_id`` [promotion] (buy with that promotion, :meth:`Ordering.plan`) and ``key``.
     Comma-, semicolon- (European Excel) and tab-separated files are read; UTF-8 (with or without BOM), else
     Windows-1252 (Excel's "CSV" in Western European locales).
 
@@ -247,13 +251,16 @@ def read_batch_file(
                      values["friendly_name"]]
             if parent:  # only add-on rows: the keys of files written before the column existed stay the same
                 parts.append(parent.lower())
+            if values["promotion_id"]:  # likewise only promoted rows
+                parts.append("promotion=" + values["promotion_id"].upper())
             digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
             occurrence = seen.get(digest, 0) + 1
             seen[digest] = occurrence
             lines_of.setdefault(digest, []).append(first_line)
             key = f"{batch_id}:{digest}#{occurrence}"
         rows.append(BatchRow(number, values["customer_id"], values["item"], quantity, term, cycle,
-                             values["friendly_name"] or None, key, parent or None, first_line))
+                             values["friendly_name"] or None, key, parent or None, first_line,
+                             values["promotion_id"] or None))
     if not rows:
         raise InputFileError(str(path), expected="at least one data row")
     duplicates = [lines for lines in lines_of.values() if len(lines) > 1]
@@ -305,7 +312,7 @@ def run_batch_row(service: Ordering, row: BatchRow, *, batch_id: str, dry_run: b
                              outcome.entry_id)
         plan = service.plan(row.customer_id, item=row.item, quantity=row.quantity, term_duration=row.term_duration,
                             billing_cycle=row.billing_cycle, friendly_name=row.friendly_name, force=force,
-                            parent_subscription_id=row.parent_subscription_id)
+                            parent_subscription_id=row.parent_subscription_id, promotion_id=row.promotion_id)
         if dry_run:
             cart = service.validate_cart(plan)
             errors = cart.line_errors

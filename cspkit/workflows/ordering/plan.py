@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal
+from datetime import UTC, date, datetime
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from cspkit.errors import APIConnectionError, RateLimitError, ServerError
@@ -17,6 +18,7 @@ from cspkit.models.cart import CartLineItem, OrderError
 from cspkit.models.catalog import AvailabilityTerm
 from cspkit.models.order import Order
 from cspkit.models.subscription import Subscription
+from cspkit.workflows.ordering.extras import FirstCharge
 
 __all__ = ["AMBIGUOUS", "ChangeOutcome", "OrderOutcome", "OrderPlan", "describe_policy"]
 
@@ -47,6 +49,15 @@ class OrderPlan:
             offers, without ``addonItems``: "Create a cart with add-ons", learn.microsoft.com/partner-center/developer/
             create-a-cart-with-add-ons; ``provisioningContext`` is the cart line's string map, partner-center-api.md
             §3.3; the order line then carries ``parentSubscriptionId``, §4.3).
+        promotion_id / promotion_name / percent_off: the promotion the cart line carries (``promotionId``), checked
+            eligible before ordering, and its ``PercentDiscount`` fraction (0.20 = 20% off; None when its discount
+            type is not a documented one: then :attr:`promotion_note` says so and no promotional price is shown).
+            The invoice keeps the list price in UnitPrice and bills :attr:`promotional_period_price` as
+            EffectiveUnitPrice (:mod:`cspkit.workflows.ordering.extras`).
+        term_end / term_end_kind / coterm_with: the co-termed term's last day (the cart line's ``customTermEndDate``),
+            ``calendarMonthAligned`` or ``subscriptionAligned``, and the subscription it is aligned with;
+            ``first_charge`` the prorated first charge (:class:`~cspkit.workflows.ordering.extras.FirstCharge`,
+            when the price is known).
     """
 
     customer_id: str
@@ -72,17 +83,37 @@ class OrderPlan:
     force: bool = False
     parent_subscription_id: str | None = None
     price_note: str | None = None
+    promotion_id: str | None = None
+    promotion_name: str | None = None
+    percent_off: Decimal | None = None
+    promotion_note: str | None = None
+    term_end: date | None = None
+    term_end_kind: str | None = None
+    coterm_with: str | None = None
+    first_charge: FirstCharge | None = None
 
     @property
     def unit_price(self) -> Decimal | None:
         """One seat for one billing period (= :attr:`period_price`, the invoice line's UnitPrice)."""
         return self.period_price
 
+    @property
+    def promotional_period_price(self) -> Decimal | None:
+        """One seat for one billing period after the promotion (the invoice's EffectiveUnitPrice for a full
+        period), or None without a promotion's percentage or a price."""
+        if self.percent_off is None or self.period_price is None:
+            return None
+        return (self.period_price * (1 - self.percent_off)).quantize(Decimal("0.000001"), ROUND_HALF_UP).normalize()
+
     def line(self) -> CartLineItem:
         context = {"parentSubscriptionId": self.parent_subscription_id} if self.parent_subscription_id else None
+        end = None
+        if self.term_end:
+            end = datetime(self.term_end.year, self.term_end.month, self.term_end.day, tzinfo=UTC)
         return CartLineItem(id=0, catalog_item_id=self.catalog_item_id, quantity=self.quantity,
                             term_duration=self.term_duration, billing_cycle=self.billing_cycle,
-                            friendly_name=self.friendly_name, provisioning_context=context)
+                            friendly_name=self.friendly_name, provisioning_context=context,
+                            promotion_id=self.promotion_id, custom_term_end_date=end)
 
     def to_request(self) -> dict[str, Any]:
         """The plan as stored in the ledger (enough to rebuild the cart on resume)."""
@@ -93,6 +124,9 @@ class OrderPlan:
             "unitPrice": None if self.unit_price is None else str(self.unit_price), "currency": self.currency,
             **({"parentSubscriptionId": self.parent_subscription_id} if self.parent_subscription_id else {}),
             "termPrice": None if self.term_price is None else str(self.term_price),
+            **({"promotionId": self.promotion_id} if self.promotion_id else {}),
+            **({"customTermEndDate": self.term_end.isoformat()} if self.term_end else {}),
+            **({"cotermWith": self.coterm_with} if self.coterm_with else {}),
         }
 
     def describe(self) -> dict[str, Any]:
@@ -115,7 +149,47 @@ class OrderPlan:
             f"{_money(self.period_total, self.currency)} per billing period × {self.billing_periods} = "
             f"{_money(self.term_total, self.currency)} for the term",
             "cancellation": self.cancellation_policy or "not cancellable (no refund window in the catalog)",
+            **self._describe_extras(),
         }
+
+    def _describe_extras(self) -> dict[str, Any]:
+        """The promotion and co-terming rows, only where they apply (item 6 of issue 18)."""
+        rows: dict[str, Any] = {}
+        if self.promotion_id:
+            what = f"{self.promotion_id}" + (f" ({self.promotion_name})" if self.promotion_name else "")
+            if self.percent_off is not None:
+                what += f": {_percent(self.percent_off)} off"
+                price = self.promotional_period_price
+                if price is not None:
+                    each = price.quantize(Decimal("0.01"), ROUND_DOWN) * self.quantity  # seats: §2.4
+                    what += (f", {_money(price, self.currency)} a seat per billing period instead of "
+                             f"{_money(self.period_price, self.currency)} ({_money(each, self.currency)} per billing "
+                             f"period" + (f" × {self.billing_periods} = "
+                                          f"{_money(each * self.billing_periods, self.currency)} for the term"
+                                          if self.billing_periods else "") + ")")
+            elif self.promotion_note:
+                what += f": {self.promotion_note}"
+            rows["promotion"] = what
+        if self.term_end:
+            aligned = f"aligned with subscription {self.coterm_with}" if self.coterm_with else (
+                "aligned with the end of a calendar month" if self.term_end_kind == "calendarMonthAligned" else
+                f"{self.term_end_kind or 'custom'}")
+            rows["term_end"] = f"{self.term_end.isoformat()} ({aligned}; the first term is shortened to end then)"
+            charge = self.first_charge
+            if charge is not None:
+                rows["first_charge"] = (
+                    f"{_money(charge.subtotal, self.currency)} for {charge.charge_start.isoformat()} to "
+                    f"{charge.charge_end.isoformat()} ({charge.billing_days} of {charge.cycle_days} days: "
+                    f"{_money(charge.effective_unit_price.normalize(), self.currency)} a seat × {self.quantity}"
+                    + (", prorated" if charge.prorated else ", a full period") + ")")
+            else:
+                rows["first_charge"] = "unknown (no price)"
+        return rows
+
+
+def _percent(fraction: Decimal) -> str:
+    """``Decimal("0.20")`` → ``"20%"``, ``Decimal("0.167")`` → ``"16.7%"``."""
+    return f"{format((fraction * 100).normalize(), 'f')}%"
 
 
 def _money(value: Decimal | None, currency: str | None) -> str:

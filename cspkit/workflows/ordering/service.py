@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from cspkit.errors import (
@@ -38,6 +38,7 @@ from cspkit.models.subscription import Subscription
 from cspkit.resources.catalog import parse_item_reference
 from cspkit.retry import RetryPolicy
 from cspkit.workflows.guards import check_cancellation, check_purchasable, check_quantity, check_seat_change
+from cspkit.workflows.ordering.extras import choose_term_end, first_charge, promotion_refusal
 from cspkit.workflows.ordering.plan import AMBIGUOUS, ChangeOutcome, OrderOutcome, OrderPlan, describe_policy
 
 __all__ = ["Ordering"]
@@ -99,16 +100,25 @@ class Ordering:
     def plan(
         self, customer_id: str, *, item: str, quantity: int, term_duration: str, billing_cycle: str,
         friendly_name: str | None = None, country: str | None = None, force: bool = False,
-        on: datetime | None = None, parent_subscription_id: str | None = None,
+        on: datetime | None = None, parent_subscription_id: str | None = None, promotion_id: str | None = None,
+        coterm_with: str | None = None, term_end: date | None = None,
     ) -> OrderPlan:
         """Resolve ``item`` (``PRODUCT:SKU`` or a catalog item id) for the term and billing cycle and run the
         purchase guards. ``parent_subscription_id``: the subscription an add-on is bought onto (see
         :class:`OrderPlan`).
 
+        ``promotion_id``: buy with this promotion — eligibility is verified first ("Verify promotion eligibility")
+        and the promotional price shown. ``coterm_with`` (a subscription id) or ``term_end`` (the term's last day):
+        align the new term's end — the allowed dates are read ("Get custom term end dates") and the prorated first
+        charge is shown (:mod:`cspkit.workflows.ordering.extras`).
+
         Raises:
-            ValueError: malformed item or quantity; NotFoundError: unknown customer/product/SKU/availability or
-            term not offered; PolicyError: the catalog says it cannot be bought (unless ``force``).
+            ValueError: malformed item or quantity, or both ``coterm_with`` and ``term_end``; NotFoundError: unknown
+            customer/product/SKU/availability or term not offered; PolicyError: the catalog says it cannot be
+            bought, the promotion does not apply, or the end date is not offered (unless ``force``).
         """
+        if coterm_with and term_end:
+            raise ValueError("give either a subscription to co-term with or a term end date, not both")
         if quantity < 1:
             raise ValueError(f"quantity must be 1 or more, got {quantity}")
         product_id, sku_id, availability_id = parse_item_reference(item)
@@ -147,8 +157,48 @@ class Ordering:
             cancellation_policy=describe_policy(term), force=force,
             parent_subscription_id=parent_subscription_id or None,
         )
-        self._price(plan, on=on or (self.clock() if self.clock else None))
+        now = on or (self.clock() if self.clock else None)
+        self._price(plan, on=now)
+        if promotion_id:
+            self._promote(plan, promotion_id, force=force)
+        if coterm_with or term_end:
+            self._coterm(plan, coterm_with=coterm_with, term_end=term_end, today=(now or datetime.now(UTC)).date())
         return plan
+
+    def _promote(self, plan: OrderPlan, promotion_id: str, *, force: bool) -> None:
+        """Verify the promotion for the plan's line, then read its discount (Microsoft Learn "Verify promotion
+        eligibility", "Get promotion by ID"). Raises PolicyError when it does not apply (unless ``force``)."""
+        plan.promotion_id = promotion_id
+        [result] = self.pc.promotions.eligibilities(plan.customer_id, [{
+            "catalogItemId": plan.catalog_item_id, "quantity": plan.quantity, "termDuration": plan.term_duration,
+            "billingCycle": plan.billing_cycle, "promotionId": promotion_id}]) or [None]
+        eligibility = result.for_promotion(promotion_id) if result is not None else None
+        if (eligibility is None or not eligibility.is_eligible) and not force:
+            raise promotion_refusal(promotion_id, eligibility)
+        try:
+            promotion = self.pc.promotions.get(promotion_id, country=plan.country)
+        except NotFoundError:
+            plan.promotion_note = "promotion details not found: price unknown"
+            return
+        plan.promotion_name = promotion.name
+        policy = promotion.policy_for(plan.product_id, plan.sku_id, plan.term_duration, plan.billing_cycle)
+        if policy is not None and policy.percent_off is not None:
+            plan.percent_off = policy.percent_off
+        else:
+            plan.promotion_note = (f"discount type {policy.policy_type if policy else 'unknown'} is not one cspkit "
+                                   "prices (only PercentDiscount is documented): promotional price unknown")
+
+    def _coterm(self, plan: OrderPlan, *, coterm_with: str | None, term_end: date | None, today: date) -> None:
+        """Pick the allowed end date (Microsoft Learn "Get custom term end dates") and prorate the first charge."""
+        allowed = self.pc.term_end_dates.list(plan.customer_id, term_duration=plan.term_duration,
+                                              target_subscription_id=coterm_with)
+        chosen = choose_term_end(allowed, coterm_with=coterm_with, term_end=term_end,
+                                 term_duration=plan.term_duration)
+        plan.term_end, plan.term_end_kind, plan.coterm_with = chosen.end_date.date(), chosen.kind, coterm_with
+        if plan.period_price is not None:
+            plan.first_charge = first_charge(purchase=today, last_day=plan.term_end,
+                                             billing_cycle=plan.billing_cycle, period_price=plan.period_price,
+                                             quantity=plan.quantity, percent_off=plan.percent_off)
 
     def price_list_for(self, market: str) -> Any:
         """The price list pricing ``market``: the one given, else the price source's (None when unknown)."""
@@ -258,6 +308,8 @@ class Ordering:
             term_duration=request["termDuration"], billing_cycle=request["billingCycle"],
             friendly_name=request.get("friendlyName"), force=bool(request.get("force")),
             parent_subscription_id=request.get("parentSubscriptionId"),
+            promotion_id=request.get("promotionId"), coterm_with=request.get("cotermWith"),
+            term_end=date.fromisoformat(request["customTermEndDate"]) if request.get("customTermEndDate") else None,
         )
 
     def _checkout(self, entry: LedgerEntry) -> OrderOutcome:
