@@ -12,7 +12,7 @@ from cspkit.cli.output import emit, note
 from cspkit.cli.params import CUSTOMER_HELP, CUSTOMER_ID, RATE_LIMIT_HELP, SUBSCRIPTION_ID, TERM, WORKERS_HELP
 from cspkit.errors import EXIT_FAILED, EXIT_PARTIAL
 
-__all__ = ["SUB_COLUMNS", "renewal_change", "subscriptions_group"]
+__all__ = ["SUB_COLUMNS", "promotion_note", "renewal_change", "subscriptions_group"]
 
 
 @click.group("subscriptions")
@@ -151,8 +151,8 @@ def subscriptions_cancellable(state: Any, customer_id: str | None, workers: int,
     ctx = ordering_context(state, rate_limit=rate_limit)
     customer_ids = [customer_id] if customer_id else [c.id for c in ctx.pc.customers.list()]
     found, failures = cancellable_subscriptions(ctx.pc, customer_ids, workers=workers, clock=ctx.clock())
-    rows = [{**_sub_row(c, s), "renewal_change": renewal_change(s)} for c, s in found]
-    emit(rows, columns=[*SUB_COLUMNS, "renewal_change"], fmt=state.output, wire=[s for _, s in found],
+    rows = [{**_sub_row(c, s), "renewal_change": renewal_change(s), "promotion": promotion_note(s)} for c, s in found]
+    emit(rows, columns=[*SUB_COLUMNS, "renewal_change", "promotion"], fmt=state.output, wire=[s for _, s in found],
          title="Subscriptions inside their cancellation window")
     for cid, error in failures:
         note(f"{cid}: {error}")
@@ -169,6 +169,14 @@ _ITEM = re.compile(r"^[A-Za-z0-9]+:[A-Za-z0-9]+(:[A-Za-z0-9]+)?$")
 _TO_HELP = ("The target SKU: productId:skuId:availabilityId or productId:skuId (one of `subscriptions upgrades`), "
             "e.g. CFQ7TTC0LCHC:0002.")
 _WHEN_HELP = "immediate: now (seats move, prorated); renewal: scheduled for the next term, e.g. --when renewal."
+
+
+def promotion_note(sub: Any) -> str:
+    """The promotion a subscription was bought with, or "" when none: its price holds for the term it was bought
+    for and is not carried into the renewal (Microsoft Learn, "New commerce promotions": a promotion applies to the
+    term purchased; a renewal is priced at the price in force unless a promotion is chosen again)."""
+    promotion_id = getattr(sub, "promotion_id", None)
+    return f"{promotion_id} (this term only)" if promotion_id else ""
 
 
 def renewal_change(sub: Any) -> str:

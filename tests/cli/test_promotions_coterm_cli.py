@@ -54,6 +54,11 @@ def test_order_place_with_a_promotion_shows_the_promotional_price_and_orders_it(
     # the plan: 75.60 a year billed monthly is 6.30 a period; 20% off is 5.04
     assert ("20% off, 5.04 USD a seat per billing period instead of 6.30 USD (50.40 USD per billing period × 12 = "
             "604.80 USD for the term)") in result.stderr
+    cancellable = run("-o", "csv", "subscriptions", "cancellable", "--customer", CONTOSO)
+    header, *rows = cancellable.stdout.splitlines()
+    assert header.endswith(",promotion")
+    assert [r for r in rows if sub.id in r][0].endswith(f"{PROMO} (this term only)")
+    assert all(r.endswith(",") for r in rows if sub.id not in r)  # no promotion on the others
     again = place(run, "--promotion", PROMO)  # one redemption per customer
     assert again.exit_code == 1 and "RedemptionLimit" in again.output
     assert len([s for s in emulator.backend.subscriptions.values() if s.promotion_id]) == 1

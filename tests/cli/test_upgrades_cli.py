@@ -115,7 +115,7 @@ def test_renewal_set_show_clear(run, emulator, sub):
     rows = {r["id"]: r for r in json.loads(cancellable.stdout)}
     assert rows[sub["id"]]["scheduledNextTermInstructions"]["quantity"] == 8
     table = run("-o", "csv", "subscriptions", "cancellable", "--customer", US_CUSTOMER)
-    assert table.stdout.splitlines()[0].endswith(",renewal_change")
+    assert table.stdout.splitlines()[0].endswith(",renewal_change,promotion")
     assert "at renewal: CFQ7TTC0LCHC:0002:CFQ7TTC0KDN5 x8 P1Y annual" in table.stdout
     clear = run("--yes", "subscriptions", "renewal", "clear", sub["id"], "--customer", US_CUSTOMER)
     assert clear.exit_code == 0 and _backend_sub(emulator, sub["id"]).next_term is None
