@@ -70,6 +70,7 @@ def test_the_month_command_by_command(tmp_path):
     assert "aligned with subscription" in done.stderr and "first_charge" in done.stderr  # the co-termed plan
     assert "the cancellation window of subscription" in done.stderr
     assert re.search(r"G100000001 .* ties", out)
+    assert re.search(r"\b0 variances; tie-out: 1 of 1 invoice/currency totals tie", done.stderr)  # issue 18
     assert (tmp_path / "reports" / "reconciliation-G100000001.xlsx").is_file()
     assert "local Partner Center emulator" in done.stderr  # always labelled
 
