@@ -14,7 +14,7 @@ from typing import Any
 
 from cspkit.errors import CspkitError
 from cspkit.models.invoice import EstimateLink, Invoice, OneTimeInvoiceLineItem
-from cspkit.pagination import Paginator
+from cspkit.pagination import Paginator, fast_json
 from cspkit.resources.base import Resource, segment
 
 __all__ = ["MAX_LINE_ITEM_PAGE", "Invoices"]
@@ -63,8 +63,8 @@ class Invoices(Resource):
             currency: ISO 4217 ``currencycode`` (required by Partner Center for unbilled items).
             period: ``current`` or ``previous`` (unbilled items).
             page_size: ``size`` of each page (≤ 2000).
-            raw: yield the JSON objects as sent (fastest; feed them to
-                :func:`cspkit.billing.recon_readers.recon_lines_to_frame`) instead of models.
+            raw: yield the JSON objects as sent (fastest: pages decoded by orjson; feed them to
+                :func:`cspkit.billing.exports.v1_lines_to_frame`) instead of models.
         Returns:
             A lazy iterable of :class:`~cspkit.models.invoice.OneTimeInvoiceLineItem` (onetime billing line items)
             or dicts (other providers/types, or ``raw=True``).
@@ -78,13 +78,12 @@ class Invoices(Resource):
         parse = None
         if not raw and onetime and line_item_type.lower().replace("_", "") == "billinglineitems":
             parse = OneTimeInvoiceLineItem.from_wire
-        return self.transport.paginate(
-            f"invoices/{segment(invoice_id)}/lineitems",
-            params=params,
-            parse=parse,
-            style="links" if onetime else "offset",
-            page_size=min(page_size, MAX_LINE_ITEM_PAGE),
-        )
+        path = f"invoices/{segment(invoice_id)}/lineitems"
+        style, size = "links" if onetime else "offset", min(page_size, MAX_LINE_ITEM_PAGE)
+        if parse is not None:
+            return self.transport.paginate(path, params=params, parse=parse, style=style, page_size=size)
+        # the fast path: 3 MB pages decoded by orjson, the items handed on as sent (no model per line)
+        return Paginator(self.transport, path, params=params, style=style, page_size=size, decode=fast_json)
 
     def reconciliation_line_items(self, invoice_id: str, *, page_size: int = MAX_LINE_ITEM_PAGE) -> Paginator[Any]:
         """Every v1 billed reconciliation line item of an invoice, as sent (partner-center-api.md §6.1, §6.4).
