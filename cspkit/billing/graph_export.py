@@ -239,7 +239,10 @@ def _block_schema(first_line: bytes) -> pa.Schema | None:
         return None
     fields = []
     for key, value in head.items():
-        if isinstance(value, (list, dict, bool)):
+        if isinstance(value, bool):  # e.g. hasPartnerEarnedCredit: kept as the text "true"/"false"
+            fields.append((key, pa.bool_()))
+            continue
+        if isinstance(value, (list, dict)):
             return None
         typ = COLUMN_TYPES.get(canonical_column(key) or "", "str")
         numeric = typ in ("decimal", "percent") and (
@@ -270,7 +273,8 @@ def _parse_block(block: bytes) -> pa.Table | None:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
     # a key first seen after line 1 is inferred: only text (or all-null) keeps its JSON text exactly
-    exact = (pa.types.is_string(t) or pa.types.is_decimal(t) or pa.types.is_null(t) for t in table.schema.types)
+    exact = (pa.types.is_string(t) or pa.types.is_decimal(t) or pa.types.is_null(t) or pa.types.is_boolean(t)
+             for t in table.schema.types)
     return table if all(exact) else None
 
 
@@ -283,6 +287,8 @@ def _table_chunk(table: pa.Table, rows: list[int], path: Path, kind: str) -> pd.
             array = pc.cast(array, pa.string())
         elif pa.types.is_null(array.type):
             array = pa.nulls(len(array), pa.string())
+        elif pa.types.is_boolean(array.type):
+            array = pc.if_else(array, "true", "false")
         raw[name] = array
     try:
         return _assemble(raw, rows, path, kind)

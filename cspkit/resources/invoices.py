@@ -105,6 +105,31 @@ class Invoices(Resource):
             raise CspkitError(f"invoice {invoice_id} has no currencyCode", hint="Check the invoice id.")
         return self.line_items(invoice_id, currency=currency, page_size=page_size, raw=True)
 
+    def usage_line_items(
+        self, invoice_id: str, *, period: str | None = "previous", page_size: int = MAX_LINE_ITEM_PAGE
+    ) -> Paginator[Any]:
+        """Every v1 billed daily rated usage line item of an invoice, as sent (partner-center-api.md §6.1, §6.5).
+
+        Reads the invoice for its currency (``GET /invoices/{id}``), then walks ``GET /invoices/{id}/lineitems?
+        provider=onetime&invoicelineitemtype=usagelineitems&currencycode=&period=&size=`` (seek paging). Doc:
+        "Get invoice billed commercial consumption line items" (its example sends ``period=previous``; the URL
+        template omits it: ``period=None`` leaves it out). Retired by Microsoft for billing periods from September
+        2022: use the Graph ``billed-usage`` export (:mod:`cspkit.resources.billing_exports`). The items are
+        ``DailyRatedUsageLineItem`` objects: turn them into the daily usage frame with
+        :func:`cspkit.billing.exports.v1_lines_to_frame` (``kind="daily"``).
+
+        Returns:
+            A lazy :class:`~cspkit.pagination.Paginator` of the JSON objects (dicts), pages decoded by orjson.
+        Raises:
+            NotFoundError: no such invoice. CspkitError: the invoice has no ``currencyCode``.
+        """
+        invoice = self.transport.get_json(f"invoices/{segment(invoice_id)}")
+        currency = invoice.get("currencyCode") if isinstance(invoice, dict) else None
+        if not currency:
+            raise CspkitError(f"invoice {invoice_id} has no currencyCode", hint="Check the invoice id.")
+        return self.line_items(invoice_id, line_item_type="usagelineitems", currency=currency, period=period,
+                               page_size=page_size, raw=True)
+
     def unbilled_line_items(
         self,
         *,

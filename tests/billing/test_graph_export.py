@@ -175,3 +175,22 @@ def test_a_truncated_blob_is_named_not_a_traceback(tmp_path):
     with pytest.raises(InputFileError, match="a complete gzip stream") as info:
         list(iter_export_frames([truncated]))
     assert info.value.path.endswith("cut.json.gz")
+
+
+def test_booleans_and_exponents_stay_on_the_arrow_path(tmp_path, monkeypatch):
+    # usage exports carry hasPartnerEarnedCredit (a JSON boolean) and tiny amounts in exponent form
+    lines = [json.dumps(dict(flat_record(i), flag=i == 0)).replace('"unitPrice": "10.08"', '"unitPrice": 7.10833e-05')
+             + "\n" for i in range(2)]
+    blob = tmp_path / "bool.json.gz"
+    blob.write_bytes(gzip.compress("".join(lines).encode(), mtime=0))
+    public = recon_lines_to_frame([r for _, _, r in iter_export_records([blob])], source=blob.name).frame
+    public["SourceRow"] = [1, 2]
+    monkeypatch.setattr(graph_export, "_lines_frames", refuse_slow)
+    fast = pd.concat(list(iter_export_frames([blob])), ignore_index=True)
+    pd.testing.assert_frame_equal(fast, public)
+    assert texts(fast["flag"]) == ["true", "false"]
+    assert str(fast["UnitPrice"][0]) == "0.000071083300000"
+
+
+def refuse_slow(*args, **kwargs):
+    raise AssertionError("a slower path was used")
