@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
+from operator import itemgetter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -118,21 +119,45 @@ def v1_lines_to_frame(
 
 
 def _columns(batch: list[Mapping[str, Any]]) -> dict[str, pa.Array]:
-    """Items → one Arrow text array per key (first-seen key order), envelope keys left out."""
-    keys: dict[str, None] = {}
+    """Items → one Arrow text array per key (first-seen key order), envelope keys left out. Items with the same
+    keys (the API's case) are transposed by C loops (``itemgetter`` + ``zip``), not one ``get`` per cell."""
+    head = batch[0]
+    keys: dict[str, None] = dict.fromkeys(head)
+    uniform = True
     for record in batch:
         if len(record) != len(keys) or record.keys() != keys.keys():
             keys.update(dict.fromkeys(record))
+            uniform = False
+    wanted = [key for key in keys if key not in V1_ENVELOPE_KEYS]
+    if not wanted:
+        return {}
+    if uniform and len(wanted) > 1:
+        columns = zip(*map(itemgetter(*wanted), batch), strict=True)
+    else:
+        columns = ([record.get(key) for record in batch] for key in wanted)  # type: ignore[assignment]
     raw: dict[str, pa.Array] = {}
-    for key in keys:
-        if key in V1_ENVELOPE_KEYS:
-            continue
-        values = [record.get(key) for record in batch]
+    for key, values in zip(wanted, columns, strict=True):
         try:
             raw[key] = pa.array(values, type=pa.string())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            raw[key] = pa.array([to_text(v) for v in values], type=pa.string())
+            raw[key] = pa.array(_texts(values), type=pa.string())
     return raw
+
+
+def _texts(values: Iterable[Any]) -> list[str | None]:
+    """The readers' JSON value → text rule per value; repeated arrays (``productQualifiers``) encoded once."""
+    seen: dict[tuple[Any, ...], str | None] = {}
+    out: list[str | None] = []
+    for value in values:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            key = tuple(value)
+            text = seen.get(key)
+            if text is None:
+                text = seen[key] = to_text(value)
+            out.append(text)
+        else:
+            out.append(to_text(value))
+    return out
 
 
 def _canonical(key: str) -> tuple[str, bool]:

@@ -66,3 +66,33 @@ def test_bad_v1_values_name_the_item_and_column():
     assert (info.value.row, info.value.column, info.value.value) == (2, "UnitPrice", "sixteen")
     with pytest.raises(InputFileError, match="a JSON object"):
         v1_lines_to_frame([items[0], ["not", "an", "object"]], source="G1")
+
+
+@responses.activate
+def test_a_wrong_read_ahead_is_dropped_and_the_right_page_asked_for(pc):
+    # the next link carries no header: the token is the top-level continuationToken, which the read-ahead (from
+    # the end of the raw body) does not see; the decoded page decides, so the token still travels
+    from cspkit.pagination import Paginator
+
+    first = {"continuationToken": "tok-2", "totalCount": 1, "items": [{"n": 1}],
+             "links": {"next": {"uri": "/items?seekOperation=Next", "method": "GET", "headers": []}}}
+    responses.get(f"{BASE}/items", json=first, match=[responses.matchers.query_param_matcher({"size": "1"})])
+    responses.get(f"{BASE}/items", json={"totalCount": 1, "items": [{"n": 2}], "links": {}},
+                  match=[responses.matchers.header_matcher({"MS-ContinuationToken": "tok-2"})])
+    pages = Paginator(pc.transport, "items", page_size=1, decode=fast_json)
+    assert list(pages) == [{"n": 1}, {"n": 2}]
+    assert any(c.request.headers.get("MS-ContinuationToken") == "tok-2" for c in responses.calls)
+
+
+@responses.activate
+def test_read_ahead_stops_at_max_pages_and_a_paging_loop_is_refused(pc):
+    from cspkit.errors import PagingError
+    from cspkit.pagination import Paginator
+
+    loop = {"totalCount": 1, "items": [{"n": 1}], "links": {"next": {
+        "uri": "/items?seekOperation=Next", "headers": [{"key": "MS-ContinuationToken", "value": "same"}]}}}
+    responses.get(f"{BASE}/items", json=loop)
+    assert list(Paginator(pc.transport, "items", decode=fast_json, max_pages=1)) == [{"n": 1}]
+    assert len(responses.calls) == 1  # nothing read ahead past the last page asked for
+    with pytest.raises(PagingError, match="paging loop"):
+        list(Paginator(pc.transport, "items", decode=fast_json))
