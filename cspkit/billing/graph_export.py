@@ -20,8 +20,9 @@ import gzip
 import json
 import os
 import zlib
+from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -206,24 +207,36 @@ def _text_blocks(path: Path) -> Iterator[tuple[int, bytes, int]]:
             number += count
 
 
+#: blocks parsed at once by background threads while the caller converts an earlier one
+PARSE_AHEAD = 2
+
+
 def _parsed_blocks(path: Path) -> Iterator[tuple[int, bytes, int, pa.Table | None]]:
-    """:func:`_text_blocks` with each block's Arrow table (:func:`_parse_block`), the next block read and parsed
-    in a background thread while the caller converts the current one (Arrow releases the GIL for both)."""
-    blocks = _text_blocks(path)
-
-    def step() -> tuple[int, bytes, int, pa.Table | None] | None:
-        item = next(blocks, None)
-        if item is None:
-            return None
-        first, block, count = item
-        return first, block, count, _parse_block(block) if _FAST else None
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cspkit-export") as pool:
-        future = pool.submit(step)
-        while (item := future.result()) is not None:
-            future = pool.submit(step)
-            yield item
-            del item
+    """:func:`_text_blocks` with each block's Arrow table (:func:`_parse_block`), in order. The next
+    :data:`PARSE_AHEAD` blocks are parsed by background threads (Arrow releases the GIL) while the caller converts
+    the current one; an unreadable blob is reported after the blocks before it, as a plain walk would."""
+    pending: deque[tuple[int, bytes, int, Future[pa.Table | None] | None]] = deque()
+    failure: InputFileError | None = None
+    with ThreadPoolExecutor(max_workers=PARSE_AHEAD, thread_name_prefix="cspkit-export") as pool:
+        blocks = _text_blocks(path)
+        while True:
+            while failure is None and len(pending) <= PARSE_AHEAD:
+                try:
+                    item = next(blocks, None)
+                except InputFileError as exc:
+                    failure = exc
+                    break
+                if item is None:
+                    break
+                first, block, count = item
+                pending.append((first, block, count, pool.submit(_parse_block, block) if _FAST else None))
+            if not pending:
+                break
+            first, block, count, parsed = pending.popleft()
+            yield first, block, count, parsed.result() if parsed is not None else None
+            del block, parsed
+        if failure is not None:
+            raise failure
 
 
 def _last_newline(view: memoryview) -> int:
