@@ -212,24 +212,33 @@ PARSE_AHEAD = 2
 
 
 def _parsed_blocks(path: Path) -> Iterator[tuple[int, bytes, int, pa.Table | None]]:
-    """:func:`_text_blocks` with each block's Arrow table (:func:`_parse_block`), in order. The next
-    :data:`PARSE_AHEAD` blocks are parsed by background threads (Arrow releases the GIL) while the caller converts
-    the current one; an unreadable blob is reported after the blocks before it, as a plain walk would."""
+    """:func:`_text_blocks` with each block's Arrow table (:func:`_parse_block`), in order. Blocks are inflated by
+    one background thread and the next :data:`PARSE_AHEAD` parsed by others (Arrow releases the GIL for both)
+    while the caller converts the current one; an unreadable blob is reported after the blocks before it, as a
+    plain walk would."""
     pending: deque[tuple[int, bytes, int, Future[pa.Table | None] | None]] = deque()
     failure: InputFileError | None = None
-    with ThreadPoolExecutor(max_workers=PARSE_AHEAD, thread_name_prefix="cspkit-export") as pool:
-        blocks = _text_blocks(path)
+    blocks = _text_blocks(path)
+
+    def read() -> tuple[int, bytes, int] | None:
+        return next(blocks, None)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cspkit-export-read") as reader, \
+            ThreadPoolExecutor(max_workers=PARSE_AHEAD, thread_name_prefix="cspkit-export") as parsers:
+        ahead: Future[tuple[int, bytes, int] | None] | None = reader.submit(read)
         while True:
-            while failure is None and len(pending) <= PARSE_AHEAD:
+            while ahead is not None and len(pending) <= PARSE_AHEAD:
                 try:
-                    item = next(blocks, None)
+                    item = ahead.result()
                 except InputFileError as exc:
-                    failure = exc
+                    failure, ahead = exc, None
                     break
                 if item is None:
+                    ahead = None
                     break
+                ahead = reader.submit(read)  # the next block inflates while this one is parsed
                 first, block, count = item
-                pending.append((first, block, count, pool.submit(_parse_block, block) if _FAST else None))
+                pending.append((first, block, count, parsers.submit(_parse_block, block) if _FAST else None))
             if not pending:
                 break
             first, block, count, parsed = pending.popleft()

@@ -194,3 +194,18 @@ def test_booleans_and_exponents_stay_on_the_arrow_path(tmp_path, monkeypatch):
 
 def refuse_slow(*args, **kwargs):
     raise AssertionError("a slower path was used")
+
+
+def test_a_blob_cut_off_late_yields_its_complete_blocks_first(tmp_path, monkeypatch):
+    text = "".join(json.dumps(flat_record(i)) + "\n" for i in range(300)).encode()
+    data = gzip.compress(text, mtime=0)
+    blob = tmp_path / "late-cut.json.gz"
+    blob.write_bytes(data[: len(data) * 3 // 4])
+    monkeypatch.setattr(graph_export, "BLOCK_BYTES", 4096)  # many blocks, parsed ahead in the background
+    got = []
+    with pytest.raises(InputFileError, match="a complete gzip stream") as info:
+        for frame in iter_export_frames([blob], chunk_rows=7):
+            got.append(frame)
+    rows = list(pd.concat(got, ignore_index=True)["SourceRow"])
+    assert rows == list(range(1, len(rows) + 1)) and len(rows) > 7  # every whole block before the cut, in order
+    assert info.value.row > rows[-1]
