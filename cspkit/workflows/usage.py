@@ -17,6 +17,11 @@ so :func:`cspkit.billing.usage.reconcile_usage` reconciles them exactly like fil
                     "billingPeriod": "current"|"last", "attributeSet"}`` (``partners-billing-unbilledusage-export``)
 ==================  =========================================================================================
 
+Doc pages: https://learn.microsoft.com/partner-center/developer/get-invoice-unbilled-consumption-lineitems (v1
+unbilled; its billed sibling "Get invoice billed commercial consumption line items"; both deprecated for new commerce
+in favour of v2) and https://learn.microsoft.com/partner-center/developer/get-billed-unbilled-usage-reconciliation
+(v2 GA: the Graph exports); the ``DailyRatedUsageLineItem`` SDK class lists the same getters.
+
 Field names relied on (``DailyRatedUsageLineItem``, partner-center-api.md §6.5; the Graph export's keys are the
 same camelCase names): the camelCase of every file column, and the documented exceptions of billing-formats.md
 §1.6 — ``unitOfMeasure`` → Unit, ``resourceUri`` → ResourceURI, ``resellerMpnId`` → Tier2MpnId,
