@@ -18,13 +18,20 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
+from operator import itemgetter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cspkit.billing.graph_export import read_export
-from cspkit.billing.recon_readers import ReconFile, recon_lines_to_frame
+from cspkit.billing.recon_columns import FRACTION_ALIASES, REQUIRED_COLUMNS, canonical_column, normalize_header
+from cspkit.billing.recon_frame import Assembler
+from cspkit.billing.recon_json import to_text
+from cspkit.billing.recon_readers import ReconFile
+from cspkit.billing.recon_values import TEXT
 from cspkit.errors import InputFileError
 from cspkit.models.billing_export import EXPORT_KINDS
 
@@ -49,20 +56,117 @@ def recon_kind(export_kind: str) -> str:
     return "invoice" if EXPORT_KINDS[export_kind][0] == "reconciliation" else "daily"
 
 
-def v1_lines_to_frame(items: Iterable[Mapping[str, Any]], *, source: str = "API") -> pd.DataFrame:
-    """v1 OneTimeInvoiceLineItem JSON objects (as sent, streamed) → the typed invoice reconciliation frame.
+def v1_lines_to_frame(
+    items: Iterable[Mapping[str, Any]], *, source: str = "API", kind: str = "invoice", chunk_rows: int = 20_000
+) -> pd.DataFrame:
+    """v1 line-item JSON objects (as sent, streamed) → the typed reconciliation frame, built column by column.
+
+    Billing line items (``OneTimeInvoiceLineItem``) give the invoice frame, usage line items
+    (``DailyRatedUsageLineItem``) the daily rated usage frame: partner-center-api.md §6.4-§6.5, billing-formats.md
+    §1.6 (camelCase keys and aliases, numbers as strings or numbers, ``productQualifiers`` as an array, rates as
+    fractions). Each chunk of ``chunk_rows`` items becomes one Arrow text array per key (no per-cell Python
+    dispatch; numbers and arrays through the readers' JSON value → text rule), then the readers' column converter
+    (:class:`cspkit.billing.recon_frame.Assembler`): the same frame as
+    :func:`cspkit.billing.recon_readers.recon_lines_to_frame`.
 
     Args:
-        items: the line items' wire dicts (camelCase keys), e.g. ``pc.invoices.reconciliation_line_items(id)``.
-        source: the ``SourceFile`` value.
+        items: the line items' wire dicts (camelCase keys), e.g. ``pc.invoices.reconciliation_line_items(id)``;
+            models with ``to_wire()`` are accepted too.
+        source: the ``SourceFile`` value (``SourceRow`` = the item's 1-based position).
+        kind: ``"invoice"`` (billing line items: 47 columns) or ``"daily"`` (usage line items: 55 columns).
+        chunk_rows: items converted at once (memory: about 10 KB per item in flight).
     Returns:
-        the frame of :func:`cspkit.billing.recon_readers.recon_lines_to_frame` (47 invoice columns +
-        SourceFile/SourceRow) without the envelope keys :data:`V1_ENVELOPE_KEYS`.
+        the typed frame (columns + SourceFile/SourceRow) without the envelope keys :data:`V1_ENVELOPE_KEYS`.
     Raises:
-        InputFileError: a value that cannot be parsed (row, column, what was expected).
+        InputFileError: an item is not an object, or a value cannot be parsed (row = item position, column,
+            what was expected).
     """
-    lines = ({k: v for k, v in item.items() if k not in V1_ENVELOPE_KEYS} for item in items)
-    return recon_lines_to_frame(lines, kind="invoice", source=source).frame
+    assembler = Assembler(source, kind, "api")
+    batch: list[Mapping[str, Any]] = []
+    first = 1
+
+    def flush() -> None:
+        nonlocal batch, first
+        if not batch:
+            return
+        raw = _columns(batch)
+        if assembler.converter is None:
+            assembler.setup([_canonical(k)[0] for k in raw], fractions=_fractions(raw))
+        else:
+            assembler.fractions |= _fractions(raw)
+        merged: dict[str, pa.Array] = {}  # an alias of a column already seen: the first non-null value wins
+        for key, array in raw.items():
+            name = _canonical(key)[0]
+            merged[name] = pc.coalesce(merged[name], array) if name in merged else array
+        for name in assembler.columns_seen:
+            merged.setdefault(name, pa.nulls(len(batch), TEXT))
+        assembler.add({k: v.cast(TEXT) for k, v in merged.items()}, first, len(batch))
+        first += len(batch)
+        batch = []
+
+    for number, item in enumerate(items, start=1):
+        if hasattr(item, "to_wire"):
+            item = item.to_wire()
+        if not isinstance(item, Mapping):
+            raise InputFileError(source, row=number, expected="a JSON object (one line item)", value=to_text(item))
+        batch.append(item)
+        if len(batch) >= chunk_rows:
+            flush()
+    flush()
+    if assembler.converter is None:
+        assembler.setup(list(REQUIRED_COLUMNS[kind]))
+    return assembler.finish(source_name=source).frame
+
+
+def _columns(batch: list[Mapping[str, Any]]) -> dict[str, pa.Array]:
+    """Items → one Arrow text array per key (first-seen key order), envelope keys left out. Items with the same
+    keys (the API's case) are transposed by C loops (``itemgetter`` + ``zip``), not one ``get`` per cell."""
+    head = batch[0]
+    keys: dict[str, None] = dict.fromkeys(head)
+    uniform = True
+    for record in batch:
+        if len(record) != len(keys) or record.keys() != keys.keys():
+            keys.update(dict.fromkeys(record))
+            uniform = False
+    wanted = [key for key in keys if key not in V1_ENVELOPE_KEYS]
+    if not wanted:
+        return {}
+    if uniform and len(wanted) > 1:
+        columns = zip(*map(itemgetter(*wanted), batch), strict=True)
+    else:
+        columns = ([record.get(key) for record in batch] for key in wanted)  # type: ignore[assignment]
+    raw: dict[str, pa.Array] = {}
+    for key, values in zip(wanted, columns, strict=True):
+        try:
+            raw[key] = pa.array(values, type=pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            raw[key] = pa.array(_texts(values), type=pa.string())
+    return raw
+
+
+def _texts(values: Iterable[Any]) -> list[str | None]:
+    """The readers' JSON value → text rule per value; repeated arrays (``productQualifiers``) encoded once."""
+    seen: dict[tuple[Any, ...], str | None] = {}
+    out: list[str | None] = []
+    for value in values:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            key = tuple(value)
+            text = seen.get(key)
+            if text is None:
+                text = seen[key] = to_text(value)
+            out.append(text)
+        else:
+            out.append(to_text(value))
+    return out
+
+
+def _canonical(key: str) -> tuple[str, bool]:
+    canonical = canonical_column(key)
+    return canonical or key, bool(canonical) and normalize_header(key) in FRACTION_ALIASES
+
+
+def _fractions(raw: dict[str, pa.Array]) -> set[str]:
+    return {name for name, fraction in map(_canonical, raw) if fraction}
 
 
 def export_blob_paths(folder: PathLike) -> list[Path]:

@@ -167,8 +167,8 @@ class Converter:
             parse = self._parser(column, typ)
             parsed = []
             for position, (text, simple) in enumerate(zip(uniques, plain, strict=True)):
-                if simple:
-                    parsed.append(Decimal(text))
+                if simple:  # a fraction column scales its plain numbers too (parse() scales the others)
+                    parsed.append(Decimal(text) * 100 if column in self.fractions else Decimal(text))
                     continue
                 try:
                     parsed.append(parse(text))

@@ -8,6 +8,7 @@ Exit codes: 0 done, 1 the daily rows do not tie to the invoice, 2 bad usage or a
 from __future__ import annotations
 
 import json
+import re
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import click
 
 from cspkit.cli.output import emit, note, to_jsonable
+from cspkit.cli.params import PERIOD
 
 __all__ = ["usage_group"]
 
@@ -56,17 +58,67 @@ def _rows(frame: Any, columns: list[str]) -> list[dict[str, Any]]:
 
 
 
+def _fetch(state: Any, progress: Any, *, invoice_id: str | None, currency: str | None, period: str,
+           api: str) -> tuple[Any, str]:
+    """Daily usage from Partner Center (:func:`cspkit.workflows.usage.fetch_usage`), with progress on stderr."""
+    from cspkit.workflows.usage import fetch_usage
+
+    label = invoice_id or f"unbilled {currency.upper()} {period}"  # type: ignore[union-attr]
+
+    def counted(items: Any) -> Any:
+        task = progress.add_task(f"fetching {label} (v1 line items)", total=None)
+        for n, item in enumerate(items, start=1):
+            if n % 2000 == 0:
+                progress.update(task, completed=n)
+            yield item
+        progress.remove_task(task)
+
+    seen: list[str] = []
+
+    def on_status(operation: Any) -> None:
+        if not seen or seen[-1] != operation.status:
+            note(f"usage export ({label}): operation {operation.id} {operation.status}")
+        seen.append(operation.status)
+
+    blobs: dict[str, Any] = {}
+
+    def on_blob(event: Any) -> None:
+        if event.name not in blobs:
+            blobs[event.name] = progress.add_task(f"downloading {event.name[:40]}", total=event.total)
+        progress.update(blobs[event.name], completed=event.done, total=event.total)
+
+    try:
+        return fetch_usage(state.client(), invoice_id=invoice_id, currency=currency, period=period, api=api.lower(),
+                           counted=counted, on_note=note, on_status=on_status, progress=on_blob)  # fmt: skip
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 @click.group("usage")
 def usage_group() -> None:
     """Azure plan consumption: daily rated usage files reconciled (spend, partner earned credit, anomalies)."""
 
 
 @usage_group.command("reconcile")
-@click.option("--file", "files", multiple=True, required=True,
+@click.option("--file", "files", multiple=True,
               type=click.Path(dir_okay=True, path_type=Path), metavar="DAILY",
               help="Daily rated usage file (repeat for several): the portal CSV, .csv.gz, an Excel re-save "
                    "(';' and decimal commas), JSON Lines, a Graph export .json.gz, or a typed Parquet file/folder. "
                    "Example: --file DailyRatedUsage.csv")
+@click.option("--invoice", "invoice_id", metavar="ID",
+              help="Instead of --file: the invoice's billed daily usage, fetched from Partner Center "
+                   "(see --source). Example: --invoice G012345678")
+@click.option("--unbilled", is_flag=True,
+              help="Instead of --file: the unbilled daily usage of --currency and --period, fetched from Partner "
+                   "Center. Example: --unbilled --currency USD --period current")
+@click.option("--currency", metavar="CODE", help="ISO 4217 billing currency of --unbilled usage, e.g. USD.")
+@click.option("--period", type=PERIOD, default="current", show_default=True,
+              help="Unbilled billing period: the open one or the previous one (`last` is accepted for previous). "
+                   "Example: --period previous")
+@click.option("--source", "--api", "api", type=click.Choice(["graph", "v1"], case_sensitive=False),
+              default="graph", show_default=True,
+              help="Where --invoice/--unbilled usage comes from: Microsoft Graph's asynchronous usage export, or "
+                   "the v1 line-item API (retired for billed periods from September 2022). Example: --source v1")
 @click.option("--invoice-file", type=click.Path(dir_okay=False, path_type=Path), metavar="RECON",
               help="Invoice reconciliation file of the same invoice: Σ daily BillingPreTaxTotal is tied to its "
                    "usage charges per subscription and per product/SKU. Example: --invoice-file recon.csv")
@@ -92,6 +144,11 @@ def usage_group() -> None:
 def reconcile_cmd(
     state: Any,
     files: tuple[Path, ...],
+    invoice_id: str | None,
+    unbilled: bool,
+    currency: str | None,
+    period: str,
+    api: str,
     invoice_file: Path | None,
     subscriptions_file: Path | None,
     out: Path,
@@ -101,7 +158,7 @@ def reconcile_cmd(
     window_days: int,
     new_meter_after_days: int,
 ) -> None:
-    """Reconcile Azure plan daily rated usage files; write the report.
+    """Reconcile Azure plan daily rated usage (files, or fetched from Partner Center); write the report.
 
     \b
     What you get:
@@ -119,11 +176,32 @@ def reconcile_cmd(
       cspkit usage reconcile --file a.csv.gz --file b.csv.gz --invoice-file Recon_G012345678.csv \\
           --out reports/usage.xlsx
       cspkit -o json usage reconcile --file usage.csv --out reports/usage --format parquet
+      cspkit usage reconcile --invoice G012345678 --out reports/usage-G012345678.xlsx
+      cspkit usage reconcile --unbilled --currency USD --period current --source v1 --out reports/open.xlsx
+
+    \b
+    Sources: exactly one of --file (one or more), --invoice ID (billed usage) or --unbilled --currency CODE
+    [--period current|previous]; the API ones through Microsoft Graph's usage export (blobs kept under
+    reports/exports/, so a re-run downloads nothing twice) or the v1 line-item API with --source v1.
 
     Exit codes: 0 done; 1 the daily rows do not tie to the invoice; 2 bad options or a bad file.
     """
     from cspkit.billing.usage import AnomalyRule, reconcile_usage
     from cspkit.reports.usage_workbook import write_usage_report
+
+    given = [name for name, on in (("--file", bool(files)), ("--invoice", bool(invoice_id)),
+                                   ("--unbilled", unbilled)) if on]  # fmt: skip
+    if len(given) != 1:
+        raise click.UsageError("give exactly one source: --file DAILY (one or more), --invoice ID, or --unbilled "
+                               "--currency CODE [--period current|previous]"
+                               + (f" (got {' and '.join(given)})" if given else ""))
+    if unbilled and not currency:
+        raise click.UsageError("--unbilled needs --currency (e.g. --currency USD)")
+    if currency and not unbilled:
+        raise click.UsageError("--currency goes with --unbilled; billed usage takes its currency from the invoice")
+    if currency and not re.fullmatch(r"[A-Za-z]{3}", currency.strip()):
+        raise click.BadParameter(f"expected a 3-letter ISO 4217 code like USD, got {currency!r}",
+                                 param_hint="--currency")
 
     fmt = fmt or (out.suffix.lower().lstrip(".") if out.suffix.lower() in (".xlsx", ".csv", ".parquet")
                   else "xlsx")  # fmt: skip
@@ -144,8 +222,12 @@ def reconcile_cmd(
                 tasks[step] = progress.add_task(step, total=total or None)
             progress.update(tasks[step], completed=done, total=total or None)
 
-        result = reconcile_usage(list(files), invoice=invoice_file, subscriptions=subscriptions, rule=rule,
-                                 progress=on_progress)  # fmt: skip
+        fetched = None if files else _fetch(state, progress, invoice_id=invoice_id, currency=currency,
+                                            period=period, api=api)  # fmt: skip
+        result = reconcile_usage([fetched[0]] if fetched else list(files), invoice=invoice_file,
+                                 subscriptions=subscriptions, rule=rule, progress=on_progress)  # fmt: skip
+        if fetched:
+            result.sources.insert(0, fetched[1])
         task = progress.add_task(f"writing {out.name}", total=None)
         written = write_usage_report(result, out, fmt=fmt)
         progress.remove_task(task)

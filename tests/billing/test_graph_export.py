@@ -124,3 +124,88 @@ def test_flat_blobs_go_through_arrow_and_keep_every_digit(tmp_path, monkeypatch)
     assert [str(v) for v in fast["UnitPrice"]] == ["10.080000000000000", "7.000000000000000"]
     assert [str(v) for v in fast["Subtotal"]] == ["100.800000000000000", "-9.400000000000000"]
     assert texts(fast["note"]) == [None, 'say \\": 5, "x']
+
+
+def flat_record(i: int) -> dict:
+    return dict({k: v for k, v in RECORDS[i % 2].items() if isinstance(v, str)}, referenceId=f"R{i}")
+
+
+def test_blocks_cut_mid_line_keep_line_numbers_and_every_row(tmp_path, monkeypatch):
+    # many small Arrow blocks: lines are cut between reads, the BOM is dropped, multi-member gzip is read whole
+    lines = [json.dumps(flat_record(i)).replace('"unitPrice": "10.08"', '"unitPrice": 10.08') + "\n"
+             for i in range(40)]
+    blob = tmp_path / "many.json.gz"
+    with open(blob, "wb") as raw:
+        raw.write(gzip.compress(("\ufeff" + "".join(lines[:13])).encode(), mtime=0))
+        raw.write(gzip.compress("".join(lines[13:]).encode(), mtime=0))
+    public = recon_lines_to_frame([r for _, _, r in iter_export_records([blob])], source=blob.name).frame
+    monkeypatch.setattr(graph_export, "BLOCK_BYTES", 700)  # a line is ~650 bytes: most blocks hold one or two
+    monkeypatch.setattr(graph_export, "_arrow_chunk", lambda *a: (_ for _ in ()).throw(AssertionError("slow")))
+    frames = list(iter_export_frames([blob], chunk_rows=3))
+    assert max(len(f) for f in frames) <= 3
+    fast = pd.concat(frames, ignore_index=True)
+    assert list(fast["SourceRow"]) == list(range(1, 41))
+    assert list(fast["ReferenceId"]) == [f"r{i}" for i in range(40)]  # a GUID column: lower-cased
+    pd.testing.assert_frame_equal(fast.drop(columns="SourceRow"), public.drop(columns="SourceRow"))
+
+
+def test_blocks_arrow_cannot_type_fall_back_to_the_same_frame(tmp_path):
+    # a number where line 1 had text (mpnId), "" in a number column, blank lines: each block still reads exactly
+    first = json.dumps(flat_record(0))
+    cases = {
+        "number-in-text": [first, json.dumps(dict(flat_record(1), mpnId=6034453.0))],
+        "empty-number": [first, json.dumps(dict(flat_record(1), taxTotal=""))],
+        "blank-lines": [first, "   ", json.dumps(flat_record(1)), ""],
+        "late-key-number": [first, json.dumps(dict(flat_record(1), lateKey=0)).replace('"lateKey": 0',
+                                                                              '"lateKey": 0.1234567890123456789')],
+    }
+    for name, lines in cases.items():
+        blob = tmp_path / f"{name}.json.gz"
+        blob.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
+        numbers = [n for _, n, _ in iter_export_records([blob])]
+        public = recon_lines_to_frame([r for _, _, r in iter_export_records([blob])], source=blob.name).frame
+        public["SourceRow"] = numbers
+        pd.testing.assert_frame_equal(pd.concat(list(iter_export_frames([blob])), ignore_index=True), public)
+    assert texts(public["lateKey"]) == [None, "0.1234567890123456789"]  # never through a float
+
+
+def test_a_truncated_blob_is_named_not_a_traceback(tmp_path):
+    truncated = tmp_path / "cut.json.gz"
+    truncated.write_bytes(gzip.compress((json.dumps(flat_record(0)) + "\n").encode() * 500)[:-20])
+    with pytest.raises(InputFileError, match="a complete gzip stream") as info:
+        list(iter_export_frames([truncated]))
+    assert info.value.path.endswith("cut.json.gz")
+
+
+def test_booleans_and_exponents_stay_on_the_arrow_path(tmp_path, monkeypatch):
+    # usage exports carry hasPartnerEarnedCredit (a JSON boolean) and tiny amounts in exponent form
+    lines = [json.dumps(dict(flat_record(i), flag=i == 0)).replace('"unitPrice": "10.08"', '"unitPrice": 7.10833e-05')
+             + "\n" for i in range(2)]
+    blob = tmp_path / "bool.json.gz"
+    blob.write_bytes(gzip.compress("".join(lines).encode(), mtime=0))
+    public = recon_lines_to_frame([r for _, _, r in iter_export_records([blob])], source=blob.name).frame
+    public["SourceRow"] = [1, 2]
+    monkeypatch.setattr(graph_export, "_lines_frames", refuse_slow)
+    fast = pd.concat(list(iter_export_frames([blob])), ignore_index=True)
+    pd.testing.assert_frame_equal(fast, public)
+    assert texts(fast["flag"]) == ["true", "false"]
+    assert str(fast["UnitPrice"][0]) == "0.000071083300000"
+
+
+def refuse_slow(*args, **kwargs):
+    raise AssertionError("a slower path was used")
+
+
+def test_a_blob_cut_off_late_yields_its_complete_blocks_first(tmp_path, monkeypatch):
+    text = "".join(json.dumps(flat_record(i)) + "\n" for i in range(300)).encode()
+    data = gzip.compress(text, mtime=0)
+    blob = tmp_path / "late-cut.json.gz"
+    blob.write_bytes(data[: len(data) * 3 // 4])
+    monkeypatch.setattr(graph_export, "BLOCK_BYTES", 4096)  # many blocks, parsed ahead in the background
+    got = []
+    with pytest.raises(InputFileError, match="a complete gzip stream") as info:
+        for frame in iter_export_frames([blob], chunk_rows=7):
+            got.append(frame)
+    rows = list(pd.concat(got, ignore_index=True)["SourceRow"])
+    assert rows == list(range(1, len(rows) + 1)) and len(rows) > 7  # every whole block before the cut, in order
+    assert info.value.row > rows[-1]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+import responses
 from click.testing import CliRunner
 
 from cspkit.cli.main import cli
@@ -129,5 +130,73 @@ def test_bad_inputs_exit_2_without_traceback(tmp_path, env) -> None:
 def test_help_teaches() -> None:
     res = CliRunner().invoke(cli, ["usage", "reconcile", "--help"])
     assert res.exit_code == 0
-    for text in ("Credit Not Applied", "--invoice-file", "Exit codes", "Examples", "--spike-floor"):
+    for text in ("Credit Not Applied", "--invoice-file", "Exit codes", "Examples", "--spike-floor", "--unbilled",
+                 "--source"):
         assert text in res.output
+
+
+# -- API sources (cspkit.workflows.usage): `responses` in the documented shapes, as in tests/workflows ----------
+
+
+@pytest.fixture
+def api_env(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the Graph blobs go under ./reports/exports/
+    monkeypatch.setattr("cspkit.retry.random.uniform", lambda low, high: 0.0)
+    return {"CSPKIT_HOME": str(tmp_path), "CSPKIT_CONFIG": os.devnull, "CSPKIT_DATABASE_URL": "",
+            "CSPKIT_ENDPOINT": "https://pc.test", "CSPKIT_ACCESS_TOKEN": "t0k3n",
+            "CSPKIT_GRAPH_ENDPOINT": "https://graph.test"}
+
+
+@responses.activate
+def test_invoice_usage_through_graph_is_the_default(tmp_path, api_env) -> None:
+    from tests.workflows.test_usage_sources import TOTAL, graph_flow
+
+    graph_flow("billed", {"invoiceId": "G000000001", "attributeSet": "full"})
+    out = tmp_path / "usage.xlsx"
+    res = run(["-o", "json", "usage", "reconcile", "--invoice", "G000000001", "--out", str(out)], api_env)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)["summary"][0]
+    assert summary["Rows"] == 3 and Decimal(summary["BillingPreTaxTotal"]) == TOTAL
+    assert summary["CreditNotAppliedRows"] == 1
+    assert "invoice G000000001: 3 daily usage rows from the Microsoft Graph export" in res.stderr
+    assert "operation op1 succeeded" in res.stderr
+    assert (tmp_path / "reports" / "exports" / "billed-usage-G000000001" / "manifest.json").exists()
+    assert "S3CRET" not in res.output and out.exists()
+
+
+@responses.activate
+def test_unbilled_usage_through_v1(tmp_path, api_env) -> None:
+    from tests.workflows.test_usage_sources import TOTAL, seek_pages
+
+    seek_pages("invoices/unbilled/lineitems", {"provider": "onetime", "invoicelineitemtype": "usagelineitems",
+                                               "currencycode": "USD", "period": "previous"})
+    res = run(["-o", "json", "usage", "reconcile", "--unbilled", "--currency", "usd", "--period", "last",
+               "--source", "v1", "--out", str(tmp_path / "u.xlsx")], api_env)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert Decimal(json.loads(res.stdout)["summary"][0]["BillingPreTaxTotal"]) == TOTAL
+    assert "unbilled USD previous: 3 daily usage rows from the v1 line-item API" in res.stderr
+
+
+@responses.activate
+def test_an_unknown_invoice_fails_with_exit_1_and_no_report(tmp_path, api_env) -> None:
+    responses.get("https://pc.test/v1/invoices/G404", status=404,
+                  json={"code": 404, "description": "Invoice not found", "errorCode": "NotFound"})
+    out = tmp_path / "u.xlsx"
+    res = run(["usage", "reconcile", "--invoice", "G404", "--api", "v1", "--out", str(out)], api_env)
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--file", "a.csv", "--invoice", "G1"], "exactly one source"),
+    (["--invoice", "G1", "--unbilled", "--currency", "USD"], "exactly one source"),
+    (["--unbilled"], "--unbilled needs --currency"),
+    (["--invoice", "G1", "--currency", "USD"], "--currency goes with --unbilled"),
+    (["--unbilled", "--currency", "dollars"], "3-letter"),
+    (["--unbilled", "--currency", "USD", "--period", "next"], "'next' is not one of"),
+    (["--invoice", "G1", "--source", "v3"], "'v3' is not one of"),
+])  # fmt: skip
+def test_sources_are_exclusive_and_checked_with_exit_2(tmp_path, env, args, says) -> None:
+    res = run(["usage", "reconcile", *args, "--out", str(tmp_path / "u.xlsx")], env)
+    assert res.exit_code == 2, res.output
+    assert says in res.output and "Traceback" not in res.output

@@ -92,7 +92,7 @@ def line_items(request: Request, invoice_id: str, provider: str | None, item_typ
                            extra={k: key[k] for k in ("c", "p") if k in key})
     body["items"] = "\x00items"  # the lines are JSON already: splice them in
     head, tail = wire.dumps(body).split(wire.dumps("\x00items"), 1)
-    return Response(head + b"[" + ",".join(lines).encode() + b"]" + tail, media_type="application/json")
+    return Response(b"".join((head, b"[", ",".join(lines).encode(), b"]", tail)), media_type="application/json")
 
 
 def get_invoice_line_items(request: Request, invoice_id: str, provider: str | None = None,
