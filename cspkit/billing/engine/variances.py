@@ -29,7 +29,8 @@ _CENT = Decimal("0.01")
 
 def connect(engine: str = "duckdb", **options: Any) -> Any:
     """An Ibis backend: ``duckdb`` (in-process, default) or ``spark`` (``options['session']``: a SparkSession, e.g.
-    from :func:`cspkit.billing.engine.spark.spark_session`; the backend of :func:`~cspkit.billing.engine.spark.spark_backend`)."""
+    from :func:`cspkit.billing.engine.spark.spark_session`; the backend is
+    :func:`~cspkit.billing.engine.spark.spark_backend`'s)."""
     if engine == "duckdb":
         return ibis.duckdb.connect()
     if engine == "spark":
