@@ -40,6 +40,9 @@ needs_spark = pytest.mark.skipif(_spark_missing() is not None, reason=_spark_mis
 @pytest.fixture(scope="module")
 def session():
     with spark.spark_session() as s:  # local[2], stopped after the module
+        # a few dozen lines: one shuffle partition and no code generation (both cost more than they save here)
+        s.conf.set("spark.sql.shuffle.partitions", "1")
+        s.conf.set("spark.sql.codegen.wholeStage", "false")
         yield s
 
 

@@ -25,12 +25,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 from cspkit.errors import ConfigurationError
 
-__all__ = ["DEFAULT_MASTER", "SETTINGS", "require_spark", "spark_session", "spark_backend"]
+__all__ = ["DEFAULT_MASTER", "SETTINGS", "LOCAL_SETTINGS", "require_spark", "spark_session", "spark_backend"]
 
 #: the master when none is given: Spark in this process's JVM, 2 worker threads
 DEFAULT_MASTER = "local[2]"
@@ -41,11 +42,16 @@ SETTINGS = {
     "spark.sql.decimalOperations.allowPrecisionLoss": "false",
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
-    "spark.sql.shuffle.partitions": "2",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
+}
+#: added in local mode: the driver on 127.0.0.1 only, a few shuffle partitions for a few cores (Spark's 200 are for
+#: a cluster), and memory for a month of a million lines cached in the one JVM
+LOCAL_SETTINGS = {
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.driver.host": "127.0.0.1",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.driver.memory": "3g",
 }
 _INSTALL = "pip install -e '.[spark]'"
 
@@ -75,7 +81,8 @@ def require_spark(master: str | None = None) -> None:
 
 @contextlib.contextmanager
 def spark_session(master: str | None = None, *, app_name: str = "cspkit-reconcile") -> Iterator[Any]:
-    """A SparkSession with :data:`SETTINGS` on ``master`` (default :data:`DEFAULT_MASTER`), stopped on exit.
+    """A SparkSession with :data:`SETTINGS` on ``master`` (default :data:`DEFAULT_MASTER`; a local master gets
+    :data:`LOCAL_SETTINGS` too, a cluster keeps its own addresses, partitions and memory), stopped on exit.
 
     A session already active in this process (a notebook's, a test module's) is used as it is when no master is
     given, and left running; its decimal settings are set for the session (they are runtime SQL settings).
@@ -90,17 +97,31 @@ def spark_session(master: str | None = None, *, app_name: str = "cspkit-reconcil
             active.conf.set(key, SETTINGS[key])
         yield active
         return
-    builder = SparkSession.builder.master(master or DEFAULT_MASTER).appName(app_name)
-    for key, value in SETTINGS.items():
-        if key.startswith("spark.driver.") and not (master or DEFAULT_MASTER).startswith("local"):
-            continue  # a cluster must reach the driver: let Spark pick its address
+    master = master or DEFAULT_MASTER
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in (SETTINGS | LOCAL_SETTINGS if master.startswith("local") else SETTINGS).items():
         builder = builder.config(key, value)
+    if master.startswith("local"):  # the driver's own start-up warnings (host name, native Hadoop) too
+        builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={_quiet_log4j()}")
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     try:
         yield session
     finally:
         session.stop()
+
+
+def _quiet_log4j() -> str:
+    """A log4j2 configuration logging errors only, to stderr (a file in the temporary folder, written once)."""
+    path = os.path.join(tempfile.gettempdir(), "cspkit-spark-log4j2.properties")
+    if not os.path.exists(path):
+        with open(path + f".{os.getpid()}", "w", encoding="utf-8") as out:
+            out.write("rootLogger.level = error\nrootLogger.appenderRef.stderr.ref = console\n"
+                      "appender.console.type = Console\nappender.console.name = console\n"
+                      "appender.console.target = SYSTEM_ERR\nappender.console.layout.type = PatternLayout\n"
+                      "appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n\n")  # fmt: skip
+        os.replace(path + f".{os.getpid()}", path)
+    return path
 
 
 def spark_backend(session: Any) -> Any:
