@@ -51,6 +51,7 @@ def _parity(session, lines: pd.DataFrame, **kwargs: object) -> pd.DataFrame:
     duck = reconcile(lines, engine="duckdb", **kwargs)
     on_spark = reconcile(lines, engine="spark", **kwargs)
     assert session.sparkContext._jsc is not None  # the module's session was reused, not stopped
+    assert not [t.name for t in session.catalog.listTables() if t.name.startswith("cspkit_")]  # nor left cached
     frames = duck.frames()
     assert set(on_spark.frames()) == set(frames)
     for name, frame in frames.items():

@@ -85,7 +85,8 @@ def spark_session(master: str | None = None, *, app_name: str = "cspkit-reconcil
     :data:`LOCAL_SETTINGS` too, a cluster keeps its own addresses, partitions and memory), stopped on exit.
 
     A session already active in this process (a notebook's, a test module's) is used as it is when no master is
-    given, and left running; its decimal settings are set for the session (they are runtime SQL settings).
+    given, and left running; its decimal settings are set for the session (they are runtime SQL settings), and the
+    engine's cached tables (temporary views named ``cspkit_*``) are dropped on exit.
     Raises :class:`~cspkit.errors.ConfigurationError` as :func:`require_spark`."""
     require_spark(master)
     from pyspark.sql import SparkSession
@@ -95,7 +96,12 @@ def spark_session(master: str | None = None, *, app_name: str = "cspkit-reconcil
         for key in ("spark.sql.ansi.enabled", "spark.sql.decimalOperations.allowPrecisionLoss",
                     "spark.sql.session.timeZone"):  # fmt: skip
             active.conf.set(key, SETTINGS[key])
-        yield active
+        try:
+            yield active
+        finally:
+            for table in active.catalog.listTables():
+                if table.isTemporary and table.name.startswith("cspkit_"):
+                    active.catalog.dropTempView(table.name)  # uncached with it
         return
     master = master or DEFAULT_MASTER
     builder = SparkSession.builder.master(master).appName(app_name)
@@ -147,6 +153,7 @@ def _backend_class() -> type:
     import pyarrow as pa
     import pyspark
     from ibis.backends.pyspark import Backend
+    from ibis.backends.pyspark.datatypes import PySparkSchema
     from ibis.formats.pyarrow import PyArrowData
 
     arrow_io = int(pyspark.__version__.split(".")[0]) >= 4
@@ -170,7 +177,7 @@ def _backend_class() -> type:
             if not arrow_io:
                 return super()._register_in_memory_table(op)
             data = op.data.to_pyarrow(op.schema)
-            schema = Backend._register_in_memory_table.__globals__["PySparkSchema"].from_ibis(op.schema)
+            schema = PySparkSchema.from_ibis(op.schema)
             self._session.createDataFrame(data, schema=schema).createOrReplaceTempView(op.name)
 
         def to_pyarrow(self, expr: Any, /, *, params: Any = None, limit: Any = None, **kwargs: Any) -> pa.Table:
