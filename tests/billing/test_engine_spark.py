@@ -21,9 +21,37 @@ from cspkit.billing.recon_readers import read_recon, recon_lines_to_frame
 from cspkit.billing.reconcile import reconcile
 from cspkit.errors import ConfigurationError
 from tests.billing.test_reconcile import item
-from tests.billing.test_reconcile_engine import _PRICES, SCENARIOS
 
 DATA = Path(__file__).resolve().parents[2] / "sample_data"
+_EUR = dict(currency="EUR", pricingCurrency="USD", pcToBCExchangeRateDate="2026-03-01")
+_SUB = {"customer_id": "c1", "subscription_id": "s1", "quantity": 10, "status": "active", "billing_cycle": "Monthly"}
+#: months the sample does not reach (as in test_reconcile_engine.py, kept here so each file stands alone)
+SCENARIOS = {
+    "currencies": ([
+        item(**_EUR, pcToBCExchangeRate="0.9", subtotal="90.00", total="90.00"),
+        item(**_EUR, pcToBCExchangeRate="0.95", subtotal="95.00", total="95.00", orderId="o3", subscriptionId="s3"),
+        item(orderId="o4", subscriptionId="s4", pcToBCExchangeRate=""),
+        item(orderId="o5", subscriptionId="s5", pcToBCExchangeRate="1.1", invoiceNumber="G2")], {}),
+    "duplicate by time and decimals": ([
+        item(chargeType="usage", referenceId="r1", orderDate="2026-03-01T10:00:00Z"),
+        item(chargeType="usage", referenceId="r1", orderDate="2026-03-01T10:00:00Z"),
+        item(chargeType="usage", referenceId="r1", orderDate="2026-03-01T11:00:00Z"),
+        item(chargeType="usage", referenceId="r1", orderDate="2026-03-01T10:00:00Z",
+             effectiveUnitPrice="10.000000000000001")], {}),
+    "missing charges": ([item()], {"subscriptions": [_SUB, {**_SUB, "subscription_id": "s2", "quantity": 3,
+                                                            "product_id": "CFQ7TTC0LH18", "sku_id": "0001",
+                                                            "term_duration": "P1Y", "currency": "USD"},
+                                                     {**_SUB, "subscription_id": "s3", "billing_cycle": "Annual",
+                                                      "created": "2025-07-01"}],
+                                   "price_list": "prices", "period": "2026-03"}),
+}  # fmt: skip
+_PRICES = {
+    "ProductId": ["CFQ7TTC0LH18"] * 4, "SkuId": ["0001"] * 4, "TermDuration": ["P1Y", "P1Y", "P1M", "P1M"],
+    "BillingPlan": ["Monthly", "Monthly", "Monthly", "Annual"], "Currency": ["USD"] * 4,
+    "UnitPrice": [D("108.00"), D("120.00"), D("10.00"), D("120.00")],
+    "EffectiveStartDate": pd.to_datetime(["2026-01-01", "2026-03-05", "2026-01-01", "2026-01-01"], utc=True),
+    "EffectiveEndDate": pd.to_datetime([None] * 4, utc=True), "IsFreeTrial": [False] * 4,
+}  # fmt: skip
 
 
 def _spark_missing() -> str | None:
@@ -97,7 +125,7 @@ def test_an_emulator_month_is_identical_on_spark_and_duckdb(session, emulator) -
 
 
 @needs_spark
-@pytest.mark.parametrize("name", ["currencies", "duplicate by time and decimals", "missing charges"])
+@pytest.mark.parametrize("name", list(SCENARIOS))
 def test_targeted_months_are_identical_on_spark_and_duckdb(session, name: str) -> None:
     # the checks the sample month does not reach: rate outliers and several currencies per customer (mode per
     # pair and day, a window rank), exact duplicates down to the 15th decimal and the time of day, and the
@@ -180,6 +208,9 @@ def test_without_java_local_mode_is_refused_and_a_cluster_is_not(monkeypatch, tm
 def test_spark_master_goes_with_the_spark_engine(tmp_path) -> None:
     from cspkit.cli.main import cli
 
-    res = CliRunner().invoke(cli, ["reconcile", "--file", str(DATA / "recon_sample.csv"), "--spark-master",
-                                   "local[2]"], env={"CSPKIT_HOME": str(tmp_path), "CSPKIT_CONFIG": "/dev/null"})
+    res = CliRunner().invoke(
+        cli,
+        ["reconcile", "--file", str(DATA / "recon_sample.csv"), "--spark-master", "local[2]"],
+        env={"CSPKIT_HOME": str(tmp_path), "CSPKIT_CONFIG": "/dev/null"},
+    )
     assert res.exit_code == 2 and "--spark-master goes with --engine spark" in res.output
