@@ -820,6 +820,7 @@ def reconcile(
     history: pd.DataFrame | None = None,
     tolerance: Tolerance | None = None,
     engine: str = "memory",
+    spark_master: str | None = None,
 ) -> ReconciliationResult:
     """Reconcile new-commerce invoice reconciliation lines for one billing period.
 
@@ -840,16 +841,19 @@ def reconcile(
         tolerance: :class:`Tolerance` (defaults: 0.01 × BillableQuantity per line, exact unit prices, 0.01 tie-out).
         engine: ``memory`` (default) or ``duckdb``: every variance category and total is then decided by the
             relational checks (:mod:`cspkit.billing.engine`) run by DuckDB, without the in-memory engine; the results
-            are the same (tests compare every frame).
+            are the same (tests compare every frame); ``spark``: the same relational checks run by Spark
+            (:mod:`cspkit.billing.engine.spark`, the ``spark`` extra) on ``spark_master`` (default ``local[2]``;
+            e.g. ``spark://host:7077``), the session stopped afterwards.
     Returns:
         :class:`ReconciliationResult`.
     Raises:
         ValueError: ``lines`` lacks the documented columns (use the readers).
+        ConfigurationError: ``engine="spark"`` without pyspark or (local mode) Java.
     Memory: makes jemalloc Arrow's default pool unless ``ARROW_DEFAULT_MEMORY_POOL`` is set
     (:func:`cspkit.billing.memory.use_reuse_friendly_pool`); runs two helper threads for the duration of the call.
     """
-    if engine not in ("memory", "duckdb"):
-        raise ValueError(f"unknown engine {engine!r}: expected memory or duckdb")
+    if engine not in ("memory", "duckdb", "spark"):
+        raise ValueError(f"unknown engine {engine!r}: expected memory, duckdb or spark")
     required = ["CustomerId", "SubscriptionId", "ChargeType", "Subtotal", "Currency", "EffectiveUnitPrice"]
     missing = [c for c in required if c not in lines.columns]
     if missing:
@@ -859,6 +863,13 @@ def reconcile(
     use_reuse_friendly_pool()
     lines = lines.reset_index(drop=True)
     cols = _Columns(lines)
+    if engine == "spark":
+        from cspkit.billing.engine.spark import spark_session
+        from cspkit.billing.engine.variances import connect
+
+        with spark_session(spark_master) as session:
+            return _reconcile_relational(lines, cols, subscriptions, price_list, invoices, period, history,
+                                         tolerance or Tolerance(), con=connect("spark", session=session))  # fmt: skip
     if engine == "duckdb":
         return _reconcile_relational(lines, cols, subscriptions, price_list, invoices, period, history,
                                      tolerance or Tolerance())  # fmt: skip
@@ -1520,11 +1531,11 @@ def _memory_totals(
 
 def _reconcile_relational(
     lines: pd.DataFrame, cols: _Columns, subscriptions: Any, price_list: pd.DataFrame | None, invoices: Any,
-    period: Any, history: pd.DataFrame | None, tol: Tolerance,
+    period: Any, history: pd.DataFrame | None, tol: Tolerance, con: Any = None,
 ) -> ReconciliationResult:
     """:func:`reconcile` on the relational engine: every variance category
     (:data:`cspkit.billing.engine.variances.DONE`) and total (:mod:`cspkit.billing.engine.totals`) decided by Ibis
-    expressions run by DuckDB on the lines' facts, stored once in the connection."""
+    expressions run by DuckDB (or ``con``: Spark) on the lines' facts, stored once in the connection."""
     from cspkit.billing.engine.totals import result_totals
     from cspkit.billing.engine.variances import connect, line_variances, prepare
 
@@ -1538,7 +1549,7 @@ def _reconcile_relational(
 
     subs = normalize_subscriptions(subscriptions) if subscriptions is not None else None
     period_start, period_end = _billing_period(period, cols.dt("OrderDate"))
-    con = connect("duckdb")
+    con = con or connect("duckdb")
     tables = prepare(con, lines, subs, history)
     mark("prepare tables")
     found = line_variances(con, lines, subs, history, tol, price_list=price_list, period=(period_start, period_end),

@@ -277,9 +277,13 @@ def lines(
 @click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
               help="Exit 1 when a total differs or a variance of this severity (or worse) is found; `never`: "
                    "exit 0 whenever the report was written. Example: --fail-on warning")  # fmt: skip
-@click.option("--engine", type=click.Choice(["memory", "duckdb"]), default="memory", show_default=True,
+@click.option("--engine", type=click.Choice(["memory", "duckdb", "spark"]), default="memory", show_default=True,
               help="memory: the in-memory engine (fastest today); duckdb: every check as a relational query run "
-                   "by DuckDB (identical results, slower for now). Example: --engine duckdb")
+                   "by DuckDB (identical results, slower for now); spark: the same queries on Spark (the spark "
+                   "extra: pip install -e '.[spark]'). Example: --engine duckdb")
+@click.option("--spark-master", metavar="URL",
+              help="With --engine spark: the Spark master to run on [default: local[2], Spark in this process, "
+                   "which needs Java], e.g. --spark-master spark://spark-head:7077.")
 @api_option
 @click.pass_obj
 def reconcile_cmd(
@@ -295,6 +299,7 @@ def reconcile_cmd(
     fail_on: str,
     api: str,
     engine: str,
+    spark_master: str | None,
 ) -> None:
     """Reconcile an invoice's lines with the subscriptions and the price list; write the report.
 
@@ -312,6 +317,12 @@ def reconcile_cmd(
     if bool(invoice_id) == bool(files):
         raise click.UsageError("give either --invoice ID or --file RECON_FILE (one or more)")
     fmt = report_format(out, fmt)
+    if engine == "spark":  # before any file is read or invoice fetched: says how to install what is missing
+        from cspkit.billing.engine.spark import require_spark
+
+        require_spark(spark_master)
+    elif spark_master:
+        raise click.UsageError("--spark-master goes with --engine spark")
     totals = _invoice_totals(invoice_totals) or None
     subscriptions: Any = _read_subscriptions(subscriptions_file) if subscriptions_file else None
     warnings: list[str] = []
@@ -321,12 +332,13 @@ def reconcile_cmd(
             sources = [report.summary() for report in reports]
             warnings = [w for report in reports for w in report.warnings]
             result = reconcile(frame, subscriptions=subscriptions, price_list=read_price_lists(price_lists),
-                               invoices=totals, period=period or None, engine=engine)
+                               invoices=totals, period=period or None, engine=engine,
+                               spark_master=spark_master)
         else:
             done = reconcile_invoice(
                 state.client(), invoice_id, api=api, price_lists=price_lists, subscriptions=subscriptions,
                 period=period, counted=lambda raw: _counted(raw, progress, f"fetching {invoice_id}"), on_note=note,
-                engine=engine,
+                engine=engine, spark_master=spark_master,
             )
             result, sources = done.result, done.sources
     label = invoice_id or (f"{result.period_start:%Y-%m}" if result.period_start is not None else "lines")

@@ -102,7 +102,7 @@ def reconcile_invoice(
     price_lists: Sequence[str | os.PathLike[str]] | pd.DataFrame | None = None,
     subscriptions: Any = None, period: str | None = None, out_dir: str | os.PathLike[str] | None = None,
     counted: Callable[[Iterable[Any]], Iterable[Any]] | None = None, on_note: Callable[[str], None] | None = None,
-    engine: str = "memory",
+    engine: str = "memory", spark_master: str | None = None,
 ) -> InvoiceReconciliation:
     """Reconcile one invoice: read it, fetch its line items, read the subscriptions (unless given), reconcile.
 
@@ -114,7 +114,8 @@ def reconcile_invoice(
         subscriptions: subscriptions (wire dicts or a frame) to check seats, cancellations and missing charges
             against; None → read from Partner Center for every customer on the invoice.
         period: billing period ``YYYY-MM`` (default: the engine's choice).
-        engine: ``memory`` or ``duckdb`` (see :func:`cspkit.billing.reconcile.reconcile`; same results).
+        engine: ``memory``, ``duckdb`` or ``spark`` (on ``spark_master``; see
+            :func:`cspkit.billing.reconcile.reconcile`; same results).
     Returns:
         :class:`InvoiceReconciliation`.
     Raises:
@@ -126,5 +127,6 @@ def reconcile_invoice(
     if subscriptions is None:
         subscriptions = invoice_subscriptions(pc, lines)
     result = reconcile(lines, subscriptions=subscriptions, price_list=read_price_lists(price_lists),
-                       invoices=[invoice], period=period or None, engine=engine)
+                       invoices=[invoice], period=period or None, engine=engine,
+                       spark_master=spark_master)
     return InvoiceReconciliation(invoice=invoice, lines=lines, result=result, sources=sources)

@@ -28,11 +28,15 @@ _CENT = Decimal("0.01")
 
 
 def connect(engine: str = "duckdb", **options: Any) -> Any:
-    """An Ibis backend: ``duckdb`` (in-process, default) or ``spark`` (``options['session']``: a SparkSession)."""
+    """An Ibis backend: ``duckdb`` (in-process, default) or ``spark`` (``options['session']``: a SparkSession, e.g.
+    from :func:`cspkit.billing.engine.spark.spark_session`; the backend is
+    :func:`~cspkit.billing.engine.spark.spark_backend`'s)."""
     if engine == "duckdb":
         return ibis.duckdb.connect()
     if engine == "spark":
-        return ibis.pyspark.connect(options["session"])
+        from cspkit.billing.engine.spark import spark_backend
+
+        return spark_backend(options["session"])
     raise ValueError(f"unknown engine {engine!r}: expected duckdb or spark")
 
 
