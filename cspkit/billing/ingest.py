@@ -16,7 +16,10 @@ of a file are not kept.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +31,8 @@ import pyarrow.parquet as pq
 
 from cspkit.billing.recon_frame import ReconFile, chunks_to, empty_recon_frame
 from cspkit.billing.recon_values import STRING
-from cspkit.errors import InputFileError
 
-__all__ = ["SCHEMA", "LineDataset", "ingest_export", "ingest_frames", "ingest_recon"]
+__all__ = ["SCHEMA", "LineDataset", "ingest_export", "ingest_frames", "ingest_recon", "to_reader_frame", "work_folder"]
 
 
 def _schema() -> pa.Schema:
@@ -161,8 +163,8 @@ def ingest_recon(
     Returns:
         :class:`LineDataset` (``reports``: one per file, with its counts and warnings).
     Raises:
-        InputFileError: as :func:`~cspkit.billing.recon_readers.read_recon`, or a file that is not invoice
-            reconciliation lines (a daily rated usage file).
+        InputFileError: as :func:`~cspkit.billing.recon_readers.read_recon` with kind ``invoice`` (a daily rated
+            usage file is refused, naming it).
     Memory: one reader chunk (200,000 rows) at a time.
     """
     from cspkit.billing.recon_readers import read_recon
@@ -174,11 +176,9 @@ def ingest_recon(
         callback = None if progress is None else (lambda done, total, p=path: progress(p, done, total))
         try:
             with chunks_to(writer):
-                report = read_recon(path, kind="auto", progress=callback)
+                report = read_recon(path, kind="invoice", progress=callback)
         finally:
             writer.close()
-        if report.kind != "invoice":
-            raise InputFileError(os.fspath(path), expected="invoice reconciliation lines (this is daily rated usage)")
         out.reports.append(report)
     return out
 
@@ -208,3 +208,19 @@ def ingest_export(
     from cspkit.billing.graph_export import iter_export_frames
 
     return ingest_frames(iter_export_frames(paths, kind="invoice"), workdir, source="export", dataset=dataset)
+
+
+@contextmanager
+def work_folder(workdir: str | os.PathLike[str] | None = None, *, keep: bool = False) -> Iterator[Path]:
+    """A fresh folder for one run's dataset, ``reconcile-XXXXXXXX`` (mode 0700) inside ``workdir`` (default
+    ``$CSPKIT_HOME``), removed when the block ends unless ``keep``. Nothing else in ``workdir`` is touched."""
+    from cspkit.config import _home_from_env
+
+    base = Path(workdir) if workdir is not None else _home_from_env(os.environ)
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder = Path(tempfile.mkdtemp(prefix="reconcile-", dir=base))  # mkdtemp: mode 0700
+    try:
+        yield folder
+    finally:
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
