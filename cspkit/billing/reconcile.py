@@ -54,6 +54,8 @@ __all__ = [
 
 #: the engines :func:`reconcile` runs the checks on
 ENGINES = ("duckdb", "spark")
+#: DuckDB's memory limit when it reads a Parquet dataset (beyond it joins, aggregates and sorts spill to disk)
+DUCKDB_MEMORY_LIMIT = "1GB"
 
 VARIANCE_COLUMNS = [
     "Category", "Severity", "CustomerId", "CustomerName", "SubscriptionId", "InvoiceNumber", "ChargeType",
@@ -387,7 +389,9 @@ def reconcile(
         history: optional earlier lines (frame or dataset), used only to find the charges that refunds refer to.
         tolerance: :class:`Tolerance` (defaults: 0.01 × BillableQuantity per line, exact unit prices, 0.01 tie-out).
         engine: ``duckdb`` (in-process, default) or ``spark``; ``engine_options`` go to
-            :func:`cspkit.billing.engine.variances.connect`.
+            :func:`cspkit.billing.engine.variances.connect`. On DuckDB with a dataset the defaults are
+            ``memory_limit`` :data:`DUCKDB_MEMORY_LIMIT` and a ``temp_directory`` in the dataset's folder, so the
+            engine spills to disk instead of growing with the month.
     Returns:
         :class:`ReconciliationResult`; Expected/Actual/Difference of the variances are Decimals without the padding
         zeros.
@@ -420,7 +424,10 @@ def reconcile(
         clock[0] = now
 
     subs = normalize_subscriptions(subscriptions) if subscriptions is not None else None
-    con = connect(engine, **dict(engine_options or {}))
+    options = dict(engine_options or {})
+    if engine == "duckdb" and not isinstance(lines, pd.DataFrame):
+        options = {"memory_limit": DUCKDB_MEMORY_LIMIT, "temp_directory": str(lines.folder / "duckdb-tmp"), **options}
+    con = connect(engine, **options)
     tables = prepare(con, lines, subs, history)
     month = _billing_period(period, con, tables[0])
     mark("prepare tables")

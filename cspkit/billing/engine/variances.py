@@ -16,6 +16,7 @@ from cspkit.billing.engine import checks, findings, prices
 from cspkit.billing.engine.relations import dataset_table, line_table, subscription_table
 from cspkit.billing.engine.relations import plain as _plain
 from cspkit.billing.engine.relations import rows as _rows
+from cspkit.billing.engine.totals import amounts
 
 __all__ = ["DONE", "connect", "prepare", "line_variances"]
 
@@ -27,9 +28,12 @@ _CENT = Decimal("0.01")
 
 
 def connect(engine: str = "duckdb", **options: Any) -> Any:
-    """An Ibis backend: ``duckdb`` (in-process, default) or ``spark`` (``options['session']``: a SparkSession)."""
+    """An Ibis backend: ``duckdb`` (in-process, default) or ``spark`` (``options['session']``: a SparkSession).
+
+    DuckDB ``options`` are its settings (e.g. ``memory_limit="1GB"``, ``temp_directory=...``, ``threads=2``): with a
+    memory limit DuckDB spills joins, aggregates and sorts to the temporary directory instead of growing."""
     if engine == "duckdb":
-        return ibis.duckdb.connect()
+        return ibis.duckdb.connect(**options)
     if engine == "spark":
         return ibis.pyspark.connect(options["session"])
     raise ValueError(f"unknown engine {engine!r}: expected duckdb or spark")
@@ -71,11 +75,12 @@ def line_variances(con: Any, lines: Any, subs: pd.DataFrame | None, history: pd.
 def prepare(con: Any, lines: Any, subs: pd.DataFrame | None, history: Any) -> tuple[Any, Any, Any]:
     """The tables the checks and totals read, stored once in the backend: ``(facts, subscriptions, history)`` —
     the lines with their flags, term and plan (:func:`cspkit.billing.engine.checks.facts`,
-    :func:`cspkit.billing.engine.prices.with_terms`), the subscriptions (None when not given) and the history's facts
+    :func:`cspkit.billing.engine.prices.with_terms`) and micro-unit amounts
+    (:func:`cspkit.billing.engine.totals.amounts`), the subscriptions (None when not given) and the history's facts
     (None when none). ``lines`` and ``history``: frames (sent to the backend as Arrow tables) or
     :class:`~cspkit.billing.ingest.LineDataset` (the backend reads their Parquet files)."""
     sub_tab = None if subs is None else _stored(con, ibis.memtable(subscription_table(subs)), "subscriptions")
-    t = _stored(con, prices.with_terms(checks.facts(_lines(con, lines), sub_tab), sub_tab), "facts")
+    t = _stored(con, amounts(prices.with_terms(checks.facts(_lines(con, lines), sub_tab), sub_tab)), "facts")
     hist = None
     if history is not None and len(history):
         hist = _stored(con, checks.facts(_lines(con, history), None), "history")
