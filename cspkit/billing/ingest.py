@@ -151,6 +151,7 @@ def ingest_recon(
     *,
     progress: Any = None,
     dataset: LineDataset | None = None,
+    chunk_rows: int = 200_000,
 ) -> LineDataset:
     """Read invoice reconciliation files (every format :func:`~cspkit.billing.recon_readers.read_recon` takes) into
     a Parquet dataset in ``workdir`` (created, mode 0700), one chunk at a time.
@@ -160,12 +161,13 @@ def ingest_recon(
         workdir: the folder for the dataset's files (``lines-00000.parquet``, ...).
         progress: optional ``progress(path, bytes_done, bytes_total)`` callback.
         dataset: an existing dataset to append to (default: a new one).
+        chunk_rows: rows converted and written at a time (one Parquet row group each).
     Returns:
         :class:`LineDataset` (``reports``: one per file, with its counts and warnings).
     Raises:
         InputFileError: as :func:`~cspkit.billing.recon_readers.read_recon` with kind ``invoice`` (a daily rated
             usage file is refused, naming it).
-    Memory: one reader chunk (200,000 rows) at a time.
+    Memory: one reader chunk (``chunk_rows`` rows) at a time.
     """
     from cspkit.billing.recon_readers import read_recon
 
@@ -176,7 +178,7 @@ def ingest_recon(
         callback = None if progress is None else (lambda done, total, p=path: progress(p, done, total))
         try:
             with chunks_to(writer):
-                report = read_recon(path, kind="invoice", progress=callback)
+                report = read_recon(path, kind="invoice", progress=callback, chunk_rows=chunk_rows)
         finally:
             writer.close()
         out.reports.append(report)
