@@ -260,3 +260,16 @@ def test_the_real_price_list_gives_the_frozen_price_findings() -> None:
     assert _digest(result)[2] == {2: "unit_price_mismatch", 4: "unit_price_mismatch", 6: "price_not_found",
                                   7: "price_not_found", 8: "price_not_found", 9: "price_not_found"}  # fmt: skip
     assert list(result.variances["Expected"].iloc[:2]) == [D("5.04"), D("57.6")]
+
+
+def test_the_engine_stays_readable() -> None:
+    # issue 15: no function of the engine over 80 lines, no module of 600 lines or more
+    import ast
+
+    root = Path(__file__).resolve().parents[2] / "cspkit" / "billing"
+    for path in [*sorted((root / "engine").glob("*.py")), root / "reconcile.py", root / "ingest.py"]:
+        source = path.read_text()
+        assert len(source.splitlines()) < 600, path
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef):
+                assert node.end_lineno - node.lineno + 1 <= 80, f"{path.name}: {node.name}"
