@@ -1,26 +1,27 @@
 """Benchmark: reconcile a 1,000,000-line month against a 100,000-row price list; time the Excel export.
 
-Prints wall time per step and the peak memory (max RSS of this process). Targets (issue 5, 2-core machine): ≤ 15 s
-from files to the result frames and ≤ 3 GB peak; the Excel export ≥ 3× faster than pandas' ``to_excel`` with
-openpyxl on the same frames (both timed in this run on the first --excel-lines line items, since openpyxl needs
-minutes and gigabytes for a million rows).
+Files → result frames: the recon CSV is streamed into a Parquet dataset (cspkit.billing.ingest), the engine reads
+it (DuckDB by default), ``result.lines`` stays on disk. Prints wall time per step, the peak memory (max RSS of this
+process) and the load average (the machine may be shared: figures are comparable only at a similar load). Targets
+(issue 15, 2-core machine): 1,000,000 lines ≤ 8 s and ≤ 1.5 GB peak; 10,000,000 lines ≤ 100 s and ≤ 4 GB; the
+Excel export ≥ 3× faster than pandas' ``to_excel`` with openpyxl on the same frames (both timed on the first
+--excel-lines line items, since openpyxl needs minutes and gigabytes for a million rows). Also printed: the
+variance counts, the tie-out and a SHA-256 of the per-line labels, to compare runs and engines.
 
 Usage:
     python benchmarks/gen_recon.py --lines 1000000 --prices 100000      # once (≈ 1 minute, 630 MB in benchmarks/out)
     python benchmarks/bench_reconcile.py [--lines 1000000] [--prices 100000] [--excel-lines 100000]
-        [--engine memory|duckdb|both|spark] [--spark-master URL] [--skip-excel]
+        [--engine duckdb|spark] [--spark-master URL] [--skip-excel]
 
-``--engine both`` reconciles with the in-memory engine and the relational one (DuckDB) and compares every result
-frame (same variance counts, tie-out totals to the cent, per-line labels); its peak RSS is the larger of the two.
-Issue 15's targets for the relational engine: ≤ 8 s and ≤ 1.5 GB peak on 1,000,000 lines. ``--engine spark``
-reconciles on DuckDB, then on Spark (local[2] unless --spark-master) and compares every frame; Spark's JVM is a child
-process, so its memory is not in the peak RSS printed (which is this Python process's).
+``--engine spark`` reconciles on DuckDB, then on Spark (local[2] unless --spark-master) and compares every frame;
+Spark's JVM is a child process, so its memory is not in the peak RSS printed (which is this Python process's).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import os
 import resource
 import sys
@@ -32,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
+from cspkit.billing.ingest import ingest_recon  # noqa: E402
 from cspkit.billing.memory import use_reuse_friendly_pool  # noqa: E402
 from cspkit.billing.pricelist import read_price_list  # noqa: E402
-from cspkit.billing.recon_readers import read_recon  # noqa: E402
 from cspkit.billing.reconcile import ReconciliationResult, reconcile  # noqa: E402
 from cspkit.reports.reconciliation import write_reconciliation_workbook  # noqa: E402
 
@@ -45,19 +46,43 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def step(name: str, started: float) -> float:
     now = time.perf_counter()
-    print(f"  {name:<38} {now - started:7.2f} s   peak RSS {peak_mb():8,.0f} MB", flush=True)
+    print(f"  {name:<38} {now - started:7.2f} s   peak RSS {peak_mb():8,.0f} MB   ({load()})", flush=True)
     return now
 
 
 def subset(result: ReconciliationResult, n: int) -> ReconciliationResult:
+    """The result with its first ``n`` lines only (read from the dataset, not the whole month)."""
+    first: list[pd.DataFrame] = []
+    for batch in result.iter_lines(min(n, 65_536)):
+        first.append(batch.iloc[: n - sum(len(b) for b in first)])
+        if sum(len(b) for b in first) >= n:
+            break
     return ReconciliationResult(
         period_start=result.period_start, period_end=result.period_end, tieout=result.tieout,
         customers=result.customers, subscriptions=result.subscriptions, charge_types=result.charge_types,
-        variances=result.variances, variance_counts=result.variance_counts, lines=result.lines.iloc[:n],
-        notes=result.notes,
+        variances=result.variances, variance_counts=result.variance_counts,
+        lines=pd.concat(first, ignore_index=True), notes=result.notes,
     )  # fmt: skip
+
+
+def label_digest(result: ReconciliationResult) -> tuple[int, str]:
+    """(labelled lines, SHA-256 of ``SourceRow:Variances`` of every labelled line), streamed."""
+    digest, count = hashlib.sha256(), 0
+    for batch in result.iter_lines():
+        labelled = batch[["SourceRow", "Variances"]].dropna()
+        if len(labelled):
+            if count:
+                digest.update(b"\n")
+            pairs = zip(labelled.SourceRow, labelled.Variances, strict=True)
+            digest.update("\n".join(f"{a}:{b}" for a, b in pairs).encode())
+            count += len(labelled)
+    return count, digest.hexdigest()
 
 
 def pandas_openpyxl(result: ReconciliationResult, path: Path) -> None:
@@ -90,7 +115,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=HERE / "out")
     parser.add_argument("--skip-openpyxl", action="store_true")
     parser.add_argument("--skip-excel", action="store_true", help="stop after the result frames")
-    parser.add_argument("--engine", choices=["memory", "duckdb", "both", "spark"], default="memory")
+    parser.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
     parser.add_argument("--spark-master", default=None, help="with --engine spark, e.g. spark://spark-head:7077")
     args = parser.parse_args()
     recon_path = args.data / f"recon_{args.lines}.csv"
@@ -102,42 +127,39 @@ def main() -> None:
         print(f"generating {args.lines:,} lines and {args.prices:,} prices in {args.data} ...", flush=True)
         generate(args.lines, args.prices, args.data)
 
-    print(f"reconcile {args.lines:,} lines against {args.prices:,} price rows "
-          f"(Arrow pool: {use_reuse_friendly_pool()}, {os.cpu_count()} CPUs)")  # fmt: skip
+    print(f"reconcile {args.lines:,} lines against {args.prices:,} price rows on {args.engine} "
+          f"(Arrow pool: {use_reuse_friendly_pool()}, {os.cpu_count()} CPUs, {load()})")  # fmt: skip
+    work = tempfile.TemporaryDirectory(dir=args.data, prefix="bench-work-")
     t0 = time.perf_counter()
     t = t0
-    recon = read_recon(recon_path)
-    t = step(f"read recon CSV ({recon.rows_read:,} rows)", t)
+    dataset = ingest_recon([recon_path], work.name)
+    t = step(f"ingest recon CSV → Parquet ({dataset.rows:,} rows)", t)
     prices = read_price_list(prices_path)
     t = step(f"read price list ({len(prices):,} rows)", t)
     subs = pd.read_csv(subs_path, dtype=str, engine="pyarrow")  # Arrow strings, as the readers produce
     t = step(f"read subscriptions ({len(subs):,} rows)", t)
-    read = time.perf_counter() - t0
-    results = {}
-    engines = {"both": ("memory", "duckdb"), "spark": ("duckdb", "spark")}.get(args.engine, (args.engine,))
-    for engine in engines:
-        t = time.perf_counter()
-        options = {"spark_master": args.spark_master} if engine == "spark" else {}
-        results[engine] = result = reconcile(recon.frame, subscriptions=subs, price_list=prices, period="2026-03",
-                                             engine=engine, **options)  # fmt: skip
-        took = time.perf_counter() - t
-        step(f"reconcile (engine {engine})", t)
-        print("    reconcile steps: " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
-        print(f"  files → result frames ({engine}): {read + took:.2f} s (target ≤ 8 s); peak RSS so far "
-              f"{peak_mb():,.0f} MB (target ≤ 1,536 MB)")  # fmt: skip
-    if len(results) == 2:
-        base, other = engines
-        for name, frame in results[base].frames().items():
-            pd.testing.assert_frame_equal(results[other].frames()[name], frame, check_exact=True, obj=name)
-        print(f"  {base} and {other}: every result frame identical")
+    result = reconcile(dataset, subscriptions=subs, price_list=prices, period="2026-03", engine="duckdb")
+    t = step("reconcile (engine duckdb)", t)
+    print("    reconcile steps: " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
+    print(f"  files → result frames: {t - t0:.2f} s; peak RSS {peak_mb():,.0f} MB ({load()})")
+    if args.engine == "spark":
+        spark = reconcile(dataset, subscriptions=subs, price_list=prices, period="2026-03", engine="spark",
+                          spark_master=args.spark_master)  # fmt: skip
+        t = step("reconcile (engine spark)", t)
+        print("    reconcile steps: " + ", ".join(f"{k} {v:.2f}" for k, v in spark.timings.items()))
+        for name, frame in result.frames().items():
+            pd.testing.assert_frame_equal(spark.frames()[name], frame, check_exact=True, obj=name)
+        print(f"  duckdb and spark: every result frame identical ({load()})")
     counts = result.variance_counts.set_index("Category")["Count"]
     print("  variances: " + ", ".join(f"{c}={n:,}" for c, n in counts.items() if n))
-    print("  tie-out: " + "; ".join(f"{r.InvoiceNumber} {r.Currency} {r.Total}" for r in result.tieout.itertuples()))
+    print("  tie-out: " + "; ".join(f"{r.InvoiceNumber} {r.Currency} {r.Lines} lines {r.Total}"
+                                    for r in result.tieout.itertuples()))  # fmt: skip
+    labelled, sha = label_digest(result)
+    print(f"  labelled lines: {labelled:,}; labels SHA-256 {sha}")
 
     if args.skip_excel:
         return
     small = subset(result, args.excel_lines)
-    del recon
     gc.collect()
     with tempfile.TemporaryDirectory(dir=args.data) as tmp:
         print(f"Excel export of the result frames with the first {args.excel_lines:,} line items")
@@ -145,10 +167,10 @@ def main() -> None:
         write_reconciliation_workbook(small, Path(tmp) / "cspkit.xlsx")
         ours = time.perf_counter() - t
         print(f"  cspkit (xlsxwriter, constant memory)  {ours:7.2f} s")
-        if args.excel_lines < len(result.lines):  # before openpyxl, whose in-memory workbook would set the peak
+        if args.excel_lines < result.line_count:  # before openpyxl, whose in-memory workbook would set the peak
             t = time.perf_counter()
             write_reconciliation_workbook(result, Path(tmp) / "full.xlsx")
-            print(f"  cspkit, all {len(result.lines):,} line items         {time.perf_counter() - t:7.2f} s   "
+            print(f"  cspkit, all {result.line_count:,} line items         {time.perf_counter() - t:7.2f} s   "
                   f"peak RSS {peak_mb():,.0f} MB")  # fmt: skip
         if not args.skip_openpyxl:
             t = time.perf_counter()

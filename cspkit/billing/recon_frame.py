@@ -7,7 +7,10 @@ Columns and dtypes: :mod:`cspkit.billing.recon_readers` (billing-formats.md §1.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,8 +120,25 @@ def concat_recon_frames(frames: list[pd.DataFrame], kind: str = "invoice") -> pd
     return frame
 
 
+#: where the readers' converted chunks go instead of being kept (set by :func:`chunks_to`, read when a reader starts)
+_CHUNK_SINK: ContextVar[Callable[[pd.DataFrame], None] | None] = ContextVar("cspkit_chunk_sink", default=None)
+
+
+@contextmanager
+def chunks_to(sink: Callable[[pd.DataFrame], None]) -> Iterator[None]:
+    """Within the block, every reader started hands each converted chunk (a typed frame of the columns the file
+    has, with ``SourceRow``; in file order, one call at a time) to ``sink`` and keeps none of them: its
+    :class:`ReconFile` has the counts, warnings and an empty ``frame``. Used by :mod:`cspkit.billing.ingest` to
+    stream a file into Parquet in constant memory."""
+    token = _CHUNK_SINK.set(sink)
+    try:
+        yield
+    finally:
+        _CHUNK_SINK.reset(token)
+
+
 class Assembler:
-    """Collects raw chunks, converts them and concatenates the typed frames."""
+    """Collects raw chunks, converts them and concatenates the typed frames (or hands them to a sink)."""
 
     def __init__(self, path: str, kind: str | None, fmt: str, decimal_comma: bool = False) -> None:
         self.path = path
@@ -132,6 +152,7 @@ class Assembler:
         self.converter: Converter | None = None
         self.columns_seen: dict[str, None] = {}
         self.fractions: set[str] = set()
+        self.sink = _CHUNK_SINK.get()
 
     def setup(self, canonical: list[str], *, fractions: set[str] | None = None) -> None:
         known = [c for c in canonical if canonical_column(c) == c]
@@ -199,7 +220,10 @@ class Assembler:
                 ) from None
         frame = pd.DataFrame(data, copy=False)
         frame["SourceRow"] = source_row
-        self.frames.append(frame)
+        if self.sink is not None:
+            self.sink(frame)
+        else:
+            self.frames.append(frame)
         self.rows_read += n
 
     def finish(self, *, delimiter: str | None = None, source_name: str | None = None) -> ReconFile:

@@ -58,19 +58,15 @@ def _counted(items: Iterable[Any], progress: Any, description: str) -> Iterator[
     progress.remove_task(task)
 
 
-def _read_files(paths: list[Path], progress: Any) -> tuple[Any, list[Any]]:
-    from cspkit.billing.recon_readers import concat_recon_frames, read_recon
+def _ingest_files(paths: list[Path], folder: Path, progress: Any) -> Any:
+    """The files streamed into one Parquet dataset in ``folder`` (:func:`cspkit.billing.ingest.ingest_recon`)."""
+    from cspkit.billing.ingest import ingest_recon
 
-    frames, reports = [], []
-    for path in paths:
-        task = progress.add_task(f"reading {path.name}", total=path.stat().st_size if path.exists() else None)
-        report = read_recon(
-            path, kind="invoice", progress=lambda done, total, t=task: progress.update(t, completed=done)
-        )
+    tasks = {p: progress.add_task(f"reading {p.name}", total=p.stat().st_size if p.exists() else None) for p in paths}
+    dataset = ingest_recon(paths, folder, progress=lambda p, done, total: progress.update(tasks[p], completed=done))
+    for task in tasks.values():
         progress.remove_task(task)
-        frames.append(report.frame)
-        reports.append(report)
-    return concat_recon_frames(frames, "invoice"), reports
+    return dataset
 
 
 def _invoice_totals(values: tuple[str, ...]) -> dict[str, Decimal]:
@@ -277,13 +273,18 @@ def lines(
 @click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
               help="Exit 1 when a total differs or a variance of this severity (or worse) is found; `never`: "
                    "exit 0 whenever the report was written. Example: --fail-on warning")  # fmt: skip
-@click.option("--engine", type=click.Choice(["memory", "duckdb", "spark"]), default="memory", show_default=True,
-              help="memory: the in-memory engine (fastest today); duckdb: every check as a relational query run "
-                   "by DuckDB (identical results, slower for now); spark: the same queries on Spark (the spark "
-                   "extra: pip install -e '.[spark]'). Example: --engine duckdb")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+              help="Where the checks run: duckdb (in-process) or spark (the same queries on Spark; the spark extra: "
+                   "pip install -e '.[spark]'). Example: --engine duckdb")
 @click.option("--spark-master", metavar="URL",
               help="With --engine spark: the Spark master to run on [default: local[2], Spark in this process, "
                    "which needs Java], e.g. --spark-master spark://spark-head:7077.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the lines' Parquet dataset (a fresh reconcile-* folder inside it; default "
+                   "$CSPKIT_HOME), removed afterwards unless --keep-workdir. Example: --workdir /data/tmp")
+@click.option("--keep-workdir", is_flag=True,
+              help="Keep the Parquet dataset of the lines after the report is written (its folder is printed), "
+                   "e.g. to query it with DuckDB. Example: --keep-workdir")
 @api_option
 @click.pass_obj
 def reconcile_cmd(
@@ -300,6 +301,8 @@ def reconcile_cmd(
     api: str,
     engine: str,
     spark_master: str | None,
+    workdir: Path | None,
+    keep_workdir: bool,
 ) -> None:
     """Reconcile an invoice's lines with the subscriptions and the price list; write the report.
 
@@ -310,6 +313,7 @@ def reconcile_cmd(
     error variance is found (the report is still written; stderr says which totals and categories); --fail-on
     warning also fails on warnings, --fail-on never exits 0; 2 for bad usage or input.
     """
+    from cspkit.billing.ingest import work_folder
     from cspkit.billing.reconcile import reconcile
     from cspkit.reports.reconciliation import write_reconciliation_report
     from cspkit.workflows.reconciliation import read_price_lists, reconcile_invoice
@@ -326,24 +330,26 @@ def reconcile_cmd(
     totals = _invoice_totals(invoice_totals) or None
     subscriptions: Any = _read_subscriptions(subscriptions_file) if subscriptions_file else None
     warnings: list[str] = []
-    with _progress(True) as progress:
+    with work_folder(workdir, keep=keep_workdir) as folder, _progress(True) as progress:
         if files:
-            frame, reports = _read_files(list(files), progress)
-            sources = [report.summary() for report in reports]
-            warnings = [w for report in reports for w in report.warnings]
-            result = reconcile(frame, subscriptions=subscriptions, price_list=read_price_lists(price_lists),
+            dataset = _ingest_files(list(files), folder, progress)
+            sources = [report.summary() for report in dataset.reports]
+            warnings = [w for report in dataset.reports for w in report.warnings]
+            result = reconcile(dataset, subscriptions=subscriptions, price_list=read_price_lists(price_lists),
                                invoices=totals, period=period or None, engine=engine,
                                spark_master=spark_master)
         else:
             done = reconcile_invoice(
                 state.client(), invoice_id, api=api, price_lists=price_lists, subscriptions=subscriptions,
                 period=period, counted=lambda raw: _counted(raw, progress, f"fetching {invoice_id}"), on_note=note,
-                engine=engine, spark_master=spark_master,
+                engine=engine, spark_master=spark_master, workdir=folder,
             )
             result, sources = done.result, done.sources
-    label = invoice_id or (f"{result.period_start:%Y-%m}" if result.period_start is not None else "lines")
-    target = out or Path("reports") / f"reconciliation-{label}.{fmt}"
-    written = write_reconciliation_report(result, target, fmt=fmt, sources=sources)
+        label = invoice_id or (f"{result.period_start:%Y-%m}" if result.period_start is not None else "lines")
+        target = out or Path("reports") / f"reconciliation-{label}.{fmt}"
+        written = write_reconciliation_report(result, target, fmt=fmt, sources=sources)
+    if keep_workdir:
+        note(f"the lines' Parquet dataset is kept in {folder}")
     reasons = failures(result, fail_on)
     # data to stdout: the tie-out and the variance counts
     tie_columns = ["InvoiceNumber", "Currency", "Lines", "Subtotal", "TaxTotal", "Total", "InvoiceTotal",
@@ -374,7 +380,7 @@ def reconcile_cmd(
         note(f"note: {text}")
     ties = (result.tieout["Status"] == "ties").sum()
     note(
-        f"{len(result.lines):,} lines, {len(result.customers):,} customer rows, "
+        f"{result.line_count:,} lines, {len(result.customers):,} customer rows, "
         f"{len(result.variances):,} variances; tie-out: {ties} of {len(result.tieout)} invoice/currency totals tie"
     )
     note("report: " + ", ".join(str(p) for p in written))

@@ -116,7 +116,7 @@ def summary_sheet(workbook: Any, styles: Styles, result: Any, sources: list[str]
         ("Billing period", period, None),
         ("Generated (UTC)", datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"), None),
         ("Sources", "; ".join(sources) or "-", None),
-        ("Lines", len(result.lines), styles.integer),
+        ("Lines", result.line_count, styles.integer),
         ("Invoices that do not tie", not_tying, styles.error if not_tying else styles.integer),
         ("Error findings", errors, styles.error if errors else styles.integer),
         ("Warning findings", warnings, styles.warning if warnings else styles.integer),

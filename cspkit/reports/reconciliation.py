@@ -58,7 +58,7 @@ def write_reconciliation_workbook(
                 "nan_inf_to_errors": True,
             },  # fmt: skip
         )
-        if include_lines and len(result.lines) > ZIP64_LINES:
+        if include_lines and result.line_count > ZIP64_LINES:
             workbook.use_zip64()  # the sheet XML of ~1M lines passes ZIP's 4 GiB limit
         styles = Styles(workbook)
         summary_sheet(workbook, styles, result, sources or [])
@@ -67,15 +67,38 @@ def write_reconciliation_workbook(
         _frame_sheet(workbook, styles, "Customers", result.customers, currency_rows=True)
         _frame_sheet(workbook, styles, "Subscriptions", result.subscriptions, currency_rows=True)
         if include_lines:
-            lines = result.lines
-            total = len(lines)
-            sheets = max(1, -(-total // max_rows_per_sheet))
-            for k in range(sheets):
-                name = "Line items" if k == 0 else f"Line items ({k + 1})"
-                start = k * max_rows_per_sheet
-                _frame_sheet(workbook, styles, name, lines, start=start, stop=min(total, start + max_rows_per_sheet))
+            _line_sheets(workbook, styles, result, max_rows_per_sheet)
         workbook.close()
     return target
+
+
+_LINE_BATCH = 65_536
+
+
+def _line_sheets(workbook: Any, styles: Styles, result: Any, per_sheet: int) -> None:
+    """The Line items sheets (``per_sheet`` data rows each), written from the result's line batches
+    (:meth:`~cspkit.billing.reconcile.ReconciliationResult.iter_lines`) so the lines are never one frame."""
+    ws, k, in_sheet, widths, columns = None, 0, 0, [], 0
+    for batch in result.iter_lines(_LINE_BATCH):
+        offset = 0
+        while offset < len(batch):
+            if ws is None or in_sheet == per_sheet:
+                if ws is not None:
+                    finish_sheet(ws, widths, 0, in_sheet + 1, columns)
+                k += 1
+                ws, in_sheet = workbook.add_worksheet("Line items" if k == 1 else f"Line items ({k})"), 0
+            part = batch.iloc[offset : offset + min(len(batch) - offset, per_sheet - in_sheet)]
+            if in_sheet == 0:
+                _, widths = write_table(ws, styles, part, 0)
+                columns = len(part.columns)
+            else:
+                write_table(ws, styles, part, in_sheet, header=False)
+            in_sheet += len(part)
+            offset += len(part)
+    if ws is None:  # no lines: the header alone
+        _frame_sheet(workbook, styles, "Line items", result.lines)
+    else:
+        finish_sheet(ws, widths, 0, in_sheet + 1, columns)
 
 
 def _frame_sheet(

@@ -217,8 +217,10 @@ def write_table(
     currency_rows: bool = False,
     status_column: str | None = None,
     row_kinds: Mapping[str, Sequence[str | None]] | None = None,
+    header: bool = True,
 ) -> tuple[int, list[float]]:
     """Write a header and frame rows [start, stop) from ``first_row``; return (next free row, column widths).
+    ``header=False`` continues a table: no header is written, the rows start at ``first_row + 1``.
 
     Numbers take the format of their column's kind (:func:`cspkit.reports.formats.column_kind`). With
     ``currency_rows`` money and price columns carry each row's ``Currency``; ``row_kinds`` maps a column to one kind
@@ -227,7 +229,8 @@ def write_table(
     """
     stop = len(frame) if stop is None else stop
     names = [str(c) for c in frame.columns]
-    ws.write_row(first_row, 0, names, styles.header)
+    if header:
+        ws.write_row(first_row, 0, names, styles.header)
     status_styles = {"ties": styles.ok, "differs": styles.error, "error": styles.error, "warning": styles.warning}
     if _bulk_rows_supported(ws) and stop > start:
         # bounded memory: convert and write _FAST_CHUNK rows at a time

@@ -34,14 +34,15 @@ class InvoiceReconciliation:
 
     Attributes:
         invoice: the :class:`cspkit.models.invoice.Invoice` reconciled.
-        lines: its reconciliation line items (the frame of :mod:`cspkit.billing.recon_readers`).
+        lines: its reconciliation line items (the frame of :mod:`cspkit.billing.recon_readers`, or the
+            :class:`~cspkit.billing.ingest.LineDataset` when a ``workdir`` was given).
         result: the engine's :class:`cspkit.billing.reconcile.ReconciliationResult`.
         sources: one sentence per source read (for the report and stderr).
         warnings: what the readers noticed.
     """
 
     invoice: Any
-    lines: pd.DataFrame
+    lines: Any
     result: Any
     sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -61,7 +62,8 @@ def read_price_lists(price_lists: Sequence[str | os.PathLike[str]] | pd.DataFram
 def fetch_invoice_lines(
     pc: Any, invoice_id: str, *, api: str = "graph", out_dir: str | os.PathLike[str] | None = None,
     counted: Callable[[Iterable[Any]], Iterable[Any]] | None = None, on_note: Callable[[str], None] | None = None,
-) -> tuple[pd.DataFrame, list[str]]:
+    workdir: str | os.PathLike[str] | None = None,
+) -> tuple[Any, list[str]]:
     """An invoice's reconciliation line items as a typed frame, and the sentence naming where they came from.
 
     Args:
@@ -69,8 +71,10 @@ def fetch_invoice_lines(
             lineitems?provider=onetime``, seek paging; retired by Microsoft for recent billing periods).
         out_dir: where Graph blobs go (default ``reports/exports/billed-reconciliation-{id}-full``).
         counted: wraps the v1 record iterator (a progress display); on_note: told before a long wait.
+        workdir: with Graph, stream the blobs into a Parquet dataset there (:func:`cspkit.billing.ingest.ingest_export`)
+            and return it instead of a frame.
     Returns:
-        ``(frame, [source sentence])``; the frame is empty when Graph answers "No data available".
+        ``(frame or LineDataset, [source sentence])``; the frame is empty when Graph answers "No data available".
     Raises:
         ValueError: unknown ``api``; CspkitError subclasses from the calls and the readers.
     """
@@ -87,12 +91,20 @@ def fetch_invoice_lines(
         Path("reports") / "exports" / f"billed-reconciliation-{invoice_id}-full")
     export = pc.billing_exports.export("billed-reconciliation", out_dir=folder, invoice_id=invoice_id,
                                        attribute_set="full")
-    frame = empty_recon_frame("invoice") if export.no_data else export.read().frame
+    if workdir is not None and not export.no_data:
+        from cspkit.billing.ingest import ingest_export
+
+        frame: Any = ingest_export(export.paths, workdir)
+    else:
+        frame = empty_recon_frame("invoice") if export.no_data else export.read().frame
     return frame, [f"invoice {invoice_id}: {len(frame):,} lines from the Microsoft Graph export"]
 
 
-def invoice_subscriptions(pc: Any, lines: pd.DataFrame) -> list[dict[str, Any]]:
-    """Every subscription of every customer on the invoice lines, as wire dicts with ``customerId`` added."""
+def invoice_subscriptions(pc: Any, lines: Any) -> list[dict[str, Any]]:
+    """Every subscription of every customer on the invoice lines (a frame or a LineDataset), as wire dicts with
+    ``customerId`` added."""
+    if not isinstance(lines, pd.DataFrame):
+        lines = lines.read(["CustomerId"]).to_pandas()
     customers = sorted({c for c in lines["CustomerId"].dropna().unique()}) if "CustomerId" in lines else []
     return [s.to_wire() | {"customerId": c} for c in customers for s in pc.subscriptions.list(c)]
 
@@ -102,7 +114,7 @@ def reconcile_invoice(
     price_lists: Sequence[str | os.PathLike[str]] | pd.DataFrame | None = None,
     subscriptions: Any = None, period: str | None = None, out_dir: str | os.PathLike[str] | None = None,
     counted: Callable[[Iterable[Any]], Iterable[Any]] | None = None, on_note: Callable[[str], None] | None = None,
-    engine: str = "memory", spark_master: str | None = None,
+    engine: str = "duckdb", spark_master: str | None = None, workdir: str | os.PathLike[str] | None = None,
 ) -> InvoiceReconciliation:
     """Reconcile one invoice: read it, fetch its line items, read the subscriptions (unless given), reconcile.
 
@@ -114,8 +126,10 @@ def reconcile_invoice(
         subscriptions: subscriptions (wire dicts or a frame) to check seats, cancellations and missing charges
             against; None → read from Partner Center for every customer on the invoice.
         period: billing period ``YYYY-MM`` (default: the engine's choice).
-        engine: ``memory``, ``duckdb`` or ``spark`` (on ``spark_master``; see
+        engine: ``duckdb`` or ``spark`` (on ``spark_master``; see
             :func:`cspkit.billing.reconcile.reconcile`; same results).
+        workdir: where a Graph export's lines are ingested as Parquet (``lines`` is then that
+            :class:`~cspkit.billing.ingest.LineDataset`; keep the folder while using the result's lines).
     Returns:
         :class:`InvoiceReconciliation`.
     Raises:
@@ -123,7 +137,7 @@ def reconcile_invoice(
     """
     invoice = pc.invoices.get(invoice_id)
     lines, sources = fetch_invoice_lines(pc, invoice.id, api=api, out_dir=out_dir, counted=counted,
-                                         on_note=on_note)
+                                         on_note=on_note, workdir=workdir)
     if subscriptions is None:
         subscriptions = invoice_subscriptions(pc, lines)
     result = reconcile(lines, subscriptions=subscriptions, price_list=read_price_lists(price_lists),

@@ -177,11 +177,13 @@ def rate_outliers(con: Any, f: Any, tol: Any) -> Found:
     return out
 
 
-def seats(con: Any, f: Any, sub_tab: Any, subs: pd.DataFrame, source_row: np.ndarray) -> Found:
+def seats(con: Any, f: Any, sub_tab: Any, subs: pd.DataFrame) -> Found:
     """seat_mismatch (§4.4): billed seats against the subscription's quantity, on the subscription's last seat line."""
     out: Found = []
     quantity = subs["quantity"].to_numpy(dtype=object)
-    for r in _rows(con, checks.seat_mismatches(f, sub_tab)):
+    found = checks.seat_mismatches(f, sub_tab)
+    rows = f.select(_p=f.pos, _row=f.SourceRow)
+    for r in _rows(con, found.join(rows, found.pos == rows._p).drop("_p")):
         billed, wanted = _plain(r["seats"]), quantity[r["sub_row"]]
         out.append(
             (
@@ -191,7 +193,7 @@ def seats(con: Any, f: Any, sub_tab: Any, subs: pd.DataFrame, source_row: np.nda
                     "Expected": wanted,
                     "Actual": billed,
                     "Difference": billed - wanted,
-                    "Evidence": f"billed {billed} seat(s) (row {source_row[r['pos']]}); subscription quantity {wanted}",
+                    "Evidence": f"billed {billed} seat(s) (row {r['_row']}); subscription quantity {wanted}",
                 },
             )
         )

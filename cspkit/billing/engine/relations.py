@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from cspkit.billing.recon_readers import MONEY_ARROW
 
-__all__ = ["LINE_TEXT", "LINE_MONEY", "LINE_DATES", "line_table", "subscription_table"]
+__all__ = ["LINE_TEXT", "LINE_MONEY", "LINE_DATES", "dataset_table", "line_table", "subscription_table"]
 
 #: text columns of the lines the checks read (absent columns become nulls)
 LINE_TEXT = [
@@ -87,6 +87,24 @@ def line_table(lines: pd.DataFrame) -> pa.Table:
     for name in LINE_DATES:
         columns[name] = _timestamps(get(name), n)
     return pa.table(columns)
+
+
+def dataset_table(con: Any, files: list[Any]) -> Any:
+    """The lines of a Parquet dataset (:data:`cspkit.billing.ingest.SCHEMA`) read by the backend, as an Ibis table
+    with :func:`line_table`'s columns and rules (texts trimmed, blanks as nulls; money ``decimal(38, 15)``; dates
+    UTC timestamps)."""
+    import ibis
+
+    t = con.read_parquet([str(p) for p in files])
+    columns: dict[str, Any] = {"pos": t.pos, "SourceFile": t.SourceFile, "SourceRow": t.SourceRow}
+    for name in LINE_TEXT:
+        text = t[name].strip()
+        columns[name] = ibis.ifelse(text.length() == 0, ibis.null("string"), text)
+    for name in LINE_MONEY:
+        columns[name] = t[name].cast("decimal(38, 15)")
+    for name in LINE_DATES:
+        columns[name] = t[name].cast("timestamp('UTC', 9)")
+    return t.select(**columns)
 
 
 def subscription_table(subs: pd.DataFrame) -> pa.Table:

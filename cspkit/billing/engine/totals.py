@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-__all__ = ["micro_units", "group_totals", "money_column", "result_totals"]
+__all__ = ["amounts", "micro_units", "group_totals", "money_column", "result_totals"]
 
 _DEC0 = "decimal(38, 0)"
 
@@ -30,9 +30,10 @@ def micro_units(value: ir.DecimalValue) -> ir.DecimalValue:
     return whole.coalesce(ibis.literal(0).cast(_DEC0))
 
 
-def _amounts(f: ir.Table) -> ir.Table:
+def amounts(f: ir.Table) -> ir.Table:
     """The lines with their micro-unit amounts: sub_m, tax_m, total_m (Total, else Subtotal + TaxTotal), charges_m
-    (positive Subtotals) and refunds_m (negative Subtotals)."""
+    (positive Subtotals) and refunds_m (negative Subtotals). :func:`cspkit.billing.engine.variances.prepare` stores
+    them with the facts, so the group-bys only sum."""
     sub_m, tax_m = micro_units(f.Subtotal), micro_units(f.TaxTotal)
     zero = ibis.literal(0).cast(_DEC0)
     return f.mutate(
@@ -61,15 +62,15 @@ def group_totals(
     order), distinct counts (``nunique``: output name → column; blanks not counted) and, with ``variances`` (a table
     of line positions ``pos``, one row per finding), ``Variances``. Ordered by ``sort`` (default ``keys``), text
     order with blanks last. Columns as the in-memory engine gives them (object text, int64 counts, Arrow decimals)."""
-    a = _amounts(f)
+    a = f if "sub_m" in f.columns else amounts(f)
     metrics: dict[str, Any] = {"Lines": a.count(), "_first": a.pos.min(), "_last": a.pos.max()}
     metrics |= {name: a[column].sum() for column, name in sums.items()}
     metrics |= {name: a[column].nunique() for name, column in (nunique or {}).items()}
+    for which, columns, pick in (("_first", first or [], "argmin"), ("_last", last or [], "argmax")):
+        if columns:  # the first/last line's values, as one struct (never null, so its null fields are kept)
+            values = getattr(ibis.struct({c: a[c] for c in columns}), pick)(a.pos)
+            metrics |= {f"{which}{c}": values[c] for c in columns}
     g = a.group_by(keys).aggregate(**metrics)
-    for which, columns in (("_first", first or []), ("_last", last or [])):
-        if columns:
-            values = f.select(_p=f.pos, **{f"{which}{c}": f[c] for c in columns})
-            g = g.left_join(values, g[which] == values._p).drop("_p")
     if variances is not None:
         hits = variances.join(f.select("pos", *keys), "pos")
         per = hits.group_by(keys).aggregate(Variances=hits.count())

@@ -10,13 +10,13 @@ from decimal import Decimal
 from typing import Any
 
 import ibis
-import numpy as np
 import pandas as pd
 
 from cspkit.billing.engine import checks, findings, prices
-from cspkit.billing.engine.relations import line_table, subscription_table
+from cspkit.billing.engine.relations import dataset_table, line_table, subscription_table
 from cspkit.billing.engine.relations import plain as _plain
 from cspkit.billing.engine.relations import rows as _rows
+from cspkit.billing.engine.totals import amounts
 
 __all__ = ["DONE", "connect", "prepare", "line_variances"]
 
@@ -30,9 +30,12 @@ _CENT = Decimal("0.01")
 def connect(engine: str = "duckdb", **options: Any) -> Any:
     """An Ibis backend: ``duckdb`` (in-process, default) or ``spark`` (``options['session']``: a SparkSession, e.g.
     from :func:`cspkit.billing.engine.spark.spark_session`; the backend is
-    :func:`~cspkit.billing.engine.spark.spark_backend`'s)."""
+    :func:`~cspkit.billing.engine.spark.spark_backend`'s).
+
+    DuckDB ``options`` are its settings (e.g. ``memory_limit="1GB"``, ``temp_directory=...``, ``threads=2``): with a
+    memory limit DuckDB spills joins, aggregates and sorts to the temporary directory instead of growing."""
     if engine == "duckdb":
-        return ibis.duckdb.connect()
+        return ibis.duckdb.connect(**options)
     if engine == "spark":
         from cspkit.billing.engine.spark import spark_backend
 
@@ -44,49 +47,55 @@ def _day(value: Any) -> str:
     return "" if value is None or value != value else pd.Timestamp(value).strftime("%Y-%m-%d")
 
 
-def line_variances(con: Any, lines: pd.DataFrame, subs: pd.DataFrame | None, history: pd.DataFrame | None,
+def line_variances(con: Any, lines: Any, subs: pd.DataFrame | None, history: pd.DataFrame | None,
                    tol: Any, *, price_list: pd.DataFrame | None = None,
                    period: tuple[Any, Any] | None = None,
                    tables: tuple[Any, Any, Any] | None = None) -> list[tuple[str, int, dict[str, Any]]]:  # fmt: skip
     """``(category, pos, fields)`` for every finding of the categories in :data:`DONE` (``pos`` -1: not a line);
     ``fields``: Expected, Actual, Difference, Evidence, Severity and, for rows not on a line, the shown columns
-    (with ``at``, the line the row is shown at, when there is one). ``subs``: normalised subscriptions
-    (:func:`cspkit.billing.reconcile.normalize_subscriptions`); ``period``: the month's first and last day (UTC),
-    for the missing charges; ``tables``: from :func:`prepare` (made here when not given)."""
+    (with ``at``, the line the row is shown at, when there is one). ``lines``: a frame or a
+    :class:`~cspkit.billing.ingest.LineDataset` (unused when ``tables`` is given); ``subs``: normalised
+    subscriptions (:func:`cspkit.billing.reconcile.normalize_subscriptions`); ``period``: the month's first and last
+    day (UTC), for the missing charges; ``tables``: from :func:`prepare` (made here when not given)."""
     t, sub_tab, hist = tables or prepare(con, lines, subs, history)
     f = t
-    source_row = lines["SourceRow"].to_numpy() if "SourceRow" in lines.columns else np.arange(1, len(lines) + 1)
     out: list[tuple[str, int, dict[str, Any]]] = []
-    if price_list is not None and len(lines):
+    if price_list is not None:
         out += findings.unit_prices(con, t, price_list, tol)
     out += findings.prorations(con, t, tol)
     out += _amounts(con, f, tol)
     out += _duplicates(con, f)
     out += _refunds(con, f, hist)
-    out += _currency(con, f, lines, tol)
+    out += _currency(con, f, tol)
     if sub_tab is not None:
         out += _unknown(con, f)
-        out += findings.seats(con, f, sub_tab, subs, source_row)
+        out += findings.seats(con, f, sub_tab, subs)
         out += _cancelled(con, f, sub_tab)
         if period is not None and period[0] is not None:
             out += findings.missing_charges(con, f, sub_tab, subs, period, price_list)
     return out
 
 
-def prepare(
-    con: Any, lines: pd.DataFrame, subs: pd.DataFrame | None, history: pd.DataFrame | None
-) -> tuple[Any, Any, Any]:
+def prepare(con: Any, lines: Any, subs: pd.DataFrame | None, history: Any) -> tuple[Any, Any, Any]:
     """The tables the checks and totals read, stored once in the backend: ``(facts, subscriptions, history)`` —
     the lines with their flags, term and plan (:func:`cspkit.billing.engine.checks.facts`,
-    :func:`cspkit.billing.engine.prices.with_terms`), the subscriptions (None when not given) and the history's facts
-    (None when none)."""
-    line_tab = ibis.memtable(line_table(lines))
+    :func:`cspkit.billing.engine.prices.with_terms`) and micro-unit amounts
+    (:func:`cspkit.billing.engine.totals.amounts`), the subscriptions (None when not given) and the history's facts
+    (None when none). ``lines`` and ``history``: frames (sent to the backend as Arrow tables) or
+    :class:`~cspkit.billing.ingest.LineDataset` (the backend reads their Parquet files)."""
     sub_tab = None if subs is None else _stored(con, ibis.memtable(subscription_table(subs)), "subscriptions")
-    t = _stored(con, prices.with_terms(checks.facts(line_tab, sub_tab), sub_tab), "facts")
+    t = _stored(con, amounts(prices.with_terms(checks.facts(_lines(con, lines), sub_tab), sub_tab)), "facts")
     hist = None
     if history is not None and len(history):
-        hist = _stored(con, checks.facts(ibis.memtable(line_table(history.reset_index(drop=True))), None), "history")
+        hist = _stored(con, checks.facts(_lines(con, history), None), "history")
     return t, sub_tab, hist
+
+
+def _lines(con: Any, lines: Any) -> Any:
+    """The line table (:func:`cspkit.billing.engine.relations.line_table`'s columns) of a frame or a dataset."""
+    if isinstance(lines, pd.DataFrame):
+        return ibis.memtable(line_table(lines.reset_index(drop=True)))
+    return dataset_table(con, lines.files)
 
 
 def _stored(con: Any, expr: Any, name: str) -> Any:
@@ -153,7 +162,7 @@ def _refunds(con: Any, f: Any, hist: Any) -> list[tuple[str, int, dict[str, Any]
         for r in _rows(con, checks.refunds_without_charge(f, hist))]  # fmt: skip
 
 
-def _currency(con: Any, f: Any, lines: pd.DataFrame, tol: Any) -> list[tuple[str, int, dict[str, Any]]]:
+def _currency(con: Any, f: Any, tol: Any) -> list[tuple[str, int, dict[str, Any]]]:
     """Same-currency rate ≠ 1 and missing rates; one rate per currency pair and rate date
     (:func:`cspkit.billing.engine.findings.rate_outliers`); customers billed in several currencies on one invoice."""
     out = []
