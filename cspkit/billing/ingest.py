@@ -72,18 +72,26 @@ class LineDataset:
     def iter_batches(self, batch_rows: int = 65_536, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
         """The lines as Arrow record batches of at most ``batch_rows`` rows, in ``pos`` order."""
         for path in self.files:
-            yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns)
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns):
+                yield _typed(batch)
 
     def read(self, columns: list[str] | None = None) -> pa.Table:
         """The whole dataset (or ``columns`` of it) as one Arrow table."""
         if not self.files:
             return SCHEMA.empty_table() if columns is None else SCHEMA.empty_table().select(columns)
-        return pa.concat_tables(pq.read_table(p, columns=columns) for p in self.files)
+        return pa.concat_tables(_typed(pq.read_table(p, columns=columns)) for p in self.files)
 
     def to_frame(self) -> pd.DataFrame:
         """The lines as the readers' frame (text :data:`~cspkit.billing.recon_values.STRING`, money Arrow
         decimals, UTC dates, ``SourceFile`` categorical), without ``pos``."""
         return to_reader_frame(self.read())
+
+
+def _typed(data: Any) -> Any:
+    """A table or batch read back from the files → :data:`SCHEMA`'s types: the files store dates in microseconds
+    (what Spark's Parquet reader accepts; Partner Center's dates carry no finer part), the readers' frames use ns."""
+    schema = pa.schema([SCHEMA.field(n) if n in SCHEMA.names else data.schema.field(n) for n in data.schema.names])
+    return data if data.schema.equals(schema) else data.cast(schema)
 
 
 def to_reader_frame(table: pa.Table) -> pd.DataFrame:
@@ -129,7 +137,7 @@ class _Writer:
             else:
                 arrays.append(pa.nulls(n, f.type))
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, SCHEMA, compression="snappy")
+            self.writer = pq.ParquetWriter(self.path, SCHEMA, compression="snappy", coerce_timestamps="us")
             self.dataset.files.append(self.path)
         self.writer.write_table(pa.Table.from_arrays(arrays, schema=SCHEMA))
         self.dataset.rows += n

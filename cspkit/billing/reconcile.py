@@ -358,7 +358,8 @@ def _shown(con: Any, facts: Any, positions: list[int]) -> pd.DataFrame:
     wanted = ibis.memtable(pa.table({"_p": pa.array(sorted(set(positions)), pa.int64())}))
     table = con.to_pyarrow(facts.join(wanted, facts.pos == wanted._p).select("pos", *_SHOWN))
     shown = pd.DataFrame({c: table.column(c).to_pylist() for c in ["pos", *_SHOWN] if c != "OrderDate"})
-    shown["OrderDate"] = pd.Series(table.column("OrderDate").to_pandas(), dtype="datetime64[ns, UTC]")
+    dates = pd.to_datetime(table.column("OrderDate").to_pandas())  # Spark answers naive UTC (session time zone)
+    shown["OrderDate"] = (dates.dt.tz_localize("UTC") if dates.dt.tz is None else dates).astype("datetime64[ns, UTC]")
     shown["Amount"] = [plain(v, "Subtotal") for v in shown.pop("Subtotal")]
     return shown.set_index("pos")
 

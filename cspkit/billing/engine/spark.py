@@ -26,6 +26,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -171,6 +172,13 @@ def _backend_class() -> type:
             table = obj if isinstance(obj, ir.Expr) else ibis.memtable(obj)
             self.create_view(name, table, overwrite=True)
             self._session.catalog.cacheTable(name)  # computed once, on first use, then read from memory
+            return self.table(name)
+
+        def read_parquet(self, path: Any, /, *, table_name: str | None = None, **kwargs: Any) -> Any:
+            """Parquet files read by Spark (a list of files too: Ibis passes one path, which Spark globs)."""
+            paths = [str(p) for p in path] if isinstance(path, (list, tuple)) else [str(path)]
+            name = table_name or f"cspkit_parquet_{uuid.uuid4().hex}"
+            self._session.read.options(**kwargs).parquet(*paths).createOrReplaceTempView(name)
             return self.table(name)
 
         def _register_in_memory_table(self, op: Any) -> None:
