@@ -4,8 +4,8 @@ Blobs (billing-formats.md §3.2 step 4) are gzip-compressed JSON Lines — one l
 numbers as JSON numbers or strings, possibly several gzip members per file. Everything here streams: a blob is never
 read whole; :func:`iter_export_records` holds one line, :func:`iter_export_frames` two blocks of about
 :data:`BLOCK_BYTES` of text (one being parsed by Arrow in a background thread) and one chunk of at most
-``chunk_rows`` typed rows. :func:`read_export` builds the whole typed frame with the reconciliation helper's gzip
-JSON Lines reader (:func:`cspkit.billing.recon_readers.read_recon`, which streams each file in chunks).
+``chunk_rows`` typed rows. :func:`read_export` builds the whole typed frame from the same block reader (the
+chunks concatenated once).
 
 Frames have the columns and dtypes of :mod:`cspkit.billing.recon_readers` (``SourceFile`` = blob file name,
 ``SourceRow`` = 1-based line number in the blob). Fetching them is the resources' job
@@ -38,7 +38,6 @@ from cspkit.billing.recon_readers import (
     ReconFile,
     _to_text,  # the readers' own JSON value → text rule
     concat_recon_frames,
-    read_recon,
     recon_lines_to_frame,
 )
 from cspkit.billing.recon_values import MONEY_ARROW
@@ -150,23 +149,33 @@ def iter_export_frames(
     Raises:
         InputFileError: as :func:`iter_export_records`, or a value that cannot be parsed (file, line, column).
     """
+    for report in _export_chunks(paths, kind, chunk_rows, {}):
+        yield report.frame
+
+
+def _export_chunks(
+    paths: Iterable[PathLike], kind: str, chunk_rows: int, lines: dict[str, int]
+) -> Iterator[ReconFile]:
+    """:func:`iter_export_frames` as the converter's report per chunk (its frame, columns missing and extra,
+    warnings); ``lines[file name]`` counts the lines read (blank ones included)."""
     for path in paths:
         p = Path(path)
         for first, block, count, table in _parsed_blocks(p):
+            lines[p.name] = lines.get(p.name, 0) + count
             if table is not None and table.num_rows == count and b"}{" not in block:
                 del block
                 for start in range(0, count, chunk_rows):
                     rows = list(range(first + start, first + min(start + chunk_rows, count)))
-                    frame = _table_chunk(table.slice(start, len(rows)), rows, p, kind)
-                    if frame is None:  # pragma: no cover - the readers changed shape
+                    report = _table_chunk(table.slice(start, len(rows)), rows, p, kind)
+                    if report is None:  # pragma: no cover - the readers changed shape
                         raise RuntimeError("the readers' column converter changed shape")
-                    yield frame
+                    yield report
                 continue
             del table
-            lines = block.splitlines(keepends=True)
+            text = block.splitlines(keepends=True)
             del block
-            for offset in range(0, len(lines), chunk_rows):
-                yield from _lines_frames(p, first + offset, lines[offset:offset + chunk_rows], kind)
+            for offset in range(0, len(text), chunk_rows):
+                yield from _lines_frames(p, first + offset, text[offset:offset + chunk_rows], kind)
 
 
 #: decompressed text per Arrow parse (whole lines): the fast path's memory, about 22,000 lines of 47 columns
@@ -313,7 +322,7 @@ def _parse_block(block: bytes) -> pa.Table | None:
     return table if all(exact) else None
 
 
-def _table_chunk(table: pa.Table, rows: list[int], path: Path, kind: str) -> pd.DataFrame | None:
+def _table_chunk(table: pa.Table, rows: list[int], path: Path, kind: str) -> ReconFile | None:
     """Rows of a parsed block → the typed frame (decimals handed to the converter as their exact text)."""
     raw: dict[str, pa.Array] = {}
     for name in table.column_names:
@@ -332,11 +341,11 @@ def _table_chunk(table: pa.Table, rows: list[int], path: Path, kind: str) -> pd.
         raise InputFileError(str(path), row=row, column=exc.column, expected=exc.expected, value=exc.value) from None
 
 
-def _lines_frames(path: Path, first: int, lines: list[bytes], kind: str) -> Iterator[pd.DataFrame]:
+def _lines_frames(path: Path, first: int, lines: list[bytes], kind: str) -> Iterator[ReconFile]:
     """The slower paths for lines Arrow could not take as a typed block (see :func:`iter_export_frames`)."""
     rows = list(range(first, first + len(lines)))
-    frame, lines = _arrow_chunk(lines, rows, path, kind) if _FAST else (None, lines)
-    if frame is None:
+    report, lines = _arrow_chunk(lines, rows, path, kind) if _FAST else (None, lines)
+    if report is None:
         batch, kept = [], []
         for number, line in zip(rows, lines, strict=True):
             record = _parse_line(path, number, line)
@@ -345,8 +354,8 @@ def _lines_frames(path: Path, first: int, lines: list[bytes], kind: str) -> Iter
                 kept.append(number)
         if not batch:
             return
-        frame = _typed_chunk(batch, kept, path, kind)
-    yield frame
+        report = _typed_chunk(batch, kept, path, kind)
+    yield report
 
 
 #: a JSON number value after a key (not after an escaped quote inside a string): RE2 syntax, run by Arrow
@@ -355,7 +364,7 @@ _JSON_NUMBER = r'([^\\])":\s*(-?[0-9][0-9.eE+\-]*)'
 
 def _arrow_chunk(
     lines: list[bytes], rows: list[int], path: Path, kind: str
-) -> tuple[pd.DataFrame | None, list[bytes]]:
+) -> tuple[ReconFile | None, list[bytes]]:
     """A block of JSON Lines through Arrow's JSON reader → ``(frame, [])``; ``(None, lines)`` when Arrow cannot
     take it as flat text columns (the lines are handed back for the record path)."""
     if any(not line.strip() for line in lines):
@@ -412,19 +421,19 @@ def _arrow_chunk(
         raise InputFileError(str(path), row=row, column=exc.column, expected=exc.expected, value=exc.value) from None
 
 
-def _typed_chunk(batch: list[dict[str, Any]], rows: list[int], path: Path, kind: str) -> pd.DataFrame:
+def _typed_chunk(batch: list[dict[str, Any]], rows: list[int], path: Path, kind: str) -> ReconFile:
     try:
-        frame = _columnar_chunk(batch, rows, path, kind) if _FAST else None
-        if frame is None:
-            frame = recon_lines_to_frame(batch, kind=kind, source=path.name, chunk_rows=max(len(batch), 1)).frame
-            frame["SourceRow"] = np.asarray(rows, dtype="int64")
+        report = _columnar_chunk(batch, rows, path, kind) if _FAST else None
+        if report is None:
+            report = recon_lines_to_frame(batch, kind=kind, source=path.name, chunk_rows=max(len(batch), 1))
+            report.frame["SourceRow"] = np.asarray(rows, dtype="int64")
     except InputFileError as exc:
         row = rows[exc.row - 1] if exc.row and 0 < exc.row <= len(rows) else exc.row
         raise InputFileError(str(path), row=row, column=exc.column, expected=exc.expected, value=exc.value) from None
-    return frame
+    return report
 
 
-def _columnar_chunk(batch: list[dict[str, Any]], rows: list[int], path: Path, kind: str) -> pd.DataFrame | None:
+def _columnar_chunk(batch: list[dict[str, Any]], rows: list[int], path: Path, kind: str) -> ReconFile | None:
     """Records → one Arrow text array per key → the readers' column converter (no per-cell dispatch)."""
     keys: dict[str, None] = {}
     for record in batch:
@@ -440,7 +449,7 @@ def _columnar_chunk(batch: list[dict[str, Any]], rows: list[int], path: Path, ki
     return _assemble(raw, rows, path, kind)
 
 
-def _assemble(raw: dict[str, pa.Array], rows: list[int], path: Path, kind: str) -> pd.DataFrame | None:
+def _assemble(raw: dict[str, pa.Array], rows: list[int], path: Path, kind: str) -> ReconFile | None:
     """Raw text columns keyed by JSON key → the typed frame of :func:`recon_lines_to_frame` (row numbers = the
     chunk's positions, mapped by the caller). None when the readers' internals are not the expected shape."""
     columns: dict[str, pa.Array] = {}
@@ -461,44 +470,50 @@ def _assemble(raw: dict[str, pa.Array], rows: list[int], path: Path, kind: str) 
         return None
     if report.rows_read != len(rows) or report.rows_skipped:
         return None  # blank records: let the public path count them exactly
-    frame = report.frame
-    frame["SourceRow"] = np.asarray(rows, dtype="int64")
-    return frame
+    report.frame["SourceRow"] = np.asarray(rows, dtype="int64")
+    return report
 
 
-def read_export(paths: Iterable[PathLike], *, kind: str = "invoice") -> ReconFile:
-    """Read every blob of an export into one typed frame (the recon readers' gzip JSON Lines path).
+def read_export(paths: Iterable[PathLike], *, kind: str = "invoice", chunk_rows: int = 100_000) -> ReconFile:
+    """Read every blob of an export into one typed frame, through the block reader of :func:`iter_export_frames`
+    (Arrow inflates and parses whole blocks; the chunks are concatenated once at the end).
 
     Args:
         paths: the blob files (gzip JSON Lines, multi-member allowed), in manifest order.
         kind: ``"invoice"`` or ``"daily"``.
+        chunk_rows: rows converted at once (the frame is the same for any value).
     Returns:
-        :class:`~cspkit.billing.recon_readers.ReconFile` over all blobs (``source`` = the first blob's folder,
-        ``rows_read``/``rows_skipped`` summed); empty blobs are skipped; no blobs → an empty typed frame.
+        :class:`~cspkit.billing.recon_readers.ReconFile` over all blobs: ``source`` = the first blob's folder,
+        ``rows_read`` = rows in the frame, ``rows_skipped`` = blank lines and records without a value,
+        ``missing_columns`` = documented columns no blob has, ``extra_columns`` = undocumented keys any blob has,
+        ``warnings`` of the converter (each once); empty blobs are skipped; no blobs → an empty typed frame.
     Raises:
         InputFileError: a blob is malformed (file, line, column, what was expected).
     """
-    reports: list[ReconFile] = []
-    frames: list[pd.DataFrame] = []
     paths = [Path(p) for p in paths]
+    lines: dict[str, int] = {}
+    frames: list[pd.DataFrame] = []
+    missing: set[str] | None = None
+    extra: dict[str, None] = {}
+    warnings: dict[str, None] = {}
     for path in paths:
         if _is_empty(path):
             continue
-        report = read_recon(path, kind=kind)
-        frames.append(report.frame)
-        reports.append(report)
+        for report in _export_chunks([path], kind, chunk_rows, lines):
+            frames.append(report.frame)
+            missing = set(report.missing_columns) if missing is None else missing & set(report.missing_columns)
+            extra.update(dict.fromkeys(report.extra_columns))
+            warnings.update(dict.fromkeys(report.warnings))
     frame = concat_recon_frames(frames, kind)
-    source = str(paths[0].parent) if paths else "export"
-    missing = sorted(set.intersection(*(set(r.missing_columns) for r in reports))) if reports else []
+    rows = len(frame)
     return ReconFile(
         frame=frame,
         kind=kind,
-        source=source,
+        source=str(paths[0].parent) if paths else "export",
         format="jsonl+gzip",
-        rows_read=sum(r.rows_read for r in reports),
-        rows_skipped=sum(r.rows_skipped for r in reports),
-        missing_columns=missing,
-        extra_columns=sorted({c for r in reports for c in r.extra_columns}),
-        warnings=[w for r in reports for w in r.warnings],
+        rows_read=rows,
+        rows_skipped=sum(lines.values()) - rows,
+        missing_columns=sorted(missing or ()),
+        extra_columns=sorted(extra),
+        warnings=list(warnings),
     )
-

@@ -100,7 +100,7 @@ class ExportResult:
         return "invoice" if EXPORT_KINDS[self.kind][0] == "reconciliation" else "daily"
 
     def read(self) -> ReconFile:
-        """Read every blob into one typed frame (:func:`cspkit.billing.graph_export.read_export`)."""
+        """Read every blob into one typed frame (:func:`cspkit.billing.graph_export.read_export`, block reader)."""
         from cspkit.billing.graph_export import read_export
 
         return read_export(self.paths, kind=self.recon_kind)

@@ -209,3 +209,54 @@ def test_a_blob_cut_off_late_yields_its_complete_blocks_first(tmp_path, monkeypa
     rows = list(pd.concat(got, ignore_index=True)["SourceRow"])
     assert rows == list(range(1, len(rows) + 1)) and len(rows) > 7  # every whole block before the cut, in order
     assert info.value.row > rows[-1]
+
+
+def _readers_path(paths: list, kind: str = "invoice"):
+    """What read_export returned before it went through the block reader: the readers' gzip JSON Lines path."""
+    from cspkit.billing.recon_readers import concat_recon_frames, read_recon
+
+    reports = [read_recon(p, kind=kind) for p in paths]
+    return reports, concat_recon_frames([r.frame for r in reports], kind)
+
+
+def test_read_export_goes_through_the_block_reader_and_agrees_with_the_readers(tmp_path, monkeypatch):
+    one, two = tmp_path / "part-1.json.gz", tmp_path / "part-2.json.gz"
+    write_blob(one, blob_lines())  # a blank line, an array, a boolean: the slower paths
+    flat = [{k: v for k, v in r.items() if not isinstance(v, (list, bool))} for r in RECORDS]
+    write_blob(two, [json.dumps(flat[i % 2]) + "\n" for i in range(7)])  # flat: Arrow's typed blocks
+    calls = []
+    monkeypatch.setattr(graph_export, "_parsed_blocks",
+                        lambda p, real=graph_export._parsed_blocks: calls.append(p.name) or real(p))
+
+    report = read_export([one, two])
+
+    assert calls == ["part-1.json.gz", "part-2.json.gz"]
+    reports, expected = _readers_path([one, two])
+    pd.testing.assert_frame_equal(report.frame.drop(columns="SourceFile"), expected.drop(columns="SourceFile"))
+    assert list(report.frame["SourceFile"].astype(str)) == ["part-1.json.gz"] * 2 + ["part-2.json.gz"] * 7
+    assert report.rows_read == 9 == sum(r.rows_read for r in reports)
+    assert report.rows_skipped == 1 == sum(r.rows_skipped for r in reports)  # the blank line of part-1
+    assert report.missing_columns == sorted(set.intersection(*(set(r.missing_columns) for r in reports)))
+    assert report.extra_columns == sorted({c for r in reports for c in r.extra_columns}) == ["flag", "newColumn"]
+
+
+def test_read_export_of_the_documented_line_items_agrees_with_the_readers(tmp_path):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "samples" / \
+        "invoice_lineitems_onetime.json"
+    if not path.is_file():
+        pytest.skip(f"documented sample {path} is absent (../shared/reference/samples)")
+    items = json.loads(path.read_text(encoding="utf-8"))["response"]["body"]["items"]
+    from cspkit.billing.exports import V1_ENVELOPE_KEYS
+
+    lines = [json.dumps({k: v for k, v in item.items() if k not in V1_ENVELOPE_KEYS}) + "\n" for item in items]
+    blob = tmp_path / "part-00000.json.gz"
+    blob.write_bytes(gzip.compress("".join(lines * 3).encode(), mtime=0))
+
+    report = read_export([blob])
+    reports, expected = _readers_path([blob])
+    pd.testing.assert_frame_equal(report.frame, expected)
+    assert (report.rows_read, report.rows_skipped) == (3 * len(items), 0)
+    assert report.missing_columns == reports[0].missing_columns
+    assert report.extra_columns == reports[0].extra_columns

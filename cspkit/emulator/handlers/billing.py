@@ -83,16 +83,16 @@ def line_items(request: Request, invoice_id: str, provider: str | None, item_typ
     if (request.query_params.get("seekOperation") or "").lower() == "next":
         state = tokens.decode(request.headers.get("MS-ContinuationToken"), kind)
         key = {**key, **{k: v for k, v in state.items() if k in ("c", "p")}}
-    lines, total = recon_page_json(backend_of(request), key, offset, size)
+    lines, count, total = recon_page_json(backend_of(request), key, offset, size)  # the items' JSON, joined
     query = "provider=onetime&invoicelineitemtype=billinglineitems"
     if key["inv"] == "unbilled":
         query += f"&currencycode={key['c']}&period={key['p']}"
-    body = seek_collection(lines, tokens=tokens, kind=kind, offset=offset, size=size, total=total,
+    body = seek_collection([None] * count, tokens=tokens, kind=kind, offset=offset, size=size, total=total,
                            base_uri=f"/invoices/{key['inv']}/lineitems?{query}",
                            extra={k: key[k] for k in ("c", "p") if k in key})
     body["items"] = "\x00items"  # the lines are JSON already: splice them in
     head, tail = wire.dumps(body).split(wire.dumps("\x00items"), 1)
-    return Response(b"".join((head, b"[", ",".join(lines).encode(), b"]", tail)), media_type="application/json")
+    return Response(b"".join((head, b"[", lines, b"]", tail)), media_type="application/json")
 
 
 def get_invoice_line_items(request: Request, invoice_id: str, provider: str | None = None,
