@@ -22,6 +22,7 @@ Microsoft Learn: "How partner earned credit is calculated and paid"
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,6 +67,7 @@ __all__ = [
     "PEC_APPLIED",
     "PEC_RATE",
     "USAGE_VIEW_COLUMNS",
+    "ENGINES",
     "AnomalyRule",
     "UsageResult",
     "billed_after_cancellation",
@@ -81,6 +83,10 @@ __all__ = [
     "spend_spikes",
     "totals",
 ]
+
+
+ENGINES = ("duckdb", "spark")
+"""Where :func:`reconcile_usage` runs the checks: DuckDB in-process, or Spark (local mode or a cluster)."""
 
 
 @dataclass
@@ -192,6 +198,8 @@ def reconcile_usage(
     rule: AnomalyRule = AnomalyRule(),
     con: Any = None,
     progress: Progress | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> UsageResult:
     """Reconcile Azure plan daily rated usage: spend, PEC, anomalies and (optionally) the tie to the invoice.
 
@@ -200,90 +208,107 @@ def reconcile_usage(
         invoice: invoice reconciliation lines (path or frame) to tie to (:func:`invoice_tie`), or None.
         subscriptions: subscriptions with cancellation dates (:func:`billed_after_cancellation`), or None.
         rule: the anomaly thresholds (:class:`AnomalyRule`).
-        con: a DuckDB connection (default: a new one from :func:`connect`).
+        con: a DuckDB connection, or a :class:`~cspkit.billing.usage_spark.SparkConnection` (default: a new one
+            for ``engine``; a given one is left open).
         progress: optional ``progress(step, done, total)``.
+        engine: ``"duckdb"`` (in-process) or ``"spark"``: the same checks (one SQL definition each, translated by
+            :mod:`cspkit.billing.usage_spark`) on a SparkSession with exact decimals, giving identical frames.
+        spark_master: the Spark master for ``engine="spark"`` (default ``local[2]``, or the active session),
+            e.g. ``spark://host:7077``.
     Returns:
         :class:`UsageResult` (money exact; the per-customer totals add up to :func:`totals`).
     Raises:
         InputFileError: a file or frame is malformed (names file, row, column and what was expected).
+        ConfigurationError: ``engine="spark"`` without pyspark or (local master) Java, with the install hint.
+        ValueError: an unknown ``engine``.
     Sources: see the module docstring.
     """
-    own = con is None
-    con = con or connect()
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    try:
-        lines = load_usage(con, sources, progress=progress)
-        timings["load"] = time.perf_counter() - t0
-        steps: list[tuple[str, Callable[[], pd.DataFrame]]] = [
-            ("customers", lambda: spend_by(con, ["CustomerId"], ["CustomerName"],
-                                           extra=', count(DISTINCT "EntitlementId") AS "Subscriptions"')),
-            ("subscriptions", lambda: spend_by(con, ["CustomerId", "SubscriptionId", "EntitlementId"],
-                                               ["CustomerName", "EntitlementDescription"])),
-            ("meter_categories", lambda: spend_by(con, ["MeterCategory"])),
-            ("meters", lambda: spend_by(con, ["MeterCategory", "MeterSubCategory", "MeterName", "MeterId"],
-                                        extra=', count(DISTINCT "EntitlementId") AS "Subscriptions", '
-                                              'min("UsageDate") AS "FirstDay"')),
-            ("resource_groups", lambda: spend_by(con, ["CustomerId", "EntitlementId", "ResourceGroup"],
-                                                 ["CustomerName"])),
-            ("daily", lambda: spend_by(con, ["CustomerId", "UsageDate"], ["CustomerName"])),
-            ("pec", lambda: pec_by_subscription(con)),
-            ("pec_credit_types", lambda: pec_summary(con)),
-            ("marketplace", lambda: marketplace_spend(con)),
-            ("spikes", lambda: spend_spikes(con, rule)),
-            ("new_meters", lambda: new_meters(con, rule)),
-        ]  # fmt: skip
-        if subscriptions is not None:
-            steps.append(("after_cancellation", lambda: billed_after_cancellation(con, subscriptions)))
-        if invoice is not None:
-            steps.append(("invoice_tie", lambda: invoice_tie(con, invoice)))
-            steps.append(("invoice_tie_products", lambda: invoice_tie(con, invoice, by_product=True)))
-        out: dict[str, pd.DataFrame] = {}
-        for n, (name, run) in enumerate(steps, start=1):
-            t = time.perf_counter()
-            out[name] = run()
-            timings[name] = time.perf_counter() - t
-            if progress:
-                progress("checks", n, len(steps))
+    with contextlib.ExitStack() as stack:
+        if con is None and engine == "spark":
+            from cspkit.billing.usage_spark import spark_connection
+
+            con = stack.enter_context(spark_connection(spark_master))
+        elif con is None:
+            con = connect()
+            stack.callback(con.close)
+        timings["start"] = time.perf_counter() - t0
+        return _reconcile(con, sources, invoice, subscriptions, rule, progress, timings, t0)
+
+
+def _reconcile(con: Any, sources: Any, invoice: Any, subscriptions: Any, rule: AnomalyRule,
+               progress: Progress | None, timings: dict[str, float], t0: float) -> UsageResult:  # fmt: skip
+    lines = load_usage(con, sources, progress=progress)
+    timings["load"] = time.perf_counter() - t0
+    steps: list[tuple[str, Callable[[], pd.DataFrame]]] = [
+        ("customers", lambda: spend_by(con, ["CustomerId"], ["CustomerName"],
+                                       extra=', count(DISTINCT "EntitlementId") AS "Subscriptions"')),
+        ("subscriptions", lambda: spend_by(con, ["CustomerId", "SubscriptionId", "EntitlementId"],
+                                           ["CustomerName", "EntitlementDescription"])),
+        ("meter_categories", lambda: spend_by(con, ["MeterCategory"])),
+        ("meters", lambda: spend_by(con, ["MeterCategory", "MeterSubCategory", "MeterName", "MeterId"],
+                                    extra=', count(DISTINCT "EntitlementId") AS "Subscriptions", '
+                                          'min("UsageDate") AS "FirstDay"')),
+        ("resource_groups", lambda: spend_by(con, ["CustomerId", "EntitlementId", "ResourceGroup"],
+                                             ["CustomerName"])),
+        ("daily", lambda: spend_by(con, ["CustomerId", "UsageDate"], ["CustomerName"])),
+        ("pec", lambda: pec_by_subscription(con)),
+        ("pec_credit_types", lambda: pec_summary(con)),
+        ("marketplace", lambda: marketplace_spend(con)),
+        ("spikes", lambda: spend_spikes(con, rule)),
+        ("new_meters", lambda: new_meters(con, rule)),
+    ]  # fmt: skip
+    if subscriptions is not None:
+        steps.append(("after_cancellation", lambda: billed_after_cancellation(con, subscriptions)))
+    if invoice is not None:
+        steps.append(("invoice_tie", lambda: invoice_tie(con, invoice)))
+        steps.append(("invoice_tie_products", lambda: invoice_tie(con, invoice, by_product=True)))
+    out: dict[str, pd.DataFrame] = {}
+    for n, (name, run) in enumerate(steps, start=1):
         t = time.perf_counter()
-        summary = _summary(con, out["pec"])
-        timings["summary"] = time.perf_counter() - t
-        anomaly_parts = [out[k] for k in ("spikes", "new_meters", "after_cancellation") if k in out]
-        anomalies = _concat_anomalies(anomaly_parts)
-        empty_tie = pd.DataFrame(columns=["SubscriptionId", "Currency", "DailyRows", "DailyPreTaxTotal",
-                                          "InvoiceLines", "InvoiceSubtotal", "Difference", "Status"])  # fmt: skip
-        notes = []
-        if invoice is None:
-            notes.append("no invoice reconciliation file given: the tie to the invoice was not checked")
-        else:
-            notes.append("the invoice reconciliation file has no MeterId: tied per subscription and per "
-                         "product/SKU/availability, not per meter")  # fmt: skip
-        if subscriptions is None:
-            notes.append("no subscriptions given: resources billed after a cancellation were not checked")
-        rows = int(summary["Rows"].sum()) if len(summary) else 0
-        timings["total"] = time.perf_counter() - t0
-        return UsageResult(
-            summary=summary,
-            customers=out["customers"],
-            subscriptions=out["subscriptions"],
-            meter_categories=out["meter_categories"],
-            meters=out["meters"],
-            resource_groups=out["resource_groups"],
-            daily=out["daily"],
-            pec=out["pec"],
-            pec_credit_types=out["pec_credit_types"],
-            marketplace=out["marketplace"],
-            anomalies=anomalies,
-            invoice_tie=out.get("invoice_tie", empty_tie),
-            invoice_tie_products=out.get("invoice_tie_products", empty_tie.iloc[:0]),
-            rows_read=rows,
-            sources=lines,
-            notes=notes,
-            timings=timings,
-        )
-    finally:
-        if own:
-            con.close()
+        out[name] = run()
+        timings[name] = time.perf_counter() - t
+        if progress:
+            progress("checks", n, len(steps))
+    t = time.perf_counter()
+    summary = _summary(con, out["pec"])
+    timings["summary"] = time.perf_counter() - t
+    anomaly_parts = [out[k] for k in ("spikes", "new_meters", "after_cancellation") if k in out]
+    anomalies = _concat_anomalies(anomaly_parts)
+    empty_tie = pd.DataFrame(columns=["SubscriptionId", "Currency", "DailyRows", "DailyPreTaxTotal",
+                                      "InvoiceLines", "InvoiceSubtotal", "Difference", "Status"])  # fmt: skip
+    notes = []
+    if invoice is None:
+        notes.append("no invoice reconciliation file given: the tie to the invoice was not checked")
+    else:
+        notes.append("the invoice reconciliation file has no MeterId: tied per subscription and per "
+                     "product/SKU/availability, not per meter")  # fmt: skip
+    if subscriptions is None:
+        notes.append("no subscriptions given: resources billed after a cancellation were not checked")
+    rows = int(summary["Rows"].sum()) if len(summary) else 0
+    timings["total"] = time.perf_counter() - t0
+    return UsageResult(
+        summary=summary,
+        customers=out["customers"],
+        subscriptions=out["subscriptions"],
+        meter_categories=out["meter_categories"],
+        meters=out["meters"],
+        resource_groups=out["resource_groups"],
+        daily=out["daily"],
+        pec=out["pec"],
+        pec_credit_types=out["pec_credit_types"],
+        marketplace=out["marketplace"],
+        anomalies=anomalies,
+        invoice_tie=out.get("invoice_tie", empty_tie),
+        invoice_tie_products=out.get("invoice_tie_products", empty_tie.iloc[:0]),
+        rows_read=rows,
+        sources=lines,
+        notes=notes,
+        timings=timings,
+    )
 
 
 def _concat_anomalies(parts: list[pd.DataFrame]) -> pd.DataFrame:

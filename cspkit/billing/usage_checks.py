@@ -101,17 +101,33 @@ def spend_spikes(con: Any, rule: AnomalyRule = AnomalyRule()) -> pd.DataFrame:
     spike_factor × Baseline and Amount ≥ spike_floor. Columns: :data:`ANOMALY_COLUMNS`.
     Source: the rule is ours (issue 16), tunable; the data is billing-formats.md §1.2 (#21 UsageDate, #37).
     """
+    # the trailing median without median() or an interval window frame (so Spark runs the same query): each day
+    # joined to the subscription's days with spend in the window before it, ranked by amount; the median is the
+    # middle one (odd count) or half the sum of the middle two (even count): 2 × rank in [n, n + 2]. Exact: ×0.5
+    # adds one decimal, kept within MONEY_SQL's 18 for sums of up to 17 decimals (the readers give at most 15).
+    keys = '"CustomerId", "SubscriptionId", "EntitlementId", "BillingCurrency"'
     sql = f"""
     WITH d AS (
       SELECT "CustomerId", min("CustomerName") AS "CustomerName", "SubscriptionId", "EntitlementId",
              "BillingCurrency", "UsageDate", sum("BillingPreTaxTotal") AS "Amount"
-      FROM usage GROUP BY "CustomerId", "SubscriptionId", "EntitlementId", "BillingCurrency", "UsageDate"),
-    w AS (
-      SELECT *, median("Amount") OVER win AS "Baseline", count(*) OVER win AS "HistoryDays"
-      FROM d WINDOW win AS (PARTITION BY "CustomerId", "SubscriptionId", "EntitlementId", "BillingCurrency"
-                            ORDER BY "UsageDate"
-                            RANGE BETWEEN INTERVAL {int(rule.window_days)} DAYS PRECEDING
-                                      AND INTERVAL 1 DAYS PRECEDING))
+      FROM usage GROUP BY {keys}, "UsageDate"),
+    h AS (
+      SELECT d."CustomerId", d."SubscriptionId", d."EntitlementId", d."BillingCurrency", d."UsageDate",
+             p."Amount" AS "Past",
+             row_number() OVER (PARTITION BY d."CustomerId", d."SubscriptionId", d."EntitlementId",
+                                d."BillingCurrency", d."UsageDate" ORDER BY p."Amount") AS "Rank",
+             count(*) OVER (PARTITION BY d."CustomerId", d."SubscriptionId", d."EntitlementId", d."BillingCurrency",
+                            d."UsageDate") AS "HistoryDays"
+      FROM d JOIN d AS p
+        ON p."CustomerId" = d."CustomerId" AND p."SubscriptionId" = d."SubscriptionId"
+       AND p."EntitlementId" = d."EntitlementId" AND p."BillingCurrency" = d."BillingCurrency"
+       AND p."UsageDate" >= d."UsageDate" - {int(rule.window_days)} AND p."UsageDate" < d."UsageDate"),
+    b AS (
+      SELECT {keys}, "UsageDate", "HistoryDays",
+             CAST(sum(CASE WHEN 2 * "Rank" BETWEEN "HistoryDays" AND "HistoryDays" + 2 THEN "Past" END)
+                  * CASE WHEN "HistoryDays" % 2 = 0 THEN 0.5 ELSE 1 END AS {MONEY_SQL}) AS "Baseline"
+      FROM h GROUP BY {keys}, "UsageDate", "HistoryDays"),
+    w AS (SELECT d.*, b."Baseline", b."HistoryDays" FROM d JOIN b USING ({keys}, "UsageDate"))
     SELECT 'spend spike' AS "Kind", "CustomerId", "CustomerName", "SubscriptionId", "EntitlementId", "UsageDate",
            CAST(NULL AS VARCHAR) AS "Meter", CAST(NULL AS VARCHAR) AS "ResourceURI", "BillingCurrency", "Amount",
            "Baseline",
@@ -120,7 +136,7 @@ def spend_spikes(con: Any, rule: AnomalyRule = AnomalyRule()) -> pd.DataFrame:
              || "HistoryDays" || ' day(s) with spend in the {int(rule.window_days)} days before' AS "Detail"
     FROM w
     WHERE "HistoryDays" >= $history AND "Amount" > $factor * "Baseline" AND "Amount" >= $floor
-    ORDER BY "Amount" DESC
+    ORDER BY "Amount" DESC, {keys}, "UsageDate"
     """
     params = {"factor": rule.spike_factor, "history": rule.min_history_days, "floor": rule.spike_floor}
     return query_frame(con, sql, params)
@@ -148,7 +164,7 @@ def new_meters(con: Any, rule: AnomalyRule = AnomalyRule()) -> pd.DataFrame:
              || ' row(s) since)' AS "Detail"
     FROM m JOIN known USING ("CustomerId", "SubscriptionId", "EntitlementId"), start
     WHERE m."UsageDate" >= start.cutoff
-    ORDER BY "Amount" DESC
+    ORDER BY "Amount" DESC, m."CustomerId", m."SubscriptionId", m."EntitlementId", "MeterId", "BillingCurrency"
     """
     return query_frame(con, sql)
 
@@ -189,7 +205,7 @@ def billed_after_cancellation(con: Any, subscriptions: Any) -> pd.DataFrame:
       ON (lower(u."SubscriptionId") = c."Id" OR lower(u."EntitlementId") = c."Id")
      AND u."UsageDate" > CAST(c."CancelledOn" AS DATE)
     GROUP BY u."CustomerId", u."SubscriptionId", u."EntitlementId", u."ResourceURI", u."BillingCurrency", c."Id"
-    ORDER BY "Amount" DESC
+    ORDER BY "Amount" DESC, u."CustomerId", u."SubscriptionId", u."EntitlementId", u."ResourceURI", c."Id"
     """
     return query_frame(con, sql)
 
@@ -280,7 +296,7 @@ def invoice_tie(con: Any, invoice: Any, *, by_product: bool = False) -> pd.DataF
                      <= 0.01 * greatest(1, "InvoiceLines") THEN 'ties'
                 ELSE 'differs' END AS "Status"
     FROM da FULL OUTER JOIN ia USING ({k}, "Currency")
-    ORDER BY ("Status" = 'ties'), abs("Difference") DESC, {k}
+    ORDER BY ("Status" = 'ties'), abs("Difference") DESC, {k}, "Currency"
     """
     return query_frame(con, sql)
 

@@ -142,7 +142,7 @@ def load_usage(
     """Make the ``usage`` view on ``con`` from daily rated usage files, frames or a typed Parquet dataset.
 
     Args:
-        con: a connection from :func:`connect`.
+        con: a connection from :func:`connect`, or a :class:`cspkit.billing.usage_spark.SparkConnection`.
         sources: one or more of: a path to a daily rated usage file in any form the readers take (portal CSV,
             gzip, Excel re-save with ``;`` and decimal commas, JSON Lines, export ``.json.gz``; read by
             :func:`cspkit.billing.recon_readers.read_recon` with ``kind="daily"``: ``MM/DD/YYYY`` dates, scientific
@@ -174,7 +174,7 @@ def load_usage(
             if path.is_dir() or path.suffix.lower() == ".parquet":
                 if not path.exists():
                     raise InputFileError(str(path), expected="an existing Parquet file or folder")
-                parquet.append(str(path / "**" / "*.parquet") if path.is_dir() else str(path))
+                parquet.append(str(path))
                 lines.append(f"{path.name}: Parquet dataset")
                 continue
             step = f"reading {path.name}"
@@ -205,9 +205,13 @@ def load_usage(
         _check_source_columns("frame" if len(lines) == 1 else "input frames", merged.column_names, types)
         selects.append(_view_sql("usage_arrow", merged.column_names))
     if parquet:
-        listing = ", ".join("'" + p.replace("'", "''") + "'" for p in parquet)
-        source = f"read_parquet([{listing}], union_by_name = true)"
-        con.execute(f"CREATE OR REPLACE VIEW usage_parquet AS SELECT * FROM {source}")
+        if hasattr(con, "register_parquet"):  # Spark (cspkit.billing.usage_spark): its own Parquet reader
+            con.register_parquet("usage_parquet", parquet)
+        else:
+            globs = [str(Path(p) / "**" / "*.parquet") if Path(p).is_dir() else p for p in parquet]
+            listing = ", ".join("'" + p.replace("'", "''") + "'" for p in globs)
+            source = f"read_parquet([{listing}], union_by_name = true)"
+            con.execute(f"CREATE OR REPLACE VIEW usage_parquet AS SELECT * FROM {source}")
         names, dtypes = _describe(con, "usage_parquet")
         _check_source_columns(", ".join(parquet), names, dict(zip(names, dtypes, strict=True)))
         selects.append(_view_sql("usage_parquet", names))

@@ -41,7 +41,7 @@ PEC_SUMMARY_SQL = f"""
 SELECT "CreditType", "Marketplace", "BillingCurrency", "PricingCurrency", {SUMS_SQL},
        coalesce(sum("PricingPreTaxTotal") FILTER (WHERE "CreditType" = '{NOT_APPLIED}' AND NOT "Marketplace"), 0)
            * {PEC_RATE} AS "AtStake"
-FROM usage GROUP BY ALL ORDER BY "Marketplace", "CreditType", "BillingCurrency"
+FROM usage GROUP BY ALL ORDER BY "Marketplace", "CreditType", "BillingCurrency", "PricingCurrency"
 """
 
 
@@ -84,8 +84,11 @@ SELECT s.*,
        lost."StoppedOn",
        s."NotAppliedPricingPreTaxTotal" * {PEC_RATE} AS "AtStake",
        coalesce(lost."LostPricingPreTaxTotal", 0) * {PEC_RATE} AS "LostAtStake"
-FROM s LEFT JOIN lost USING ("CustomerId", "SubscriptionId", "EntitlementId", "PricingCurrency")
-ORDER BY (s."NotAppliedRows" = 0), "AtStake" DESC, s."CustomerId", s."EntitlementId"
+FROM s LEFT JOIN lost  -- ON, not USING: Spark would put USING's keys first in s.*
+  ON lost."CustomerId" = s."CustomerId" AND lost."SubscriptionId" = s."SubscriptionId"
+ AND lost."EntitlementId" = s."EntitlementId" AND lost."PricingCurrency" = s."PricingCurrency"
+ORDER BY (s."NotAppliedRows" = 0), "AtStake" DESC, s."CustomerId", s."EntitlementId", s."SubscriptionId",
+         s."PricingCurrency"
 """
 
 
@@ -119,6 +122,8 @@ def marketplace_spend(con: Any) -> pd.DataFrame:
         f"""SELECT "CustomerId", "SubscriptionId", "EntitlementId", "PublisherName", "PublisherId",
                    min("CustomerName") AS "CustomerName", "BillingCurrency", "PricingCurrency", {SUMS_SQL},
                    count(*) FILTER (WHERE "CreditType" = '{NOT_APPLIED}') AS "NotAppliedRows"
-            FROM usage WHERE "Marketplace" GROUP BY ALL ORDER BY "BillingPreTaxTotal" DESC""",
+            FROM usage WHERE "Marketplace" GROUP BY ALL
+            ORDER BY "BillingPreTaxTotal" DESC, "CustomerId", "SubscriptionId", "EntitlementId", "PublisherName",
+                     "PublisherId", "BillingCurrency", "PricingCurrency" """,
     )
 

@@ -140,6 +140,12 @@ def usage_group() -> None:
 @click.option("--new-meter-after-days", default=3, show_default=True, type=click.IntRange(min=1),
               help="Meters first billed after this many days of the period count as new, "
                    "e.g. --new-meter-after-days 5.")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+              help="Where the checks run: DuckDB in this process, or the same queries on Spark (identical results; "
+                   "the spark extra: pip install -e '.[spark]', and Java for local mode). Example: --engine spark")
+@click.option("--spark-master", metavar="URL",
+              help="With --engine spark: the Spark master [default: local[2], Spark in this process], "
+                   "e.g. --spark-master spark://spark-head:7077.")
 @click.pass_obj
 def reconcile_cmd(
     state: Any,
@@ -157,6 +163,8 @@ def reconcile_cmd(
     spike_floor: Decimal,
     window_days: int,
     new_meter_after_days: int,
+    engine: str,
+    spark_master: str | None,
 ) -> None:
     """Reconcile Azure plan daily rated usage (files, or fetched from Partner Center); write the report.
 
@@ -178,6 +186,7 @@ def reconcile_cmd(
       cspkit -o json usage reconcile --file usage.csv --out reports/usage --format parquet
       cspkit usage reconcile --invoice G012345678 --out reports/usage-G012345678.xlsx
       cspkit usage reconcile --unbilled --currency USD --period current --source v1 --out reports/open.xlsx
+      cspkit usage reconcile --file usage-parquet/ --engine spark --out reports/usage.xlsx
 
     \b
     Sources: exactly one of --file (one or more), --invoice ID (billed usage) or --unbilled --currency CODE
@@ -203,6 +212,13 @@ def reconcile_cmd(
         raise click.BadParameter(f"expected a 3-letter ISO 4217 code like USD, got {currency!r}",
                                  param_hint="--currency")
 
+    if engine == "spark":  # before any file is read or usage fetched: says how to install what is missing
+        from cspkit.billing.engine.spark import require_spark
+
+        require_spark(spark_master)
+    elif spark_master:
+        raise click.UsageError("--spark-master goes with --engine spark")
+
     fmt = fmt or (out.suffix.lower().lstrip(".") if out.suffix.lower() in (".xlsx", ".csv", ".parquet")
                   else "xlsx")  # fmt: skip
     if fmt == "xlsx" and out.suffix.lower() != ".xlsx":
@@ -225,7 +241,8 @@ def reconcile_cmd(
         fetched = None if files else _fetch(state, progress, invoice_id=invoice_id, currency=currency,
                                             period=period, api=api)  # fmt: skip
         result = reconcile_usage([fetched[0]] if fetched else list(files), invoice=invoice_file,
-                                 subscriptions=subscriptions, rule=rule, progress=on_progress)  # fmt: skip
+                                 subscriptions=subscriptions, rule=rule, progress=on_progress,
+                                 engine=engine, spark_master=spark_master)  # fmt: skip
         if fetched:
             result.sources.insert(0, fetched[1])
         task = progress.add_task(f"writing {out.name}", total=None)
