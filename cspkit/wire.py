@@ -14,6 +14,7 @@ import re
 
 __all__ = [
     "CHARGE_TYPES",
+    "DAILY_USAGE_COLUMNS",
     "EMULATOR_INSTANCE_HEADER",
     "EMULATOR_TOKEN",
     "INVOICE_RECON_COLUMNS",
@@ -72,6 +73,21 @@ INVOICE_RECON_COLUMNS: tuple[str, ...] = (
     "PricingCurrency", "PCToBCExchangeRate", "PCToBCExchangeRateDate", "MeterDescription", "ReservationOrderId",
     "CreditReasonCode", "SubscriptionStartDate", "SubscriptionEndDate", "ReferenceId", "ProductQualifiers",
     "PromotionId", "ProductCategory",
+)  # fmt: skip
+
+#: The daily rated usage file's 55 columns in file order (billing-formats.md §1.2). The order is the real file's
+#: (``../shared/realdata/daily-rated-usage-2025-11-subset.csv``, billed daily rated usage, November 2025), which
+#: ends ``CreditType, BenefitId, BenefitOrderId, BenefitType``.
+DAILY_USAGE_COLUMNS: tuple[str, ...] = (
+    "PartnerId", "PartnerName", "CustomerId", "CustomerName", "CustomerDomainName", "CustomerCountry", "MpnId",
+    "Tier2MpnId", "InvoiceNumber", "ProductId", "SkuId", "AvailabilityId", "SkuName", "ProductName", "PublisherName",
+    "PublisherId", "SubscriptionDescription", "SubscriptionId", "ChargeStartDate", "ChargeEndDate", "UsageDate",
+    "MeterType", "MeterCategory", "MeterId", "MeterSubCategory", "MeterName", "MeterRegion", "Unit",
+    "ResourceLocation", "ConsumedService", "ResourceGroup", "ResourceURI", "ChargeType", "UnitPrice", "Quantity",
+    "UnitType", "BillingPreTaxTotal", "BillingCurrency", "PricingPreTaxTotal", "PricingCurrency", "ServiceInfo1",
+    "ServiceInfo2", "Tags", "AdditionalInfo", "EffectiveUnitPrice", "PCToBCExchangeRate", "PCToBCExchangeRateDate",
+    "EntitlementId", "EntitlementDescription", "PartnerEarnedCreditPercentage", "CreditPercentage", "CreditType",
+    "BenefitId", "BenefitOrderId", "BenefitType",
 )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ import re
 
 from cspkit.wire import (  # shared with the emulator and the models
     CHARGE_TYPES,  # §2.1, with normalize_charge_type: one charge-type rule for models and billing
+    DAILY_USAGE_COLUMNS,  # §1.2, in file order (55)
     INVOICE_RECON_COLUMNS,  # §1.1, in file order (47)
     normalize_charge_type,
 )
@@ -35,21 +36,6 @@ __all__ = [
     "normalize_charge_type",
     "normalize_header",
 ]
-
-
-#: §1.2, in file order (55). The order is the real file's (``../shared/realdata/daily-rated-usage-2025-11-subset.csv``,
-#: billed daily rated usage, November 2025), which ends ``CreditType, BenefitId, BenefitOrderId, BenefitType``.
-DAILY_USAGE_COLUMNS: tuple[str, ...] = (
-    "PartnerId", "PartnerName", "CustomerId", "CustomerName", "CustomerDomainName", "CustomerCountry", "MpnId",
-    "Tier2MpnId", "InvoiceNumber", "ProductId", "SkuId", "AvailabilityId", "SkuName", "ProductName", "PublisherName",
-    "PublisherId", "SubscriptionDescription", "SubscriptionId", "ChargeStartDate", "ChargeEndDate", "UsageDate",
-    "MeterType", "MeterCategory", "MeterId", "MeterSubCategory", "MeterName", "MeterRegion", "Unit",
-    "ResourceLocation", "ConsumedService", "ResourceGroup", "ResourceURI", "ChargeType", "UnitPrice", "Quantity",
-    "UnitType", "BillingPreTaxTotal", "BillingCurrency", "PricingPreTaxTotal", "PricingCurrency", "ServiceInfo1",
-    "ServiceInfo2", "Tags", "AdditionalInfo", "EffectiveUnitPrice", "PCToBCExchangeRate", "PCToBCExchangeRateDate",
-    "EntitlementId", "EntitlementDescription", "PartnerEarnedCreditPercentage", "CreditPercentage", "CreditType",
-    "BenefitId", "BenefitOrderId", "BenefitType",
-)  # fmt: skip
 
 assert len(INVOICE_RECON_COLUMNS) == 47 and len(DAILY_USAGE_COLUMNS) == 55
 

@@ -45,7 +45,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from cspkit.wire import json_key
+from cspkit.wire import DAILY_USAGE_COLUMNS, json_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from cspkit.emulator.backend import Backend
@@ -79,20 +79,8 @@ __all__ = [
 AZURE_PLAN_PRODUCT_ID = "DZH318Z0BCZC"
 AZURE_PLAN_SKU_ID = "0001"
 
-#: The daily rated usage file's 55 columns in the real file's order (billing-formats.md §1.2; ends
-#: ``CreditType, BenefitId, BenefitOrderId, BenefitType``).
-DAILY_COLUMNS: tuple[str, ...] = (
-    "PartnerId", "PartnerName", "CustomerId", "CustomerName", "CustomerDomainName", "CustomerCountry", "MpnId",
-    "Tier2MpnId", "InvoiceNumber", "ProductId", "SkuId", "AvailabilityId", "SkuName", "ProductName", "PublisherName",
-    "PublisherId", "SubscriptionDescription", "SubscriptionId", "ChargeStartDate", "ChargeEndDate", "UsageDate",
-    "MeterType", "MeterCategory", "MeterId", "MeterSubCategory", "MeterName", "MeterRegion", "Unit",
-    "ResourceLocation", "ConsumedService", "ResourceGroup", "ResourceURI", "ChargeType", "UnitPrice", "Quantity",
-    "UnitType", "BillingPreTaxTotal", "BillingCurrency", "PricingPreTaxTotal", "PricingCurrency", "ServiceInfo1",
-    "ServiceInfo2", "Tags", "AdditionalInfo", "EffectiveUnitPrice", "PCToBCExchangeRate", "PCToBCExchangeRateDate",
-    "EntitlementId", "EntitlementDescription", "PartnerEarnedCreditPercentage", "CreditPercentage", "CreditType",
-    "BenefitId", "BenefitOrderId", "BenefitType",
-)  # fmt: skip
-assert len(DAILY_COLUMNS) == 55
+#: The daily rated usage file's 55 columns in the real file's order (billing-formats.md §1.2), as the readers read them.
+DAILY_COLUMNS: tuple[str, ...] = DAILY_USAGE_COLUMNS
 
 #: Graph usage export keys (camelCase of the columns, file order) and the ``basic`` subset (columns marked B, §1.2).
 DAILY_KEYS: tuple[str, ...] = tuple(json_key(c) for c in DAILY_COLUMNS)

@@ -20,6 +20,7 @@ from cspkit.billing.pricelist import read_price_list
 from cspkit.billing.recon_readers import read_recon, recon_lines_to_frame
 from cspkit.billing.reconcile import reconcile
 from cspkit.errors import ConfigurationError
+from tests.billing.spark_support import needs_spark as needs_spark_for
 from tests.billing.test_reconcile import item
 
 DATA = Path(__file__).resolve().parents[2] / "sample_data"
@@ -54,15 +55,7 @@ _PRICES = {
 }  # fmt: skip
 
 
-def _spark_missing() -> str | None:
-    try:
-        spark.require_spark()
-    except ConfigurationError as exc:
-        return f"Spark parity tests skipped: {exc} ({exc.hint})"
-    return None
-
-
-needs_spark = pytest.mark.skipif(_spark_missing() is not None, reason=_spark_missing() or "")
+needs_spark = needs_spark_for("Spark parity tests")
 
 
 @pytest.fixture(scope="module")

@@ -17,19 +17,11 @@ from click.testing import CliRunner
 from cspkit.billing.engine import spark
 from cspkit.billing.usage import NOT_APPLIED, AnomalyRule, reconcile_usage
 from cspkit.billing.usage_spark import to_spark_sql
-from cspkit.errors import ConfigurationError, InputFileError
+from cspkit.errors import InputFileError
+from tests.billing.spark_support import needs_spark as needs_spark_for
 from tests.billing.test_usage import REAL, _frame, _row
 
-
-def _spark_missing() -> str | None:
-    try:
-        spark.require_spark()
-    except ConfigurationError as exc:
-        return f"Spark usage tests skipped: {exc} ({exc.hint})"
-    return None
-
-
-needs_spark = pytest.mark.skipif(_spark_missing() is not None, reason=_spark_missing() or "")
+needs_spark = needs_spark_for("Spark usage tests")
 
 
 @pytest.fixture(scope="module")
