@@ -10,6 +10,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+import requests
 import responses
 from click.testing import CliRunner
 
@@ -200,3 +201,42 @@ def test_sources_are_exclusive_and_checked_with_exit_2(tmp_path, env, args, says
     res = run(["usage", "reconcile", *args, "--out", str(tmp_path / "u.xlsx")], env)
     assert res.exit_code == 2, res.output
     assert says in res.output and "Traceback" not in res.output
+
+
+
+@pytest.mark.parametrize("source", ["v1", "graph"])
+def test_the_emulators_azure_plan_month_through_each_api(tmp_path, monkeypatch, emulator, emulator_env, source):
+    """End to end on the emulator: an Azure plan bought on 2 November, admin access removed on the 16th, a 20x
+    spike on the 21st; on 8 December `usage reconcile --invoice` fetches the invoice's daily rated usage through
+    the v1 line-item API or Graph's billed usage export, and finds the PEC loss and the spike on either."""
+    from datetime import date
+
+    from cspkit.workflows.demo import AZURE_PLAN
+
+    monkeypatch.chdir(tmp_path)  # Graph blobs go under ./reports/exports/
+    monkeypatch.setattr("cspkit.retry.random.uniform", lambda low, high: 0.0)
+    backend = emulator.backend
+    customer = "9a1e3f52-6c0b-4d7e-8f21-3b4c5d6e7f80"
+    api = requests.Session()  # the Azure plan has no term: bought through a cart as Partner Center documents it
+    api.headers["Authorization"] = f"Bearer {emulator.token}"
+    cart = api.post(f"{emulator.url}/v1/customers/{customer}/carts", timeout=10,
+                    json={"lineItems": [{"id": 0, "catalogItemId": AZURE_PLAN, "quantity": 1}]})
+    assert cart.status_code == 201, cart.text
+    done = api.post(f"{emulator.url}/v1/customers/{customer}/carts/{cart.json()['id']}/checkout", timeout=10)
+    assert done.status_code == 201, done.text
+    subscription = done.json()["orders"][0]["lineItems"][0]["subscriptionId"]
+    backend.set_admin_access(customer, removed_on=date(2026, 11, 16))
+    backend.set_usage_spike(subscription, day=date(2026, 11, 21), factor=Decimal(20))
+    emulator.clock.set("2026-12-08T00:00:00Z")
+    invoice = next(i.id for i in backend.list_invoices() if i.currency == "USD")
+    res = run(["-o", "json", "usage", "reconcile", "--invoice", invoice, "--source", source,
+               "--out", str(tmp_path / f"{source}.csv")], emulator_env)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert report["summary"][0]["Rows"] > 0 and report["anomalies"] == {"spend spike": 1}
+    assert "1 subscription(s) lost it" in res.stderr
+    with (tmp_path / f"{source}.pec.csv").open(encoding="utf-8") as fh:
+        lost = [r for r in csv.DictReader(fh) if r["Status"] == "lost"]
+    assert [r["StoppedOn"][:10] for r in lost] == ["2026-11-16"]
+    with (tmp_path / f"{source}.anomalies.csv").open(encoding="utf-8") as fh:
+        assert [r["UsageDate"][:10] for r in csv.DictReader(fh)] == ["2026-11-21"]
