@@ -300,13 +300,15 @@ def _run(con: Any, tables: tuple[Any, Any, Any], lines: Any, subs: pd.DataFrame 
          invoices: Any, month: tuple[Any, Any], tol: Tolerance, mark: Any) -> ReconciliationResult:  # fmt: skip
     """The checks, the variance rows, the totals and the labelled lines of :func:`reconcile`."""
     from cspkit.billing.engine.totals import result_totals
-    from cspkit.billing.engine.variances import line_variances
+    from cspkit.billing.engine.variances import line_variances, stored_seats
 
-    found = line_variances(con, None, subs, None, tol, price_list=price_list, period=month, tables=tables)
+    seats = stored_seats(con, tables[0])
+    found = line_variances(con, None, subs, None, tol, price_list=price_list, period=month, tables=tables,
+                           seats=seats)  # fmt: skip
     mark("relational checks")
     variances = _variance_frame(con, tables[0], found)
     mark("variances frame")
-    frames = result_totals(con, tables[0], subs, variances)
+    frames = result_totals(con, tables[0], subs, variances, seats)
     if not len(lines):  # no groups: every column is an empty object column
         frames = {name: frame.astype(object) for name, frame in frames.items()}
     tieout = _tieout(frames["tieout"], normalize_invoices(invoices), tol)
