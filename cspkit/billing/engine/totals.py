@@ -67,11 +67,11 @@ def group_totals(
     metrics: dict[str, Any] = {"Lines": a.count(), "_first": a.pos.min(), "_last": a.pos.max()}
     metrics |= {name: a[column].sum() for column, name in sums.items()}
     metrics |= {name: a[column].nunique() for name, column in (nunique or {}).items()}
-    for which, columns, pick in (("_first", first or [], "argmin"), ("_last", last or [], "argmax")):
-        if columns:  # the first/last line's values, as one struct (never null, so its null fields are kept)
-            values = getattr(ibis.struct({c: a[c] for c in columns}), pick)(a.pos)
-            metrics |= {f"{which}{c}": values[c] for c in columns}
     g = a.group_by(keys).aggregate(**metrics)
+    for which, columns in (("_first", first or []), ("_last", last or [])):
+        if columns:  # the first/last line's values, joined by its position (no per-group state of texts)
+            at = a.select(**{f"{which}_pos": a.pos}, **{f"{which}{c}": a[c] for c in columns})
+            g = g.join(at, g[which] == at[f"{which}_pos"]).drop(f"{which}_pos")
     if variances is not None:
         hits = variances.join(f.select("pos", *keys), "pos")
         per = hits.group_by(keys).aggregate(Variances=hits.count())
