@@ -82,7 +82,7 @@ def group_totals(
         s = seats.select(_sid="SubscriptionId", _seats="seats")
         g = g.left_join(s, g.SubscriptionId == s._sid).drop("_sid")
     order = [ibis.asc(g[c], nulls_first=False) for c in (sort or keys)]
-    table = _fetch(con, g.order_by(order))
+    table = con.to_pyarrow(g.order_by(order))
     out = pd.DataFrame({k: _objects(table.column(k)) for k in keys})
     out["Lines"] = table.column("Lines").to_numpy().astype(np.int64)
     for name in sums.values():
@@ -98,15 +98,6 @@ def group_totals(
     if seats is not None:
         out["_seats"] = pd.arrays.ArrowExtensionArray(table.column("_seats").combine_chunks())
     return out
-
-
-def _fetch(con: Any, expr: ir.Table) -> pa.Table:
-    """``expr``'s rows as an Arrow table; DuckDB streams them in record batches, so a result of millions of groups
-    (the subscriptions of a 10M-line month) is not materialised inside its memory limit first."""
-    if getattr(con, "name", "") == "duckdb" and hasattr(con, "_to_duckdb_relation"):  # Ibis 12's own batches need
-        reader = con._to_duckdb_relation(expr).to_arrow_reader(262_144)  # DuckDB < 2 (fetch_record_batch)
-        return reader.read_all().cast(expr.schema().to_pyarrow())
-    return con.to_pyarrow(expr)
 
 
 def _objects(column: pa.ChunkedArray) -> pd.Series:
