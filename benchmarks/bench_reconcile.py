@@ -11,7 +11,7 @@ variance counts, the tie-out and a SHA-256 of the per-line labels, to compare ru
 Usage:
     python benchmarks/gen_recon.py --lines 1000000 --prices 100000      # once (≈ 1 minute, 630 MB in benchmarks/out)
     python benchmarks/bench_reconcile.py [--lines 1000000] [--prices 100000] [--excel-lines 100000]
-        [--engine duckdb|spark] [--spark-master URL] [--skip-excel]
+        [--engine duckdb|spark] [--spark-master URL] [--skip-excel] [--profile N]
 
 ``--engine spark`` reconciles on DuckDB, then on Spark (local[2] unless --spark-master) and compares every frame;
 Spark's JVM is a child process, so its memory is not in the peak RSS printed (which is this Python process's).
@@ -20,9 +20,11 @@ Spark's JVM is a child process, so its memory is not in the peak RSS printed (wh
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
 import hashlib
 import os
+import pstats
 import resource
 import sys
 import tempfile
@@ -117,6 +119,8 @@ def main() -> None:
     parser.add_argument("--skip-excel", action="store_true", help="stop after the result frames")
     parser.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
     parser.add_argument("--spark-master", default=None, help="with --engine spark, e.g. spark://spark-head:7077")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print the N costliest calls (cProfile, cumulative) of the DuckDB reconcile step")
     args = parser.parse_args()
     recon_path = args.data / f"recon_{args.lines}.csv"
     prices_path = args.data / f"pricelist_{args.prices}.csv"
@@ -138,8 +142,15 @@ def main() -> None:
     t = step(f"read price list ({len(prices):,} rows)", t)
     subs = pd.read_csv(subs_path, dtype=str, engine="pyarrow")  # Arrow strings, as the readers produce
     t = step(f"read subscriptions ({len(subs):,} rows)", t)
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler:
+        profiler.enable()
     result = reconcile(dataset, subscriptions=subs, price_list=prices, period="2026-03", engine="duckdb")
+    if profiler:
+        profiler.disable()
     t = step("reconcile (engine duckdb)", t)
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
     print("    reconcile steps: " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
     print(f"  files → result frames: {t - t0:.2f} s; peak RSS {peak_mb():,.0f} MB ({load()})")
     if args.engine == "spark":

@@ -210,10 +210,11 @@ def billed_seats(f: ir.Table) -> ir.Table:
     return j.select("SubscriptionId", "last_pos", seats=seats)
 
 
-def seat_mismatches(f: ir.Table, subs: ir.Table) -> ir.Table:
+def seat_mismatches(f: ir.Table, subs: ir.Table, seats: ir.Table | None = None) -> ir.Table:
     """seat_mismatch (§4.4): a live subscription (status not cancelled, a quantity given) whose billed seats
-    (:func:`billed_seats`) differ from its quantity; the row is its last seat line (``pos``)."""
-    seats = billed_seats(f)
+    (:func:`billed_seats`, or ``seats`` when already computed) differ from its quantity; the row is its last seat
+    line (``pos``)."""
+    seats = billed_seats(f) if seats is None else seats
     keys = f.filter(f.sub_row.notnull()).select(_sid="SubscriptionId", _srow="sub_row").distinct()
     seats = seats.join(keys, seats.SubscriptionId == keys._sid)
     live = subs.filter(~subs.status.isin(CANCELLED).coalesce(False) & subs.quantity.notnull())

@@ -177,11 +177,12 @@ def rate_outliers(con: Any, f: Any, tol: Any) -> Found:
     return out
 
 
-def seats(con: Any, f: Any, sub_tab: Any, subs: pd.DataFrame) -> Found:
-    """seat_mismatch (§4.4): billed seats against the subscription's quantity, on the subscription's last seat line."""
+def seats(con: Any, f: Any, sub_tab: Any, subs: pd.DataFrame, billed: Any = None) -> Found:
+    """seat_mismatch (§4.4): billed seats (``billed``: :func:`cspkit.billing.engine.checks.billed_seats`, computed
+    when None) against the subscription's quantity, on the subscription's last seat line."""
     out: Found = []
     quantity = subs["quantity"].to_numpy(dtype=object)
-    found = checks.seat_mismatches(f, sub_tab)
+    found = checks.seat_mismatches(f, sub_tab, billed)
     rows = f.select(_p=f.pos, _row=f.SourceRow)
     for r in _rows(con, found.join(rows, found.pos == rows._p).drop("_p")):
         billed, wanted = _plain(r["seats"]), quantity[r["sub_row"]]

@@ -56,6 +56,7 @@ def group_totals(
     nunique: dict[str, str] | None = None,
     variances: ir.Table | None = None,
     sort: list[str] | None = None,
+    seats: ir.Table | None = None,
 ) -> pd.DataFrame:
     """One row per distinct ``keys`` of the lines: the keys, ``Lines``, the exact sums ``sums`` (micro-unit column →
     output name: sub_m, tax_m, total_m, charges_m, refunds_m), the ``first``/``last`` line's value of columns (file
@@ -66,17 +67,20 @@ def group_totals(
     metrics: dict[str, Any] = {"Lines": a.count(), "_first": a.pos.min(), "_last": a.pos.max()}
     metrics |= {name: a[column].sum() for column, name in sums.items()}
     metrics |= {name: a[column].nunique() for name, column in (nunique or {}).items()}
-    for which, columns, pick in (("_first", first or [], "argmin"), ("_last", last or [], "argmax")):
-        if columns:  # the first/last line's values, as one struct (never null, so its null fields are kept)
-            values = getattr(ibis.struct({c: a[c] for c in columns}), pick)(a.pos)
-            metrics |= {f"{which}{c}": values[c] for c in columns}
     g = a.group_by(keys).aggregate(**metrics)
+    for which, columns in (("_first", first or []), ("_last", last or [])):
+        if columns:  # the first/last line's values, joined by its position (no per-group state of texts)
+            at = a.select(**{f"{which}_pos": a.pos}, **{f"{which}{c}": a[c] for c in columns})
+            g = g.join(at, g[which] == at[f"{which}_pos"]).drop(f"{which}_pos")
     if variances is not None:
         hits = variances.join(f.select("pos", *keys), "pos")
         per = hits.group_by(keys).aggregate(Variances=hits.count())
         same = [(g[k] == per[k]) | (g[k].isnull() & per[k].isnull()) for k in keys]
         g = g.left_join(per, same).drop(*(f"{k}_right" for k in keys))
         g = g.mutate(Variances=g.Variances.coalesce(0))
+    if seats is not None:
+        s = seats.select(_sid="SubscriptionId", _seats="seats")
+        g = g.left_join(s, g.SubscriptionId == s._sid).drop("_sid")
     order = [ibis.asc(g[c], nulls_first=False) for c in (sort or keys)]
     table = con.to_pyarrow(g.order_by(order))
     out = pd.DataFrame({k: _objects(table.column(k)) for k in keys})
@@ -91,12 +95,20 @@ def group_totals(
     if variances is not None:
         out["Variances"] = table.column("Variances").to_numpy().astype(np.int64)
     out["_first"] = table.column("_first").to_numpy()
+    if seats is not None:
+        out["_seats"] = pd.arrays.ArrowExtensionArray(table.column("_seats").combine_chunks())
     return out
 
 
 def _objects(column: pa.ChunkedArray) -> pd.Series:
-    values = column.combine_chunks().to_numpy(zero_copy_only=False)
-    return pd.Series(np.asarray(values, dtype=object), dtype=object)
+    """An Arrow column → object Series (None for null) holding one Python object per distinct value, shared by its
+    rows: a customer's name or a currency repeated on 600,000 subscription rows is one str, not 600,000."""
+    encoded = column.combine_chunks().dictionary_encode()
+    distinct = np.empty(len(encoded.dictionary) + 1, dtype=object)
+    distinct[:-1] = encoded.dictionary.to_numpy(zero_copy_only=False)
+    distinct[-1] = None
+    indices = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy(zero_copy_only=False)
+    return pd.Series(distinct[indices], dtype=object)
 
 
 def money_column(column: pa.ChunkedArray) -> pd.arrays.ArrowExtensionArray:
@@ -110,12 +122,15 @@ def money_column(column: pa.ChunkedArray) -> pd.arrays.ArrowExtensionArray:
         return pd.arrays.ArrowExtensionArray(micros)
 
 
-def result_totals(con: Any, f: ir.Table, subs: pd.DataFrame | None, variances: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def result_totals(con: Any, f: ir.Table, subs: pd.DataFrame | None, variances: pd.DataFrame,
+                  seats: ir.Table | None = None) -> dict[str, pd.DataFrame]:  # fmt: skip
     """The totals frames of :class:`~cspkit.billing.reconcile.ReconciliationResult` (``tieout`` without the invoice
     columns: see :func:`cspkit.billing.reconcile._tieout`): per invoice × currency, currency × charge type,
     customer × currency (with the variances not on a line counted for every currency of their customer) and
     subscription × currency (billed seats by :func:`cspkit.billing.engine.checks.billed_seats`, quantity and status
-    from ``subs``). ``variances``: the variance rows with ``_pos`` (the line, -1 when none)."""
+    from ``subs``). ``variances``: the variance rows with ``_pos`` (the line, -1 when none); ``seats``: the
+    billed seats already stored (:func:`cspkit.billing.engine.variances.stored_seats`), computed when None; they are
+    joined to the subscriptions by the engine (no per-subscription index in pandas)."""
     from cspkit.billing.engine.checks import billed_seats
     from cspkit.billing.engine.relations import plain as _plain
 
@@ -135,14 +150,14 @@ def result_totals(con: Any, f: ir.Table, subs: pd.DataFrame | None, variances: p
         con, f, ["SubscriptionId", "Currency"], {"sub_m": "Subtotal", "total_m": "Total"},
         first=["CustomerId", "CustomerName", "sub_row"], last=["ProductId", "SkuId", "SkuName"], variances=var,
         sort=["_firstCustomerName", "_firstCustomerId", "SubscriptionId", "Currency"],
+        seats=billed_seats(f) if seats is None else seats,
     )  # fmt: skip
-    seats = con.to_pyarrow(billed_seats(f))
-    encoded = seats.column("seats").combine_chunks().dictionary_encode()  # one Decimal per distinct seat count
-    shown = np.array([_plain(v) for v in encoded.dictionary.to_pylist()], dtype=object)
-    by_sub = pd.Series(shown[encoded.indices.to_numpy(zero_copy_only=False)],
-                       index=seats.column("SubscriptionId").to_numpy(zero_copy_only=False), dtype=object)  # fmt: skip
-    where = by_sub.index.get_indexer(subscriptions["SubscriptionId"].to_numpy(dtype=object))
-    subscriptions["BilledSeats"] = pd.Series(np.append(by_sub.to_numpy(), None)[where], dtype=object)
+    seat_counts = pa.array(subscriptions.pop("_seats").array)
+    seat_counts = seat_counts.combine_chunks() if isinstance(seat_counts, pa.ChunkedArray) else seat_counts
+    encoded = seat_counts.dictionary_encode()  # one Decimal per distinct seat count
+    shown = np.array([_plain(v) for v in encoded.dictionary.to_pylist()] + [None], dtype=object)
+    indices = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy(zero_copy_only=False)
+    subscriptions["BilledSeats"] = pd.Series(shown[indices], dtype=object)
     rows = pd.to_numeric(subscriptions.pop("sub_row")).fillna(-1).to_numpy(dtype=np.int64)
     for name, column in (("SubscriptionQuantity", "quantity"), ("SubscriptionStatus", "status")):
         values = subs[column].to_numpy(dtype=object) if subs is not None else np.zeros(0, dtype=object)
