@@ -2,10 +2,10 @@
 
 Blobs (billing-formats.md §3.2 step 4) are gzip-compressed JSON Lines — one line item per line, camelCase keys,
 numbers as JSON numbers or strings, possibly several gzip members per file. Everything here streams: a blob is never
-read whole; :func:`iter_export_records` holds one line, :func:`iter_export_frames` two blocks of about
-:data:`BLOCK_BYTES` of text (one being parsed by Arrow in a background thread) and one chunk of at most
-``chunk_rows`` typed rows. :func:`read_export` builds the whole typed frame from the same block reader (the
-chunks concatenated once).
+read whole; :func:`iter_export_records` holds one line, :func:`iter_export_frames` a few blocks of about
+:data:`BLOCK_BYTES` of text (inflated and parsed by Arrow in background threads) and the parsed rows of at most
+one chunk of ``chunk_rows`` typed rows plus a block. :func:`read_export` builds the whole typed frame from the
+same block reader (the chunks concatenated once).
 
 Frames have the columns and dtypes of :mod:`cspkit.billing.recon_readers` (``SourceFile`` = blob file name,
 ``SourceRow`` = 1-based line number in the blob). Fetching them is the resources' job
@@ -136,20 +136,22 @@ def iter_export_frames(
 ) -> Iterator[pd.DataFrame]:
     """Typed DataFrame chunks (at most ``chunk_rows`` rows, never spanning two blobs) of the export's lines.
 
-    The fast path holds no Python object per line: a blob is decompressed by Arrow in blocks of about
-    :data:`BLOCK_BYTES` of whole lines, each block parsed by Arrow's JSON reader with an explicit schema taken from
-    the block's first line (number columns of the readers, e.g. ``unitPrice``, as exact ``decimal128(38, 15)``,
-    which takes JSON numbers and numeric strings alike; every other key as text), then cut into chunks for the
-    readers' column converter. A block Arrow cannot take that way (blank lines, a number where the first line had
-    text, ``""`` or over 15 decimals in a number column, arrays, nested objects, a bad line) goes through the
-    slower paths instead: JSON numbers turned into strings in the raw text, then ``json`` record by record — the
-    same frame either way, and the same errors.
+    The fast path holds no Python object per line: a blob is inflated (ISA-L) in blocks of about
+    :data:`BLOCK_BYTES` of whole lines by one background thread, each block parsed by Arrow's JSON reader in
+    another with an explicit schema taken from the block's first line (number columns of the readers, e.g.
+    ``unitPrice``, as exact ``decimal128(38, 15)``, which takes JSON numbers and numeric strings alike; every other
+    key as text), while the caller converts; consecutive blocks of one schema are cut into chunks of
+    ``chunk_rows`` for the readers' column converter, which takes the decimals as they are. A block Arrow cannot
+    take that way (blank lines, a number where the first line had text, ``""`` or over 15 decimals in a number
+    column, arrays, nested objects, a bad line) goes through the slower paths instead: JSON numbers turned into
+    strings in the raw text, then ``json`` record by record — the same frame either way, and the same errors.
 
     Args:
         paths: the blob files, in manifest order (gzip, multi-member allowed, or plain JSON Lines).
         kind: ``"invoice"`` (reconciliation exports) or ``"daily"`` (usage exports).
-        chunk_rows: rows per chunk at most; memory stays proportional to :data:`BLOCK_BYTES` plus the chunk (about
-            10 KB per row of the 47-column invoice export in flight), not to the export.
+        chunk_rows: rows per chunk at most (a chunk ends early only at a block Arrow could not type, or at the
+            blob's end); memory stays proportional to the chunk (about 10 KB per row of the 47-column invoice
+            export in flight) plus a few blocks, not to the export.
     Yields:
         frames with the columns and dtypes of :func:`cspkit.billing.recon_readers.read_recon`; ``SourceFile`` = the
         blob's file name, ``SourceRow`` = the 1-based line number in the (decompressed) blob.
@@ -167,26 +169,67 @@ def _export_chunks(
     warnings); ``lines[file name]`` counts the lines read (blank ones included)."""
     for path in paths:
         p = Path(path)
+        typed = _TypedRun(p, kind, chunk_rows)
         for first, block, count, table in _parsed_blocks(p):
             lines[p.name] = lines.get(p.name, 0) + count
             if table is not None and table.num_rows == count and b"}{" not in block:
                 del block
-                for start in range(0, count, chunk_rows):
-                    rows = np.arange(first + start, first + min(start + chunk_rows, count), dtype=np.int64)
-                    report = _table_chunk(table.slice(start, len(rows)), rows, p, kind)
-                    if report is None:  # pragma: no cover - the readers changed shape
-                        raise RuntimeError("the readers' column converter changed shape")
-                    yield report
+                yield from typed.add(first, table)
                 continue
             del table
+            yield from typed.flush()  # the typed rows before this block, in order
             text = block.splitlines(keepends=True)
             del block
             for offset in range(0, len(text), chunk_rows):
                 yield from _lines_frames(p, first + offset, text[offset:offset + chunk_rows], kind)
+        yield from typed.flush()
 
 
-#: decompressed text per Arrow parse (whole lines): the fast path's memory, about 22,000 lines of 47 columns
-BLOCK_BYTES = 1 << 25
+class _TypedRun:
+    """Consecutive typed blocks of one blob with the same schema, cut into chunks of ``chunk_rows`` rows that may
+    span blocks (blocks are small for the pipeline's sake; chunks stay large for the converter and Parquet)."""
+
+    def __init__(self, path: Path, kind: str, chunk_rows: int) -> None:
+        self.path, self.kind, self.chunk_rows = path, kind, chunk_rows
+        self.tables: list[pa.Table] = []
+        self.first = 0  # line number of the run's first row (typed blocks have no blank line: rows are lines)
+        self.rows = 0
+
+    def add(self, first: int, table: pa.Table) -> Iterator[ReconFile]:
+        if self.tables and (table.schema != self.tables[0].schema or first != self.first + self.rows):
+            yield from self.flush()
+        if not self.tables:
+            self.first = first
+        self.tables.append(table)
+        self.rows += table.num_rows
+        if self.rows >= self.chunk_rows:
+            yield from self._cut(whole_only=True)
+
+    def flush(self) -> Iterator[ReconFile]:
+        return self._cut(whole_only=False)
+
+    def _cut(self, whole_only: bool) -> Iterator[ReconFile]:
+        if not self.tables:
+            return
+        run = self.tables[0] if len(self.tables) == 1 else pa.concat_tables(self.tables)  # no copy
+        start = 0
+        while self.rows - start >= (self.chunk_rows if whole_only else 1):
+            n = min(self.chunk_rows, self.rows - start)
+            rows = np.arange(self.first + start, self.first + start + n, dtype=np.int64)
+            report = _table_chunk(run.slice(start, n), rows, self.path, self.kind)
+            if report is None:  # pragma: no cover - the readers changed shape
+                raise RuntimeError("the readers' column converter changed shape")
+            yield report
+            start += n
+        rest = run.slice(start)
+        self.tables = [rest] if rest.num_rows else []
+        self.first += start
+        self.rows -= start
+
+
+#: decompressed text per Arrow parse (whole lines), about 2,900 lines of 47 columns: small enough that inflating,
+#: parsing and converting overlap from the start (chunks of ``chunk_rows`` span blocks)
+BLOCK_BYTES = 1 << 22
 
 
 def _text_blocks(path: Path) -> Iterator[tuple[int, bytes, int]]:

@@ -260,3 +260,29 @@ def test_read_export_of_the_documented_line_items_agrees_with_the_readers(tmp_pa
     assert (report.rows_read, report.rows_skipped) == (3 * len(items), 0)
     assert report.missing_columns == reports[0].missing_columns
     assert report.extra_columns == reports[0].extra_columns
+
+
+def test_chunks_span_small_blocks_and_a_slow_block_keeps_the_order(tmp_path, monkeypatch):
+    # blocks of ~3 lines, chunks of 7: typed blocks are joined into whole chunks; a block Arrow cannot type (a blank
+    # line) first hands over the typed rows before it, so rows stay in line order and none is lost or doubled
+    lines = [json.dumps(dict(flat_record(0), referenceId=f"R{i}")) + "\n" for i in range(40)]  # one schema
+    blob = tmp_path / "span.json.gz"
+    blob.write_bytes(gzip.compress("".join(lines).encode(), mtime=0))
+    monkeypatch.setattr(graph_export, "BLOCK_BYTES", 3 * len(lines[0]))
+    monkeypatch.setattr(graph_export, "_lines_frames", refuse_slow)
+    frames = list(iter_export_frames([blob], chunk_rows=7))
+    assert [len(f) for f in frames] == [7, 7, 7, 7, 7, 5]
+    whole = pd.concat(frames, ignore_index=True)
+    assert list(whole["SourceRow"]) == list(range(1, 41))
+    public = recon_lines_to_frame([r for _, _, r in iter_export_records([blob])], source=blob.name).frame
+    pd.testing.assert_frame_equal(whole.drop(columns="SourceRow"), public.drop(columns="SourceRow"))
+
+    monkeypatch.undo()
+    monkeypatch.setattr(graph_export, "BLOCK_BYTES", 3 * len(lines[0]))
+    blanks = lines[:20] + ["\n"] + lines[20:]
+    blob.write_bytes(gzip.compress("".join(blanks).encode(), mtime=0))
+    frames = list(iter_export_frames([blob], chunk_rows=7))
+    assert max(len(f) for f in frames) <= 7
+    rows = list(pd.concat(frames, ignore_index=True)["SourceRow"])
+    assert rows == list(range(1, 21)) + list(range(22, 42))  # line 21 is blank
+    assert list(pd.concat(frames, ignore_index=True)["ReferenceId"]) == [f"r{i}" for i in range(40)]
