@@ -19,12 +19,13 @@ import codecs
 import gzip
 import json
 import os
+import threading
 import zlib
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
+from queue import Empty, Queue
 from typing import Any
 
 import numpy as np
@@ -271,45 +272,58 @@ def _text_blocks(path: Path) -> Iterator[tuple[int, bytes, int]]:
             number += count
 
 
-#: blocks parsed at once by background threads while the caller converts an earlier one
-PARSE_AHEAD = 2
+#: threads parsing blocks at once (Arrow's JSON reader releases the GIL) while the caller converts
+PARSE_THREADS = 2
+#: text read ahead of the caller (inflated, parsed or being parsed): about a chunk, so the parsers keep working
+#: while the caller converts one
+AHEAD_BYTES = 1 << 25
+
+_END = object()
 
 
 def _parsed_blocks(path: Path) -> Iterator[tuple[int, bytes, int, pa.Table | None]]:
-    """:func:`_text_blocks` with each block's Arrow table (:func:`_parse_block`), in order. Blocks are inflated by
-    one background thread and the next :data:`PARSE_AHEAD` parsed by others (Arrow releases the GIL for both)
-    while the caller converts the current one; an unreadable blob is reported after the blocks before it, as a
-    plain walk would."""
-    pending: deque[tuple[int, bytes, int, Future[pa.Table | None] | None]] = deque()
-    failure: InputFileError | None = None
-    blocks = _text_blocks(path)
+    """:func:`_text_blocks` with each block's Arrow table (:func:`_parse_block`), in order. One background thread
+    inflates the blob and hands each block to :data:`PARSE_THREADS` parser threads, up to :data:`AHEAD_BYTES` of
+    text ahead of the caller, while the caller converts (inflating and parsing release the GIL); an unreadable
+    blob is reported after the blocks before it, as a plain walk would."""
+    ahead = max(2, min(64, AHEAD_BYTES // max(BLOCK_BYTES, 1)))
+    queue: Queue[Any] = Queue(maxsize=ahead)
+    stop = threading.Event()
 
-    def read() -> tuple[int, bytes, int] | None:
-        return next(blocks, None)
+    def produce(parsers: ThreadPoolExecutor) -> None:
+        try:
+            for first, block, count in _text_blocks(path):
+                queue.put((first, block, count, parsers.submit(_parse_block, block) if _FAST else None))
+                if stop.is_set():
+                    return
+            queue.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, raised there in order
+            queue.put(exc)
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cspkit-export-read") as reader, \
-            ThreadPoolExecutor(max_workers=PARSE_AHEAD, thread_name_prefix="cspkit-export") as parsers:
-        ahead: Future[tuple[int, bytes, int] | None] | None = reader.submit(read)
-        while True:
-            while ahead is not None and len(pending) <= PARSE_AHEAD:
+    with ThreadPoolExecutor(max_workers=PARSE_THREADS, thread_name_prefix="cspkit-export") as parsers:
+        reader = threading.Thread(target=produce, args=(parsers,), name="cspkit-export-read", daemon=True)
+        reader.start()
+        try:
+            while True:
+                item = queue.get()
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                first, block, count, parsed = item
+                del item
+                yield first, block, count, parsed.result() if parsed is not None else None
+                del block, parsed
+        finally:  # also when the caller stops early: let the reader end, drop what it read ahead
+            stop.set()
+            while reader.is_alive() or not queue.empty():
                 try:
-                    item = ahead.result()
-                except InputFileError as exc:
-                    failure, ahead = exc, None
-                    break
-                if item is None:
-                    ahead = None
-                    break
-                ahead = reader.submit(read)  # the next block inflates while this one is parsed
-                first, block, count = item
-                pending.append((first, block, count, parsers.submit(_parse_block, block) if _FAST else None))
-            if not pending:
-                break
-            first, block, count, parsed = pending.popleft()
-            yield first, block, count, parsed.result() if parsed is not None else None
-            del block, parsed
-        if failure is not None:
-            raise failure
+                    item = queue.get(timeout=0.01)
+                except Empty:
+                    continue
+                if isinstance(item, tuple) and item[3] is not None:
+                    item[3].cancel()
+            reader.join()
 
 
 def _block_schema(first_line: bytes) -> pa.Schema | None:

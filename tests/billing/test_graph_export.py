@@ -286,3 +286,18 @@ def test_chunks_span_small_blocks_and_a_slow_block_keeps_the_order(tmp_path, mon
     rows = list(pd.concat(frames, ignore_index=True)["SourceRow"])
     assert rows == list(range(1, 21)) + list(range(22, 42))  # line 21 is blank
     assert list(pd.concat(frames, ignore_index=True)["ReferenceId"]) == [f"r{i}" for i in range(40)]
+
+
+def test_a_caller_stopping_early_leaves_no_reader_thread(tmp_path, monkeypatch):
+    import threading
+
+    text = "".join(json.dumps(flat_record(0)) + "\n" for _ in range(400)).encode()
+    blob = tmp_path / "long.json.gz"
+    blob.write_bytes(gzip.compress(text, mtime=0))
+    monkeypatch.setattr(graph_export, "BLOCK_BYTES", 2048)  # ~3 lines a block: the reader is far ahead
+    monkeypatch.setattr(graph_export, "AHEAD_BYTES", 8 * 2048)  # ... until its queue of 8 blocks is full
+    frames = iter_export_frames([blob], chunk_rows=5)
+    assert len(next(frames)) == 5
+    frames.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("cspkit-export")]
+    assert sum(len(f) for f in iter_export_frames([blob], chunk_rows=7)) == 400  # and a new walk reads it all
