@@ -301,3 +301,13 @@ def test_a_caller_stopping_early_leaves_no_reader_thread(tmp_path, monkeypatch):
     frames.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("cspkit-export")]
     assert sum(len(f) for f in iter_export_frames([blob], chunk_rows=7)) == 400  # and a new walk reads it all
+
+
+def test_two_objects_on_a_line_are_named_even_beside_a_blank_line(tmp_path):
+    # a blank line (one row fewer) and a line of two objects (one row more) must not pass for one object a line
+    first = json.dumps(flat_record(0))
+    blob = tmp_path / "two.json.gz"
+    blob.write_bytes(gzip.compress((first + "\n\n" + first + first + "\n" + first + "\n").encode(), mtime=0))
+    with pytest.raises(InputFileError) as info:
+        list(iter_export_frames([blob]))
+    assert (info.value.row, info.value.expected) == (3, "one JSON object per line")
