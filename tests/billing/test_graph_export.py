@@ -311,3 +311,19 @@ def test_two_objects_on_a_line_are_named_even_beside_a_blank_line(tmp_path):
     with pytest.raises(InputFileError) as info:
         list(iter_export_frames([blob]))
     assert (info.value.row, info.value.expected) == (3, "one JSON object per line")
+
+
+def test_fractions_and_mixed_aliases_on_the_arrow_path_match_the_record_path(tmp_path, monkeypatch):
+    # rateOfPartnerEarnedCredit is a fraction (billing-formats.md §1.6): 0.15 → PartnerEarnedCreditPercentage 15,
+    # though Arrow parsed it as a decimal; total (a number) and totalForCustomer (text) are one column
+    lines = [json.dumps(dict(flat_record(0), rateOfPartnerEarnedCredit=0.15, total=5.5, totalForCustomer=" 5.5 ")),
+             json.dumps(dict(flat_record(0), rateOfPartnerEarnedCredit=0, total=None, totalForCustomer=" 7 "))]
+    blob = tmp_path / "pec.json.gz"
+    blob.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
+    public = recon_lines_to_frame([r for _, _, r in iter_export_records([blob])], source=blob.name).frame
+    public["SourceRow"] = [1, 2]
+    monkeypatch.setattr(graph_export, "_lines_frames", refuse_slow)
+    fast = pd.concat(list(iter_export_frames([blob])), ignore_index=True)
+    pd.testing.assert_frame_equal(fast, public)
+    assert list(fast["PartnerEarnedCreditPercentage"]) == [Decimal(15), Decimal(0)]
+    assert list(fast["Total"]) == [Decimal("5.5"), Decimal(7)]
