@@ -9,6 +9,9 @@ resource.getrusage; with --tracemalloc also the Python-heap peak of the streamin
 Usage:
     python benchmarks/bench_graph_export.py [--lines 1000000] [--chunk-rows 25000] [--workers 4] [--tracemalloc]
         [--full-frame]     # also materialise the whole typed frame (read_export) and print its peak memory
+        [--keep DIR]       # keep the downloaded blobs in DIR (for --blobs)
+        [--blobs DIR]      # stream the *.json.gz blobs of DIR instead of exporting from the emulator (profiling)
+        [--repeat N]       # stream them N times (each run's figures printed)
 """
 
 from __future__ import annotations
@@ -43,6 +46,33 @@ def _serve(lines: int, queue: mp.Queue, stop: mp.Event) -> None:  # child proces
         stop.wait()
 
 
+def stream(paths: list, args: argparse.Namespace) -> int:
+    """Stream the blobs into typed chunks once and print the figures (wall, CPU, load, peak memory)."""
+    from cspkit.billing.graph_export import iter_export_frames
+
+    if args.tracemalloc:
+        tracemalloc.start()
+    load = os.getloadavg()
+    t3, c3 = time.perf_counter(), time.process_time()
+    rows = 0
+    total = 0
+    for frame in iter_export_frames(paths, kind="invoice", chunk_rows=args.chunk_rows):
+        rows += len(frame)
+        total += frame["Total"].sum()  # exact: Arrow's decimal128 sum
+    t4, c4 = time.perf_counter(), time.process_time()
+    traced = ""
+    if args.tracemalloc:
+        traced = f"   tracemalloc peak {tracemalloc.get_traced_memory()[1] / 2**20:,.0f} MiB"
+        tracemalloc.stop()
+    print(f"stream → typed chunks of {args.chunk_rows:,}: {rows:,} rows in {t4 - t3:6.1f} s "
+          f"= {rows / max(t4 - t3, 1e-9):,.0f} rows/s   max RSS {peak_mb():,.0f} MB{traced}")
+    print(f"  CPU {c4 - c3:.1f} s (all threads) = {rows / max(c4 - c3, 1e-9):,.0f} rows per CPU-second; "
+          f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores "
+          "(the machine is shared: wall figures need a quiet one)")
+    print(f"  Σ Total = {total} USD")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
@@ -50,7 +80,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--full-frame", action="store_true")
+    parser.add_argument("--keep", type=Path, help="keep the downloaded blobs in this folder")
+    parser.add_argument("--blobs", type=Path, help="stream the blobs of this folder (no emulator)")
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
+    if args.blobs is not None:
+        paths = sorted(args.blobs.glob("*.json.gz"))
+        size = sum(p.stat().st_size for p in paths)
+        print(f"{len(paths)} blobs of {args.blobs}, {size / 1e6:,.1f} MB gzip (--lines is not checked)")
+        for _ in range(args.repeat):
+            stream(paths, args)
+        return
 
     ctx = mp.get_context("spawn")
     queue, stop = ctx.Queue(), ctx.Event()
@@ -58,7 +98,7 @@ def main() -> None:
     child.start()
     url, token, invoice_id = queue.get(timeout=120)
 
-    from cspkit.billing.graph_export import iter_export_frames, read_export
+    from cspkit.billing.graph_export import read_export
     from cspkit.client import PartnerCenter
 
     out = Path(tempfile.mkdtemp(prefix="bench-graph-export-"))
@@ -82,28 +122,14 @@ def main() -> None:
               f"({size / 1e6 / max(t2 - t1, 1e-9):,.1f} MB/s)   max RSS {peak_mb():,.0f} MB")
 
         paths = [b.path for b in blobs]
-        if args.tracemalloc:
-            tracemalloc.start()
-        load = os.getloadavg()
-        t3, c3 = time.perf_counter(), time.process_time()
-        rows = 0
-        total = 0
-        for frame in iter_export_frames(paths, kind="invoice", chunk_rows=args.chunk_rows):
-            rows += len(frame)
-            total += frame["Total"].sum()  # exact: Arrow's decimal128 sum
-        t4, c4 = time.perf_counter(), time.process_time()
-        traced = ""
-        if args.tracemalloc:
-            traced = f"   tracemalloc peak {tracemalloc.get_traced_memory()[1] / 2**20:,.0f} MiB"
-            tracemalloc.stop()
-        print(f"stream → typed chunks of {args.chunk_rows:,}: {rows:,} rows in {t4 - t3:6.1f} s "
-              f"= {rows / max(t4 - t3, 1e-9):,.0f} rows/s   max RSS {peak_mb():,.0f} MB{traced}")
-        print(f"  CPU {c4 - c3:.1f} s (all threads) = {rows / max(c4 - c3, 1e-9):,.0f} rows per CPU-second; "
-              f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores "
-              "(the machine is shared: wall figures need a quiet one)")
-        print(f"  Σ Total = {total} USD")
-        if rows != args.lines:
-            raise SystemExit(f"expected {args.lines:,} rows, streamed {rows:,}")
+        if args.keep is not None:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for path in paths:
+                shutil.copy(path, args.keep / Path(path).name)
+        for _ in range(args.repeat):
+            rows = stream(paths, args)
+            if rows != args.lines:
+                raise SystemExit(f"expected {args.lines:,} rows, streamed {rows:,}")
 
         if args.full_frame:
             t5 = time.perf_counter()

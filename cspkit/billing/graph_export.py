@@ -2,10 +2,10 @@
 
 Blobs (billing-formats.md §3.2 step 4) are gzip-compressed JSON Lines — one line item per line, camelCase keys,
 numbers as JSON numbers or strings, possibly several gzip members per file. Everything here streams: a blob is never
-read whole; :func:`iter_export_records` holds one line, :func:`iter_export_frames` two blocks of about
-:data:`BLOCK_BYTES` of text (one being parsed by Arrow in a background thread) and one chunk of at most
-``chunk_rows`` typed rows. :func:`read_export` builds the whole typed frame from the same block reader (the
-chunks concatenated once).
+read whole; :func:`iter_export_records` holds one line, :func:`iter_export_frames` a few blocks of about
+:data:`BLOCK_BYTES` of text (inflated and parsed by Arrow in background threads) and the parsed rows of at most
+one chunk of ``chunk_rows`` typed rows plus a block. :func:`read_export` builds the whole typed frame from the
+same block reader (the chunks concatenated once).
 
 Frames have the columns and dtypes of :mod:`cspkit.billing.recon_readers` (``SourceFile`` = blob file name,
 ``SourceRow`` = 1-based line number in the blob). Fetching them is the resources' job
@@ -19,12 +19,13 @@ import codecs
 import gzip
 import json
 import os
+import threading
 import zlib
-from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
+from queue import Empty, Queue
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from cspkit.billing.memory import use_reuse_friendly_pool
 from cspkit.billing.recon_columns import COLUMN_TYPES, FRACTION_ALIASES, canonical_column, normalize_header
 from cspkit.billing.recon_readers import (
     ReconFile,
@@ -40,12 +42,19 @@ from cspkit.billing.recon_readers import (
     concat_recon_frames,
     recon_lines_to_frame,
 )
-from cspkit.billing.recon_values import MONEY_ARROW
+from cspkit.billing.recon_values import MONEY_ARROW, TEXT
 from cspkit.errors import InputFileError
 
 __all__ = ["iter_export_frames", "iter_export_records", "read_export"]
 
 PathLike = str | os.PathLike[str]
+
+try:  # ISA-L's gzip inflate (the isal package): about 4x zlib's speed, same API, multi-member streams and errors
+    from isal import igzip as _GZIP
+    from isal.isal_zlib import error as _InflateError
+except ImportError:  # pragma: no cover - the standard library's zlib is the fallback
+    _GZIP = gzip  # type: ignore[misc]
+    _InflateError = zlib.error  # type: ignore[misc]
 
 try:  # the readers' column converter (see _columnar_chunk); the public record path is the fallback
     from cspkit.billing.recon_readers import _Assembler
@@ -129,26 +138,32 @@ def iter_export_frames(
 ) -> Iterator[pd.DataFrame]:
     """Typed DataFrame chunks (at most ``chunk_rows`` rows, never spanning two blobs) of the export's lines.
 
-    The fast path holds no Python object per line: a blob is decompressed by Arrow in blocks of about
-    :data:`BLOCK_BYTES` of whole lines, each block parsed by Arrow's JSON reader with an explicit schema taken from
-    the block's first line (number columns of the readers, e.g. ``unitPrice``, as exact ``decimal128(38, 15)``,
-    which takes JSON numbers and numeric strings alike; every other key as text), then cut into chunks for the
-    readers' column converter. A block Arrow cannot take that way (blank lines, a number where the first line had
-    text, ``""`` or over 15 decimals in a number column, arrays, nested objects, a bad line) goes through the
-    slower paths instead: JSON numbers turned into strings in the raw text, then ``json`` record by record — the
-    same frame either way, and the same errors.
+    The fast path holds no Python object per line: a blob is inflated (ISA-L) in blocks of about
+    :data:`BLOCK_BYTES` of whole lines by one background thread, each block parsed by Arrow's JSON reader in
+    another with an explicit schema taken from the block's first line (number columns of the readers, e.g.
+    ``unitPrice``, as exact ``decimal128(38, 15)``, which takes JSON numbers and numeric strings alike; every other
+    key as text), while the caller converts; consecutive blocks of one schema are cut into chunks of
+    ``chunk_rows`` for the readers' column converter, which takes the decimals as they are. A block Arrow cannot
+    take that way (blank lines, a number where the first line had text, ``""`` or over 15 decimals in a number
+    column, arrays, nested objects, a bad line) goes through the slower paths instead: JSON numbers turned into
+    strings in the raw text, then ``json`` record by record — the same frame either way, and the same errors.
 
     Args:
         paths: the blob files, in manifest order (gzip, multi-member allowed, or plain JSON Lines).
         kind: ``"invoice"`` (reconciliation exports) or ``"daily"`` (usage exports).
-        chunk_rows: rows per chunk at most; memory stays proportional to :data:`BLOCK_BYTES` plus the chunk (about
-            10 KB per row of the 47-column invoice export in flight), not to the export.
+        chunk_rows: rows per chunk at most (a chunk ends early only at a block Arrow could not type, or at the
+            blob's end); memory stays proportional to the chunk (about 10 KB per row of the 47-column invoice
+            export in flight) plus a few blocks, not to the export.
     Yields:
         frames with the columns and dtypes of :func:`cspkit.billing.recon_readers.read_recon`; ``SourceFile`` = the
         blob's file name, ``SourceRow`` = the 1-based line number in the (decompressed) blob.
     Raises:
         InputFileError: as :func:`iter_export_records`, or a value that cannot be parsed (file, line, column).
+    Memory: makes jemalloc Arrow's default pool unless ``ARROW_DEFAULT_MEMORY_POOL`` is set, as the readers do
+    (:func:`cspkit.billing.memory.use_reuse_friendly_pool`). Peak memory of the 47-column invoice export with
+    ``chunk_rows=25_000``: about 350 MB (``benchmarks/bench_graph_export.py``), whatever the export's size.
     """
+    use_reuse_friendly_pool()
     for report in _export_chunks(paths, kind, chunk_rows, {}):
         yield report.frame
 
@@ -160,114 +175,167 @@ def _export_chunks(
     warnings); ``lines[file name]`` counts the lines read (blank ones included)."""
     for path in paths:
         p = Path(path)
+        typed = _TypedRun(p, kind, chunk_rows)
         for first, block, count, table in _parsed_blocks(p):
             lines[p.name] = lines.get(p.name, 0) + count
-            if table is not None and table.num_rows == count and b"}{" not in block:
+            # every line starts with "{" (_parse_block): no blank line, so as many rows as lines means one object a line
+            if table is not None and table.num_rows == count:
                 del block
-                for start in range(0, count, chunk_rows):
-                    rows = list(range(first + start, first + min(start + chunk_rows, count)))
-                    report = _table_chunk(table.slice(start, len(rows)), rows, p, kind)
-                    if report is None:  # pragma: no cover - the readers changed shape
-                        raise RuntimeError("the readers' column converter changed shape")
-                    yield report
+                yield from typed.add(first, table)
                 continue
             del table
+            yield from typed.flush()  # the typed rows before this block, in order
             text = block.splitlines(keepends=True)
             del block
             for offset in range(0, len(text), chunk_rows):
                 yield from _lines_frames(p, first + offset, text[offset:offset + chunk_rows], kind)
+        yield from typed.flush()
 
 
-#: decompressed text per Arrow parse (whole lines): the fast path's memory, about 22,000 lines of 47 columns
-BLOCK_BYTES = 1 << 25
+class _TypedRun:
+    """Consecutive typed blocks of one blob with the same schema, cut into chunks of ``chunk_rows`` rows that may
+    span blocks (blocks are small for the pipeline's sake; chunks stay large for the converter and Parquet)."""
+
+    def __init__(self, path: Path, kind: str, chunk_rows: int) -> None:
+        self.path, self.kind, self.chunk_rows = path, kind, chunk_rows
+        self.tables: list[pa.Table] = []
+        self.first = 0  # line number of the run's first row (typed blocks have no blank line: rows are lines)
+        self.rows = 0
+
+    def add(self, first: int, table: pa.Table) -> Iterator[ReconFile]:
+        if self.tables and (table.schema != self.tables[0].schema or first != self.first + self.rows):
+            yield from self.flush()
+        if not self.tables:
+            self.first = first
+        self.tables.append(table)
+        self.rows += table.num_rows
+        if self.rows >= self.chunk_rows:
+            yield from self._cut(whole_only=True)
+
+    def flush(self) -> Iterator[ReconFile]:
+        return self._cut(whole_only=False)
+
+    def _cut(self, whole_only: bool) -> Iterator[ReconFile]:
+        if not self.tables:
+            return
+        run = self.tables[0] if len(self.tables) == 1 else pa.concat_tables(self.tables)  # no copy
+        start = 0
+        while self.rows - start >= (self.chunk_rows if whole_only else 1):
+            n = min(self.chunk_rows, self.rows - start)
+            rows = np.arange(self.first + start, self.first + start + n, dtype=np.int64)
+            report = _table_chunk(run.slice(start, n), rows, self.path, self.kind)
+            if report is None:  # pragma: no cover - the readers changed shape
+                raise RuntimeError("the readers' column converter changed shape")
+            yield report
+            start += n
+        rest = run.slice(start)
+        self.tables = [rest] if rest.num_rows else []
+        self.first += start
+        self.rows -= start
+
+
+#: decompressed text per Arrow parse (whole lines), about 2,900 lines of 47 columns: small enough that inflating,
+#: parsing and converting overlap from the start (chunks of ``chunk_rows`` span blocks)
+BLOCK_BYTES = 1 << 22
 
 
 def _text_blocks(path: Path) -> Iterator[tuple[int, bytes, int]]:
     """``(first line number, whole lines, number of lines)`` blocks of about :data:`BLOCK_BYTES` of a (gzip) JSON
-    Lines file, decompressed by Arrow (multi-member gzip too; the GIL is released while it inflates). A block is
-    copied once at most (the partial line carried over + the new piece up to its last newline)."""
+    Lines file (multi-member gzip too), inflated by :data:`_GZIP` (ISA-L's igzip when installed: about 4x zlib's
+    speed, the GIL released while it inflates) in pieces of at most 1 MB, joined once per block: pieces that size
+    reuse the allocator's memory, where a fresh 4 MB piece per read had the kernel zero new pages each time."""
     with open(path, "rb") as raw:
         magic = raw.read(2)
-    number, pending, head = 1, b"", True
-    with pa.input_stream(str(path), compression="gzip" if magic == b"\x1f\x8b" else None) as stream:
+    number, head = 1, True
+    pieces: list[bytes | memoryview] = []
+    size = 0
+    opener = _GZIP.open if magic == b"\x1f\x8b" else open
+    with opener(path, "rb") as stream:  # type: ignore[operator]
         while True:
             try:
-                piece = memoryview(stream.read_buffer(BLOCK_BYTES))  # Arrow's buffer: no copy into bytes
-            except (OSError, pa.ArrowException) as exc:
-                row = number + pending.count(b"\n")
+                piece = stream.read(min(BLOCK_BYTES, 1 << 20))
+            except (OSError, EOFError, zlib.error, _InflateError) as exc:
+                row = number + sum(bytes(p).count(b"\n") for p in pieces)
                 raise InputFileError(str(path), row=row, expected="a complete gzip stream", value=str(exc)) from None
             if head:
                 head = False
                 if piece[:3] == codecs.BOM_UTF8:
                     piece = piece[len(codecs.BOM_UTF8):]
-            if not len(piece):
-                if pending:
-                    yield number, pending + b"\n", pending.count(b"\n") + 1
+            if not piece:
+                if size:
+                    block = b"".join(pieces)
+                    if not block.endswith(b"\n"):
+                        block += b"\n"
+                    yield number, block, block.count(b"\n")
                 return
-            cut = _last_newline(piece) + 1
-            if cut == 0:
-                pending += piece.tobytes()
+            pieces.append(piece)
+            size += len(piece)
+            if size < BLOCK_BYTES:
                 continue
-            block = b"".join((pending, piece[:cut]))  # the one copy
-            pending = piece[cut:].tobytes()
-            del piece
+            cut = piece.rfind(b"\n") + 1
+            if cut == 0:  # a line longer than the block so far: read on
+                continue
+            pieces[-1] = memoryview(piece)[:cut]
+            block = b"".join(pieces)  # the one copy
+            rest = piece[cut:]
+            pieces, size = ([rest], len(rest)) if rest else ([], 0)
             count = block.count(b"\n")
             yield number, block, count
             number += count
 
 
-#: blocks parsed at once by background threads while the caller converts an earlier one
-PARSE_AHEAD = 2
+#: threads parsing blocks at once (Arrow's JSON reader releases the GIL) while the caller converts
+PARSE_THREADS = 2
+#: text read ahead of the caller (inflated, parsed or being parsed): about a chunk, so the parsers keep working
+#: while the caller converts one
+AHEAD_BYTES = 1 << 25
+
+_END = object()
 
 
 def _parsed_blocks(path: Path) -> Iterator[tuple[int, bytes, int, pa.Table | None]]:
-    """:func:`_text_blocks` with each block's Arrow table (:func:`_parse_block`), in order. Blocks are inflated by
-    one background thread and the next :data:`PARSE_AHEAD` parsed by others (Arrow releases the GIL for both)
-    while the caller converts the current one; an unreadable blob is reported after the blocks before it, as a
-    plain walk would."""
-    pending: deque[tuple[int, bytes, int, Future[pa.Table | None] | None]] = deque()
-    failure: InputFileError | None = None
-    blocks = _text_blocks(path)
+    """:func:`_text_blocks` with each block's Arrow table (:func:`_parse_block`), in order. One background thread
+    inflates the blob and hands each block to :data:`PARSE_THREADS` parser threads, up to :data:`AHEAD_BYTES` of
+    text ahead of the caller, while the caller converts (inflating and parsing release the GIL); an unreadable
+    blob is reported after the blocks before it, as a plain walk would."""
+    ahead = max(2, min(64, AHEAD_BYTES // max(BLOCK_BYTES, 1)))
+    queue: Queue[Any] = Queue(maxsize=ahead)
+    stop = threading.Event()
 
-    def read() -> tuple[int, bytes, int] | None:
-        return next(blocks, None)
+    def produce(parsers: ThreadPoolExecutor) -> None:
+        try:
+            for first, block, count in _text_blocks(path):
+                queue.put((first, block, count, parsers.submit(_parse_block, block) if _FAST else None))
+                if stop.is_set():
+                    return
+            queue.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, raised there in order
+            queue.put(exc)
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cspkit-export-read") as reader, \
-            ThreadPoolExecutor(max_workers=PARSE_AHEAD, thread_name_prefix="cspkit-export") as parsers:
-        ahead: Future[tuple[int, bytes, int] | None] | None = reader.submit(read)
-        while True:
-            while ahead is not None and len(pending) <= PARSE_AHEAD:
+    with ThreadPoolExecutor(max_workers=PARSE_THREADS, thread_name_prefix="cspkit-export") as parsers:
+        reader = threading.Thread(target=produce, args=(parsers,), name="cspkit-export-read", daemon=True)
+        reader.start()
+        try:
+            while True:
+                item = queue.get()
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                first, block, count, parsed = item
+                del item
+                yield first, block, count, parsed.result() if parsed is not None else None
+                del block, parsed
+        finally:  # also when the caller stops early: let the reader end, drop what it read ahead
+            stop.set()
+            while reader.is_alive() or not queue.empty():
                 try:
-                    item = ahead.result()
-                except InputFileError as exc:
-                    failure, ahead = exc, None
-                    break
-                if item is None:
-                    ahead = None
-                    break
-                ahead = reader.submit(read)  # the next block inflates while this one is parsed
-                first, block, count = item
-                pending.append((first, block, count, parsers.submit(_parse_block, block) if _FAST else None))
-            if not pending:
-                break
-            first, block, count, parsed = pending.popleft()
-            yield first, block, count, parsed.result() if parsed is not None else None
-            del block, parsed
-        if failure is not None:
-            raise failure
-
-
-def _last_newline(view: memoryview) -> int:
-    """Index of the last ``\\n`` in ``view`` (-1 when none), looking back from the end a window at a time."""
-    end = len(view)
-    window = 1 << 16
-    while end > 0:
-        start = max(0, end - window)
-        at = bytes(view[start:end]).rfind(b"\n")
-        if at >= 0:
-            return start + at
-        end, window = start, window * 4
-    return -1
+                    item = queue.get(timeout=0.01)
+                except Empty:
+                    continue
+                if isinstance(item, tuple) and item[3] is not None:
+                    item[3].cancel()
+            reader.join()
 
 
 def _block_schema(first_line: bytes) -> pa.Schema | None:
@@ -289,7 +357,7 @@ def _block_schema(first_line: bytes) -> pa.Schema | None:
         typ = COLUMN_TYPES.get(canonical_column(key) or "", "str")
         numeric = typ in ("decimal", "percent") and (
             value is None or isinstance(value, (int, float)) or _plain_number(value))
-        fields.append((key, MONEY_ARROW if numeric else pa.string()))
+        fields.append((key, MONEY_ARROW if numeric else TEXT))  # TEXT: the converter's string type, no cast
     return pa.schema(fields)
 
 
@@ -301,8 +369,16 @@ def _plain_number(value: str) -> bool:
     return value == value.strip()
 
 
+_NEWLINE, _BRACE = ord("\n"), ord("{")
+
+
 def _parse_block(block: bytes) -> pa.Table | None:
-    """A block of JSON Lines → an Arrow table (text and decimal columns); None when Arrow cannot take it so."""
+    """A block of JSON Lines → an Arrow table (text and decimal columns); None when Arrow cannot take it so, or
+    when a line does not start with ``{`` (a blank line, which Arrow would skip: rows would no longer be lines)."""
+    data = np.frombuffer(block, np.uint8)
+    ends = np.flatnonzero(data == _NEWLINE)
+    if not len(data) or data[0] != _BRACE or not (data[ends[:-1] + 1] == _BRACE).all():
+        return None
     schema = _block_schema(block[: block.find(b"\n")])
     if schema is None:
         return None
@@ -317,27 +393,25 @@ def _parse_block(block: bytes) -> pa.Table | None:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
     # a key first seen after line 1 is inferred: only text (or all-null) keeps its JSON text exactly
-    exact = (pa.types.is_string(t) or pa.types.is_decimal(t) or pa.types.is_null(t) or pa.types.is_boolean(t)
-             for t in table.schema.types)
+    exact = (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_decimal(t) or pa.types.is_null(t)
+             or pa.types.is_boolean(t) for t in table.schema.types)
     return table if all(exact) else None
 
 
-def _table_chunk(table: pa.Table, rows: list[int], path: Path, kind: str) -> ReconFile | None:
-    """Rows of a parsed block → the typed frame (decimals handed to the converter as their exact text)."""
+def _table_chunk(table: pa.Table, rows: np.ndarray, path: Path, kind: str) -> ReconFile | None:
+    """Rows of a parsed block → the typed frame (decimal columns as the exact decimals Arrow parsed)."""
     raw: dict[str, pa.Array] = {}
     for name in table.column_names:
         array = table.column(name).combine_chunks()
-        if pa.types.is_decimal(array.type):
-            array = pc.cast(array, pa.string())
-        elif pa.types.is_null(array.type):
-            array = pa.nulls(len(array), pa.string())
+        if pa.types.is_null(array.type):
+            array = pa.nulls(len(array), TEXT)
         elif pa.types.is_boolean(array.type):
             array = pc.if_else(array, "true", "false")
         raw[name] = array
     try:
         return _assemble(raw, rows, path, kind)
     except InputFileError as exc:
-        row = rows[exc.row - 1] if exc.row and 0 < exc.row <= len(rows) else exc.row
+        row = int(rows[exc.row - 1]) if exc.row and 0 < exc.row <= len(rows) else exc.row
         raise InputFileError(str(path), row=row, column=exc.column, expected=exc.expected, value=exc.value) from None
 
 
@@ -449,9 +523,10 @@ def _columnar_chunk(batch: list[dict[str, Any]], rows: list[int], path: Path, ki
     return _assemble(raw, rows, path, kind)
 
 
-def _assemble(raw: dict[str, pa.Array], rows: list[int], path: Path, kind: str) -> ReconFile | None:
-    """Raw text columns keyed by JSON key → the typed frame of :func:`recon_lines_to_frame` (row numbers = the
-    chunk's positions, mapped by the caller). None when the readers' internals are not the expected shape."""
+def _assemble(raw: dict[str, pa.Array], rows: Sequence[int], path: Path, kind: str) -> ReconFile | None:
+    """Raw columns keyed by JSON key (text, or exact decimals Arrow parsed: handed to the converter as they are,
+    no round trip through text) → the typed frame of :func:`recon_lines_to_frame` (row numbers = the chunk's
+    positions, mapped by the caller). None when the readers' internals are not the expected shape."""
     columns: dict[str, pa.Array] = {}
     fractions: set[str] = set()
     for key, array in raw.items():
@@ -460,7 +535,15 @@ def _assemble(raw: dict[str, pa.Array], rows: list[int], path: Path, kind: str) 
         if canonical and normalize_header(key) in FRACTION_ALIASES:
             fractions.add(canonical)
         # an alias of a column already seen (total / totalForCustomer): the first non-null value wins
-        columns[name] = pc.coalesce(columns[name], array) if name in columns else array
+        if name in columns:
+            seen = columns[name]
+            if seen.type != array.type:  # a decimal and a text spelling: compared as text
+                seen, array = pc.cast(seen, TEXT), pc.cast(array, TEXT)
+            array = pc.coalesce(seen, array)
+        columns[name] = array
+    for name in fractions:  # fraction aliases (rateOfPartnerEarnedCredit) are scaled by the converter's text rule
+        if pa.types.is_decimal(columns[name].type):
+            columns[name] = pc.cast(columns[name], TEXT)
     try:
         assembler = _Assembler(str(path), kind, "jsonl+gzip")
         assembler.setup(list(columns), fractions=fractions)
@@ -490,6 +573,7 @@ def read_export(paths: Iterable[PathLike], *, kind: str = "invoice", chunk_rows:
     Raises:
         InputFileError: a blob is malformed (file, line, column, what was expected).
     """
+    use_reuse_friendly_pool()
     paths = [Path(p) for p in paths]
     lines: dict[str, int] = {}
     frames: list[pd.DataFrame] = []

@@ -73,6 +73,8 @@ class ReconFile:
 
 def _clean(raw: pa.Array, column: str) -> pa.Array:
     """Turn empty strings into nulls; trim whitespace around typed values (free text is kept as written)."""
+    if pa.types.is_decimal(raw.type):  # exact numbers a JSON reader already parsed (graph_export): nothing to clean
+        return raw
     if raw.type != TEXT:
         raw = raw.cast(TEXT)
     if COLUMN_TYPES.get(column, "str") != "str":

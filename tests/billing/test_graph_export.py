@@ -260,3 +260,70 @@ def test_read_export_of_the_documented_line_items_agrees_with_the_readers(tmp_pa
     assert (report.rows_read, report.rows_skipped) == (3 * len(items), 0)
     assert report.missing_columns == reports[0].missing_columns
     assert report.extra_columns == reports[0].extra_columns
+
+
+def test_chunks_span_small_blocks_and_a_slow_block_keeps_the_order(tmp_path, monkeypatch):
+    # blocks of ~3 lines, chunks of 7: typed blocks are joined into whole chunks; a block Arrow cannot type (a blank
+    # line) first hands over the typed rows before it, so rows stay in line order and none is lost or doubled
+    lines = [json.dumps(dict(flat_record(0), referenceId=f"R{i}")) + "\n" for i in range(40)]  # one schema
+    blob = tmp_path / "span.json.gz"
+    blob.write_bytes(gzip.compress("".join(lines).encode(), mtime=0))
+    monkeypatch.setattr(graph_export, "BLOCK_BYTES", 3 * len(lines[0]))
+    monkeypatch.setattr(graph_export, "_lines_frames", refuse_slow)
+    frames = list(iter_export_frames([blob], chunk_rows=7))
+    assert [len(f) for f in frames] == [7, 7, 7, 7, 7, 5]
+    whole = pd.concat(frames, ignore_index=True)
+    assert list(whole["SourceRow"]) == list(range(1, 41))
+    public = recon_lines_to_frame([r for _, _, r in iter_export_records([blob])], source=blob.name).frame
+    pd.testing.assert_frame_equal(whole.drop(columns="SourceRow"), public.drop(columns="SourceRow"))
+
+    monkeypatch.undo()
+    monkeypatch.setattr(graph_export, "BLOCK_BYTES", 3 * len(lines[0]))
+    blanks = lines[:20] + ["\n"] + lines[20:]
+    blob.write_bytes(gzip.compress("".join(blanks).encode(), mtime=0))
+    frames = list(iter_export_frames([blob], chunk_rows=7))
+    assert max(len(f) for f in frames) <= 7
+    rows = list(pd.concat(frames, ignore_index=True)["SourceRow"])
+    assert rows == list(range(1, 21)) + list(range(22, 42))  # line 21 is blank
+    assert list(pd.concat(frames, ignore_index=True)["ReferenceId"]) == [f"r{i}" for i in range(40)]
+
+
+def test_a_caller_stopping_early_leaves_no_reader_thread(tmp_path, monkeypatch):
+    import threading
+
+    text = "".join(json.dumps(flat_record(0)) + "\n" for _ in range(400)).encode()
+    blob = tmp_path / "long.json.gz"
+    blob.write_bytes(gzip.compress(text, mtime=0))
+    monkeypatch.setattr(graph_export, "BLOCK_BYTES", 2048)  # ~3 lines a block: the reader is far ahead
+    monkeypatch.setattr(graph_export, "AHEAD_BYTES", 8 * 2048)  # ... until its queue of 8 blocks is full
+    frames = iter_export_frames([blob], chunk_rows=5)
+    assert len(next(frames)) == 5
+    frames.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("cspkit-export")]
+    assert sum(len(f) for f in iter_export_frames([blob], chunk_rows=7)) == 400  # and a new walk reads it all
+
+
+def test_two_objects_on_a_line_are_named_even_beside_a_blank_line(tmp_path):
+    # a blank line (one row fewer) and a line of two objects (one row more) must not pass for one object a line
+    first = json.dumps(flat_record(0))
+    blob = tmp_path / "two.json.gz"
+    blob.write_bytes(gzip.compress((first + "\n\n" + first + first + "\n" + first + "\n").encode(), mtime=0))
+    with pytest.raises(InputFileError) as info:
+        list(iter_export_frames([blob]))
+    assert (info.value.row, info.value.expected) == (3, "one JSON object per line")
+
+
+def test_fractions_and_mixed_aliases_on_the_arrow_path_match_the_record_path(tmp_path, monkeypatch):
+    # rateOfPartnerEarnedCredit is a fraction (billing-formats.md §1.6): 0.15 → PartnerEarnedCreditPercentage 15,
+    # though Arrow parsed it as a decimal; total (a number) and totalForCustomer (text) are one column
+    lines = [json.dumps(dict(flat_record(0), rateOfPartnerEarnedCredit=0.15, total=5.5, totalForCustomer=" 5.5 ")),
+             json.dumps(dict(flat_record(0), rateOfPartnerEarnedCredit=0, total=None, totalForCustomer=" 7 "))]
+    blob = tmp_path / "pec.json.gz"
+    blob.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
+    public = recon_lines_to_frame([r for _, _, r in iter_export_records([blob])], source=blob.name).frame
+    public["SourceRow"] = [1, 2]
+    monkeypatch.setattr(graph_export, "_lines_frames", refuse_slow)
+    fast = pd.concat(list(iter_export_frames([blob])), ignore_index=True)
+    pd.testing.assert_frame_equal(fast, public)
+    assert list(fast["PartnerEarnedCreditPercentage"]) == [Decimal(15), Decimal(0)]
+    assert list(fast["Total"]) == [Decimal("5.5"), Decimal(7)]
