@@ -223,11 +223,11 @@ def seat_mismatches(f: ir.Table, subs: ir.Table, seats: ir.Table | None = None) 
     (:func:`billed_seats`, or ``seats`` when already computed) differ from its quantity; the row is its last seat
     line (``pos``)."""
     seats = billed_seats(f) if seats is None else seats
-    keys = f.filter(f.sub_row.notnull()).select(_sid="SubscriptionId", _srow="sub_row").distinct()
-    seats = seats.join(keys, seats.SubscriptionId == keys._sid)
+    # a subscription's rows are those :func:`facts` joined its lines to (SubscriptionId = subscription_id): joined
+    # here directly, not found again among the distinct (SubscriptionId, sub_row) pairs of every line
     live = subs.filter(~subs.status.isin(CANCELLED).coalesce(False) & subs.quantity.notnull())
-    j = seats.join(live, seats._srow == live.sub_row)
-    return j.filter(j.seats != j.quantity).select(pos="last_pos", seats="seats", sub_row="_srow")
+    j = seats.join(live, seats.SubscriptionId == live.subscription_id)
+    return j.filter(j.seats != j.quantity).select(pos="last_pos", seats="seats", sub_row="sub_row")
 
 
 def uncharged_subscriptions(f: ir.Table, subs: ir.Table, period_start: Any, period_end: Any) -> ir.Table:
