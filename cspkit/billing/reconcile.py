@@ -63,13 +63,13 @@ DUCKDB_MEMORY_LIMIT = "1GB"
 #: a dataset of at most this many lines is reconciled in an in-memory DuckDB database (memory limit
 #: :data:`DUCKDB_MEMORY_IN_MEMORY`, blocks beyond it evicted to the spill folder) instead of a database file: storing
 #: the facts of the 1,000,000-line benchmark month uncompressed (≈ 650 MB) took ≈ 3.3 s of CPU against ≈ 5.4 s to
-#: compress them into the file (≈ 130 MB), and the whole reconcile ≈ 16.7 s of CPU against ≈ 21 s, with a lower peak
-#: RSS (1.76 GB against 1.83 GB: less of DuckDB's memory goes to compressing). Larger months use the file, which keeps
-#: their tables compressed.
-DUCKDB_IN_MEMORY_ROWS = 1_200_000
-#: DuckDB's memory limit for an in-memory database (:data:`DUCKDB_IN_MEMORY_ROWS`): 1 GB peaked ≈ 0.24 GB higher
-#: than 700 MB on the benchmark month for the same CPU time
-DUCKDB_MEMORY_IN_MEMORY = "700MB"
+#: compress them into the file (≈ 130 MB), and the whole reconcile ≈ 16.5 s of CPU against ≈ 20 s. The bound is the
+#: largest month measured this way; larger months use the file, which keeps their tables compressed.
+DUCKDB_IN_MEMORY_ROWS = 1_000_000
+#: DuckDB's memory limit for an in-memory database (:data:`DUCKDB_IN_MEMORY_ROWS`). On the benchmark month the peak
+#: RSS was ≈ 1.52–1.57 GB with 500 MB, ≈ 1.73–1.88 GB with 700 MB and ≈ 2.0 GB with 1 GB, for about the same CPU time
+#: (within the shared machine's noise): beyond the limit DuckDB evicts facts blocks to the spill folder.
+DUCKDB_MEMORY_IN_MEMORY = "500MB"
 
 VARIANCE_COLUMNS = [
     "Category", "Severity", "CustomerId", "CustomerName", "SubscriptionId", "InvoiceNumber", "ChargeType",
