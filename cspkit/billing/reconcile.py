@@ -60,6 +60,16 @@ ENGINES = ("duckdb", "spark")
 #: tables are compressed in a database file). 600 MB cut the 1M-line peak by ≈ 0.1 GB but building the facts of
 #: 10M lines then failed ("failed to pin block"), so 1 GB.
 DUCKDB_MEMORY_LIMIT = "1GB"
+#: a dataset of at most this many lines is reconciled in an in-memory DuckDB database (memory limit
+#: :data:`DUCKDB_MEMORY_IN_MEMORY`, blocks beyond it evicted to the spill folder) instead of a database file: storing
+#: the facts of the 1,000,000-line benchmark month uncompressed (≈ 650 MB) took ≈ 3.3 s of CPU against ≈ 5.4 s to
+#: compress them into the file (≈ 130 MB), and the whole reconcile ≈ 16.5 s of CPU against ≈ 20 s. The bound is the
+#: largest month measured this way; larger months use the file, which keeps their tables compressed.
+DUCKDB_IN_MEMORY_ROWS = 1_000_000
+#: DuckDB's memory limit for an in-memory database (:data:`DUCKDB_IN_MEMORY_ROWS`). On the benchmark month the peak
+#: RSS was ≈ 1.52–1.57 GB with 500 MB, ≈ 1.73–1.88 GB with 700 MB and ≈ 2.0 GB with 1 GB, for about the same CPU time
+#: (within the shared machine's noise): beyond the limit DuckDB evicts facts blocks to the spill folder.
+DUCKDB_MEMORY_IN_MEMORY = "500MB"
 
 VARIANCE_COLUMNS = [
     "Category", "Severity", "CustomerId", "CustomerName", "SubscriptionId", "InvoiceNumber", "ChargeType",
@@ -238,7 +248,8 @@ def reconcile(
             :func:`cspkit.billing.engine.variances.connect`. On DuckDB with a dataset the defaults are
             a ``database`` file, ``memory_limit`` :data:`DUCKDB_MEMORY_LIMIT` and a ``temp_directory`` in the
             dataset's folder (both removed afterwards), so the engine keeps its tables compressed and spills to disk
-            instead of growing with the month.
+            instead of growing with the month; a dataset of at most :data:`DUCKDB_IN_MEMORY_ROWS` lines is kept in
+            memory instead (limit :data:`DUCKDB_MEMORY_IN_MEMORY`, same spill folder).
     Returns:
         :class:`ReconciliationResult`; Expected/Actual/Difference of the variances are Decimals without the padding
         zeros.
@@ -278,14 +289,15 @@ def reconcile(
         with spark_session(spark_master) as session:
             con = connect("spark", session=session, **options)
             return _checked(con, lines, subs, history, (period, price_list, invoices), tol, mark, timings)
-    with _duckdb_on_disk(None if isinstance(lines, pd.DataFrame) else lines.folder, options) as con:
+    with _duckdb_on_disk(None if isinstance(lines, pd.DataFrame) else lines, options) as con:
         return _checked(con, lines, subs, history, (period, price_list, invoices), tol, mark, timings)
 
 
 @contextmanager
-def _duckdb_on_disk(folder: Path | None, options: dict[str, Any]) -> Iterator[Any]:
-    """A DuckDB connection (in memory, with ``options``, when ``folder`` is None: lines given as a frame); for a
-    dataset in ``folder``: a database file there (its tables stored compressed, in
+def _duckdb_on_disk(dataset: Any, options: dict[str, Any]) -> Iterator[Any]:
+    """A DuckDB connection (in memory, with ``options``, when ``dataset`` is None: lines given as a frame); for a
+    dataset of at most :data:`DUCKDB_IN_MEMORY_ROWS` lines, in memory with :data:`DUCKDB_MEMORY_IN_MEMORY` and a spill
+    folder in the dataset's folder; for a larger one a database file there (its tables stored compressed, in
     blocks DuckDB evicts under memory pressure instead of growing: :func:`cspkit.billing.engine.variances._stored`),
     :data:`DUCKDB_MEMORY_LIMIT` and a spill folder beside it unless ``options`` say otherwise; the file and the
     spill folder are removed afterwards (the result reads the lines from the dataset, not from them). DuckDB's
@@ -294,12 +306,15 @@ def _duckdb_on_disk(folder: Path | None, options: dict[str, Any]) -> Iterator[An
     1M-line benchmark month: the reconcile step ≈ 40 % faster)."""
     from cspkit.billing.engine.variances import connect
 
-    if folder is None:
+    if dataset is None:
         yield connect("duckdb", **options)
         return
+    folder: Path = dataset.folder
     database = folder / f"engine-{uuid.uuid4().hex}.duckdb"
     spill = folder / "duckdb-tmp"
-    con = connect("duckdb", **{"database": str(database), "memory_limit": DUCKDB_MEMORY_LIMIT,
+    small = len(dataset) <= DUCKDB_IN_MEMORY_ROWS
+    con = connect("duckdb", **{"database": ":memory:" if small else str(database),
+                               "memory_limit": DUCKDB_MEMORY_IN_MEMORY if small else DUCKDB_MEMORY_LIMIT,
                                "temp_directory": str(spill), "preserve_insertion_order": False,
                                **options})  # fmt: skip
     try:

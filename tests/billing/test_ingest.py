@@ -116,3 +116,15 @@ def test_the_workbook_streams_line_items_from_the_dataset_across_sheets(tmp_path
     assert [r[header.index("SourceRow")] for r in rows] == list(range(1, 17))
     labels = result.lines["Variances"].tolist()
     assert [r[-1] for r in rows] == [None if pd.isna(v) else v for v in labels]
+
+
+def test_the_dataset_knows_which_text_columns_need_no_trimming_across_chunks_and_files(tmp_path: Path) -> None:
+    guid = " 196E2273-1B5A-4B8A-9C7D-0E1F2A3B4C5D "  # an id the readers trim and lower-case
+    clean = write_csv(tmp_path / "clean.csv", [base_row(), base_row(), base_row(CustomerId=guid)])
+    padded = write_csv(tmp_path / "padded.csv", [base_row(), base_row(SkuName="Microsoft 365 E3 ")])
+    dataset = ingest_recon([clean], tmp_path / "work", chunk_rows=2)
+    assert dataset.trimmed is not None and {"CustomerId", "SkuName", "CustomerName"} <= dataset.trimmed  # typed ids
+    assert "PromotionId" in dataset.trimmed  # a column of nulls needs nothing
+    ingest_recon([padded], tmp_path / "work", chunk_rows=1, dataset=dataset)  # the padded value is in its 2nd chunk
+    assert "SkuName" not in dataset.trimmed and {"CustomerId", "CustomerName"} <= dataset.trimmed
+    assert dataset.to_frame()["SkuName"].iloc[-1] == "Microsoft 365 E3 "  # the lines keep the file's text

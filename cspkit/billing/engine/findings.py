@@ -21,6 +21,7 @@ __all__ = ["unit_prices", "prorations", "rate_outliers", "seats", "missing_charg
 Found = list[tuple[str, int, dict[str, Any]]]
 _MICRO = Decimal("0.000001")
 _FINEST = Decimal(1).scaleb(-15)
+_LARGEST = Decimal(10) ** 22  # decimal(38, 15) holds 23 integer digits
 
 
 def _rows(con: Any, expr: Any) -> list[dict[str, Any]]:
@@ -74,14 +75,17 @@ def _answers(queries: pd.DataFrame, price_list: pd.DataFrame) -> tuple[pa.Table,
     first_of[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
     terms = queries["TermDuration"].to_numpy(dtype=object)
     plan_of = queries["BillingPlan"].to_numpy(dtype=object)
-    for j, i in enumerate(first_of):
-        if not usable[i]:
+    usable_at, row_at, periods_at = usable.tolist(), rows.tolist(), periods.tolist()  # Python ints: no boxing per use
+    for j, i in enumerate(first_of.tolist()):
+        if not usable_at[i]:
             continue
-        row, k = int(rows[i]), int(periods[i])
-        exact = period_price(term_prices[row], terms[i], plan_of[i])
-        quotients[(row, k)] = (term_prices[row], exact, exact.quantize(CENT, rounding=ROUND_HALF_UP))
-        fits = exact == exact.quantize(_FINEST) and abs(exact) < Decimal(10) ** 22
-        exact_of[j], cent_of[j] = (exact.quantize(_FINEST) if fits else None), quotients[(row, k)][2]
+        row, k = row_at[i], periods_at[i]
+        term_price = term_prices[row]
+        exact = period_price(term_price, terms[i], plan_of[i])
+        cent = exact.quantize(CENT, rounding=ROUND_HALF_UP)
+        quotients[(row, k)] = (term_price, exact, cent)
+        finest = exact.quantize(_FINEST)
+        exact_of[j], cent_of[j] = (finest if exact == finest and abs(exact) < _LARGEST else None), cent
     table = pa.Table.from_pandas(queries, preserve_index=False).append_column("price_row", pa.array(rows, pa.int64()))
     table = table.append_column("periods", pa.array(periods, pa.int64()))
     table = table.append_column("exact", pa.array(exact_of[codes], MONEY_ARROW))

@@ -113,7 +113,7 @@ def proration_candidates(t: ir.Table, per_unit: float) -> ir.Table:
     cycle_start = ibis.ifelse(prepaid, s.SubscriptionStartDate.date(), cycle_start)
     s = s.mutate(cycle_days=end_excl.delta(cycle_start, unit="day"),
                  billed_days=end_excl.delta(s.ChargeStartDate.date(), unit="day"))  # fmt: skip
-    s = s.filter(s.cycle_days.notnull() & (s.cycle_days > 0) & (s.billed_days > 0))
+    s = s.filter((s.cycle_days > 0) & (s.billed_days > 0))  # a null day count is not > 0
     expected = s.UnitPrice.cast(_F) / s.cycle_days * s.billed_days
     off = (s.EffectiveUnitPrice.cast(_F).abs() - expected).abs() > per_unit - MARGIN
     return s.filter(off).select("pos", "UnitPrice", "EffectiveUnitPrice", "cycle_days", "billed_days")

@@ -89,15 +89,20 @@ def line_table(lines: pd.DataFrame) -> pa.Table:
     return pa.table(columns)
 
 
-def dataset_table(con: Any, files: list[Any]) -> Any:
+def dataset_table(con: Any, files: list[Any], trimmed: Any = frozenset()) -> Any:
     """The lines of a Parquet dataset (:data:`cspkit.billing.ingest.SCHEMA`) read by the backend, as an Ibis table
     with :func:`line_table`'s columns and rules (texts trimmed, blanks as nulls; money ``decimal(38, 15)``; dates
-    UTC timestamps)."""
+    UTC timestamps). ``trimmed``: text columns known to need neither
+    (:attr:`cspkit.billing.ingest.LineDataset.trimmed`), read as they are: trimming the 19 text columns was ≈ 0.7 s
+    of CPU on the 1,000,000-line benchmark month."""
     import ibis
 
     t = con.read_parquet([str(p) for p in files])
     columns: dict[str, Any] = {"pos": t.pos, "SourceFile": t.SourceFile, "SourceRow": t.SourceRow}
     for name in LINE_TEXT:
+        if name in trimmed:
+            columns[name] = t[name]
+            continue
         text = t[name].strip()
         columns[name] = ibis.ifelse(text.length() == 0, ibis.null("string"), text)
     for name in LINE_MONEY:
