@@ -18,7 +18,9 @@ import pyarrow.compute as pc
 
 from cspkit.billing.recon_columns import normalize_header
 from cspkit.billing.recon_readers import _lower, _upper
+from cspkit.billing.recon_shared import arrow as _arrow
 from cspkit.billing.recon_shared import arrow_text as _arrow_text
+from cspkit.billing.recon_shared import is_arrow_text as _is_arrow_text
 from cspkit.billing.recon_shared import to_utc as _to_utc
 from cspkit.billing.recon_values import STRING
 
@@ -77,6 +79,18 @@ def _codes(arr: pa.Array) -> tuple[np.ndarray, list[str]]:
     return encoded.indices.fill_null(len(values)).to_numpy(zero_copy_only=False), values
 
 
+def _distinct(picked: dict[str, pd.Series], name: str, n: int, transform: Any = None) -> tuple[np.ndarray, list[Any]]:
+    """A picked text column as (codes, values): its distinct values trimmed, ``transform``-ed, blanks as None, so
+    the kernels run once per distinct value, not once per row (all missing when absent)."""
+    if name not in picked:
+        return np.zeros(n, dtype=np.int64), []
+    series = picked[name]
+    arr = _arrow(series if _is_arrow_text(series) else series.astype(STRING))
+    codes, values = _codes(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
+    texts = pd.Series(pd.arrays.ArrowStringArray(pa.array(values, pa.large_string())))
+    return codes, _arrow_text(texts, transform).to_pylist()
+
+
 def _categorical(codes: np.ndarray, values: list[Any]) -> pd.Series:
     """Codes into ``values`` (``len(values)``: missing; values may repeat, None is missing) → a categorical with
     the distinct values as sorted ``string[pyarrow]`` categories (one small int per row)."""
@@ -87,10 +101,10 @@ def _categorical(codes: np.ndarray, values: list[Any]) -> pd.Series:
                                                                                             dtype=STRING))))
 
 
-def _per_distinct(arr: pa.Array, func: Any) -> tuple[np.ndarray, list[Any]]:
-    """``func`` applied once per distinct value of Arrow strings: (codes, mapped values)."""
-    codes, values = _codes(arr)
-    return codes, [func(v) for v in values]
+def _mapped(distinct: tuple[np.ndarray, list[Any]], func: Any) -> tuple[np.ndarray, list[Any]]:
+    """``func`` applied once per distinct value (None stays None)."""
+    codes, values = distinct
+    return codes, [None if v is None else func(v) for v in values]
 
 
 def normalize_subscriptions(data: Any) -> pd.DataFrame:
@@ -123,11 +137,11 @@ def normalize_subscriptions(data: Any) -> pd.DataFrame:
     def pick(codes: np.ndarray, values: list[Any]) -> tuple[np.ndarray, list[Any]]:
         return (codes if keep is None else codes[keep]), values
 
-    out["customer_id"] = _categorical(*pick(*_codes(_text(picked, "customer_id", n, _lower))))
-    product = _codes(_text(picked, "product_id", n))
-    sku = _per_distinct(_text(picked, "sku_id", n), lambda v: _pad_sku(v) if v is not None else None)
+    out["customer_id"] = _categorical(*pick(*_distinct(picked, "customer_id", n, _lower)))
+    product = _distinct(picked, "product_id", n)
+    sku = _mapped(_distinct(picked, "sku_id", n), _pad_sku)
     if "offer_id" in picked:  # catalog item id productId:skuId:availabilityId, split once per distinct value
-        codes, offers = _codes(_text(picked, "offer_id", n))
+        codes, offers = _distinct(picked, "offer_id", n)
         pieces = [None if o is None else o.split(":") for o in offers]
         if "product_id" not in picked:
             product = codes, [p[0] or None if p else None for p in pieces]
@@ -135,18 +149,18 @@ def normalize_subscriptions(data: Any) -> pd.DataFrame:
             sku = codes, [_pad_sku(p[1]) if p and len(p) > 1 and p[1] else None for p in pieces]
     out["product_id"] = _categorical(*pick(*product))
     out["sku_id"] = _categorical(*pick(*sku))
-    codes, quantities = pick(*_per_distinct(_text(picked, "quantity", n), _quantity))
+    codes, quantities = pick(*_mapped(_distinct(picked, "quantity", n), _quantity))
     out["quantity"] = pd.Series(np.array([*quantities, None], dtype=object)[codes], dtype=object)
-    out["status"] = _categorical(*pick(*_codes(_text(picked, "status", n, _lower))))
-    out["term_duration"] = _categorical(*pick(*_codes(_text(picked, "term_duration", n, _upper))))
-    out["billing_cycle"] = _categorical(*pick(*_per_distinct(_text(picked, "billing_cycle", n), _plan)))
+    out["status"] = _categorical(*pick(*_distinct(picked, "status", n, _lower)))
+    out["term_duration"] = _categorical(*pick(*_distinct(picked, "term_duration", n, _upper)))
+    out["billing_cycle"] = _categorical(*pick(*_mapped(_distinct(picked, "billing_cycle", n), _plan)))
     for column in ("created", "effective_start", "cancelled_at"):
         dates = (_to_utc(picked[column]) if column in picked
                  else pd.Series(pd.DatetimeIndex(np.full(n, np.datetime64("NaT", "ns"))).tz_localize("UTC")))
         out[column] = dates if keep is None else dates.iloc[keep].reset_index(drop=True)
-    codes, trial = pick(*_per_distinct(_text(picked, "is_trial", n, _lower), lambda t: t in ("true", "1", "yes")))
-    out["is_trial"] = np.array([*trial, False], dtype=bool)[codes]
-    out["currency"] = _categorical(*pick(*_codes(_text(picked, "currency", n, _upper))))
+    codes, trial = pick(*_mapped(_distinct(picked, "is_trial", n, _lower), lambda t: t in ("true", "1", "yes")))
+    out["is_trial"] = np.array([*(t is True for t in trial), False], dtype=bool)[codes]
+    out["currency"] = _categorical(*pick(*_distinct(picked, "currency", n, _upper)))
     return out[SUBSCRIPTION_COLUMNS]
 
 
