@@ -130,7 +130,7 @@ def normalize_subscriptions(data: Any) -> pd.DataFrame:
         target = _SUB_ALIASES.get(normalize_header(column))
         if target and target not in picked:
             picked[target] = raw[column].reset_index(drop=True)
-    ids = _text(picked, "subscription_id", n, _lower)
+    ids = _ids(picked["subscription_id"]) if "subscription_id" in picked else pa.nulls(n, pa.large_string())
     keep = _kept(ids)
     out = pd.DataFrame({"subscription_id": pd.arrays.ArrowStringArray(ids if keep is None else ids.take(keep))})
 
@@ -164,7 +164,17 @@ def normalize_subscriptions(data: Any) -> pd.DataFrame:
     return out[SUBSCRIPTION_COLUMNS]
 
 
-def _kept(ids: pa.Array) -> np.ndarray | None:
+def _ids(series: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """Subscription ids as Arrow strings, lower-cased and trimmed, blanks as nulls; ids already lower-case GUID text
+    (``[0-9a-f-]``, as the API and the ledger give them) are kept as given, zero-copy (6.2 million: 0.28 GB)."""
+    if _is_arrow_text(series):
+        arr = _arrow(series)
+        if pc.all(pc.match_substring_regex(arr, r"^[0-9a-f-]+$")).as_py() is not False:  # no blank, no upper case
+            return arr.cast(pa.large_string())
+    return _arrow_text(series, _lower)
+
+
+def _kept(ids: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
     """The rows to keep (None: all): rows with an id, the last of each repeated id, in order."""
     if ids.null_count == 0 and pc.count_distinct(ids).as_py() == len(ids):
         return None
