@@ -14,10 +14,8 @@ take ≈ 0.9 GB in pandas instead of ≈ 1.5 GB of Python strings, and are never
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import ibis
@@ -34,9 +32,6 @@ __all__ = ["amounts", "micro_units", "group_totals", "money_column", "result_tot
 _DEC0 = "decimal(38, 0)"
 #: rows per record batch streamed from the engine
 BATCH_ROWS = 262_144
-#: DuckDB's memory limit while the totals run (the Python side then holds their frames): at 10M lines the
-#: subscription totals spill either way and took 23.6 s at 512 MB against 27.6 s at 1 GB (a shared machine)
-TOTALS_MEMORY_LIMIT = "512MB"
 #: text columns holding one distinct value per row (kept as Arrow strings, not categoricals)
 UNIQUE_TEXT = frozenset({"SubscriptionId"})
 
@@ -202,14 +197,7 @@ def result_totals(con: Any, f: ir.Table, subs: pd.DataFrame | None, variances: p
     subscription × currency (billed seats by :func:`cspkit.billing.engine.checks.billed_seats`, quantity and status
     from ``subs`` by the first line's ``sub_row``). ``variances``: the variance rows with ``_pos`` (the line, -1 when
     none); ``seats``: the billed seats already stored (:func:`cspkit.billing.engine.variances.stored_seats`),
-    computed when None; they are joined to the subscriptions by the engine (no per-subscription index in pandas).
-    On DuckDB the connection's memory limit is at most :data:`TOTALS_MEMORY_LIMIT` meanwhile (restored after)."""
-    with _memory_limit(con, TOTALS_MEMORY_LIMIT):
-        return _totals(con, f, subs, variances, seats)
-
-
-def _totals(con: Any, f: ir.Table, subs: pd.DataFrame | None, variances: pd.DataFrame,
-            seats: ir.Table | None) -> dict[str, pd.DataFrame]:  # fmt: skip
+    computed when None; they are joined to the subscriptions by the engine (no per-subscription index in pandas)."""
     from cspkit.billing.engine.checks import billed_seats
 
     placed = variances["_pos"].to_numpy(dtype=np.int64)
@@ -239,31 +227,6 @@ def _totals(con: Any, f: ir.Table, subs: pd.DataFrame | None, variances: pd.Data
     status = _arrow_text(subs["status"]) if subs is not None else pa.nulls(0, pa.large_string())
     subscriptions["SubscriptionStatus"] = text_column(pa.chunked_array([status.take(at)]), "SubscriptionStatus")
     return {"tieout": tieout, "charge_types": charge_types, "customers": customers, "subscriptions": subscriptions}
-
-
-@contextmanager
-def _memory_limit(con: Any, limit: str) -> Iterator[None]:
-    """DuckDB's ``memory_limit`` lowered to ``limit`` (never raised) for the block, then restored."""
-    if getattr(con, "name", "") != "duckdb":
-        yield
-        return
-    ((before,),) = con.con.sql("SELECT current_setting('memory_limit')").fetchall()
-    lower = _bytes(limit) < _bytes(before)
-    if lower:
-        con.con.execute(f"SET memory_limit = '{limit}'")
-    try:
-        yield
-    finally:
-        if lower:
-            con.con.execute(f"SET memory_limit = '{before}'")
-
-
-def _bytes(size: str) -> float:
-    """A DuckDB size (``512MB``, ``953.6 MiB``, ``1.0 GiB``) in bytes."""
-    number, unit = re.fullmatch(r"\s*([\d.]+)\s*([A-Za-z]*)\s*", size).groups()  # type: ignore[union-attr]
-    units = {"": 1, "B": 1, "BYTES": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
-             "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}  # fmt: skip
-    return float(number) * units[unit.upper()]
 
 
 def _seat_counts(seats: pd.arrays.ArrowExtensionArray) -> pd.Series:
