@@ -132,6 +132,8 @@ def missing_charge_rows(
     """missing_charge rows for the subscriptions ``todo`` (normalised, billed by ``todo_plan``): the price list's term
     price in force at the period's start ÷ the billing periods of the term × quantity as the expected charge
     (billing-formats.md §4, :mod:`cspkit.billing.pricing`)."""
+    todo = todo.assign(**{c: todo[c].astype(object).where(todo[c].notna(), None) for c in todo.columns
+                          if isinstance(todo[c].dtype, pd.CategoricalDtype)})  # categorical texts: str or None
     prices = np.full(len(todo), None, dtype=object)
     if price_list is not None:
         from cspkit.billing.pricelist import lookup_prices

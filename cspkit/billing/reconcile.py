@@ -153,6 +153,11 @@ class ReconciliationResult:
     Money sums (Subtotal, TaxTotal, Total, Charges, Refunds of tieout, customers, subscriptions and charge_types) are
     exact Arrow decimals: ``decimal128(38, 2)`` when every value of the column is whole cents, else
     ``decimal128(38, 6)``; cells are :class:`~decimal.Decimal`. InvoiceTotal and Difference are Decimal objects.
+    Text columns of those four frames are pandas categoricals (one small int code per row; categories the distinct
+    values as ``string[pyarrow]``, in code point order; NaN when blank), except the subscriptions' SubscriptionId,
+    one per row, which is ``string[pyarrow]`` (NA when blank): a 10-million-line month's 6.2 million subscription
+    rows take ≈ 0.9 GB instead of ≈ 1.5 GB of Python strings (:mod:`cspkit.billing.engine.totals`). BilledSeats and
+    SubscriptionQuantity are Decimal objects (None when unknown).
     """
 
     period_start: pd.Timestamp | None

@@ -114,17 +114,30 @@ def dataset_table(con: Any, files: list[Any], trimmed: Any = frozenset()) -> Any
 
 def subscription_table(subs: pd.DataFrame) -> pa.Table:
     """Normalised subscriptions (:func:`cspkit.billing.reconcile.normalize_subscriptions`) → Arrow table with
-    ``sub_row`` (the row in ``subs``), quantity ``decimal128(38, 15)``, dates as UTC timestamps."""
+    ``sub_row`` (the row in ``subs``), texts as Arrow strings (a categorical's codes and categories as an Arrow
+    dictionary array, zero-copy), quantity ``decimal128(38, 15)`` (converted once per distinct value), dates as UTC
+    timestamps."""
     n = len(subs)
     table: dict[str, Any] = {"sub_row": pa.array(np.arange(n, dtype=np.int64))}
     for name in ("customer_id", "subscription_id", "product_id", "sku_id", "status", "term_duration",
                  "billing_cycle", "currency"):  # fmt: skip
-        table[name] = pa.array(subs[name].to_numpy(dtype=object), type=pa.string(), from_pandas=True)  # None/NaN: null
-    table["quantity"] = _money(subs["quantity"], n)
+        table[name] = _sub_text(subs[name])
+    codes, distinct = pd.factorize(subs["quantity"].to_numpy(dtype=object), use_na_sentinel=True)
+    quantities = _money(pd.Series(distinct, dtype=object), len(distinct))
+    table["quantity"] = quantities.take(pa.array(codes, mask=codes < 0))
     for name in ("created", "effective_start", "cancelled_at"):
         table[name] = _timestamps(subs[name], n)
     table["is_trial"] = pa.array(subs["is_trial"].to_numpy(dtype=bool))
     return pa.table(table)
+
+
+def _sub_text(series: pd.Series) -> pa.Array:
+    """A subscriptions text column → Arrow strings: zero-copy for categoricals (a dictionary array) and Arrow
+    strings; None/NaN as null."""
+    if isinstance(series.dtype, (pd.CategoricalDtype, pd.StringDtype, pd.ArrowDtype)):
+        arr = pa.array(series.array)
+        return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return pa.array(series.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
 
 
 #: Columns shown with 2 places (amounts and prices), as the in-memory engine shows them.

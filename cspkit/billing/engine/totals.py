@@ -6,10 +6,16 @@ per currency and charge type, per customer and per subscription, in the frames o
 Amounts are summed in exact micro-units: each value truncated toward zero to 6 places (blank as 0), a blank Total
 taken as Subtotal + TaxTotal (§2.4); a sum column is ``decimal128(38, 2)`` when every value is whole cents, else
 ``decimal128(38, 6)``. Groups are ordered by their keys' text (code point order, blanks last).
+
+Memory: the engine streams each group-by's rows as Arrow record batches; text columns are kept as one code per row
+and one string per distinct value (:data:`TEXT`), so the 6.2 million subscription groups of a 10-million-line month
+take ≈ 0.9 GB in pandas instead of ≈ 1.5 GB of Python strings, and are never held twice.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import ibis
@@ -17,10 +23,17 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-__all__ = ["amounts", "micro_units", "group_totals", "money_column", "result_totals"]
+from cspkit.billing.recon_values import STRING
+
+__all__ = ["amounts", "micro_units", "group_totals", "money_column", "result_totals", "text_column"]
 
 _DEC0 = "decimal(38, 0)"
+#: rows per record batch streamed from the engine
+BATCH_ROWS = 262_144
+#: text columns holding one distinct value per row (kept as Arrow strings, not categoricals)
+UNIQUE_TEXT = frozenset({"SubscriptionId"})
 
 
 def micro_units(value: ir.DecimalValue) -> ir.DecimalValue:
@@ -45,6 +58,35 @@ def amounts(f: ir.Table) -> ir.Table:
     )
 
 
+def grouped(f: ir.Table, keys: list[str], sums: dict[str, str], *, first: list[str] | None = None,
+            last: list[str] | None = None, nunique: dict[str, str] | None = None,
+            variances: ir.Table | None = None, sort: list[str] | None = None,
+            seats: ir.Table | None = None) -> ir.Table:  # fmt: skip
+    """The expression of :func:`group_totals` (same arguments): the group-by, the first/last lines' values joined by
+    position, the billed seats by SubscriptionId, ordered. Findings are counted per line before grouping (a join on
+    the line position with the few lines that have findings), not by joining groups on nullable keys."""
+    a = f if "sub_m" in f.columns else amounts(f)
+    a = a.select(*dict.fromkeys([*keys, "pos", *sums, *(nunique or {}).values()]))
+    if variances is not None:
+        per = variances.group_by("pos").aggregate(_n=variances.count()).rename(_vpos="pos")
+        a = a.left_join(per, a.pos == per._vpos).drop("_vpos")
+    metrics: dict[str, Any] = {"Lines": a.count(), "_first": a.pos.min(), "_last": a.pos.max()}
+    if variances is not None:
+        metrics["Variances"] = a._n.sum().coalesce(0).cast("int64")
+    metrics |= {name: a[column].sum() for column, name in sums.items()}
+    metrics |= {name: a[column].nunique() for name, column in (nunique or {}).items()}
+    g = a.group_by(keys).aggregate(**metrics)
+    for which, columns in (("_first", first or []), ("_last", last or [])):
+        if columns:  # the first/last line's values, joined by its position (no per-group state of texts)
+            at = f.select(**{f"{which}_pos": f.pos}, **{f"{which}{c}": f[c] for c in columns})
+            g = g.join(at, g[which] == at[f"{which}_pos"]).drop(f"{which}_pos")
+    if seats is not None:
+        s = seats.select(_sid="SubscriptionId", _seats="seats")
+        g = g.left_join(s, g.SubscriptionId == s._sid).drop("_sid")
+    g = g.drop("_last")  # used by the join only
+    return g.order_by([ibis.asc(g[c], nulls_first=False) for c in (sort or keys)])
+
+
 def group_totals(
     con: Any,
     f: ir.Table,
@@ -62,53 +104,78 @@ def group_totals(
     output name: sub_m, tax_m, total_m, charges_m, refunds_m), the ``first``/``last`` line's value of columns (file
     order), distinct counts (``nunique``: output name → column; blanks not counted) and, with ``variances`` (a table
     of line positions ``pos``, one row per finding), ``Variances``. Ordered by ``sort`` (default ``keys``), text
-    order with blanks last. Columns as the in-memory engine gives them (object text, int64 counts, Arrow decimals)."""
-    a = f if "sub_m" in f.columns else amounts(f)
-    metrics: dict[str, Any] = {"Lines": a.count(), "_first": a.pos.min(), "_last": a.pos.max()}
-    metrics |= {name: a[column].sum() for column, name in sums.items()}
-    metrics |= {name: a[column].nunique() for name, column in (nunique or {}).items()}
-    g = a.group_by(keys).aggregate(**metrics)
-    for which, columns in (("_first", first or []), ("_last", last or [])):
-        if columns:  # the first/last line's values, joined by its position (no per-group state of texts)
-            at = a.select(**{f"{which}_pos": a.pos}, **{f"{which}{c}": a[c] for c in columns})
-            g = g.join(at, g[which] == at[f"{which}_pos"]).drop(f"{which}_pos")
-    if variances is not None:
-        hits = variances.join(f.select("pos", *keys), "pos")
-        per = hits.group_by(keys).aggregate(Variances=hits.count())
-        same = [(g[k] == per[k]) | (g[k].isnull() & per[k].isnull()) for k in keys]
-        g = g.left_join(per, same).drop(*(f"{k}_right" for k in keys))
-        g = g.mutate(Variances=g.Variances.coalesce(0))
-    if seats is not None:
-        s = seats.select(_sid="SubscriptionId", _seats="seats")
-        g = g.left_join(s, g.SubscriptionId == s._sid).drop("_sid")
-    order = [ibis.asc(g[c], nulls_first=False) for c in (sort or keys)]
-    table = con.to_pyarrow(g.order_by(order))
-    out = pd.DataFrame({k: _objects(table.column(k)) for k in keys})
-    out["Lines"] = table.column("Lines").to_numpy().astype(np.int64)
+    order with blanks last. Texts as :func:`text_column` makes them, counts int64, sums :func:`money_column`, ``_first``
+    (the group's first line) int64 and, with ``seats``, ``_seats`` (Arrow decimals). Streamed from the engine in
+    record batches of :data:`BATCH_ROWS` rows."""
+    expr = grouped(f, keys, sums, first=first, last=last, nunique=nunique, variances=variances, sort=sort,
+                   seats=seats)  # fmt: skip
+    schema = expr.schema()
+    texts = {name for name, kind in schema.items() if kind.is_string()}
+    chunks: dict[str, list[pa.Array]] = {name: [] for name in expr.columns}
+    for batch in _batches(con, expr):
+        for name in expr.columns:
+            column = batch.column(name)
+            chunks[name].append(column.dictionary_encode() if name in texts - UNIQUE_TEXT else column)
+    table = {name: _chunked(parts, schema[name].to_pyarrow()) for name, parts in chunks.items()}
+    out = pd.DataFrame({k: text_column(table[k], k) for k in keys})
+    out["Lines"] = _ints(table["Lines"])
     for name in sums.values():
-        out[name] = money_column(table.column(name))
+        out[name] = money_column(table[name])
     for which, columns in (("_first", first or []), ("_last", last or [])):
         for c in columns:
-            out[c] = _objects(table.column(f"{which}{c}"))
+            column = table[f"{which}{c}"]
+            out[c] = _ints(column) if pa.types.is_integer(column.type) else text_column(column, c)
     for name in nunique or {}:
-        out[name] = table.column(name).to_numpy().astype(np.int64)
+        out[name] = _ints(table[name])
     if variances is not None:
-        out["Variances"] = table.column("Variances").to_numpy().astype(np.int64)
-    out["_first"] = table.column("_first").to_numpy()
+        out["Variances"] = _ints(table["Variances"])
+    out["_first"] = _ints(table["_first"])
     if seats is not None:
-        out["_seats"] = pd.arrays.ArrowExtensionArray(table.column("_seats").combine_chunks())
+        out["_seats"] = pd.arrays.ArrowExtensionArray(table["_seats"])
     return out
 
 
-def _objects(column: pa.ChunkedArray) -> pd.Series:
-    """An Arrow column → object Series (None for null) holding one Python object per distinct value, shared by its
-    rows: a customer's name or a currency repeated on 600,000 subscription rows is one str, not 600,000."""
-    encoded = column.combine_chunks().dictionary_encode()
-    distinct = np.empty(len(encoded.dictionary) + 1, dtype=object)
-    distinct[:-1] = encoded.dictionary.to_numpy(zero_copy_only=False)
-    distinct[-1] = None
-    indices = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy(zero_copy_only=False)
-    return pd.Series(distinct[indices], dtype=object)
+def _batches(con: Any, expr: ir.Table) -> Iterator[pa.RecordBatch]:
+    """The rows of ``expr`` as Arrow record batches: streamed by DuckDB, collected then split on other backends."""
+    if getattr(con, "name", "") == "duckdb":  # DuckDB's own streaming reader (the query has no in-memory tables)
+        yield from con.con.sql(str(con.compile(expr))).to_arrow_reader(BATCH_ROWS)
+        return
+    yield from con.to_pyarrow(expr).to_batches(BATCH_ROWS)
+
+
+def _chunked(parts: list[pa.Array], kind: pa.DataType) -> pa.ChunkedArray:
+    if not parts:
+        return pa.chunked_array([], kind)
+    column = pa.chunked_array(parts)
+    return column.unify_dictionaries() if pa.types.is_dictionary(column.type) else column
+
+
+def _ints(column: pa.ChunkedArray) -> np.ndarray:
+    """An integer column → int64 NumPy array (-1 for null: ``sub_row`` of a line without a known subscription)."""
+    return column.combine_chunks().cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
+
+
+def text_column(column: pa.ChunkedArray, name: str = "") -> pd.Series:
+    """A text column of a totals frame (Arrow strings, or dictionary chunks of them) → pandas: a categorical (one
+    int code per row, categories the distinct values in code point order, as ``string[pyarrow]``; NaN for null), or
+    for the columns of :data:`UNIQUE_TEXT` (one value per row) ``string[pyarrow]`` (NA for null)."""
+    if name in UNIQUE_TEXT:
+        if pa.types.is_dictionary(column.type):
+            column = pa.chunked_array([c.dictionary_decode() for c in column.chunks], column.type.value_type)
+        return pd.Series(pd.arrays.ArrowStringArray(column.cast(pa.large_string())))
+    if pa.types.is_dictionary(column.type):
+        column = column.unify_dictionaries() if column.num_chunks > 1 else column
+        encoded = column.combine_chunks() if column.num_chunks else pa.array([], column.type)
+    else:
+        encoded = column.combine_chunks().dictionary_encode()
+    dictionary = encoded.dictionary.cast(pa.large_string())
+    order = pc.sort_indices(dictionary)  # categories in code point order
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order.to_numpy()] = np.arange(len(order), dtype=np.int32)
+    codes = np.append(rank, -1)[encoded.indices.fill_null(len(order)).to_numpy(zero_copy_only=False)]
+    categories = pd.Index(pc.take(dictionary, order).to_pandas(types_mapper={pa.large_string(): STRING}.get),
+                          dtype=STRING)  # fmt: skip
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories)))
 
 
 def money_column(column: pa.ChunkedArray) -> pd.arrays.ArrowExtensionArray:
@@ -128,14 +195,14 @@ def result_totals(con: Any, f: ir.Table, subs: pd.DataFrame | None, variances: p
     columns: see :func:`cspkit.billing.reconcile._tieout`): per invoice × currency, currency × charge type,
     customer × currency (with the variances not on a line counted for every currency of their customer) and
     subscription × currency (billed seats by :func:`cspkit.billing.engine.checks.billed_seats`, quantity and status
-    from ``subs``). ``variances``: the variance rows with ``_pos`` (the line, -1 when none); ``seats``: the
-    billed seats already stored (:func:`cspkit.billing.engine.variances.stored_seats`), computed when None; they are
-    joined to the subscriptions by the engine (no per-subscription index in pandas)."""
+    from ``subs`` by the first line's ``sub_row``). ``variances``: the variance rows with ``_pos`` (the line, -1 when
+    none); ``seats``: the billed seats already stored (:func:`cspkit.billing.engine.variances.stored_seats`),
+    computed when None; they are joined to the subscriptions by the engine (no per-subscription index in pandas)."""
     from cspkit.billing.engine.checks import billed_seats
-    from cspkit.billing.engine.relations import plain as _plain
 
     placed = variances["_pos"].to_numpy(dtype=np.int64)
-    var = ibis.memtable(pa.table({"pos": pa.array(placed[placed >= 0], pa.int64())}))
+    positions = pa.table({"pos": pa.array(placed[placed >= 0], pa.int64())})
+    var = con.create_table(f"cspkit_variance_lines_{uuid.uuid4().hex}", ibis.memtable(positions), temp=True)
     sums = {"sub_m": "Subtotal", "tax_m": "TaxTotal", "total_m": "Total"}
     tieout = group_totals(con, f, ["InvoiceNumber", "Currency"], sums)
     charge_types = group_totals(con, f, ["Currency", "ChargeType"], {"sub_m": "Subtotal", "total_m": "Total"})
@@ -144,7 +211,7 @@ def result_totals(con: Any, f: ir.Table, subs: pd.DataFrame | None, variances: p
         first=["CustomerName"], nunique={"Subscriptions": "SubscriptionId"}, variances=var,
     )  # fmt: skip
     unplaced = variances[variances["_pos"] < 0]["CustomerId"].dropna().value_counts()
-    extra = customers["CustomerId"].map(unplaced).fillna(0).to_numpy(dtype=np.int64)
+    extra = customers["CustomerId"].astype(object).map(unplaced).fillna(0).to_numpy(dtype=np.int64)
     customers["Variances"] = customers["Variances"].to_numpy() + extra
     subscriptions = group_totals(
         con, f, ["SubscriptionId", "Currency"], {"sub_m": "Subtotal", "total_m": "Total"},
@@ -152,14 +219,32 @@ def result_totals(con: Any, f: ir.Table, subs: pd.DataFrame | None, variances: p
         sort=["_firstCustomerName", "_firstCustomerId", "SubscriptionId", "Currency"],
         seats=billed_seats(f) if seats is None else seats,
     )  # fmt: skip
-    seat_counts = pa.array(subscriptions.pop("_seats").array)
-    seat_counts = seat_counts.combine_chunks() if isinstance(seat_counts, pa.ChunkedArray) else seat_counts
-    encoded = seat_counts.dictionary_encode()  # one Decimal per distinct seat count
-    shown = np.array([_plain(v) for v in encoded.dictionary.to_pylist()] + [None], dtype=object)
-    indices = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy(zero_copy_only=False)
-    subscriptions["BilledSeats"] = pd.Series(shown[indices], dtype=object)
-    rows = pd.to_numeric(subscriptions.pop("sub_row")).fillna(-1).to_numpy(dtype=np.int64)
-    for name, column in (("SubscriptionQuantity", "quantity"), ("SubscriptionStatus", "status")):
-        values = subs[column].to_numpy(dtype=object) if subs is not None else np.zeros(0, dtype=object)
-        subscriptions[name] = pd.Series(np.append(values, None)[rows], dtype=object)
+    subscriptions["BilledSeats"] = _seat_counts(subscriptions.pop("_seats").array)
+    rows = subscriptions.pop("sub_row").to_numpy()
+    at = pa.array(rows, mask=rows < 0)  # null: no subscription given for the line
+    quantity = subs["quantity"].to_numpy(dtype=object) if subs is not None else np.zeros(0, dtype=object)
+    subscriptions["SubscriptionQuantity"] = pd.Series(np.append(quantity, None)[rows], dtype=object)
+    status = _arrow_text(subs["status"]) if subs is not None else pa.nulls(0, pa.large_string())
+    subscriptions["SubscriptionStatus"] = text_column(pa.chunked_array([status.take(at)]), "SubscriptionStatus")
     return {"tieout": tieout, "charge_types": charge_types, "customers": customers, "subscriptions": subscriptions}
+
+
+def _seat_counts(seats: pd.arrays.ArrowExtensionArray) -> pd.Series:
+    """Billed seats (Arrow decimals) → object Series of Decimals without padding zeros, one per distinct count."""
+    from cspkit.billing.engine.relations import plain
+
+    counts = pa.array(seats)
+    counts = counts.combine_chunks() if isinstance(counts, pa.ChunkedArray) else counts
+    encoded = counts.dictionary_encode()
+    shown = np.array([plain(v) for v in encoded.dictionary.to_pylist()] + [None], dtype=object)
+    return pd.Series(shown[encoded.indices.fill_null(len(encoded.dictionary)).to_numpy(zero_copy_only=False)],
+                     dtype=object)  # fmt: skip
+
+
+def _arrow_text(series: pd.Series) -> pa.Array:
+    """A text column of the normalised subscriptions as Arrow strings (None/NA as null)."""
+    if isinstance(series.dtype, (pd.StringDtype, pd.ArrowDtype)):
+        arr = pa.array(series.array)
+    else:
+        arr = pa.array(series.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    return (arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr).cast(pa.large_string())
