@@ -190,8 +190,11 @@ class Paginator(Generic[T]):
         raw_items = body.get("items")
         if raw_items is None and isinstance(payload, list):  # bare arrays (check inventory)
             raw_items = payload
-        raw_items = raw_items or []
-        items = list(raw_items) if self._parse is _identity else [self._parse(item) for item in raw_items]
+        raw_items = raw_items if raw_items is not None else []
+        if not isinstance(raw_items, list | tuple):  # a columnar batch a decoder made (e.g. an Arrow table): whole
+            items = raw_items
+        else:
+            items = list(raw_items) if self._parse is _identity else [self._parse(item) for item in raw_items]
         total = body.get("totalCount")
         return Page(
             items=items,
