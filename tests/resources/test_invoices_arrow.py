@@ -107,3 +107,19 @@ def test_pages_typed_two_ways_join_into_one_frame():
     joined = v1_batches_to_frame([*tables, body["items"]], source="G1")
     pd.testing.assert_frame_equal(joined, v1_lines_to_frame([*numbers, *texts, *body["items"]], source="G1"))
     assert list(joined["UnitPrice"].astype(str))[:4] == ["16.000000000000000"] * 2 + ["16.500000000000000"] * 2
+
+
+@responses.activate
+def test_the_next_pages_error_comes_after_this_page_though_it_was_read_ahead(pc):
+    from cspkit.errors import NotFoundError
+
+    body = sample_body()
+    first = dict(body, items=body["items"][:2])
+    responses.get(f"{BASE}/invoices/G000773581/lineitems", body=json.dumps(first),
+                  match=[responses.matchers.query_param_matcher(
+                      {"provider": "onetime", "invoicelineitemtype": "billinglineitems", "size": "2"})])
+    responses.get(f"{BASE}/invoices/G000773581/lineitems", status=404, json={"code": 404, "description": "gone"})
+    batches = pc.invoices.line_item_batches("G000773581", page_size=2)
+    assert next(batches).num_rows == 2  # the read-ahead's failure is not raised before the page before it
+    with pytest.raises(NotFoundError):
+        next(batches)
