@@ -7,7 +7,9 @@ Two sources of the same invoice reconciliation lines (partner-center-api.md §6.
   :func:`read_export_dir` read it back (the blobs themselves: :mod:`cspkit.billing.graph_export`);
 * the v1 ``GET /invoices/{id}/lineitems?provider=onetime&invoicelineitemtype=billinglineitems`` pages
   (:meth:`cspkit.resources.invoices.Invoices.reconciliation_line_items`): :func:`v1_lines_to_frame` drops the v1
-  envelope keys so both APIs give the same frame.
+  envelope keys so both APIs give the same frame; columnar, each page parsed by Arrow into one table
+  (:func:`parse_v1_page`, :meth:`cspkit.resources.invoices.Invoices.line_item_batches`), the same frame by
+  :func:`v1_batches_to_frame`, or streamed in typed chunks for ingest by :func:`iter_v1_frames`.
 
 Export kinds map onto reader kinds by :func:`recon_kind`: the reconciliation exports are ``"invoice"`` files, the
 usage exports ``"daily"`` rated usage files (Graph ``partners-billing-billedusage-export``).
@@ -38,6 +40,7 @@ from cspkit.models.billing_export import EXPORT_KINDS
 __all__ = [
     "V1_ENVELOPE_KEYS",
     "export_blob_paths",
+    "iter_v1_frames",
     "parse_v1_page",
     "read_export_dir",
     "recon_kind",
@@ -131,29 +134,92 @@ def v1_batches_to_frame(
         InputFileError: an item is not an object, or a value cannot be parsed (row = item position, column, what
             was expected).
     """
-    def parts() -> Iterator[tuple[dict[str, pa.Array], int]]:
-        first = 1
-        for batch in batches:
-            if isinstance(batch, pa.Table):
-                columns = _table_columns(batch)
-                rows = batch.num_rows
-                if columns is None:  # a shape the columnar rule does not take: the dict rule, row by row
-                    batch = batch.to_pylist()
-                else:
-                    if rows:
-                        yield columns, rows
-                    first += rows
-                    continue
-            rows = len(batch)
-            for offset, item in enumerate(batch):
-                if not isinstance(item, Mapping):
-                    raise InputFileError(source, row=first + offset, expected="a JSON object (one line item)",
-                                         value=to_text(item))
-            if rows:
-                yield _columns(list(batch)), rows
-            first += rows
+    return _parts_to_frame(_batch_parts(batches, source), source=source, kind=kind, chunk_rows=chunk_rows)
 
-    return _parts_to_frame(parts(), source=source, kind=kind, chunk_rows=chunk_rows)
+
+def iter_v1_frames(
+    batches: Iterable[pa.Table | Sequence[Mapping[str, Any]]],
+    *,
+    source: str = "API",
+    kind: str = "invoice",
+    chunk_rows: int = 50_000,
+) -> Iterator[pd.DataFrame]:
+    """:func:`v1_batches_to_frame` streamed: typed chunk frames of about ``chunk_rows`` rows (whole pages), for
+    :func:`cspkit.billing.ingest.ingest_frames` — memory of one chunk, not of the invoice. Each chunk has the
+    typed columns and dtypes of the whole frame (``SourceRow`` = the item's 1-based position over all batches);
+    a column no item of a chunk has is absent from that chunk, as with the Graph export's chunks.
+
+    Raises:
+        InputFileError: as :func:`v1_batches_to_frame`.
+    """
+    for raw, first, rows in _chunks(_batch_parts(batches, source), chunk_rows):
+        assembler = Assembler(source, kind, "api")
+        assembler.setup([_canonical(k)[0] for k in raw], fractions=_fractions(raw))
+        assembler.add(_merged(raw, assembler, rows), first, rows)
+        yield assembler.finish(source_name=source).frame
+
+
+def _batch_parts(
+    batches: Iterable[pa.Table | Sequence[Mapping[str, Any]]], source: str
+) -> Iterator[tuple[dict[str, pa.Array], int]]:
+    """Batches → raw column parts: a table column by column (:func:`_table_columns`), a list of dicts (or a table
+    the columnar rule does not take) through :func:`_columns`."""
+    first = 1
+    for batch in batches:
+        if isinstance(batch, pa.Table):
+            columns = _table_columns(batch)
+            rows = batch.num_rows
+            if columns is None:  # a shape the columnar rule does not take: the dict rule, row by row
+                batch = batch.to_pylist()
+            else:
+                if rows:
+                    yield columns, rows
+                first += rows
+                continue
+        rows = len(batch)
+        for offset, item in enumerate(batch):
+            if not isinstance(item, Mapping):
+                raise InputFileError(source, row=first + offset, expected="a JSON object (one line item)",
+                                     value=to_text(item))
+        if rows:
+            yield _columns(list(batch)), rows
+        first += rows
+
+
+def _chunks(
+    parts: Iterable[tuple[dict[str, pa.Array], int]], chunk_rows: int
+) -> Iterator[tuple[dict[str, pa.Array], int, int]]:
+    """Parts joined into chunks of at least ``chunk_rows`` rows (the last one smaller): ``(raw, first row, rows)``."""
+    pending: list[tuple[dict[str, pa.Array], int]] = []
+    held, first = 0, 1
+    for part in parts:
+        pending.append(part)
+        held += part[1]
+        if held >= chunk_rows:
+            yield _join_parts(pending, held), first, held
+            first += held
+            pending, held = [], 0
+    if pending:
+        yield _join_parts(pending, held), first, held
+
+
+def _merged(raw: dict[str, pa.Array], assembler: Assembler, rows: int) -> dict[str, pa.Array]:
+    """Raw columns keyed by JSON key → the converter's columns: aliases merged (the first non-null value wins),
+    columns seen in earlier chunks as nulls, decimals as Arrow parsed them (fraction aliases, scaled by the text
+    rule, and everything else as text)."""
+    merged: dict[str, pa.Array] = {}
+    for key, array in raw.items():
+        name = _canonical(key)[0]
+        if name in merged:
+            seen = merged[name]
+            if seen.type != array.type:  # a decimal and a text spelling: compared as text
+                seen, array = seen.cast(TEXT), array.cast(TEXT)
+            array = pc.coalesce(seen, array)
+        merged[name] = array
+    for name in assembler.columns_seen:
+        merged.setdefault(name, pa.nulls(rows, TEXT))
+    return {k: v if pa.types.is_decimal(v.type) and k not in assembler.fractions else v.cast(TEXT)
+            for k, v in merged.items()}
 
 
 def _parts_to_frame(
@@ -162,42 +228,12 @@ def _parts_to_frame(
     """Raw column parts (JSON key → text or exact decimal array, and their row count), joined into chunks of about
     ``chunk_rows`` rows → the readers' column converter (one :class:`Assembler` for the whole frame)."""
     assembler = Assembler(source, kind, "api")
-    pending: list[tuple[dict[str, pa.Array], int]] = []
-    held = 0
-    first = 1
-
-    def flush() -> None:
-        nonlocal pending, held, first
-        if not pending:
-            return
-        raw = _join_parts(pending, held)
+    for raw, first, rows in _chunks(parts, chunk_rows):
         if assembler.converter is None:
             assembler.setup([_canonical(k)[0] for k in raw], fractions=_fractions(raw))
         else:
             assembler.fractions |= _fractions(raw)
-        merged: dict[str, pa.Array] = {}  # an alias of a column already seen: the first non-null value wins
-        for key, array in raw.items():
-            name = _canonical(key)[0]
-            if name in merged:
-                seen = merged[name]
-                if seen.type != array.type:  # a decimal and a text spelling: compared as text
-                    seen, array = seen.cast(TEXT), array.cast(TEXT)
-                array = pc.coalesce(seen, array)
-            merged[name] = array
-        for name in assembler.columns_seen:
-            merged.setdefault(name, pa.nulls(held, TEXT))
-        # decimals go through as Arrow parsed them; fraction aliases (scaled by the text rule) and the rest as text
-        assembler.add({k: v if pa.types.is_decimal(v.type) and k not in assembler.fractions else v.cast(TEXT)
-                       for k, v in merged.items()}, first, held)
-        first += held
-        pending, held = [], 0
-
-    for part in parts:
-        pending.append(part)
-        held += part[1]
-        if held >= chunk_rows:
-            flush()
-    flush()
+        assembler.add(_merged(raw, assembler, rows), first, rows)
     if assembler.converter is None:
         assembler.setup(list(REQUIRED_COLUMNS[kind]))
     return assembler.finish(source_name=source).frame

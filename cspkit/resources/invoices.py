@@ -101,7 +101,10 @@ class Invoices(Resource):
         Paging as :meth:`line_items` (seek paging, ``links.next`` and its ``MS-ContinuationToken`` header, the next
         page read ahead while this one is parsed). Turn the batches into the reconciliation frame with
         :func:`cspkit.billing.exports.v1_batches_to_frame` (the same frame as :meth:`line_items` with ``raw=True``
-        through :func:`~cspkit.billing.exports.v1_lines_to_frame`).
+        through :func:`~cspkit.billing.exports.v1_lines_to_frame`), or stream typed chunks into Parquet with
+        :func:`~cspkit.billing.exports.iter_v1_frames` and :func:`cspkit.billing.ingest.ingest_frames`. Measured
+        (``benchmarks/bench_emulator_paging.py --arrow both``, 200,000 lines from the emulator, load ~2.7 on 2
+        cores): 76-84k lines/s and 1.6-1.8 s client CPU, against 57-60k lines/s and 2.3-2.6 s for the dicts.
 
         Args:
             invoice_id, line_item_type, currency, period, page_size: as :meth:`line_items` (provider ``onetime``).

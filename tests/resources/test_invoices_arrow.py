@@ -13,7 +13,8 @@ import pytest
 import requests
 import responses
 
-from cspkit.billing.exports import parse_v1_page, v1_batches_to_frame, v1_lines_to_frame
+from cspkit.billing.exports import iter_v1_frames, parse_v1_page, v1_batches_to_frame, v1_lines_to_frame
+from cspkit.billing.ingest import ingest_frames
 from cspkit.client import PartnerCenter
 from cspkit.errors import InputFileError
 
@@ -28,7 +29,8 @@ def sample_body() -> dict:
     return json.loads(path.read_text(encoding="utf-8"))["response"]["body"]
 
 
-def test_emulator_pages_become_tables_and_the_same_frame_as_the_dict_path(emulator):
+def emulator_pages(emulator) -> tuple[dict, list, list]:
+    """An emulator invoice of 4,500 generated lines: (its id, its batches, its items through the dict path)."""
     made = requests.post(f"{emulator.url}/_emulator/recon/synthetic", json={"lines": 4500, "currency": "USD"},
                          timeout=30).json()
     pc = PartnerCenter(endpoint=emulator.url, access_token=emulator.token)
@@ -37,6 +39,11 @@ def test_emulator_pages_become_tables_and_the_same_frame_as_the_dict_path(emulat
         items = list(pc.invoices.line_items(made["invoiceId"], currency="USD", page_size=2000, raw=True))
     finally:
         pc.close()
+    return made, batches, items
+
+
+def test_emulator_pages_become_tables_and_the_same_frame_as_the_dict_path(emulator):
+    made, batches, items = emulator_pages(emulator)
     assert [type(b) for b in batches] == [pa.Table] * 3  # every page columnar: no dict per line
     assert [b.num_rows for b in batches] == [2000, 2000, 500]  # links.next followed to the last page
     assert batches[0].column("referenceId").to_pylist() == [i["referenceId"] for i in items[:2000]]
@@ -46,6 +53,20 @@ def test_emulator_pages_become_tables_and_the_same_frame_as_the_dict_path(emulat
         pd.testing.assert_frame_equal(v1_batches_to_frame(batches, source=made["invoiceId"], chunk_rows=chunk_rows),
                                       expected)
     assert expected["Total"].sum() > 0
+    chunks = list(iter_v1_frames(batches, source=made["invoiceId"], chunk_rows=3000))  # pages whole: 4000 + 500
+    assert [len(c) for c in chunks] == [4000, 500]
+    for chunk, rows in zip(chunks, (slice(0, 4000), slice(4000, 4500)), strict=True):
+        pd.testing.assert_frame_equal(chunk.reset_index(drop=True), expected.iloc[rows].reset_index(drop=True))
+
+
+def test_streamed_chunks_ingest_into_parquet(emulator, tmp_path):
+    made, batches, _ = emulator_pages(emulator)
+    dataset = ingest_frames(iter_v1_frames(iter(batches), source=made["invoiceId"], chunk_rows=2000),
+                            tmp_path / "work")
+    assert len(dataset) == 4500
+    table = dataset.read(["SourceRow", "UnitPrice"])
+    assert table.column("SourceRow").to_pylist() == list(range(1, 4501))
+    assert pa.types.is_decimal(table.schema.field("UnitPrice").type)
 
 
 def test_documented_sample_pages_give_the_dict_paths_frame():
