@@ -190,8 +190,11 @@ class Paginator(Generic[T]):
         raw_items = body.get("items")
         if raw_items is None and isinstance(payload, list):  # bare arrays (check inventory)
             raw_items = payload
-        raw_items = raw_items or []
-        items = list(raw_items) if self._parse is _identity else [self._parse(item) for item in raw_items]
+        raw_items = raw_items if raw_items is not None else []
+        if not isinstance(raw_items, list | tuple):  # a columnar batch a decoder made (e.g. an Arrow table): whole
+            items = raw_items
+        else:
+            items = list(raw_items) if self._parse is _identity else [self._parse(item) for item in raw_items]
         total = body.get("totalCount")
         return Page(
             items=items,
@@ -248,25 +251,29 @@ class Paginator(Generic[T]):
                 self._check_loop(request, seen, page)
 
     def _prefetched_pages(self, request: _Request) -> Iterator[Page[T]]:
-        """The fast path's walk: while a page is decoded (and its items used), the next one is already being
-        fetched, from the next link read off the end of the raw body. The decoded page decides: when its next link
-        differs from the one read ahead (never with a well-formed page), the read-ahead answer is dropped and the
-        right page asked for, so the pages and errors are those of the plain walk."""
+        """The fast path's walk, pipelined: while the caller uses a page, the next page is already being decoded
+        (in a thread: Arrow's JSON reader releases the GIL) and the one after it fetched, from the next link read
+        off the end of the raw body. The decoded page decides: when its next link differs from the one read ahead
+        (never with a well-formed page), the read-ahead answer is dropped and the right page asked for, so the
+        pages and errors are those of the plain walk (an error of the page after is raised after this page)."""
         count = 0
         seen: set[tuple[str, str | None]] = set()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cspkit-page") as pool:
-            fetch = pool.submit(self._fetch_raw, request)
-            while fetch is not None:
-                body, ids = fetch.result()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cspkit-page") as pool, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="cspkit-decode") as decoder:
+
+            def start(fetched: Any) -> tuple[Any, Any, _Request | None, bool]:
+                """A page's fetch done: its decode started, the page after it asked for (read ahead)."""
+                nonlocal count
+                body, ids = fetched
                 count += 1
                 last = self._max_pages is not None and count >= self._max_pages
                 guess = None if last else self._next_request(_peek_links(body), None)
-                fetch = pool.submit(self._fetch_raw, guess) if guess is not None else None
-                try:
-                    payload = self._decode(body) if body else None  # type: ignore[misc]
-                except ValueError:
-                    payload = None
-                page = self._page(_Decoded(payload, *ids))
+                ahead = pool.submit(self._fetch_raw, guess) if guess is not None else None
+                return decoder.submit(self._decode_page, body, ids), ahead, guess, last
+
+            decoding, fetch, guess, last = start(pool.submit(self._fetch_raw, request).result())
+            while True:
+                page = decoding.result()
                 actual = None if last else self._next_request(page.raw, page.continuation_token)
                 if actual != guess:
                     if fetch is not None:
@@ -274,7 +281,24 @@ class Paginator(Generic[T]):
                     fetch = pool.submit(self._fetch_raw, actual) if actual is not None else None
                 if actual is not None:
                     self._check_loop(actual, seen, page)
+                failed: BaseException | None = None
+                if fetch is not None:
+                    try:
+                        decoding, fetch, guess, last = start(fetch.result())
+                    except Exception as exc:  # noqa: BLE001 - the next page's error comes after this page
+                        failed = exc
                 yield page
+                if failed is not None:
+                    raise failed
+                if actual is None:
+                    return
+
+    def _decode_page(self, body: bytes | str, ids: tuple[str, str]) -> Page[T]:
+        try:
+            payload = self._decode(body) if body else None  # type: ignore[misc]
+        except ValueError:
+            payload = None
+        return self._page(_Decoded(payload, *ids))
 
     def _fetch_raw(self, request: _Request) -> tuple[bytes | str, tuple[str, str]]:
         """One page's body, read in one call (requests' own read goes 10 KB at a time: ~40% of a 3 MB page's

@@ -10,6 +10,7 @@ seek paging: ``size`` ≤ 2000, then ``seekOperation=Next`` with the ``MS-Contin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from cspkit.errors import CspkitError
@@ -84,6 +85,45 @@ class Invoices(Resource):
             return self.transport.paginate(path, params=params, parse=parse, style=style, page_size=size)
         # the fast path: 3 MB pages decoded by orjson, the items handed on as sent (no model per line)
         return Paginator(self.transport, path, params=params, style=style, page_size=size, decode=fast_json)
+
+    def line_item_batches(
+        self,
+        invoice_id: str,
+        *,
+        line_item_type: str = "billinglineitems",
+        currency: str | None = None,
+        period: str | None = None,
+        page_size: int = MAX_LINE_ITEM_PAGE,
+    ) -> Iterator[Any]:
+        """The onetime line items of an invoice (or ``"unbilled"``) page by page, columnar: each page's body parsed
+        by Arrow's JSON reader into one table (a row per item, a column per key; no Python object per line) by
+        :func:`cspkit.billing.exports.parse_v1_page`, or a list of the item dicts for a page Arrow cannot type.
+        Paging as :meth:`line_items` (seek paging, ``links.next`` and its ``MS-ContinuationToken`` header, the next
+        page read ahead while this one is parsed). Turn the batches into the reconciliation frame with
+        :func:`cspkit.billing.exports.v1_batches_to_frame` (the same frame as :meth:`line_items` with ``raw=True``
+        through :func:`~cspkit.billing.exports.v1_lines_to_frame`), or stream typed chunks into Parquet with
+        :func:`~cspkit.billing.exports.iter_v1_frames` and :func:`cspkit.billing.ingest.ingest_frames`. Measured
+        (``benchmarks/bench_emulator_paging.py --arrow both``, 200,000 lines from the emulator, load ~2.7 on 2
+        cores): 76-84k lines/s and 1.6-1.8 s client CPU, against 57-60k lines/s and 2.3-2.6 s for the dicts.
+
+        Args:
+            invoice_id, line_item_type, currency, period, page_size: as :meth:`line_items` (provider ``onetime``).
+        Yields:
+            per page, a ``pyarrow.Table`` or a ``list[dict]`` (in page order; empty pages too).
+        Raises:
+            NotFoundError: no such invoice (on the first page). PagingError: a next link loops.
+        """
+        from cspkit.billing.exports import parse_v1_page  # Arrow/pandas only for those who use it
+
+        params: dict[str, Any] = {"provider": "onetime", "invoicelineitemtype": line_item_type}
+        if currency:
+            params["currencycode"] = currency
+        if period:
+            params["period"] = period
+        pages = Paginator(self.transport, f"invoices/{segment(invoice_id)}/lineitems", params=params, style="links",
+                          page_size=min(page_size, MAX_LINE_ITEM_PAGE), decode=parse_v1_page)
+        for page in pages.pages():
+            yield page.items
 
     def reconciliation_line_items(self, invoice_id: str, *, page_size: int = MAX_LINE_ITEM_PAGE) -> Paginator[Any]:
         """Every v1 billed reconciliation line item of an invoice, as sent (partner-center-api.md §6.1, §6.4).
