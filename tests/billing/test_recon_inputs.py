@@ -193,3 +193,26 @@ def test_the_sample_file_read_as_arrow_dictionaries_normalises_as_plain_strings(
     assert isinstance(read["status"].dtype, pd.CategoricalDtype)
     plain = normalize_subscriptions(pd.read_csv(path, dtype=str))
     pd.testing.assert_frame_equal(normalize_subscriptions(read), plain, check_exact=True)
+
+
+def test_the_facts_keep_three_micro_unit_amounts_and_the_charges_and_refunds_are_summed_from_sub_m() -> None:
+    import ibis
+
+    lines = ibis.memtable(pa.table({
+        "pos": pa.array([0, 1, 2, 3], pa.int64()), "CustomerId": ["c1", "c1", "c1", "c2"],
+        "Subtotal": pa.array([D("10.1234567"), D("-2.5"), None, D("-0.0000009")], pa.decimal128(38, 15)),
+        "TaxTotal": pa.array([D("1"), None, D("0.5"), D("0")], pa.decimal128(38, 15)),
+        "Total": pa.array([None, D("-2.5"), None, None], pa.decimal128(38, 15)),
+    }))  # fmt: skip
+    facts = totals.amounts(lines)
+    assert [c for c in facts.columns if c.endswith("_m")] == ["sub_m", "tax_m", "total_m"]
+    con = ibis.duckdb.connect()
+    sql = str(con.compile(facts))
+    # micro-units of Subtotal written twice (sub_m, total_m's Subtotal + TaxTotal), 3 scalings each; were 7 times
+    assert sql.count('"Subtotal" * 1000000') == 6
+    sums = {"charges_m": "Charges", "refunds_m": "Refunds", "sub_m": "Subtotal", "total_m": "Total"}
+    stored = con.create_table("facts", facts, temp=True)  # as prepare() stores them (the totals stream SQL)
+    got = totals.group_totals(con, stored, ["CustomerId"], sums)
+    assert [str(v) for v in got["Charges"]] == ["10.123456", "0.000000"]  # truncated toward zero to micro-units
+    assert [str(v) for v in got["Refunds"]] == ["-2.50", "0.00"]  # -0.0000009 is 0 micro-units
+    assert [str(v) for v in got["Total"]] == ["9.123456", "0.000000"]  # blank Total: Subtotal + TaxTotal
