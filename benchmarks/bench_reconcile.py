@@ -34,6 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
+from pyarrow import csv  # noqa: E402
 
 from cspkit.billing.ingest import ingest_recon  # noqa: E402
 from cspkit.billing.memory import use_reuse_friendly_pool  # noqa: E402
@@ -63,6 +65,20 @@ def step(name: str, started: float) -> float:
           f"({load()})", flush=True)  # fmt: skip
     _cpu[0] = cpu
     return now
+
+
+def read_subscriptions(path: Path) -> pd.DataFrame:
+    """The subscriptions CSV with every text column but the (unique) ids dictionary-encoded by ``pyarrow.csv``:
+    pandas categoricals, one small code per row (6.2 million rows of Arrow strings took 1.26 GB, these 0.37 GB);
+    ``normalize_subscriptions`` reads them per dictionary entry. Streamed in blocks of 16 MB (the whole-file reader's
+    buffers took the read's peak RSS to ≈ 1.45 GB for 6.2 million rows, streamed ≈ 1.1 GB)."""
+    names = pd.read_csv(path, nrows=0).columns
+    kinds = {c: pa.string() if c == "subscription_id" else pa.dictionary(pa.int32(), pa.string()) for c in names}
+    reader = csv.open_csv(path, read_options=csv.ReadOptions(block_size=16 << 20),
+                          convert_options=csv.ConvertOptions(column_types=kinds, strings_can_be_null=True))  # fmt: skip
+    table = pa.Table.from_batches(list(reader), reader.schema).unify_dictionaries()
+    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get, self_destruct=True,
+                           split_blocks=True)  # fmt: skip
 
 
 def subset(result: ReconciliationResult, n: int) -> ReconciliationResult:
@@ -148,7 +164,7 @@ def main() -> None:
     t = step(f"ingest recon CSV → Parquet ({dataset.rows:,} rows)", t)
     prices = read_price_list(prices_path)
     t = step(f"read price list ({len(prices):,} rows)", t)
-    subs = pd.read_csv(subs_path, dtype=str, engine="pyarrow")  # Arrow strings, as the readers produce
+    subs = read_subscriptions(subs_path)
     t = step(f"read subscriptions ({len(subs):,} rows)", t)
     profiler = cProfile.Profile() if args.profile else None
     if profiler:

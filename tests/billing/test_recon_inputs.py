@@ -141,3 +141,78 @@ def test_totals_streamed_in_small_batches_are_the_same_frames(monkeypatch: pytes
                          "SubscriptionStatus"])  # fmt: skip
     assert int(subs["Variances"].sum()) == int((whole.variances["SubscriptionId"].notna()
                                                 & (whole.variances["Category"] != "missing_charge")).sum())
+
+
+def _dictionary_frame(frame: pd.DataFrame, arrow: bool) -> pd.DataFrame:
+    """Every column but the ids as pandas categoricals (``arrow``: Arrow dictionaries, as ``pyarrow.csv`` with
+    dictionary column types reads them), with one category no row uses."""
+    out = {}
+    for name, column in frame.items():
+        if name.lower() in {"id", "subscription_id"}:
+            out[name] = column
+        elif arrow:
+            chunks = [pa.array(part.to_numpy(dtype=object), pa.string(), from_pandas=True).dictionary_encode()
+                      for part in (column[:2], column[2:])]
+            out[name] = pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array(chunks)))
+        else:
+            categorical = column.astype("category")
+            out[name] = categorical.cat.add_categories(["never used"])
+    return pd.DataFrame(out)
+
+
+@pytest.mark.parametrize("arrow", [False, True], ids=["categorical", "arrow-dictionary"])
+def test_dictionary_columns_normalise_to_the_same_frame_as_plain_strings(arrow: bool) -> None:
+    frame = pd.DataFrame({
+        "CustomerId": [" C1 ", "c1", "", "C2", "c2", None],
+        "Id": ["S1", "s2", "s3", " ", "S1", "s4"],
+        "OfferId": ["P1:1:A", "P2::A", None, "P3:0002:A", "P9:7:A", "P9:7:A"],
+        "Quantity": ["5.0", "", "3", "1", "2", "2"],
+        "Status": ["Active", "SUSPENDED", "active", "active", " deleted ", "active"],
+        "TermDuration": ["p1m", "P1Y", None, "P1M", "P1M", "p1m"],
+        "BillingCycle": ["monthly", "one_time", "Yearly", "annual", "none", "monthly"],
+        "EffectiveStartDate": ["2026-03-01T00:00:00Z", "", None, "2025-05-27T00:00:00Z", "2026-03-01T00:00:00Z",
+                               "not a date"],
+        "IsTrial": ["TRUE", "no", None, "1", "false", "true"],
+        "Currency": ["usd", "EUR", None, "usd", "Usd", "usd"],
+    })  # fmt: skip
+    plain = normalize_subscriptions(frame.astype(pd.StringDtype("pyarrow")))
+    dictionary = normalize_subscriptions(_dictionary_frame(frame, arrow))
+    pd.testing.assert_frame_equal(dictionary, plain, check_exact=True)
+    assert "never used" not in list(dictionary["status"].cat.categories)
+    assert dictionary["effective_start"].notna().tolist() == [False, False, True, False]  # s2, s3, S1 (last), s4
+
+
+def test_the_sample_file_read_as_arrow_dictionaries_normalises_as_plain_strings() -> None:
+    from pyarrow import csv
+
+    path = DATA / "recon_subscriptions.csv"
+    names = pd.read_csv(path, nrows=0).columns
+    kinds = {c: pa.string() if c == "subscription_id" else pa.dictionary(pa.int32(), pa.string()) for c in names}
+    table = csv.read_csv(path, convert_options=csv.ConvertOptions(column_types=kinds, strings_can_be_null=True))
+    read = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
+    assert isinstance(read["status"].dtype, pd.CategoricalDtype)
+    plain = normalize_subscriptions(pd.read_csv(path, dtype=str))
+    pd.testing.assert_frame_equal(normalize_subscriptions(read), plain, check_exact=True)
+
+
+def test_the_facts_keep_three_micro_unit_amounts_and_the_charges_and_refunds_are_summed_from_sub_m() -> None:
+    import ibis
+
+    lines = ibis.memtable(pa.table({
+        "pos": pa.array([0, 1, 2, 3], pa.int64()), "CustomerId": ["c1", "c1", "c1", "c2"],
+        "Subtotal": pa.array([D("10.1234567"), D("-2.5"), None, D("-0.0000009")], pa.decimal128(38, 15)),
+        "TaxTotal": pa.array([D("1"), None, D("0.5"), D("0")], pa.decimal128(38, 15)),
+        "Total": pa.array([None, D("-2.5"), None, None], pa.decimal128(38, 15)),
+    }))  # fmt: skip
+    facts = totals.amounts(lines)
+    assert [c for c in facts.columns if c.endswith("_m")] == ["sub_m", "tax_m", "total_m"]
+    con = ibis.duckdb.connect()
+    sql = str(con.compile(facts))
+    # micro-units of Subtotal written twice (sub_m, total_m's Subtotal + TaxTotal), 3 scalings each; were 7 times
+    assert sql.count('"Subtotal" * 1000000') == 6
+    sums = {"charges_m": "Charges", "refunds_m": "Refunds", "sub_m": "Subtotal", "total_m": "Total"}
+    stored = con.create_table("facts", facts, temp=True)  # as prepare() stores them (the totals stream SQL)
+    got = totals.group_totals(con, stored, ["CustomerId"], sums)
+    assert [str(v) for v in got["Charges"]] == ["10.123456", "0.000000"]  # truncated toward zero to micro-units
+    assert [str(v) for v in got["Refunds"]] == ["-2.50", "0.00"]  # -0.0000009 is 0 micro-units
+    assert [str(v) for v in got["Total"]] == ["9.123456", "0.000000"]  # blank Total: Subtotal + TaxTotal

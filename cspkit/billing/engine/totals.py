@@ -44,18 +44,21 @@ def micro_units(value: ir.DecimalValue) -> ir.DecimalValue:
 
 
 def amounts(f: ir.Table) -> ir.Table:
-    """The lines with their micro-unit amounts: sub_m, tax_m, total_m (Total, else Subtotal + TaxTotal), charges_m
-    (positive Subtotals) and refunds_m (negative Subtotals). :func:`cspkit.billing.engine.variances.prepare` stores
-    them with the facts, so the group-bys only sum."""
+    """The lines with their micro-unit amounts: sub_m, tax_m and total_m (Total, else Subtotal + TaxTotal; §2.4).
+    :func:`cspkit.billing.engine.variances.prepare` stores them with the facts, so the group-bys only sum; the
+    charges and refunds (positive and negative sub_m, :data:`DERIVED`) are derived from the stored sub_m when grouping
+    (each derived column here wrote the whole micro-unit expression into the facts' SQL again)."""
     sub_m, tax_m = micro_units(f.Subtotal), micro_units(f.TaxTotal)
-    zero = ibis.literal(0).cast(_DEC0)
-    return f.mutate(
-        sub_m=sub_m,
-        tax_m=tax_m,
-        total_m=ibis.ifelse(f.Total.isnull(), sub_m + tax_m, micro_units(f.Total)),
-        charges_m=ibis.ifelse(sub_m > 0, sub_m, zero),
-        refunds_m=ibis.ifelse(sub_m < 0, sub_m, zero),
-    )
+    return f.mutate(sub_m=sub_m, tax_m=tax_m, total_m=ibis.ifelse(f.Total.isnull(), sub_m + tax_m,
+                                                                  micro_units(f.Total)))  # fmt: skip
+
+
+#: micro-unit sums derived from the stored amounts when grouping: charges_m (positive sub_m, else 0) and refunds_m
+#: (negative sub_m, else 0), billing-formats.md §2.4 (a refund is a negative Subtotal)
+DERIVED = {
+    "charges_m": lambda a: ibis.greatest(a.sub_m, ibis.literal(0).cast(_DEC0)),
+    "refunds_m": lambda a: ibis.least(a.sub_m, ibis.literal(0).cast(_DEC0)),
+}
 
 
 def grouped(f: ir.Table, keys: list[str], sums: dict[str, str], *, first: list[str] | None = None,
@@ -66,7 +69,8 @@ def grouped(f: ir.Table, keys: list[str], sums: dict[str, str], *, first: list[s
     position, the billed seats by SubscriptionId, ordered. Findings are counted per line before grouping (a join on
     the line position with the few lines that have findings), not by joining groups on nullable keys."""
     a = f if "sub_m" in f.columns else amounts(f)
-    a = a.select(*dict.fromkeys([*keys, "pos", *sums, *(nunique or {}).values()]))
+    a = a.select(*dict.fromkeys([*keys, "pos", *(nunique or {}).values()]),
+                 **{c: DERIVED[c](a) if c in DERIVED else a[c] for c in sums})  # fmt: skip
     if variances is not None:
         per = variances.group_by("pos").aggregate(_n=variances.count()).rename(_vpos="pos")
         a = a.left_join(per, a.pos == per._vpos).drop("_vpos")
