@@ -70,11 +70,7 @@ class Invoices(Resource):
             A lazy iterable of :class:`~cspkit.models.invoice.OneTimeInvoiceLineItem` (onetime billing line items)
             or dicts (other providers/types, or ``raw=True``).
         """
-        params: dict[str, Any] = {"provider": provider, "invoicelineitemtype": line_item_type}
-        if currency:
-            params["currencycode"] = currency
-        if period:
-            params["period"] = period
+        params = _line_item_params(provider, line_item_type, currency, period)
         onetime = provider.lower().replace("_", "") in ("onetime", "all", "marketplace")
         parse = None
         if not raw and onetime and line_item_type.lower().replace("_", "") == "billinglineitems":
@@ -115,15 +111,23 @@ class Invoices(Resource):
         """
         from cspkit.billing.exports import parse_v1_page  # Arrow/pandas only for those who use it
 
-        params: dict[str, Any] = {"provider": "onetime", "invoicelineitemtype": line_item_type}
-        if currency:
-            params["currencycode"] = currency
-        if period:
-            params["period"] = period
+        params = _line_item_params("onetime", line_item_type, currency, period)
         pages = Paginator(self.transport, f"invoices/{segment(invoice_id)}/lineitems", params=params, style="links",
                           page_size=min(page_size, MAX_LINE_ITEM_PAGE), decode=parse_v1_page)
         for page in pages.pages():
             yield page.items
+
+    def _currency(self, invoice_id: str) -> str:
+        """The invoice's ``currencyCode`` (``GET /invoices/{id}``), which its line-item pages require.
+
+        Raises:
+            NotFoundError: no such invoice. CspkitError: the invoice has no ``currencyCode``.
+        """
+        invoice = self.transport.get_json(f"invoices/{segment(invoice_id)}")
+        currency = invoice.get("currencyCode") if isinstance(invoice, dict) else None
+        if not currency:
+            raise CspkitError(f"invoice {invoice_id} has no currencyCode", hint="Check the invoice id.")
+        return str(currency)
 
     def reconciliation_line_items(self, invoice_id: str, *, page_size: int = MAX_LINE_ITEM_PAGE) -> Paginator[Any]:
         """Every v1 billed reconciliation line item of an invoice, as sent (partner-center-api.md §6.1, §6.4).
@@ -139,10 +143,7 @@ class Invoices(Resource):
         Raises:
             NotFoundError: no such invoice. CspkitError: the invoice has no ``currencyCode``.
         """
-        invoice = self.transport.get_json(f"invoices/{segment(invoice_id)}")
-        currency = invoice.get("currencyCode") if isinstance(invoice, dict) else None
-        if not currency:
-            raise CspkitError(f"invoice {invoice_id} has no currencyCode", hint="Check the invoice id.")
+        currency = self._currency(invoice_id)
         return self.line_items(invoice_id, currency=currency, page_size=page_size, raw=True)
 
     def usage_line_items(
@@ -163,10 +164,7 @@ class Invoices(Resource):
         Raises:
             NotFoundError: no such invoice. CspkitError: the invoice has no ``currencyCode``.
         """
-        invoice = self.transport.get_json(f"invoices/{segment(invoice_id)}")
-        currency = invoice.get("currencyCode") if isinstance(invoice, dict) else None
-        if not currency:
-            raise CspkitError(f"invoice {invoice_id} has no currencyCode", hint="Check the invoice id.")
+        currency = self._currency(invoice_id)
         return self.line_items(invoice_id, line_item_type="usagelineitems", currency=currency, period=period,
                                page_size=page_size, raw=True)
 
@@ -202,3 +200,14 @@ class Invoices(Resource):
         body = self.transport.get_json("invoices/estimates/links", params={"currencycode": currency})
         items = body.get("items", []) if isinstance(body, dict) else []
         return [EstimateLink.from_wire(item) for item in items]
+
+
+def _line_item_params(provider: str, line_item_type: str, currency: str | None, period: str | None) -> dict[str, Any]:
+    """The query of ``GET /invoices/{id}/lineitems`` (partner-center-api.md §6.4-§6.5): ``provider``,
+    ``invoicelineitemtype`` and, when given, ``currencycode`` and ``period``."""
+    params: dict[str, Any] = {"provider": provider, "invoicelineitemtype": line_item_type}
+    if currency:
+        params["currencycode"] = currency
+    if period:
+        params["period"] = period
+    return params
