@@ -390,7 +390,7 @@ _ITEM_DECODER = json.JSONDecoder()
 
 def parse_v1_page(body: bytes | str) -> Any:
     """A v1 line-item page body → its envelope with ``items`` as one Arrow table (no Python object per line), or
-    the page decoded by :func:`cspkit.pagination.fast_json` (``items`` as dicts) when Arrow cannot type it.
+    the page decoded by orjson (``items`` as dicts) when Arrow cannot type it.
 
     The body (``{"totalCount", "items": [...], "continuationToken"?, "links", "attributes"}``,
     partner-center-api.md §6.4, §7.5) is parsed whole by Arrow's JSON reader under an explicit schema for the items
@@ -410,18 +410,18 @@ def parse_v1_page(body: bytes | str) -> Any:
     Raises:
         ValueError: the body is not JSON.
     """
-    from orjson import loads as fast_json  # billing stays free of the client's modules (docs/architecture.md)
+    from orjson import loads  # not cspkit.pagination: billing stays free of the client's modules (architecture.md)
 
     data = body.encode() if isinstance(body, str) else body
     if data[:3] == b"\xef\xbb\xbf":
         data = data[3:]
     table = _page_table(data)
     if table is None:
-        return fast_json(data)
+        return loads(data)
     envelope = {name: table.column(name)[0].as_py() for name in table.column_names if name != "items"}
     envelope["items"] = _item_table(table)
     if envelope["items"] is None:
-        return fast_json(data)
+        return loads(data)
     return envelope
 
 
