@@ -46,6 +46,7 @@ __all__ = [
     "PLAN_MONTHS",
     "billing_periods",
     "billing_plan",
+    "divided_term_price",
     "monthly_equivalent",
     "months_in",
     "period_price",
@@ -134,7 +135,13 @@ def period_price(term_price: Decimal, term_duration: str, plan: str | None) -> D
     Raises:
         ValueError: as :func:`billing_periods`.
     """
-    return Decimal(term_price) / billing_periods(term_duration, plan)
+    return divided_term_price(term_price, billing_periods(term_duration, plan))
+
+
+def divided_term_price(term_price: Decimal, periods: int) -> Decimal:
+    """:func:`period_price` when the billing periods (:func:`billing_periods`, ≥ 1) are already known: ``term price
+    ÷ periods``, exact (callers that price many lines decide the periods once per term and plan)."""
+    return Decimal(term_price) / periods
 
 
 def term_price(period: Decimal, term_duration: str, plan: str | None) -> Decimal:

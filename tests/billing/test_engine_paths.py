@@ -88,3 +88,33 @@ def test_a_small_month_runs_in_memory_and_a_large_one_on_a_database_file_with_th
     assert not list(dataset.folder.glob("engine-*")) and not (dataset.folder / "duckdb-tmp").exists()
     _same_frames(in_memory, on_file)
     pd.testing.assert_frame_equal(on_file.lines, in_memory.lines, check_exact=True)
+
+
+def test_duckdb_micro_units_truncate_toward_zero_as_the_portable_expression_does() -> None:
+    import ibis
+
+    from cspkit.billing.engine.totals import micro_units
+
+    values = ["1422.90", "-5.0322580645161", "0.0000009", "-0.0000009", "2.9999999", "-2.9999999", "0",
+              "12345678901234.123456789", None]  # fmt: skip
+    from decimal import Decimal
+
+    column = pa.array([None if v is None else Decimal(v) for v in values], pa.decimal128(38, 15))
+    t = ibis.memtable(pa.table({"v": column}))
+    con = ibis.duckdb.connect()
+    fast = con.to_pyarrow(t.select(m=micro_units(t.v, "duckdb"))).column("m").to_pylist()
+    portable = con.to_pyarrow(t.select(m=micro_units(t.v))).column("m").to_pylist()
+    expected = [1422900000, -5032258, 0, 0, 2999999, -2999999, 0, 12345678901234123456, 0]
+    assert [int(v) for v in fast] == expected
+    assert [int(v) for v in portable] == expected
+
+
+def test_a_known_number_of_billing_periods_divides_the_term_price_as_period_price_does() -> None:
+    from decimal import Decimal
+
+    from cspkit.billing.pricing import billing_periods, divided_term_price, period_price
+
+    for price, term, plan in (("60.48", "P1Y", "Monthly"), ("100", "P3Y", "Monthly"), ("57.60", "P1Y", "Annual")):
+        k = billing_periods(term, plan)
+        assert divided_term_price(Decimal(price), k) == period_price(Decimal(price), term, plan)
+    assert divided_term_price(Decimal("100"), 36) == Decimal("2.777777777777777777777777778")

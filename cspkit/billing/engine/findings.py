@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from cspkit.billing.engine import checks, prices
-from cspkit.billing.pricing import CENT, billing_periods, period_price
+from cspkit.billing.pricing import CENT, billing_periods, divided_term_price
 from cspkit.billing.recon_readers import MONEY_ARROW
 
 __all__ = ["unit_prices", "prorations", "rate_outliers", "seats", "missing_charges"]
@@ -73,15 +73,13 @@ def _answers(queries: pd.DataFrame, price_list: pd.DataFrame) -> tuple[pa.Table,
     exact_of, cent_of = np.full(len(distinct), None, dtype=object), np.full(len(distinct), None, dtype=object)
     first_of = np.full(len(distinct), -1, dtype=np.int64)
     first_of[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
-    terms = queries["TermDuration"].to_numpy(dtype=object)
-    plan_of = queries["BillingPlan"].to_numpy(dtype=object)
     usable_at, row_at, periods_at = usable.tolist(), rows.tolist(), periods.tolist()  # Python ints: no boxing per use
     for j, i in enumerate(first_of.tolist()):
         if not usable_at[i]:
             continue
         row, k = row_at[i], periods_at[i]
         term_price = term_prices[row]
-        exact = period_price(term_price, terms[i], plan_of[i])
+        exact = divided_term_price(term_price, k)  # k: billing_periods(term, plan), decided once per pair
         cent = exact.quantize(CENT, rounding=ROUND_HALF_UP)
         quotients[(row, k)] = (term_price, exact, cent)
         finest = exact.quantize(_FINEST)

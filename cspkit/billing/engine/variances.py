@@ -90,7 +90,7 @@ def prepare(con: Any, lines: Any, subs: pd.DataFrame | None, history: Any) -> tu
     :class:`~cspkit.billing.ingest.LineDataset` (the backend reads their Parquet files)."""
     sub_tab = None if subs is None else _stored(con, ibis.memtable(subscription_table(subs)), "subscriptions")
     facts = prices.with_terms(checks.facts(_lines(con, lines), sub_tab), sub_tab).drop(*DERIVED_ONLY)
-    t = _stored(con, amounts(facts), "facts")
+    t = _stored(con, amounts(facts, getattr(con, "name", "")), "facts")
     hist = None
     if history is not None and len(history):
         hist = _stored(con, checks.facts(_lines(con, history), None).drop(*DERIVED_ONLY), "history")
