@@ -5,6 +5,7 @@ the price list is read by :func:`cspkit.billing.pricelist.lookup_price_rows`, on
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -16,9 +17,11 @@ from cspkit.billing.engine import checks, prices
 from cspkit.billing.pricing import CENT, billing_periods, divided_term_price
 from cspkit.billing.recon_readers import MONEY_ARROW
 
-__all__ = ["unit_prices", "prorations", "rate_outliers", "seats", "missing_charges"]
+__all__ = ["start_price_answers", "unit_prices", "prorations", "rate_outliers", "seats", "missing_charges"]
 
 Found = list[tuple[str, int, dict[str, Any]]]
+#: one background thread for the price answers (:func:`start_price_answers`)
+_PRICING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cspkit-price-answers")
 _MICRO = Decimal("0.000001")
 _FINEST = Decimal(1).scaleb(-15)
 _LARGEST = Decimal(10) ** 22  # decimal(38, 15) holds 23 integer digits
@@ -90,14 +93,25 @@ def _answers(queries: pd.DataFrame, price_list: pd.DataFrame) -> tuple[pa.Table,
     return table.append_column("cent", pa.array(cent_of[codes], MONEY_ARROW)), quotients
 
 
-def unit_prices(con: Any, t: Any, price_list: pd.DataFrame, tol: Any) -> Found:
+def start_price_answers(con: Any, t: Any, price_list: pd.DataFrame) -> Future[tuple[pa.Table, dict[Any, Any]]]:
+    """The price-list answers of :func:`unit_prices` (:func:`_answers` of the distinct
+    :func:`~cspkit.billing.engine.prices.price_queries`), computed in a background thread: the queries are read from
+    the engine here, the price list is searched and the period prices divided in Python while the caller runs the
+    other checks on the engine (which leaves the interpreter free while it executes). The future raises what
+    :func:`_answers` raises."""
+    queries = con.to_pyarrow(prices.price_queries(t)).to_pandas()
+    return _PRICING.submit(_answers, queries, price_list)
+
+
+def unit_prices(con: Any, t: Any, price_list: pd.DataFrame, tol: Any,
+                answering: Future[tuple[pa.Table, dict[Any, Any]]] | None = None) -> Found:  # fmt: skip
     """price_not_found (no row in force, or a term and plan without billing periods) and unit_price_mismatch
     (UnitPrice equals neither the term price ÷ billing periods nor its half-up cent rounding, give or take
-    ``tol.unit_price``; billing-formats.md §1.5, §4.3, :func:`cspkit.billing.pricing.period_price_matches`)."""
+    ``tol.unit_price``; billing-formats.md §1.5, §4.3, :func:`cspkit.billing.pricing.period_price_matches`).
+    ``answering``: the answers already started by :func:`start_price_answers` (started here when None)."""
     import ibis
 
-    queries = con.to_pyarrow(prices.price_queries(t)).to_pandas()
-    answers, quotients = _answers(queries, price_list)
+    answers, quotients = (answering or start_price_answers(con, t, price_list)).result()
     out: Found = []
     for r in _rows(con, prices.unit_price_lines(t, ibis.memtable(answers))):
         v, term, plan = _plain(r["UnitPrice"], "UnitPrice"), r["term"], r["plan"]

@@ -64,21 +64,21 @@ def line_variances(con: Any, lines: Any, subs: pd.DataFrame | None, history: pd.
     billed seats (:func:`stored_seats`), computed when None."""
     t, sub_tab, hist = tables or prepare(con, lines, subs, history)
     f = t
-    out: list[tuple[str, int, dict[str, Any]]] = []
-    if price_list is not None:
-        out += findings.unit_prices(con, t, price_list, tol)
-    out += findings.prorations(con, t, tol)
-    out += _amounts(con, f, tol)
-    out += _duplicates(con, f)
-    out += _refunds(con, f, hist)
-    out += _currency(con, f, tol)
+    # the price list is searched in Python while the engine runs the next checks; its rows still come first
+    answering = findings.start_price_answers(con, t, price_list) if price_list is not None else None
+    rest = findings.prorations(con, t, tol)
+    rest += _amounts(con, f, tol)
+    rest += _duplicates(con, f)
+    rest += _refunds(con, f, hist)
+    rest += _currency(con, f, tol)
     if sub_tab is not None:
-        out += _unknown(con, f)
-        out += findings.seats(con, f, sub_tab, subs, seats)
-        out += _cancelled(con, f, sub_tab)
+        rest += _unknown(con, f)
+        rest += findings.seats(con, f, sub_tab, subs, seats)
+        rest += _cancelled(con, f, sub_tab)
         if period is not None and period[0] is not None:
-            out += findings.missing_charges(con, f, sub_tab, subs, period, price_list)
-    return out
+            rest += findings.missing_charges(con, f, sub_tab, subs, period, price_list)
+    out = findings.unit_prices(con, t, price_list, tol, answering) if answering is not None else []
+    return out + rest
 
 
 def prepare(con: Any, lines: Any, subs: pd.DataFrame | None, history: Any) -> tuple[Any, Any, Any]:
