@@ -322,7 +322,9 @@ def reconcile_cmd(
     """Reconcile an invoice's lines with the subscriptions and the price list; write the report.
 
     With --invoice the lines come from Microsoft Graph's asynchronous billed-reconciliation export (blobs kept
-    under reports/exports/ so a re-run downloads nothing twice), or from the v1 line-item API with --api v1.
+    under reports/exports/ so a re-run downloads nothing twice), or from the v1 line-item API with --api v1
+    (each page parsed whole by Arrow; the progress counts the lines page by page). Either way the lines are
+    streamed into a Parquet dataset in --workdir before the checks run.
 
     Exit status: 0 when every invoice total ties and no error variance is found; 1 when a total differs or an
     error variance is found (the report is still written; stderr says which totals and categories); --fail-on

@@ -2,9 +2,10 @@
 
 The one path used by ``cspkit reconcile --invoice`` and by ``cspkit demo``: the line items come from Microsoft
 Graph's asynchronous billed-reconciliation export (partner-center-api.md §6.2; blobs kept under
-``reports/exports/`` so a re-run downloads nothing twice) or from the v1 line-item API (§6.1, seek paging); the
-subscriptions, when not given, are read from Partner Center for every customer on the invoice; the engine is
-:func:`cspkit.billing.reconcile.reconcile` (called, never reimplemented here).
+``reports/exports/`` so a re-run downloads nothing twice) or from the v1 line-item API (§6.1, seek paging; each
+page parsed by Arrow into one table, no Python object per line); with a work folder either is streamed into a
+Parquet dataset. The subscriptions, when not given, are read from Partner Center for every customer on the
+invoice; the engine is :func:`cspkit.billing.reconcile.reconcile` (called, never reimplemented here).
 """
 
 from __future__ import annotations
