@@ -7,7 +7,12 @@ the figure covers the invoice, the v1 pages, the lines' typed frame or Parquet d
 customer on the invoice, the engine and the report. Wall time, the command's CPU and peak RSS, the load average and
 the result (tie-out totals, variance counts: compare them between runs) are printed, not asserted.
 
-    python benchmarks/bench_reconcile_api.py [--lines 200000] [--api v1|graph] [--repeat 1]
+``--phases`` times the steps in this process instead, for the v1 lines read three ways on the same invoice: the
+item dicts through ``v1_lines_to_frame`` (the path before the columnar pages), the pages into
+``v1_batches_to_frame``, and the pages streamed into a Parquet dataset (what the command does): fetch (lines/s),
+subscriptions + engine, report.
+
+    python benchmarks/bench_reconcile_api.py [--lines 200000] [--api v1|graph] [--repeat 1] [--phases]
 """
 
 from __future__ import annotations
@@ -33,7 +38,10 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--api", choices=("v1", "graph"), default="v1")
     parser.add_argument("--repeat", type=int, default=1, help="runs of the command on the same invoice")
+    parser.add_argument("--phases", action="store_true", help="time fetch / engine / report in-process per path")
     args = parser.parse_args()
+    if args.phases:
+        return phases(args.lines)
     with served_emulator() as (base, token), tempfile.TemporaryDirectory(prefix="bench-reconcile-api-") as tmp:
         made = requests.post(f"{base}/_emulator/recon/synthetic", json={"lines": args.lines, "currency": "USD"},
                              timeout=30).json()
@@ -62,6 +70,40 @@ def main() -> None:
         totals = ", ".join(f"{row['Currency']} {row['Total']}" for row in payload["tieout"])
         counts = ", ".join(f"{row['Category']} {row['Count']}" for row in payload["variances"])
         print(f"tie-out: {totals}; variances: {counts or 'none'}")
+
+
+def phases(count: int) -> None:
+    """Fetch, reconcile and report timed in this process, for the dict path and the columnar pages."""
+    from cspkit.billing.exports import v1_lines_to_frame
+    from cspkit.billing.reconcile import reconcile
+    from cspkit.client import PartnerCenter
+    from cspkit.reports.reconciliation import write_reconciliation_report
+    from cspkit.workflows.reconciliation import fetch_invoice_lines, invoice_subscriptions
+
+    with served_emulator() as (base, token), tempfile.TemporaryDirectory(prefix="bench-reconcile-api-") as tmp:
+        invoice_id = requests.post(f"{base}/_emulator/recon/synthetic", json={"lines": count, "currency": "USD"},
+                                   timeout=30).json()["invoiceId"]
+        pc = PartnerCenter(endpoint=base, access_token=token)
+        for mode in ("item dicts", "pages → frame", "pages → Parquet dataset"):
+            load = os.getloadavg()[0]
+            clock, cpu = time.perf_counter(), time.process_time()
+            if mode == "item dicts":
+                lines = v1_lines_to_frame(pc.invoices.reconciliation_line_items(invoice_id), source=invoice_id)
+            else:
+                workdir = Path(tmp) / "work" if "Parquet" in mode else None
+                lines = fetch_invoice_lines(pc, invoice_id, api="v1", workdir=workdir)[0]
+            marks = [(time.perf_counter() - clock, time.process_time() - cpu)]
+            result = reconcile(lines, subscriptions=invoice_subscriptions(pc, lines),
+                               invoices=[pc.invoices.get(invoice_id)])
+            marks.append((time.perf_counter() - clock, time.process_time() - cpu))
+            write_reconciliation_report(result, Path(tmp) / "report.parquet", fmt="parquet")
+            marks.append((time.perf_counter() - clock, time.process_time() - cpu))
+            (fetched, fetch_cpu), (checked, check_cpu), (done, done_cpu) = marks
+            print(f"{mode}: fetch {fetched:.1f} s = {len(lines) / fetched:,.0f} lines/s (CPU {fetch_cpu:.1f} s); "
+                  f"subscriptions + engine {checked - fetched:.1f} s (CPU {check_cpu - fetch_cpu:.1f} s); report "
+                  f"{done - checked:.1f} s; total {done:.1f} s; Σ lines {result.tieout['Total'].sum()}; "
+                  f"load {load:.2f}")
+        pc.close()
 
 
 if __name__ == "__main__":
