@@ -58,6 +58,21 @@ def _counted(items: Iterable[Any], progress: Any, description: str) -> Iterator[
     progress.remove_task(task)
 
 
+def _counted_pages(pages: Iterable[Any], progress: Any, invoice_id: str) -> Iterator[Any]:
+    """The v1 line-item pages passed through, the progress advanced by each page's lines (``len``: a
+    ``pyarrow.Table``'s rows or a list's items), one update per page, the description naming the invoice."""
+    label = f"fetching {invoice_id} (v1 line items)"
+    task = progress.add_task(label, total=None)
+    lines = 0
+    try:
+        for page in pages:
+            lines += len(page)
+            progress.update(task, advance=len(page), description=f"{label}: {lines:,} lines")
+            yield page
+    finally:
+        progress.remove_task(task)
+
+
 def _ingest_files(paths: list[Path], folder: Path, progress: Any) -> Any:
     """The files streamed into one Parquet dataset in ``folder`` (:func:`cspkit.billing.ingest.ingest_recon`)."""
     from cspkit.billing.ingest import ingest_recon
@@ -307,7 +322,9 @@ def reconcile_cmd(
     """Reconcile an invoice's lines with the subscriptions and the price list; write the report.
 
     With --invoice the lines come from Microsoft Graph's asynchronous billed-reconciliation export (blobs kept
-    under reports/exports/ so a re-run downloads nothing twice), or from the v1 line-item API with --api v1.
+    under reports/exports/ so a re-run downloads nothing twice), or from the v1 line-item API with --api v1
+    (each page parsed whole by Arrow; the progress counts the lines page by page). Either way the lines are
+    streamed into a Parquet dataset in --workdir before the checks run.
 
     Exit status: 0 when every invoice total ties and no error variance is found; 1 when a total differs or an
     error variance is found (the report is still written; stderr says which totals and categories); --fail-on
@@ -341,7 +358,7 @@ def reconcile_cmd(
         else:
             done = reconcile_invoice(
                 state.client(), invoice_id, api=api, price_lists=price_lists, subscriptions=subscriptions,
-                period=period, counted=lambda raw: _counted(raw, progress, f"fetching {invoice_id}"), on_note=note,
+                period=period, paged=lambda pages: _counted_pages(pages, progress, invoice_id), on_note=note,
                 engine=engine, spark_master=spark_master, workdir=folder,
             )
             result, sources = done.result, done.sources

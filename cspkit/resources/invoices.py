@@ -146,6 +146,21 @@ class Invoices(Resource):
         currency = self._currency(invoice_id)
         return self.line_items(invoice_id, currency=currency, page_size=page_size, raw=True)
 
+    def reconciliation_line_item_batches(
+        self, invoice_id: str, *, page_size: int = MAX_LINE_ITEM_PAGE
+    ) -> Iterator[Any]:
+        """:meth:`reconciliation_line_items` page by page, columnar (:meth:`line_item_batches`): reads the invoice
+        for its currency (``GET /invoices/{id}``, partner-center-api.md §6.1, §6.4), then yields each page as one
+        ``pyarrow.Table`` (or a list of the item dicts for a page Arrow cannot type). Turn them into the
+        reconciliation frame with :func:`cspkit.billing.exports.v1_batches_to_frame`.
+
+        Raises:
+            NotFoundError: no such invoice. CspkitError: the invoice has no ``currencyCode`` (both on the first
+                ``next``).
+        """
+        currency = self._currency(invoice_id)
+        yield from self.line_item_batches(invoice_id, currency=currency, page_size=page_size)
+
     def usage_line_items(
         self, invoice_id: str, *, period: str | None = "previous", page_size: int = MAX_LINE_ITEM_PAGE
     ) -> Paginator[Any]:
