@@ -93,6 +93,29 @@ def test_reconcile_bad_file_exits_2_naming_row_and_column(tmp_path, env):
     assert "Traceback" not in result.output
 
 
+def test_reconcile_reads_the_price_list_beside_the_ingest_and_names_a_bad_one_or_a_bad_file_first(tmp_path, env):
+    bad_prices = tmp_path / "prices.csv"
+    bad_prices.write_text("not,a,price,list\n1,2,3,4\n")
+    args = sample_args(tmp_path / "march.xlsx")
+    at = args.index("--price-list") + 1
+    result = run([*args[:at], str(bad_prices), *args[at + 1:]], env)
+    assert result.exit_code == 2, result.output
+    assert "prices.csv" in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "march.xlsx").exists()
+    # a bad line file and a bad price list: the line file's error (the ingest's) is the one reported
+    text = (DATA / "recon_sample.csv").read_text().splitlines()
+    fields = text[3].split(",")
+    fields[16] = "27.0x"
+    text[3] = ",".join(fields)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(text) + "\n")
+    at = args.index("--file") + 1
+    both = [*args[:at], str(bad), *args[at + 1:]]
+    at = both.index("--price-list") + 1
+    result = run([*both[:at], str(bad_prices), *both[at + 1:]], env)
+    assert result.exit_code == 2 and "bad.csv, row 3, column 'UnitPrice'" in result.stderr
+
+
 def test_reconcile_needs_exactly_one_source(env):
     result = run(["reconcile"], env)
     assert result.exit_code == 2 and "give either --invoice ID or --file" in result.output
