@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,14 +153,22 @@ def _dictionary_columns(table: pa.Table) -> list[str]:
     return out
 
 
+#: the thread that encodes and writes the Parquet row groups (one write in flight; see :class:`_Writer`)
+_WRITES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cspkit-parquet-write")
+
+
 class _Writer:
-    """Appends typed frames to one Parquet file of the dataset, conformed to :data:`SCHEMA`."""
+    """Appends typed frames to one Parquet file of the dataset, conformed to :data:`SCHEMA`. Each chunk's row group
+    is encoded and written in a thread of its own while the next chunk is converted (and the one after parsed): a
+    third pipeline stage, at most one write in flight, in chunk order; a failed write is raised by the next call or
+    by :meth:`close`."""
 
     def __init__(self, dataset: LineDataset, source: str) -> None:
         self.dataset = dataset
         self.source = source
         self.path = dataset.folder / f"lines-{len(dataset.files):05d}.parquet"
         self.writer: pq.ParquetWriter | None = None
+        self.writing: Future[None] | None = None
 
     def __call__(self, frame: pd.DataFrame) -> None:
         n = len(frame)
@@ -180,19 +189,31 @@ class _Writer:
             else:
                 arrays.append(pa.nulls(n, f.type))
         table = pa.Table.from_arrays(arrays, schema=SCHEMA)
+        self._wait()
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, SCHEMA, use_dictionary=_dictionary_columns(table), **_PARQUET)
             self.dataset.files.append(self.path)
-        self.writer.write_table(table)
+        self.writing = _WRITES.submit(self.writer.write_table, table)
         clean = frozenset(f.name for f, arr in zip(SCHEMA, arrays, strict=True)
                           if pa.types.is_string(f.type) and _trimmed(arr))  # fmt: skip
         known = self.dataset.trimmed
         self.dataset.trimmed = clean if known is None else known & clean
         self.dataset.rows += n
 
+    def _wait(self) -> None:
+        """Wait for the write in flight (raising its error)."""
+        writing, self.writing = self.writing, None
+        if writing is not None:
+            writing.result()
+
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        """Finish the file: wait for the last write (raising its error), then write the Parquet footer (in any case,
+        so the file is closed)."""
+        try:
+            self._wait()
+        finally:
+            if self.writer is not None:
+                self.writer.close()
 
 
 def _folder(workdir: str | os.PathLike[str]) -> Path:

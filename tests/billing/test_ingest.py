@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cspkit.billing.ingest import SCHEMA, ingest_export, ingest_recon, to_reader_frame, work_folder
+from cspkit.billing.ingest import SCHEMA, ingest_export, ingest_frames, ingest_recon, to_reader_frame, work_folder
 from cspkit.billing.recon_readers import read_recon
 from cspkit.billing.reconcile import reconcile
 from cspkit.errors import InputFileError
@@ -128,3 +128,29 @@ def test_the_dataset_knows_which_text_columns_need_no_trimming_across_chunks_and
     ingest_recon([padded], tmp_path / "work", chunk_rows=1, dataset=dataset)  # the padded value is in its 2nd chunk
     assert "SkuName" not in dataset.trimmed and {"CustomerId", "CustomerName"} <= dataset.trimmed
     assert dataset.to_frame()["SkuName"].iloc[-1] == "Microsoft 365 E3 "  # the lines keep the file's text
+
+
+def test_row_groups_are_written_in_order_beside_the_conversion_and_a_failed_write_is_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = read_recon(DATA / "recon_sample.csv").frame
+    pieces = [frame.iloc[i : i + 4] for i in range(0, len(frame), 4)]
+    dataset = ingest_frames(pieces, tmp_path / "small")
+    assert pq.ParquetFile(dataset.files[0]).num_row_groups == len(pieces)  # one row group per chunk, in order
+    back = dataset.to_frame()
+    pd.testing.assert_frame_equal(back.drop(columns="SourceFile"), frame.drop(columns="SourceFile"), check_dtype=False)
+    assert dataset.read(["pos"]).column("pos").to_pylist() == list(range(len(frame)))
+
+    calls = []
+    real = pq.ParquetWriter.write_table
+
+    def failing(self, table, *args, **kwargs):
+        calls.append(table.num_rows)
+        if len(calls) == 2:
+            raise OSError("No space left on device")
+        return real(self, table, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", failing)
+    with pytest.raises(OSError, match="No space left"):
+        ingest_frames(pieces, tmp_path / "full")
+    assert len(calls) == 2  # the failure stops the ingest at the next chunk: no write after the failed one
