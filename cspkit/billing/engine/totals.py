@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from cspkit.billing.recon_values import STRING
 
-__all__ = ["amounts", "micro_units", "group_totals", "money_column", "result_totals", "text_column"]
+__all__ = ["amounts", "group_totals", "micro_units", "money_column", "ordered", "result_totals", "text_column"]
 
 _DEC0 = "decimal(38, 0)"
 #: rows per record batch streamed from the engine
@@ -76,32 +76,30 @@ DERIVED = {
 
 def grouped(f: ir.Table, keys: list[str], sums: dict[str, str], *, first: list[str] | None = None,
             last: list[str] | None = None, nunique: dict[str, str] | None = None,
-            variances: ir.Table | None = None, sort: list[str] | None = None,
-            seats: ir.Table | None = None) -> ir.Table:  # fmt: skip
-    """The expression of :func:`group_totals` (same arguments): the group-by, the first/last lines' values joined by
-    position, the billed seats by SubscriptionId, ordered. Findings are counted per line before grouping (a join on
-    the line position with the few lines that have findings), not by joining groups on nullable keys."""
+            variances: ir.Table | None = None, seats: ir.Table | None = None) -> ir.Table:  # fmt: skip
+    """The expression of :func:`group_totals` (same arguments, unordered: :func:`group_totals` orders the rows):
+    the group-by with the first/last lines' values (``argmin``/``argmax`` of the line position: DuckDB's
+    ``arg_min_null``, Spark's ``min_by``; a blank value of that line stays blank) and the billed seats by
+    SubscriptionId. Findings are counted per line before grouping (a join on the line position with the few lines
+    that have findings), not by joining groups on nullable keys."""
     a = f if "sub_m" in f.columns else amounts(f)
-    a = a.select(*dict.fromkeys([*keys, "pos", *(nunique or {}).values()]),
+    a = a.select(*dict.fromkeys([*keys, "pos", *(nunique or {}).values(), *(first or []), *(last or [])]),
                  **{c: DERIVED[c](a) if c in DERIVED else a[c] for c in sums})  # fmt: skip
     if variances is not None:
         per = variances.group_by("pos").aggregate(_n=variances.count()).rename(_vpos="pos")
         a = a.left_join(per, a.pos == per._vpos).drop("_vpos")
-    metrics: dict[str, Any] = {"Lines": a.count(), "_first": a.pos.min(), "_last": a.pos.max()}
+    metrics: dict[str, Any] = {"Lines": a.count(), "_first": a.pos.min()}
     if variances is not None:
         metrics["Variances"] = a._n.sum().coalesce(0).cast("int64")
     metrics |= {name: a[column].sum() for column, name in sums.items()}
     metrics |= {name: a[column].nunique() for name, column in (nunique or {}).items()}
+    metrics |= {f"_first{c}": a[c].argmin(a.pos) for c in first or []}
+    metrics |= {f"_last{c}": a[c].argmax(a.pos) for c in last or []}
     g = a.group_by(keys).aggregate(**metrics)
-    for which, columns in (("_first", first or []), ("_last", last or [])):
-        if columns:  # the first/last line's values, joined by its position (no per-group state of texts)
-            at = f.select(**{f"{which}_pos": f.pos}, **{f"{which}{c}": f[c] for c in columns})
-            g = g.join(at, g[which] == at[f"{which}_pos"]).drop(f"{which}_pos")
     if seats is not None:
         s = seats.select(_sid="SubscriptionId", _seats="seats")
         g = g.left_join(s, g.SubscriptionId == s._sid).drop("_sid")
-    g = g.drop("_last")  # used by the join only
-    return g.order_by([ibis.asc(g[c], nulls_first=False) for c in (sort or keys)])
+    return g
 
 
 def group_totals(
@@ -120,12 +118,12 @@ def group_totals(
     """One row per distinct ``keys`` of the lines: the keys, ``Lines``, the exact sums ``sums`` (micro-unit column →
     output name: sub_m, tax_m, total_m, charges_m, refunds_m), the ``first``/``last`` line's value of columns (file
     order), distinct counts (``nunique``: output name → column; blanks not counted) and, with ``variances`` (a table
-    of line positions ``pos``, one row per finding), ``Variances``. Ordered by ``sort`` (default ``keys``), text
-    order with blanks last. Texts as :func:`text_column` makes them, counts int64, sums :func:`money_column`, ``_first``
-    (the group's first line) int64 and, with ``seats``, ``_seats`` (Arrow decimals). Streamed from the engine in
-    record batches of :data:`BATCH_ROWS` rows."""
-    expr = grouped(f, keys, sums, first=first, last=last, nunique=nunique, variances=variances, sort=sort,
-                   seats=seats)  # fmt: skip
+    of line positions ``pos``, one row per finding), ``Variances``. Ordered by ``sort`` (default ``keys``; a first or
+    last line's column named ``_first<column>``/``_last<column>``), text order with blanks last (:func:`ordered`).
+    Texts as :func:`text_column` makes them, counts int64, sums :func:`money_column`, ``_first`` (the group's first
+    line) int64 and, with ``seats``, ``_seats`` (Arrow decimals). Streamed from the engine in record batches of
+    :data:`BATCH_ROWS` rows."""
+    expr = grouped(f, keys, sums, first=first, last=last, nunique=nunique, variances=variances, seats=seats)
     schema = expr.schema()
     texts = {name for name, kind in schema.items() if kind.is_string()}
     chunks: dict[str, list[pa.Array]] = {name: [] for name in expr.columns}
@@ -133,23 +131,53 @@ def group_totals(
         for name in expr.columns:
             column = batch.column(name)
             chunks[name].append(column.dictionary_encode() if name in texts - UNIQUE_TEXT else column)
-    table = {name: _chunked(parts, schema[name].to_pyarrow()) for name, parts in chunks.items()}
-    out = pd.DataFrame({k: text_column(table[k], k) for k in keys})
-    out["Lines"] = _ints(table["Lines"])
+    table = {name: _chunked(chunks.pop(name), schema[name].to_pyarrow()) for name in expr.columns}
+    out: dict[str, Any] = {k: text_column(table.pop(k), k) for k in keys}
+    out["Lines"] = _ints(table.pop("Lines"))
     for name in sums.values():
-        out[name] = money_column(table[name])
-    for which, columns in (("_first", first or []), ("_last", last or [])):
-        for c in columns:
-            column = table[f"{which}{c}"]
-            out[c] = _ints(column) if pa.types.is_integer(column.type) else text_column(column, c)
+        out[name] = money_column(table.pop(name))
+    shown = {f"{which}{c}": c for which, columns in (("_first", first or []), ("_last", last or [])) for c in columns}
+    for name, c in shown.items():
+        column = table.pop(name)
+        out[c] = _ints(column) if pa.types.is_integer(column.type) else text_column(column, c)
     for name in nunique or {}:
-        out[name] = _ints(table[name])
+        out[name] = _ints(table.pop(name))
     if variances is not None:
-        out["Variances"] = _ints(table["Variances"])
-    out["_first"] = _ints(table["_first"])
+        out["Variances"] = _ints(table.pop("Variances"))
+    out["_first"] = _ints(table.pop("_first"))
     if seats is not None:
-        out["_seats"] = pd.arrays.ArrowExtensionArray(table["_seats"])
-    return out
+        out["_seats"] = pd.arrays.ArrowExtensionArray(table.pop("_seats"))
+    order = ordered(*(out[shown.get(k, k)] for k in sort or keys))
+    for name in out:  # one column at a time: the frame is never held twice
+        out[name] = _taken(out[name], order)
+    return pd.DataFrame(out)
+
+
+def ordered(*columns: Any) -> np.ndarray:
+    """The row order (int64 positions) sorting by ``columns`` (:func:`text_column`'s categoricals or Arrow strings,
+    the first column first): text in code point order, blanks (NaN/NA) last. A categorical is sorted by its codes
+    (its categories are in code point order, so ordering the codes orders the text) instead of comparing strings:
+    the 6.2 million subscription groups of a 10-million-line month sorted by DuckDB on three text columns took ≈ 14
+    s; here the string comparisons are only those of the ties left by the codes."""
+    keys: dict[str, pa.Array] = {}
+    for i, column in enumerate(columns):
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            codes = column.cat.codes.to_numpy()
+            keys[str(i)] = pa.array(codes, mask=codes < 0)
+        else:
+            arr = pa.array(column.array)
+            keys[str(i)] = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    if not keys:
+        return np.arange(0, dtype=np.int64)
+    order = pc.sort_indices(pa.table(keys), sort_keys=[(k, "ascending", "at_end") for k in keys])
+    return order.to_numpy().astype(np.int64, copy=False)
+
+
+def _taken(column: Any, order: np.ndarray) -> Any:
+    """``column`` (a Series, NumPy or pandas array) in the rows ``order``."""
+    if isinstance(column, pd.Series):
+        return pd.Series(column.array.take(order))
+    return column.take(order)
 
 
 def _batches(con: Any, expr: ir.Table) -> Iterator[pa.RecordBatch]:
