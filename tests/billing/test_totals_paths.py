@@ -118,3 +118,34 @@ def test_spark_takes_the_same_first_blank_and_order_as_duckdb() -> None:
     assert subs["SubscriptionId"].tolist() == ["s3", "s2", "s1"]
     assert _plain(subs["CustomerName"]) == ["\uffff Cust", "\U0001f600 Cust", None]
     assert _plain(subs["SkuId"]) == ["0009", "0001", "0002"]
+
+
+def test_the_texts_looked_up_by_position_equal_the_engines_argmin_and_argmax(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(20)
+    rows = [(i, f"s{rng.randrange(30)}", rng.choice([*TEXTS, None]), rng.choice([*TEXTS, None]),
+             rng.choice(["USD", "EUR"])) for i in range(300)]  # fmt: skip
+    rng.shuffle(rows)
+    con = ibis.duckdb.connect()
+    monkeypatch.setattr(totals, "BATCH_ROWS", 7)  # the scan's codes span batches with different texts
+    looked_up = _subscription_totals(con, _facts(rows))
+    monkeypatch.setattr(totals, "_looked_up", lambda f, column, engine: False)
+    sql = str(con.compile(totals.grouped(ibis.memtable(_facts(rows)), ["SubscriptionId"], {}, first=["CustomerName"],
+                                         engine="duckdb")))  # fmt: skip
+    assert "ORDER BY" in sql  # Ibis' argmin: FIRST(... ORDER BY pos), DuckDB's arg_min_null
+    pd.testing.assert_frame_equal(_subscription_totals(con, _facts(rows)), looked_up, check_exact=True)
+    sku = {p: s for p, _, _, s, _ in rows}
+    assert sorted(_plain(looked_up["SkuName"]), key=str) == sorted(
+        (sku[max(p for p, s, _, _, c in rows if (s, c) == key)] for key in
+         zip(looked_up["SubscriptionId"], _plain(looked_up["Currency"]), strict=True)), key=str)  # fmt: skip
+
+
+def test_a_text_streamed_in_batches_keeps_one_dictionary_and_its_blanks() -> None:
+    import numpy as np
+
+    codes = totals._Codes()
+    for part in (["b", None, "a", "b"], ["c", "a", None], [], [None]):
+        codes.add(pa.array(part, pa.string()))
+    taken = codes.take(np.array([7, 0, 4, 1, 2, 3, 5, 6]))
+    assert taken.to_pylist() == [None, "b", "c", None, "a", "b", "a", None]
+    assert taken.chunk(0).dictionary.to_pylist() == ["b", "a", "c"]  # each distinct text once
+    assert totals._Codes().take(np.zeros(0, dtype=np.int64)).to_pylist() == []
