@@ -75,6 +75,7 @@ def test_the_first_and_last_lines_values_keep_a_blank_and_follow_the_file_not_th
     assert got[["SubscriptionId", "Currency"]].values.tolist() == [["s2", "EUR"], ["s3", "USD"], ["s3", "EUR"],
                                                                    ["s1", "USD"]]  # fmt: skip
     assert _plain(got["CustomerName"]) == ["Alpha", "Alpha", "Omega", None]
+    assert list(got["CustomerName"].cat.categories) == ["Alpha", "Omega"]  # the values shown, not every line's
     assert _plain(got["SkuName"]) == ["B", "C", "D", "Late SKU"]
     assert got["_first"].tolist() == [4, 0, 6, 1]
     assert got["Lines"].tolist() == [2, 1, 1, 3]
@@ -148,4 +149,5 @@ def test_a_text_streamed_in_batches_keeps_one_dictionary_and_its_blanks() -> Non
     taken = codes.take(np.array([7, 0, 4, 1, 2, 3, 5, 6]))
     assert taken.to_pylist() == [None, "b", "c", None, "a", "b", "a", None]
     assert taken.chunk(0).dictionary.to_pylist() == ["b", "a", "c"]  # each distinct text once
+    assert codes.take(np.array([4, 7, 2])).chunk(0).dictionary.to_pylist() == ["a", "c"]  # the texts taken only
     assert totals._Codes().take(np.zeros(0, dtype=np.int64)).to_pylist() == []

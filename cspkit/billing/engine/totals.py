@@ -168,10 +168,15 @@ class _Codes:
         self.codes.append(np.append(mapping, np.int32(-1))[indices])
 
     def take(self, rows: np.ndarray) -> pa.ChunkedArray:
-        """The texts at ``rows`` (of the rows added) as one Arrow dictionary chunk (null: blank)."""
+        """The texts at ``rows`` (of the rows added) as one Arrow dictionary chunk (null: blank) of the texts taken
+        only (a frame's categories are the values it shows)."""
         picked = (np.concatenate(self.codes) if self.codes else np.zeros(0, dtype=np.int32))[rows]
         values = pa.array([], pa.string()) if self.values is None else self.values
-        return pa.chunked_array([pa.DictionaryArray.from_arrays(pa.array(picked, mask=picked < 0), values)])
+        used = np.zeros(len(values), dtype=bool)
+        used[picked[picked >= 0]] = True
+        renumbered = np.append(np.cumsum(used, dtype=np.int32) - 1, np.int32(-1))[picked]  # -1 (blank) stays -1
+        indices = pa.array(renumbered, mask=renumbered < 0)
+        return pa.chunked_array([pa.DictionaryArray.from_arrays(indices, values.filter(pa.array(used)))])
 
 
 def group_totals(
