@@ -231,6 +231,7 @@ def group_totals(
     out["_first"] = _ints(table.pop("_first"))
     if seats is not None:
         out["_seats"] = pd.arrays.ArrowExtensionArray(table.pop("_seats"))
+    pa.default_memory_pool().release_unused()  # the groups' Arrow buffers, before the order's (10M: ≈ 0.4 GB peak)
     order = ordered(*(out[shown.get(k, k)] for k in sort or keys))
     for name in out:  # one column at a time: the frame is never held twice
         out[name] = _taken(out[name], order)
@@ -298,7 +299,8 @@ def text_column(column: pa.ChunkedArray, name: str = "") -> pd.Series:
     if name in UNIQUE_TEXT:
         if pa.types.is_dictionary(column.type):
             column = pa.chunked_array([c.dictionary_decode() for c in column.chunks], column.type.value_type)
-        return pd.Series(pd.arrays.ArrowStringArray(column.cast(pa.large_string())))
+        column = column.cast(pa.large_string())  # one chunk: ordered() sorts it without another copy
+        return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([column.combine_chunks()], pa.large_string())))
     if pa.types.is_dictionary(column.type):
         column = column.unify_dictionaries() if column.num_chunks > 1 else column
         encoded = column.combine_chunks() if column.num_chunks else pa.array([], column.type)
