@@ -47,7 +47,7 @@ import cspkit.billing.engine.variances  # noqa: E402, F401
 from cspkit.billing.ingest import ingest_recon  # noqa: E402
 from cspkit.billing.memory import use_reuse_friendly_pool  # noqa: E402
 from cspkit.billing.pricelist import read_price_list  # noqa: E402
-from cspkit.billing.reconcile import ReconciliationResult, reconcile  # noqa: E402
+from cspkit.billing.reconcile import ReconciliationResult, normalize_subscriptions, reconcile  # noqa: E402
 from cspkit.reports.reconciliation import write_reconciliation_workbook  # noqa: E402
 
 ibis.duckdb  # noqa: B018 (loads the backend)
@@ -178,12 +178,13 @@ def main() -> None:
     # the price list and the subscriptions are read in a thread while the lines are ingested, as `cspkit reconcile`
     # reads its price lists (Arrow's CSV readers leave the interpreter free; the ingest keeps ~1.4 of 2 cores busy)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-inputs") as pool:
-        inputs = pool.submit(lambda: (timed(read_price_list, prices_path), timed(read_subscriptions, subs_path)))
+        inputs = pool.submit(lambda: (timed(read_price_list, prices_path),
+                                      timed(lambda p: normalize_subscriptions(read_subscriptions(p)), subs_path)))
         dataset = ingest_recon([recon_path], work.name)
         t = step(f"ingest recon CSV → Parquet ({dataset.rows:,} rows)", t)
         (prices, price_s), (subs, subs_s) = inputs.result()
     t = step(f"price list ({len(prices):,} rows, {price_s:.2f} s) and subscriptions ({len(subs):,} rows, "
-             f"{subs_s:.2f} s) read alongside", t)  # fmt: skip
+             f"read and normalised, {subs_s:.2f} s) read alongside", t)  # fmt: skip
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
         profiler.enable()

@@ -332,7 +332,7 @@ def reconcile_cmd(
     warning also fails on warnings, --fail-on never exits 0; 2 for bad usage or input.
     """
     from cspkit.billing.ingest import work_folder
-    from cspkit.billing.reconcile import reconcile
+    from cspkit.billing.reconcile import normalize_subscriptions, reconcile
     from cspkit.reports.reconciliation import write_reconciliation_report
     from cspkit.workflows.reconciliation import read_price_lists, reconcile_invoice
 
@@ -346,7 +346,10 @@ def reconcile_cmd(
     elif spark_master:
         raise click.UsageError("--spark-master goes with --engine spark")
     totals = _invoice_totals(invoice_totals) or None
-    subscriptions: Any = _read_subscriptions(subscriptions_file) if subscriptions_file else None
+    # normalised at once (the raw frame is dropped: the engine takes the normalised one as it is)
+    subscriptions: Any = None
+    if subscriptions_file:
+        subscriptions = normalize_subscriptions(_read_subscriptions(subscriptions_file))
     warnings: list[str] = []
     with work_folder(workdir, keep=keep_workdir) as folder, _progress(True) as progress:
         if files:

@@ -216,3 +216,19 @@ def test_the_facts_keep_three_micro_unit_amounts_and_the_charges_and_refunds_are
     assert [str(v) for v in got["Charges"]] == ["10.123456", "0.000000"]  # truncated toward zero to micro-units
     assert [str(v) for v in got["Refunds"]] == ["-2.50", "0.00"]  # -0.0000009 is 0 micro-units
     assert [str(v) for v in got["Total"]] == ["9.123456", "0.000000"]  # blank Total: Subtotal + TaxTotal
+
+
+def test_a_normalised_frame_is_taken_as_it_is_and_a_changed_one_normalised_again() -> None:
+    raw = pd.read_csv(DATA / "recon_subscriptions.csv", dtype=str)
+    once = normalize_subscriptions(raw)
+    assert normalize_subscriptions(once) is once  # no second copy
+    pd.testing.assert_frame_equal(normalize_subscriptions(once.copy()), once)
+    subset = once[once["quantity"].notna()]
+    assert normalize_subscriptions(subset) is subset  # filtered rows keep the mark and the dtypes
+    retyped = once.assign(status=once["status"].astype(object).str.upper())  # no longer normalised: done again
+    again = normalize_subscriptions(retyped)
+    assert again is not retyped
+    assert again["status"].astype(object).tolist() == once["status"].astype(object).tolist()
+    unmarked = once.copy()
+    unmarked.attrs.clear()
+    assert normalize_subscriptions(unmarked) is not unmarked
