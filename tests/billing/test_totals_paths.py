@@ -151,3 +151,35 @@ def test_a_text_streamed_in_batches_keeps_one_dictionary_and_its_blanks() -> Non
     assert taken.chunk(0).dictionary.to_pylist() == ["b", "a", "c"]  # each distinct text once
     assert codes.take(np.array([4, 7, 2])).chunk(0).dictionary.to_pylist() == ["a", "c"]  # the texts taken only
     assert totals._Codes().take(np.zeros(0, dtype=np.int64)).to_pylist() == []
+
+
+def test_cached_blocks_of_a_database_file_are_evicted_and_the_limit_set_back(tmp_path) -> None:
+    import ibis
+
+    from cspkit.billing.engine.totals import _evict_cached_blocks
+
+    def cached(con) -> int:
+        return con.raw_sql("SELECT memory_usage_bytes FROM duckdb_memory() WHERE tag = 'BASE_TABLE'").fetchall()[0][0]
+
+    def limit(con) -> str:
+        return con.raw_sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
+
+    on_file = ibis.duckdb.connect(str(tmp_path / "engine.duckdb"), memory_limit="512MB")
+    on_file.cspkit_totals_memory_limit = "512MB"  # what reconcile sets for the totals of a database file
+    on_file.raw_sql("CREATE TABLE t AS SELECT range AS i, md5(range::VARCHAR) AS s FROM range(8000000)")
+    on_file.raw_sql("CHECKPOINT")
+    first = on_file.raw_sql("SELECT count(*), max(i), max(s) IS NOT NULL FROM t").fetchall()
+    assert first == [(8000000, 7999999, True)]
+    before, kept = cached(on_file), limit(on_file)
+    assert before > 64 << 20
+    _evict_cached_blocks(on_file)
+    assert cached(on_file) <= 64 << 20 < before
+    assert limit(on_file) == kept
+    assert on_file.raw_sql("SELECT count(*), max(i) FROM t").fetchall() == [(8000000, 7999999)]  # read again
+    on_file.disconnect()
+
+    in_memory = ibis.duckdb.connect(memory_limit="1GB")
+    in_memory.raw_sql("CREATE TABLE t AS SELECT range AS i FROM range(8000000)")
+    before = cached(in_memory)
+    _evict_cached_blocks(in_memory)  # its blocks would go to the spill folder: left alone
+    assert cached(in_memory) == before

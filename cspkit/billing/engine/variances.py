@@ -123,7 +123,8 @@ def _stored(con: Any, expr: Any, name: str) -> Any:
 
 def _database_file(con: Any) -> bool:
     """Whether a DuckDB connection's current database is a file (not ``:memory:``)."""
-    (path,) = con.raw_sql("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    ((path,),) = con.raw_sql("SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+                             ).fetchall()  # every row fetched: DuckDB refuses the next query while a result is open
     return bool(path)
 
 
