@@ -16,7 +16,8 @@ import pyarrow.compute as pc
 
 from cspkit.billing.recon_readers import MONEY_ARROW
 
-__all__ = ["LINE_TEXT", "LINE_MONEY", "LINE_DATES", "dataset_table", "line_table", "subscription_table"]
+__all__ = ["LINE_TEXT", "LINE_MONEY", "LINE_DATES", "database_file", "dataset_table", "line_table",
+           "subscription_table"]
 
 #: text columns of the lines the checks read (absent columns become nulls)
 LINE_TEXT = [
@@ -158,3 +159,10 @@ def rows(con: Any, expr: Any) -> list[dict[str, Any]]:
     """The rows of ``expr`` run on ``con``, as dicts in line order (``pos``)."""
     table: pa.Table = con.to_pyarrow(expr)
     return sorted(table.to_pylist(), key=lambda r: r.get("pos", 0))
+
+
+def database_file(con: Any) -> bool:
+    """Whether a DuckDB connection's current database is a file (not ``:memory:``)."""
+    ((path,),) = con.raw_sql("SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+                             ).fetchall()  # every row fetched: DuckDB refuses the next query while a result is open
+    return bool(path)

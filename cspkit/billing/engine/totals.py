@@ -245,9 +245,9 @@ def _evict_cached_blocks(con: Any) -> None:
     the file, so evicting them writes nothing; a later query reads them again (from the OS page cache). On the
     10-million-line month the subscription totals' peak RSS: 3,976 → 3,758 MiB. Nothing is done for an in-memory
     database (its blocks would be written to the spill folder) or another engine."""
-    from cspkit.billing.engine.variances import _database_file
+    from cspkit.billing.engine.relations import database_file
 
-    if getattr(con, "name", "") != "duckdb" or not _database_file(con):
+    if getattr(con, "name", "") != "duckdb" or not database_file(con):
         return
     # the limit reconcile set for the totals (exact), else the current one (DuckDB shows it rounded to 0.1 MiB)
     limit = getattr(con, "cspkit_totals_memory_limit", None)

@@ -13,7 +13,7 @@ import ibis
 import pandas as pd
 
 from cspkit.billing.engine import checks, findings, prices
-from cspkit.billing.engine.relations import dataset_table, line_table, subscription_table
+from cspkit.billing.engine.relations import database_file, dataset_table, line_table, subscription_table
 from cspkit.billing.engine.relations import plain as _plain
 from cspkit.billing.engine.relations import rows as _rows
 from cspkit.billing.engine.totals import amounts
@@ -117,15 +117,9 @@ def _stored(con: Any, expr: Any, name: str) -> Any:
     blocks it can evict to the file — the facts of 1,000,000 lines take ≈ 130 MB there against ≈ 650 MB in a
     temporary (in-memory) table, which is faster to build: :func:`cspkit.billing.reconcile.reconcile` opens the file
     only for months above :data:`cspkit.billing.reconcile.DUCKDB_IN_MEMORY_ROWS` lines."""
-    on_file = getattr(con, "name", "") == "duckdb" and _database_file(con)
+    on_file = getattr(con, "name", "") == "duckdb" and database_file(con)
     return con.create_table(f"cspkit_{name}_{uuid.uuid4().hex}", expr, temp=not on_file)
 
-
-def _database_file(con: Any) -> bool:
-    """Whether a DuckDB connection's current database is a file (not ``:memory:``)."""
-    ((path,),) = con.raw_sql("SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-                             ).fetchall()  # every row fetched: DuckDB refuses the next query while a result is open
-    return bool(path)
 
 
 def _amounts(con: Any, f: Any, tol: Any) -> list[tuple[str, int, dict[str, Any]]]:
