@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -50,26 +50,20 @@ def _progress(enabled: bool) -> Any:
     )
 
 
-def _counted(items: Iterable[Any], progress: Any, description: str) -> Iterator[Any]:
+def _counted(items: Iterable[Any], progress: Any, description: str,
+             lines: Callable[[Any], int] | None = None) -> Iterator[Any]:  # fmt: skip
+    """``items`` passed through while the progress counts their lines: one per item (an update every 2,000), or
+    ``lines(item)`` each (the v1 pages: ``len`` of a ``pyarrow.Table`` or a list of items; an update per page). The
+    description gives the running total; the task is removed at the end."""
     task = progress.add_task(description, total=None)
-    for n, item in enumerate(items, start=1):
-        if n % 2000 == 0:
-            progress.update(task, completed=n)
-        yield item
-    progress.remove_task(task)
-
-
-def _counted_pages(pages: Iterable[Any], progress: Any, invoice_id: str) -> Iterator[Any]:
-    """The v1 line-item pages passed through, the progress advanced by each page's lines (``len``: a
-    ``pyarrow.Table``'s rows or a list's items), one update per page, the description naming the invoice."""
-    label = f"fetching {invoice_id} (v1 line items)"
-    task = progress.add_task(label, total=None)
-    lines = 0
+    done = shown = 0
     try:
-        for page in pages:
-            lines += len(page)
-            progress.update(task, advance=len(page), description=f"{label}: {lines:,} lines")
-            yield page
+        for item in items:
+            done += 1 if lines is None else lines(item)
+            if lines is not None or done - shown >= 2000:
+                progress.update(task, advance=done - shown, description=f"{description}: {done:,} lines")
+                shown = done
+            yield item
     finally:
         progress.remove_task(task)
 
@@ -365,9 +359,10 @@ def reconcile_cmd(
             result = reconcile(dataset, subscriptions=subscriptions, price_list=prices, invoices=totals,
                                period=period or None, engine=engine, spark_master=spark_master)
         else:
+            fetching = f"fetching {invoice_id} (v1 line items)"
             done = reconcile_invoice(
                 state.client(), invoice_id, api=api, price_lists=price_lists, subscriptions=subscriptions,
-                period=period, paged=lambda pages: _counted_pages(pages, progress, invoice_id), on_note=note,
+                period=period, paged=lambda pages: _counted(pages, progress, fetching, len), on_note=note,
                 engine=engine, spark_master=spark_master, workdir=folder,
             )
             result, sources = done.result, done.sources
