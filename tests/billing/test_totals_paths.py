@@ -181,5 +181,5 @@ def test_cached_blocks_of_a_database_file_are_evicted_and_the_limit_set_back(tmp
     in_memory = ibis.duckdb.connect(memory_limit="1GB")
     in_memory.raw_sql("CREATE TABLE t AS SELECT range AS i FROM range(8000000)")
     before = cached(in_memory)
-    _evict_cached_blocks(in_memory)  # its blocks would go to the spill folder: left alone
+    _evict_cached_blocks(in_memory)  # reconcile sets no totals limit in memory (blocks would spill): left alone
     assert cached(in_memory) == before

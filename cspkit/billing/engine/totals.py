@@ -240,19 +240,16 @@ def group_totals(
 
 
 def _evict_cached_blocks(con: Any) -> None:
-    """DuckDB on a database file: drop the table blocks its buffer pool keeps cached (up to its memory limit) before
-    the groups are turned into pandas, by lowering the limit to 64 MB and setting it back. The blocks are stored in
-    the file, so evicting them writes nothing; a later query reads them again (from the OS page cache). On the
-    10-million-line month the subscription totals' peak RSS: 3,976 → 3,758 MiB. Nothing is done for an in-memory
-    database (its blocks would be written to the spill folder) or another engine."""
-    from cspkit.billing.engine.relations import database_file
-
-    if getattr(con, "name", "") != "duckdb" or not database_file(con):
-        return
-    # the limit reconcile set for the totals (exact), else the current one (DuckDB shows it rounded to 0.1 MiB)
+    """DuckDB on a database file with reconcile's totals limit (``cspkit_totals_memory_limit``, set by
+    :func:`cspkit.billing.reconcile._duckdb_on_disk` for a file and the default limits): drop the table blocks its
+    buffer pool keeps cached before the groups are turned into pandas, by lowering the limit to 64 MB and setting it
+    back. The blocks are stored in the file, so evicting them writes nothing; a later query reads them again (from
+    the OS page cache). On the 10-million-line month the subscription totals' peak RSS: 3,976 → 3,758 MiB. Nothing
+    is done otherwise (an in-memory database's blocks would be written to the spill folder; a caller's own limit is
+    left alone)."""
     limit = getattr(con, "cspkit_totals_memory_limit", None)
     if limit is None:
-        ((limit,),) = con.raw_sql("SELECT current_setting('memory_limit')").fetchall()
+        return
     try:
         con.raw_sql("SET memory_limit = '64MB'")
     except Exception:  # noqa: BLE001 (DuckDB could not evict enough: keep going with the blocks cached)
