@@ -39,23 +39,22 @@ def _term_from_text(f: ir.Table) -> ir.StringValue:
     return ibis.cases(*((text.contains(needle), term) for needle, term in TERM_TEXT), else_=ibis.null("string"))
 
 
-def with_terms(f: ir.Table, subs: ir.Table | None) -> ir.Table:
+def with_terms(f: ir.Table) -> ir.Table:
     """The facts plus ``term`` (TermDuration) and ``plan`` (BillingPlan) of each line (§4.7, §2.2): the term of the
     line's subscription, else from the subscription dates' span, else from TermAndBillingCycle's wording; the plan
     from BillingFrequency, else the subscription's billing cycle (not ``None``), else the term's own (P1M Monthly,
-    P1Y Annual, P3Y Triennial). Null when unknown."""
-    if subs is None:
-        sub_term, sub_plan = ibis.null("string"), ibis.null("string")
-        t = f
+    P1Y Annual, P3Y Triennial). Null when unknown. The subscription's term and cycle are the ``_term`` and
+    ``_cycle`` columns :func:`cspkit.billing.engine.checks.facts` joined when given subscriptions (dropped here);
+    without them the line's own columns decide."""
+    if "_term" in f.columns:
+        sub_term = f._term
+        sub_plan = ibis.ifelse(f._cycle == "None", ibis.null("string"), f._cycle)
     else:
-        keys = subs.select(_r=subs.sub_row, _term=subs.term_duration, _cycle=subs.billing_cycle)
-        t = f.left_join(keys, f.sub_row == keys._r).drop("_r")
-        sub_term = t._term
-        sub_plan = ibis.ifelse(t._cycle == "None", ibis.null("string"), t._cycle)
-    term = sub_term.coalesce(_term_from_span(t), _term_from_text(t))
+        sub_term, sub_plan = ibis.null("string"), ibis.null("string")
+    term = sub_term.coalesce(_term_from_span(f), _term_from_text(f))
     own = term.cases(("P1M", "Monthly"), ("P1Y", "Annual"), ("P3Y", "Triennial"), else_=ibis.null("string"))
-    t = t.mutate(term=term, plan=t.BillingFrequency.coalesce(sub_plan, own))
-    return t.drop("_term", "_cycle") if subs is not None else t
+    t = f.mutate(term=term, plan=f.BillingFrequency.coalesce(sub_plan, own))
+    return t.drop("_term", "_cycle") if "_term" in f.columns else t
 
 
 def _checked(t: ir.Table) -> ir.Table:

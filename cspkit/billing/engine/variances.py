@@ -89,7 +89,7 @@ def prepare(con: Any, lines: Any, subs: pd.DataFrame | None, history: Any) -> tu
     (None when none). ``lines`` and ``history``: frames (sent to the backend as Arrow tables) or
     :class:`~cspkit.billing.ingest.LineDataset` (the backend reads their Parquet files)."""
     sub_tab = None if subs is None else _stored(con, ibis.memtable(subscription_table(subs)), "subscriptions")
-    facts = prices.with_terms(checks.facts(_lines(con, lines), sub_tab), sub_tab).drop(*DERIVED_ONLY)
+    facts = prices.with_terms(checks.facts(_lines(con, lines), sub_tab)).drop(*DERIVED_ONLY)
     t = _stored(con, amounts(facts, getattr(con, "name", "")), "facts")
     hist = None
     if history is not None and len(history):
