@@ -233,11 +233,43 @@ def _ids(series: pd.Series) -> pa.Array | pa.ChunkedArray:
 
 def _kept(ids: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
     """The rows to keep (None: all): rows with an id, the last of each repeated id, in order."""
-    if ids.null_count == 0 and pc.count_distinct(ids).as_py() == len(ids):
+    if ids.null_count == 0 and _all_distinct(ids):
         return None
     frame = pd.DataFrame({"id": pd.arrays.ArrowStringArray(ids)})
     frame = frame[frame["id"].notna()].drop_duplicates("id", keep="last")
     return frame.index.to_numpy()
+
+
+#: odd 64-bit multipliers of :func:`_all_distinct`'s screen (one per 8-byte word of an id)
+_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
+                 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9], dtype=np.uint64)
+
+
+def _all_distinct(ids: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether the (non-null) ids are all different. Ids of one length up to 64 bytes (GUIDs: 36) are screened by a
+    64-bit fingerprint of their bytes, sorted in NumPy: distinct fingerprints prove distinct ids; any repeat (a real
+    duplicate or a collision) falls back to Arrow's exact ``count_distinct``, which on 6.2 million GUIDs took 3.7 s
+    of CPU against 0.6 s for the screen."""
+    arr = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+    n = len(arr)
+    if n > 1 and (pa.types.is_large_string(arr.type) or pa.types.is_string(arr.type)):
+        offsets_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+        buffers = arr.buffers()
+        offsets = np.frombuffer(buffers[1], dtype=offsets_type)[arr.offset : arr.offset + n + 1]
+        width = int(offsets[1] - offsets[0])
+        if 0 < width <= 64 and (np.diff(offsets) == width).all():
+            data = np.frombuffer(buffers[2], dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(n, width)
+            words = -(-width // 8)
+            prints = np.empty(n, dtype=np.uint64)
+            for start in range(0, n, 1 << 20):  # a padded copy of one million ids at a time
+                block = np.zeros((min(1 << 20, n - start), words * 8), dtype=np.uint8)
+                block[:, :width] = data[start : start + len(block)]
+                mixed = block.view(np.uint64) * _MIX[:words]
+                prints[start : start + len(block)] = np.bitwise_xor.reduce(mixed, axis=1)
+            prints.sort()
+            if not (prints[1:] == prints[:-1]).any():
+                return True
+    return bool(pc.count_distinct(arr).as_py() == n)
 
 
 def _quantity(text: str | None) -> Decimal | None:

@@ -232,3 +232,31 @@ def test_a_normalised_frame_is_taken_as_it_is_and_a_changed_one_normalised_again
     unmarked = once.copy()
     unmarked.attrs.clear()
     assert normalize_subscriptions(unmarked) is not unmarked
+
+
+def test_a_repeated_guid_keeps_its_last_row_whatever_the_fingerprint_screen_says() -> None:
+    """Uniform-length ids are screened by a fingerprint before Arrow's exact count (recon_inputs._all_distinct): a
+    repeated GUID, an id of another length, or a collision of fingerprints must still keep the last row of each id."""
+    from cspkit.billing import recon_inputs
+
+    guids = [f"{i:08x}-0000-4000-8000-{i:012x}" for i in range(2000)]
+    rows = [{"customerId": "c", "id": g, "quantity": 1, "status": "active"} for g in guids]
+    plain = normalize_subscriptions(rows)
+    assert plain["subscription_id"].tolist() == guids
+    again = normalize_subscriptions([*rows, {**rows[7], "quantity": 5}])
+    assert len(again) == 2000 and again["subscription_id"].tolist() == [*guids[:7], *guids[8:], guids[7]]
+    assert again["quantity"].iloc[-1] == D(5)
+    mixed = normalize_subscriptions([*rows, {**rows[0], "id": "short-id"}, {**rows[3], "quantity": 9}])
+    assert len(mixed) == 2001 and mixed.set_index("subscription_id").loc[guids[3], "quantity"] == D(9)
+    ids = pa.array(guids, pa.large_string())
+    assert recon_inputs._all_distinct(ids) and recon_inputs._all_distinct(ids.slice(5))
+    assert not recon_inputs._all_distinct(pa.concat_arrays([ids.slice(10), ids.slice(15, 1)]))
+    assert not recon_inputs._all_distinct(pa.array(["ab", "cd", "ab"]))  # same length: screened, then exact
+    original = recon_inputs._MIX.copy()
+    try:
+        recon_inputs._MIX[:] = 0  # every fingerprint collides: the exact count decides
+        assert recon_inputs._all_distinct(ids)
+        assert normalize_subscriptions([*rows, {**rows[7], "quantity": 5}])["subscription_id"].tolist() == \
+            again["subscription_id"].tolist()  # fmt: skip
+    finally:
+        recon_inputs._MIX[:] = original
