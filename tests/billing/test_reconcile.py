@@ -254,6 +254,7 @@ def test_seats_after_remove_quantity_and_unknown_subscription() -> None:
     assert billed["stray"] == D("10")  # a subscription not given still has its billed seats (grouped by its id)
     result = run(lines[:3], subscriptions=[{**subs[0], "quantity": 10}])
     assert categories(result) == [("seat_mismatch", 3)]
+    assert result.variances["Evidence"].tolist() == ["billed 8 seat(s) (row 3); subscription quantity 10"]
 
 
 def test_annual_subscription_not_due_is_not_missing() -> None:

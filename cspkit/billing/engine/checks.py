@@ -207,21 +207,23 @@ def _latest(t: ir.Table, key: str) -> ir.Table:
 
 def _seats_by(s: ir.Table, key: str) -> ir.Table:
     """:func:`billed_seats` of the seat lines ``s``, grouped by ``key`` (one value per SubscriptionId)."""
-    last = _latest(s, key).select(*dict.fromkeys(["SubscriptionId", key]), last_pos="pos", l_date="OrderDate",
-                                  l_type="ChargeType", l_pos="positive")  # fmt: skip
+    last = _latest(s, key).select(*dict.fromkeys(["SubscriptionId", "sub_row", key]), last_pos="pos",
+                                  last_row="SourceRow", l_date="OrderDate", l_type="ChargeType",
+                                  l_pos="positive")  # fmt: skip
     top = _latest(s.filter(s.positive), key).select(_key=key, p_bq="BillableQuantity", p_date="OrderDate")
     j = last.left_join(top, last[key] == top._key)
     zero = ibis.literal(0).cast("decimal(38, 15)")
     cancelled = (j.l_type == "cancelImmediate") & ~j.l_pos
     cancelled &= j._key.isnull() | (j.l_date >= j.p_date).coalesce(False)
     seats = ibis.ifelse(cancelled | j._key.isnull(), zero, j.p_bq.coalesce(zero))
-    return j.select("SubscriptionId", "last_pos", seats=seats)
+    return j.select("SubscriptionId", "sub_row", "last_pos", "last_row", seats=seats)
 
 
 def billed_seats(f: ir.Table) -> ir.Table:
     """Billed seats per subscription (§4.4), one row per SubscriptionId with seat lines (seat charge types, not a
-    credit or usage line): ``last_pos``, its last seat line (ordered by OrderDate, ChargeStartDate, file order; blank
-    dates last), and ``seats``: the BillableQuantity of its last positive seat line (0 when blank or none), 0 when
+    credit or usage line): ``sub_row`` (null for a subscription not given), ``last_pos`` and ``last_row``, the
+    position and SourceRow of its last seat line (ordered by OrderDate, ChargeStartDate, file order; blank dates
+    last), and ``seats``: the BillableQuantity of its last positive seat line (0 when blank or none), 0 when
     the last seat line is a ``cancelImmediate`` refund on or after that line's OrderDate.
 
     The lines of a subscription given (``sub_row``, one per SubscriptionId: :func:`facts` joins on the unique id)
@@ -235,13 +237,15 @@ def billed_seats(f: ir.Table) -> ir.Table:
 def seat_mismatches(f: ir.Table, subs: ir.Table, seats: ir.Table | None = None) -> ir.Table:
     """seat_mismatch (§4.4): a live subscription (status not cancelled, a quantity given) whose billed seats
     (:func:`billed_seats`, or ``seats`` when already computed) differ from its quantity; the row is its last seat
-    line (``pos``)."""
+    line (``pos``, its SourceRow ``last_row``)."""
     seats = billed_seats(f) if seats is None else seats
-    # a subscription's rows are those :func:`facts` joined its lines to (SubscriptionId = subscription_id): joined
-    # here directly, not found again among the distinct (SubscriptionId, sub_row) pairs of every line
+    # a subscription's seats carry the row :func:`facts` joined its lines to (SubscriptionId = subscription_id):
+    # joined on that integer, not on the id's text again
     live = subs.filter(~subs.status.isin(CANCELLED).coalesce(False) & subs.quantity.notnull())
-    j = seats.join(live, seats.SubscriptionId == live.subscription_id)
-    return j.filter(j.seats != j.quantity).select(pos="last_pos", seats="seats", sub_row="sub_row")
+    live = live.select(_r=live.sub_row, quantity=live.quantity)
+    j = seats.join(live, seats.sub_row == live._r)
+    return j.filter(j.seats != j.quantity).select(pos="last_pos", last_row="last_row", seats="seats",
+                                                  sub_row="sub_row")  # fmt: skip
 
 
 def uncharged_subscriptions(f: ir.Table, subs: ir.Table, period_start: Any, period_end: Any) -> ir.Table:

@@ -198,9 +198,7 @@ def seats(con: Any, f: Any, sub_tab: Any, subs: pd.DataFrame, billed: Any = None
     when None) against the subscription's quantity, on the subscription's last seat line."""
     out: Found = []
     quantity = subs["quantity"].to_numpy(dtype=object)
-    found = checks.seat_mismatches(f, sub_tab, billed)
-    rows = f.select(_p=f.pos, _row=f.SourceRow)
-    for r in _rows(con, found.join(rows, found.pos == rows._p).drop("_p")):
+    for r in _rows(con, checks.seat_mismatches(f, sub_tab, billed)):
         billed, wanted = _plain(r["seats"]), quantity[r["sub_row"]]
         out.append(
             (
@@ -210,7 +208,7 @@ def seats(con: Any, f: Any, sub_tab: Any, subs: pd.DataFrame, billed: Any = None
                     "Expected": wanted,
                     "Actual": billed,
                     "Difference": billed - wanted,
-                    "Evidence": f"billed {billed} seat(s) (row {r['_row']}); subscription quantity {wanted}",
+                    "Evidence": f"billed {billed} seat(s) (row {r['last_row']}); subscription quantity {wanted}",
                 },
             )
         )
