@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cspkit.billing.recon_frame import ReconFile, chunks_to, empty_recon_frame
-from cspkit.billing.recon_values import STRING
+from cspkit.billing.recon_values import STRING, text_bytes
 
 __all__ = ["SCHEMA", "LineDataset", "ingest_export", "ingest_frames", "ingest_recon", "to_reader_frame", "work_folder"]
 
@@ -123,15 +123,13 @@ def _trimmed(arr: pa.Array) -> bool:
         return all(_trimmed(chunk) for chunk in arr.chunks)
     if arr.null_count == len(arr):
         return True
-    buffers = arr.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    offsets, data = text_bytes(arr)
     starts, ends = offsets[:-1], offsets[1:]
     if arr.null_count:
         valid = arr.is_valid().to_numpy(zero_copy_only=False)
         starts, ends = starts[valid], ends[valid]
     if (ends <= starts).any():
         return False
-    data = np.frombuffer(buffers[2], dtype=np.uint8)
     return bool(data[starts].min() > 0x20 and data[ends - 1].min() > 0x20)
 
 

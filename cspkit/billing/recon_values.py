@@ -31,10 +31,21 @@ __all__ = [
     "money_text",
     "parse_recon_date",
     "parse_recon_number",
+    "text_bytes",
     "to_string",
     "trim",
     "upper",
 ]
+
+def text_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """An Arrow string or large_string array's raw UTF-8, without a copy: ``(offsets, data)`` where value ``i`` is
+    ``data[offsets[i]:offsets[i + 1]]`` (a null's bytes are empty), the offsets taken at the array's own slice."""
+    buffers = arr.buffers()
+    kind = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(buffers[1], dtype=kind)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+    return offsets, data
+
 
 STRING = pd.StringDtype("pyarrow")
 """dtype of every text column (pandas string backed by Arrow; NA for blanks)."""

@@ -46,7 +46,8 @@ def with_terms(f: ir.Table) -> ir.Table:
     P1Y Annual, P3Y Triennial). Null when unknown. The subscription's term and cycle are the ``_term`` and
     ``_cycle`` columns :func:`cspkit.billing.engine.checks.facts` joined when given subscriptions (dropped here);
     without them the line's own columns decide."""
-    if "_term" in f.columns:
+    joined = "_term" in f.columns
+    if joined:
         sub_term = f._term
         sub_plan = ibis.ifelse(f._cycle == "None", ibis.null("string"), f._cycle)
     else:
@@ -54,7 +55,7 @@ def with_terms(f: ir.Table) -> ir.Table:
     term = sub_term.coalesce(_term_from_span(f), _term_from_text(f))
     own = term.cases(("P1M", "Monthly"), ("P1Y", "Annual"), ("P3Y", "Triennial"), else_=ibis.null("string"))
     t = f.mutate(term=term, plan=f.BillingFrequency.coalesce(sub_plan, own))
-    return t.drop("_term", "_cycle") if "_term" in f.columns else t
+    return t.drop("_term", "_cycle") if joined else t
 
 
 def _checked(t: ir.Table) -> ir.Table:
