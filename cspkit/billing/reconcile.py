@@ -63,9 +63,11 @@ ENGINES = ("duckdb", "spark")
 #: unchanged (3.80 GB: the checks' peak, 3.80, stays at the subscription totals', which run with
 #: :data:`DUCKDB_TOTALS_MEMORY_LIMIT`).
 DUCKDB_MEMORY_LIMIT = "2GB"
-#: DuckDB's memory limit for the totals of a month in a database file (after the checks, whose tables the totals do
-#: not read are dropped). The 10M month's totals on its kept tables: peak RSS 2.83 GB with 1 GB, 2.68 GB with
-#: 512 MB (the subscriptions' group-by spills a little more: ≈ 1–3 s of CPU, within the shared machine's noise).
+#: DuckDB's memory limit for the totals (after the checks, whose tables the totals do not read are dropped), in a
+#: database file or in memory. The 10M month's totals on its kept tables: peak RSS 2.83 GB with 1 GB, 2.68 GB with
+#: 512 MB (the subscriptions' group-by spills a little more: ≈ 1–3 s of CPU, within the shared machine's noise). The
+#: 1M month in memory: with :data:`DUCKDB_MEMORY_IN_MEMORY` kept for its totals the run peaked at ≈ 1.52 GB (the
+#: subscriptions' group-by over the facts), with this limit at ≈ 1.40 GB.
 DUCKDB_TOTALS_MEMORY_LIMIT = "512MB"
 #: a dataset of at most this many lines is reconciled in an in-memory DuckDB database (memory limit
 #: :data:`DUCKDB_MEMORY_IN_MEMORY`, blocks beyond it evicted to the spill folder) instead of a database file: storing
@@ -73,10 +75,12 @@ DUCKDB_TOTALS_MEMORY_LIMIT = "512MB"
 #: compress them into the file (≈ 130 MB), and the whole reconcile ≈ 16.5 s of CPU against ≈ 20 s. The bound is the
 #: largest month measured this way; larger months use the file, which keeps their tables compressed.
 DUCKDB_IN_MEMORY_ROWS = 1_000_000
-#: DuckDB's memory limit for an in-memory database (:data:`DUCKDB_IN_MEMORY_ROWS`). On the benchmark month the peak
-#: RSS was ≈ 1.52–1.57 GB with 500 MB, ≈ 1.73–1.88 GB with 700 MB and ≈ 2.0 GB with 1 GB, for about the same CPU time
-#: (within the shared machine's noise): beyond the limit DuckDB evicts facts blocks to the spill folder.
-DUCKDB_MEMORY_IN_MEMORY = "500MB"
+#: DuckDB's memory limit for the tables and checks of an in-memory database (:data:`DUCKDB_IN_MEMORY_ROWS`); its
+#: totals run with :data:`DUCKDB_TOTALS_MEMORY_LIMIT`. Beyond the limit DuckDB evicts facts blocks to the spill folder
+#: and every check reads them back: the benchmark month's facts take ≈ 650 MB, so with 500 MB the checks took
+#: 3.7–4.2 s against 3.0–3.1 s with 800 MB (files → result frames ≈ 10.0–10.4 s against ≈ 8.9–9.2 s), for a peak RSS
+#: of ≈ 1.25 GB against ≈ 1.40 GB. 1 GB throughout peaked at ≈ 1.67 GB.
+DUCKDB_MEMORY_IN_MEMORY = "800MB"
 
 VARIANCE_COLUMNS = [
     "Category", "Severity", "CustomerId", "CustomerName", "SubscriptionId", "InvoiceNumber", "ChargeType",
@@ -315,8 +319,8 @@ def _duckdb_on_disk(dataset: Any, options: dict[str, Any]) -> Iterator[Any]:
     spill folder are removed afterwards (the result reads the lines from the dataset, not from them). DuckDB's
     ``preserve_insertion_order`` is off: every check and total orders its rows explicitly (by ``pos``, keys or
     ``sub_row``), so DuckDB may build tables and results in parallel without keeping rows in scan order (the
-    1M-line benchmark month: the reconcile step ≈ 40 % faster). With the default limit on a file, the totals run
-    with :data:`DUCKDB_TOTALS_MEMORY_LIMIT`."""
+    1M-line benchmark month: the reconcile step ≈ 40 % faster). With the default limits, the totals run with
+    :data:`DUCKDB_TOTALS_MEMORY_LIMIT`."""
     from cspkit.billing.engine.variances import connect
 
     if dataset is None:
@@ -330,7 +334,7 @@ def _duckdb_on_disk(dataset: Any, options: dict[str, Any]) -> Iterator[Any]:
                                "memory_limit": DUCKDB_MEMORY_IN_MEMORY if small else DUCKDB_MEMORY_LIMIT,
                                "temp_directory": str(spill), "preserve_insertion_order": False,
                                **options})  # fmt: skip
-    if not small and "memory_limit" not in options:  # read by _run before the totals
+    if "memory_limit" not in options:  # read by _run before the totals
         con.cspkit_totals_memory_limit = DUCKDB_TOTALS_MEMORY_LIMIT
     try:
         yield con
