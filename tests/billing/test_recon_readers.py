@@ -538,6 +538,21 @@ def test_whitespace_only_typed_values_become_na_but_free_text_is_kept(tmp_path: 
     assert frame.loc[0, "SkuName"] == "  Basic  "
 
 
+def test_text_that_is_not_utf8_past_the_sniffed_head_names_its_row_and_column(tmp_path: Path) -> None:
+    """The CSV reader does not check UTF-8 itself; each chunk's columns are screened (an ASCII column by one maximum,
+    the others validated), so a bad byte after valid non-ASCII text is still refused, with its row and column."""
+    rows = [base_row(CustomerName="Müller GmbH") for _ in range(400)]
+    rows[349] = base_row(CustomerName="BADBYTE")
+    path = write_csv(tmp_path / "mixed.csv", rows)
+    data = path.read_bytes()
+    assert data.index(b"BADBYTE") > 1 << 16  # beyond the head the encoding is guessed from (UTF-8 there)
+    path.write_bytes(data.replace(b"BADBYTE", b"Bad \xff name"))
+    with pytest.raises(InputFileError) as info:
+        read_recon(path, chunk_rows=128)
+    assert (info.value.row, info.value.column, info.value.expected) == (350, "CustomerName", "UTF-8 text")
+    assert read_recon(write_csv(tmp_path / "fine.csv", rows[:3])).frame["CustomerName"].tolist() == ["Müller GmbH"] * 3
+
+
 def test_the_first_bad_column_in_file_order_is_reported(tmp_path: Path) -> None:
     """Columns are converted side by side; the error is still the one a column-by-column reader would give."""
     path = write_csv(tmp_path / "two.csv", [base_row(Total="x"), base_row(UnitPrice="y")])
