@@ -158,8 +158,8 @@ def test_cached_blocks_of_a_database_file_are_evicted_and_the_limit_set_back(tmp
 
     from cspkit.billing.engine.totals import _evict_cached_blocks
 
-    def cached(con) -> int:
-        return con.raw_sql("SELECT memory_usage_bytes FROM duckdb_memory() WHERE tag = 'BASE_TABLE'").fetchall()[0][0]
+    def cached(con, tag: str = "BASE_TABLE") -> int:
+        return con.raw_sql(f"SELECT memory_usage_bytes FROM duckdb_memory() WHERE tag = '{tag}'").fetchall()[0][0]
 
     def limit(con) -> str:
         return con.raw_sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
@@ -179,7 +179,9 @@ def test_cached_blocks_of_a_database_file_are_evicted_and_the_limit_set_back(tmp
     on_file.disconnect()
 
     in_memory = ibis.duckdb.connect(memory_limit="1GB")
+    in_memory.cspkit_totals_memory_limit = "512MB"  # reconcile sets it in memory too
     in_memory.raw_sql("CREATE TABLE t AS SELECT range AS i FROM range(8000000)")
-    before = cached(in_memory)
-    _evict_cached_blocks(in_memory)  # reconcile sets no totals limit in memory (blocks would spill): left alone
-    assert cached(in_memory) == before
+    before = cached(in_memory, "IN_MEMORY_TABLE")
+    assert before > 64 << 20
+    _evict_cached_blocks(in_memory)  # its blocks would be written to the spill folder: left alone
+    assert cached(in_memory, "IN_MEMORY_TABLE") == before
