@@ -265,7 +265,8 @@ def reconcile(
             a ``database`` file, ``memory_limit`` :data:`DUCKDB_MEMORY_LIMIT` and a ``temp_directory`` in the
             dataset's folder (both removed afterwards), so the engine keeps its tables compressed and spills to disk
             instead of growing with the month; a dataset of at most :data:`DUCKDB_IN_MEMORY_ROWS` lines is kept in
-            memory instead (limit :data:`DUCKDB_MEMORY_IN_MEMORY`, same spill folder).
+            memory instead (limit :data:`DUCKDB_MEMORY_IN_MEMORY`, same spill folder). Either way the totals run
+            with :data:`DUCKDB_TOTALS_MEMORY_LIMIT` unless ``engine_options`` set ``memory_limit``.
     Returns:
         :class:`ReconciliationResult`; Expected/Actual/Difference of the variances are Decimals without the padding
         zeros.
