@@ -77,9 +77,10 @@ DUCKDB_TOTALS_MEMORY_LIMIT = "512MB"
 DUCKDB_IN_MEMORY_ROWS = 1_000_000
 #: DuckDB's memory limit for the tables and checks of an in-memory database (:data:`DUCKDB_IN_MEMORY_ROWS`); its
 #: totals run with :data:`DUCKDB_TOTALS_MEMORY_LIMIT`. Beyond the limit DuckDB evicts facts blocks to the spill folder
-#: and every check reads them back: the benchmark month's facts take ≈ 650 MB, so with 500 MB the checks took
-#: 3.7–4.2 s against 3.0–3.1 s with 800 MB (files → result frames ≈ 10.0–10.4 s against ≈ 8.9–9.2 s), for a peak RSS
-#: of ≈ 1.25 GB against ≈ 1.40 GB. 1 GB throughout peaked at ≈ 1.67 GB.
+#: and every check reads them back: the benchmark month's facts take ≈ 650 MB. Over four alternating runs against
+#: the same code with 500 MB the checks took a median 3.5 s against 4.2 s (files → result frames 10.3 s against
+#: 11.0 s), for a peak RSS of ≈ 1.37–1.43 GB against ≈ 1.23–1.25 GB (MiB, as the benchmark prints them). 700 MB
+#: peaked at ≈ 1.30–1.34 GB for ≈ 0.5 s more; 1 GB throughout peaked at ≈ 1.67 GB.
 DUCKDB_MEMORY_IN_MEMORY = "800MB"
 
 VARIANCE_COLUMNS = [
