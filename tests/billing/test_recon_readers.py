@@ -649,3 +649,14 @@ def test_daily_usage_values_cspkit_knows_and_does_not(tmp_path: Path) -> None:
         "CreditType: value(s) cspkit does not know: 'Mystery Credit' (known: Azure Credit Applied, Credit Not "
         "Applied, Partner Earned Credit Applied)"
     ]
+
+
+def test_may_contain_needs_the_needle_itself_not_only_its_bytes() -> None:
+    from cspkit.billing.recon_values import may_contain
+
+    ids = pa.array(["6034453", "7.1", "20", None, "abc"], pa.large_string())
+    assert not may_contain(ids, b".0")  # '.' and '0' occur, never side by side
+    assert may_contain(pa.array(["6034453.0", None], pa.large_string()), b".0")
+    assert may_contain(pa.array(["x", "1.23457E+11"], pa.string()), b"e+", b"E+")  # any needle
+    assert not may_contain(pa.array(["deadbeef", "+1"], pa.string()), b"E+", b"e+")  # 'e' and '+' apart
+    assert not may_contain(pa.array([], pa.string()), b".0")
