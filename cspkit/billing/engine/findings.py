@@ -89,8 +89,9 @@ def _answers(queries: pd.DataFrame, price_list: pd.DataFrame) -> tuple[pa.Table,
         exact_of[j], cent_of[j] = (finest if exact == finest and abs(exact) < _LARGEST else None), cent
     table = pa.Table.from_pandas(queries, preserve_index=False).append_column("price_row", pa.array(rows, pa.int64()))
     table = table.append_column("periods", pa.array(periods, pa.int64()))
-    table = table.append_column("exact", pa.array(exact_of[codes], MONEY_ARROW))
-    return table.append_column("cent", pa.array(cent_of[codes], MONEY_ARROW)), quotients
+    at = pa.array(codes)  # each query's (row, periods): the distinct values made Arrow decimals once, then taken
+    table = table.append_column("exact", pa.array(exact_of, MONEY_ARROW).take(at))
+    return table.append_column("cent", pa.array(cent_of, MONEY_ARROW).take(at)), quotients
 
 
 def start_price_answers(con: Any, t: Any, price_list: pd.DataFrame) -> Future[tuple[pa.Table, dict[Any, Any]]]:
