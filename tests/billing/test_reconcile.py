@@ -348,3 +348,25 @@ def test_subscriptions_are_sorted_by_customer_name_in_code_point_order(names: li
                   for i, name in enumerate(names)])  # fmt: skip
     assert result.subscriptions["CustomerName"].tolist() == sorted(names)
     assert result.customers["CustomerId"].tolist() == sorted(result.customers["CustomerId"])
+
+
+def test_the_float_screens_do_not_drop_a_variance_of_large_amounts() -> None:
+    # 11,563,430,073.977111 × 1: Subtotal 0.010000001 off, just over the 0.01 allowed; in float64 (a step of
+    # 1.9e-6 at this size) the difference reads 0.0099983, so an absolute screening margin let it through
+    big = "11563430073.977111"
+    line = item(unitPrice=big, effectiveUnitPrice=big, billableQuantity="1", quantity="1",
+                subtotal="11563430073.987111001", total="11563430073.987111001")  # fmt: skip
+    result = run([line])
+    assert categories(result) == [("amount_mismatch", 1)]
+    assert result.variances["Difference"].iloc[0] == D("0.01")  # 0.010000001 shown to the cent
+    within = run([item(unitPrice=big, effectiveUnitPrice=big, billableQuantity="1", quantity="1",
+                       subtotal="11563430073.987111", total="11563430073.987111")])  # fmt: skip
+    assert categories(within) == []  # exactly 0.01 off: allowed
+
+
+def test_the_proration_screen_does_not_drop_a_variance_of_large_prices() -> None:
+    # a whole cycle: |EffectiveUnitPrice| must be UnitPrice within 0.01; here it is 0.010000001 above (§2.4)
+    line = item(unitPrice="11563430073.977111", effectiveUnitPrice="11563430073.987111001", billableQuantity="1",
+                quantity="1", subtotal="11563430073.99", total="11563430073.99")  # fmt: skip
+    result = run([line])
+    assert categories(result) == [("proration_mismatch", 1)]

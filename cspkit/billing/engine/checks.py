@@ -18,13 +18,18 @@ import ibis.expr.types as ir
 import pandas as pd
 
 __all__ = [
-    "MARGIN", "SEAT_CHARGES", "RECURRING", "CANCELLED", "facts", "subtotal_formula", "total_formula",
+    "MARGIN", "RELATIVE_MARGIN", "screen_margin", "SEAT_CHARGES", "RECURRING", "CANCELLED", "facts",
+    "subtotal_formula", "total_formula",
     "same_currency_rate", "missing_rate", "multi_currency_customers", "duplicate_charges", "charges_after_cancellation",
     "unknown_subscriptions", "refunds_without_charge", "rate_outliers", "billed_seats", "seat_mismatches",
     "uncharged_subscriptions", "customer_names",
 ]  # fmt: skip
 
 MARGIN = 1e-7  # float screening margin (candidates are confirmed in Decimal)
+#: the screens' margin grows with the size of what they compare: float64 keeps 53 bits (≈ 1.1e-16 of a value per
+#: rounding) and a screen rounds each figure a few times, so at 10¹⁰ a difference reads up to ≈ 2e-6 off — more than
+#: :data:`MARGIN`. 1e-15 of the figures' magnitude covers every rounding a screen makes, with room.
+RELATIVE_MARGIN = 1e-15
 SEAT_CHARGES = ["new", "renew", "cycleCharge", "addQuantity", "removeQuantity", "cancelImmediate", "convert",
                 "moveQuantity", "changeBillingPlan"]  # fmt: skip
 RECURRING = ["new", "renew", "cycleCharge"]
@@ -63,18 +68,27 @@ def facts(lines: ir.Table, subs: ir.Table | None) -> ir.Table:
     return joined.drop("_sid")
 
 
+def screen_margin(*figures: ir.NumericValue) -> ir.NumericValue:
+    """How much closer than its tolerance a float64 screen lets a value come and still keeps it as a candidate:
+    :data:`MARGIN`, plus :data:`RELATIVE_MARGIN` of the magnitude of the ``figures`` it computed with, so that no
+    line the exact Decimal rule would report is screened out by rounding, however large its amounts."""
+    return MARGIN + RELATIVE_MARGIN * sum((x.abs() for x in figures[1:]), figures[0].abs())
+
+
 def subtotal_formula(f: ir.Table, per_unit: Decimal, line_minimum: Decimal) -> ir.Table:
     """amount_mismatch candidates: ``Subtotal`` further than ``per_unit × |BillableQuantity|`` (at least
     ``line_minimum``) from ``EffectiveUnitPrice × PCToBCExchangeRate (1 when blank) × BillableQuantity``
     (billing-formats.md §2.4 ⚠: both documented rounding rules fall inside). Screened in float64 with
-    :data:`MARGIN`; confirmed in Decimal by the caller."""
-    eup, bq, sub = f.EffectiveUnitPrice.cast(_F), f.BillableQuantity.cast(_F), f.Subtotal.cast(_F)
-    fx = f.PCToBCExchangeRate.cast(_F).coalesce(1.0)
-    allowed = ibis.greatest(float(per_unit) * bq.abs(), float(line_minimum))
+    :func:`screen_margin`; confirmed in Decimal by the caller. Each figure is cast to float64 once, in a projection
+    the screen then reads: written inline, DuckDB cast a figure again wherever the screen used it (on the
+    1,000,000-line benchmark month 0.25 s, 0.48 s of CPU; with the relative margin inline 0.49 s; now 0.19 s)."""
     checked = f.EffectiveUnitPrice.notnull() & f.BillableQuantity.notnull() & f.Subtotal.notnull()
-    return f.filter(checked & ((sub - eup * fx * bq).abs() > allowed - MARGIN)).select(
-        "pos", "EffectiveUnitPrice", "PCToBCExchangeRate", "BillableQuantity", "Subtotal"
-    )
+    kept = ["pos", "EffectiveUnitPrice", "PCToBCExchangeRate", "BillableQuantity", "Subtotal"]
+    g = f.filter(checked).select(*kept, _eup=f.EffectiveUnitPrice.cast(_F), _bq=f.BillableQuantity.cast(_F),
+                                 _sub=f.Subtotal.cast(_F), _fx=f.PCToBCExchangeRate.cast(_F).coalesce(1.0))  # fmt: skip
+    allowed = ibis.greatest(float(per_unit) * g._bq.abs(), float(line_minimum))
+    product = g._eup * g._fx * g._bq
+    return g.filter((g._sub - product).abs() > allowed - screen_margin(g._sub, product, allowed)).select(*kept)
 
 
 def total_formula(f: ir.Table) -> ir.Table:

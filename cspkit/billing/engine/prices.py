@@ -11,7 +11,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from cspkit.billing.engine.checks import MARGIN, SEAT_CHARGES
+from cspkit.billing.engine.checks import SEAT_CHARGES, screen_margin
 
 __all__ = ["TERM_TEXT", "with_terms", "price_queries", "unit_price_lines", "proration_candidates"]
 
@@ -107,11 +107,11 @@ def _cycle_starts(s: ir.Table) -> ir.Table:
 
 def proration_candidates(t: ir.Table, per_unit: float) -> ir.Table:
     """proration_mismatch candidates (§2.4): ``|EffectiveUnitPrice|`` further than ``per_unit`` (float screen,
-    :data:`MARGIN`) from ``UnitPrice ÷ chargeCycleDays × billingDays`` on seat lines (not trial, usage, discounted or
-    promoted, with both prices and charge dates). billingDays = ChargeEndDate − ChargeStartDate + 1; the charge
-    cycle ends the day after ChargeEndDate and starts 1, 12 or 36 months earlier (Monthly, Annual, Triennial plan;
-    on the same day of the month or the month's last day), or on SubscriptionStartDate when the line is prepaid
-    (no BillingFrequency)."""
+    :func:`~cspkit.billing.engine.checks.screen_margin`) from ``UnitPrice ÷ chargeCycleDays × billingDays`` on seat
+    lines (not trial, usage, discounted or promoted, with both prices and charge dates). billingDays = ChargeEndDate
+    − ChargeStartDate + 1; the charge cycle ends the day after ChargeEndDate and starts 1, 12 or 36 months earlier
+    (Monthly, Annual, Triennial plan; on the same day of the month or the month's last day), or on
+    SubscriptionStartDate when the line is prepaid (no BillingFrequency)."""
     adjustment = t.PriceAdjustmentDescription.lower()
     discounted = adjustment.contains("%") | adjustment.contains("discount") | adjustment.contains("credit")
     keep = t.ChargeType.isin(SEAT_CHARGES) & ~t.is_trial & ~t.is_usage & ~discounted.coalesce(False)
@@ -125,6 +125,8 @@ def proration_candidates(t: ir.Table, per_unit: float) -> ir.Table:
     s = s.mutate(cycle_days=s._last.delta(cycle_start, unit="day") + 1,
                  billed_days=s._last.delta(s.ChargeStartDate.date(), unit="day") + 1)  # fmt: skip
     s = s.filter((s.cycle_days > 0) & (s.billed_days > 0))  # a null day count is not > 0
-    expected = s.UnitPrice.cast(_F) / s.cycle_days * s.billed_days
-    off = (s.EffectiveUnitPrice.cast(_F).abs() - expected).abs() > per_unit - MARGIN
-    return s.filter(off).select("pos", "UnitPrice", "EffectiveUnitPrice", "cycle_days", "billed_days")
+    kept = ["pos", "UnitPrice", "EffectiveUnitPrice", "cycle_days", "billed_days"]
+    # each figure cast once, in a projection the screen reads (inline, DuckDB cast it again at every use)
+    g = s.select(*kept, _exp=s.UnitPrice.cast(_F) / s.cycle_days * s.billed_days,
+                 _eup=s.EffectiveUnitPrice.cast(_F).abs())  # fmt: skip
+    return g.filter((g._eup - g._exp).abs() > per_unit - screen_margin(g._eup, g._exp)).select(*kept)
