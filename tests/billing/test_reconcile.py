@@ -350,6 +350,16 @@ def test_subscriptions_are_sorted_by_customer_name_in_code_point_order(names: li
     assert result.customers["CustomerId"].tolist() == sorted(result.customers["CustomerId"])
 
 
+def test_a_refund_of_a_hair_more_units_than_its_charge_is_not_covered() -> None:
+    # 100.000000000000001 and 100 are the same float64: the quantities are compared exactly (§2.4)
+    charge = item(billableQuantity="100", subtotal="1000.00", total="1000.00")
+    refund = dict(chargeType="removeQuantity", chargeStartDate="2026-03-10", effectiveUnitPrice="-7.096774",
+                  subtotal="-709.68", total="-709.68", orderId="o3", orderDate="2026-03-10")  # fmt: skip
+    assert categories(run([charge, item(**refund, billableQuantity="100")])) == []
+    more = run([charge, item(**refund, billableQuantity="100.000000000000001")])
+    assert categories(more) == [("refund_without_charge", 2)]
+
+
 def test_the_float_screens_do_not_drop_a_variance_of_large_amounts() -> None:
     # 11,563,430,073.977111 × 1: Subtotal 0.010000001 off, just over the 0.01 allowed; in float64 (a step of
     # 1.9e-6 at this size) the difference reads 0.0099983, so an absolute screening margin let it through

@@ -182,7 +182,7 @@ def refunds_without_charge(f: ir.Table, history: ir.Table | None) -> ir.Table:
     refunds = f.filter(f.negative & ~f.is_credit & f.has_sub)
     pairs = refunds.join(charges, refunds.SubscriptionId == charges.c_sub)
     covered = (pairs.c_start <= pairs.ChargeStartDate) & (pairs.c_end >= pairs.ChargeEndDate)
-    covered = (covered & (pairs.c_bq.cast(_F) >= pairs.BillableQuantity.cast(_F))).coalesce(False)
+    covered = (covered & (pairs.c_bq >= pairs.BillableQuantity)).coalesce(False)  # exact: no float screen here
     covered |= pairs.ChargeStartDate.isnull()
     matched = pairs.filter(covered).select("pos").distinct()
     return refunds.anti_join(matched, "pos").select("pos", "BillableQuantity", "ChargeStartDate", "ChargeEndDate",
