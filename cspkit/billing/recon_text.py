@@ -22,7 +22,7 @@ import pyarrow.csv as pcsv
 
 from cspkit.billing.recon_columns import FRACTION_ALIASES, canonical_column, normalize_header
 from cspkit.billing.recon_frame import Assembler, ReconFile
-from cspkit.billing.recon_values import TEXT, text_bytes
+from cspkit.billing.recon_values import TEXT, is_ascii
 from cspkit.errors import InputFileError
 
 __all__ = ["Progress", "open_recon", "read_csv_stream"]
@@ -251,8 +251,7 @@ def _check_utf8(path: str, name: str, column: pa.Array, first_row: int) -> None:
     for the 1,000,000-line benchmark month; here a column whose bytes are all below 0x80 (ASCII, which is valid UTF-8)
     is passed by one vectorised maximum, and only the others are validated by Arrow. Text read in another encoding
     (cp1252, UTF-16) was already transcoded to UTF-8 by the reader."""
-    _, data = text_bytes(column)
-    if not len(data) or int(data.max()) < 0x80:
+    if is_ascii(column):
         return
     try:
         column.validate(full=True)

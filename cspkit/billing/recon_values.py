@@ -26,6 +26,7 @@ __all__ = [
     "MONEY_SCALE",
     "STRING",
     "TEXT",
+    "is_ascii",
     "lower",
     "may_contain",
     "money_text",
@@ -165,6 +166,13 @@ def _byte_facts(arr: pa.Array) -> tuple[bool, bool]:
     return bool(data.min() <= 0x20), bool(data.max() >= 0x80)
 
 
+def is_ascii(arr: pa.Array) -> bool:
+    """Whether every byte of a text array's values is below 0x80 (plain ASCII, which is valid UTF-8): one vectorised
+    maximum over its bytes, no per-value work."""
+    data = _data_bytes(arr)
+    return not len(data) or int(data.max()) < 0x80
+
+
 def may_contain(arr: pa.Array, *needles: bytes) -> bool:
     """True when some needle occurs in the array's bytes (a pre-check: a match may span two values). Each byte of a
     needle is looked for alone first (a one-byte search is a ``memchr``): ids rarely hold ``.`` or ``+``, and the
@@ -176,11 +184,11 @@ def may_contain(arr: pa.Array, *needles: bytes) -> bool:
 
 
 def lower(arr: pa.Array) -> pa.Array:
-    return pc.utf8_lower(arr) if _byte_facts(arr)[1] else pc.ascii_lower(arr)
+    return pc.ascii_lower(arr) if is_ascii(arr) else pc.utf8_lower(arr)
 
 
 def upper(arr: pa.Array) -> pa.Array:
-    return pc.utf8_upper(arr) if _byte_facts(arr)[1] else pc.ascii_upper(arr)
+    return pc.ascii_upper(arr) if is_ascii(arr) else pc.utf8_upper(arr)
 
 
 def trim(arr: pa.Array) -> pa.Array:
