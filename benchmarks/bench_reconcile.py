@@ -11,7 +11,11 @@ variance counts, the tie-out and a SHA-256 of the per-line labels, to compare ru
 Usage:
     python benchmarks/gen_recon.py --lines 1000000 --prices 100000      # once (≈ 1 minute, 630 MB in benchmarks/out)
     python benchmarks/bench_reconcile.py [--lines 1000000] [--prices 100000] [--excel-lines 100000]
-        [--engine duckdb|spark] [--spark-master URL] [--skip-excel] [--profile N]
+        [--engine duckdb|spark] [--spark-master URL] [--skip-excel] [--profile N] [--repeat N]
+
+``--repeat N`` runs the whole benchmark N times, each in a fresh process (its own imports, caches and peak RSS),
+prints every run and then the median, lowest and highest files → result frames time: on a shared 2-core machine
+one run's time can differ from the next by 10–20 %, so a figure is worth quoting only over several runs.
 
 ``--engine spark`` reconciles on DuckDB, then on Spark (local[2] unless --spark-master) and compares every frame;
 Spark's JVM is a child process, so its memory is not in the peak RSS printed (which is this Python process's).
@@ -25,7 +29,10 @@ import gc
 import hashlib
 import os
 import pstats
+import re
 import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -147,6 +154,46 @@ def pandas_openpyxl(result: ReconciliationResult, path: Path) -> None:
         plain(result.lines).to_excel(writer, sheet_name="Line items", index=False)
 
 
+#: the line every run prints for its files → result frames figures
+_FIGURES = re.compile(r"files → result frames: ([\d.]+) s, cpu ([\d.]+) s; peak RSS ([\d,]+) MB")
+
+
+def repeated(runs: int, argv: list[str]) -> int:
+    """Run this benchmark ``runs`` times with ``argv`` (without ``--repeat``), each in a fresh process, print each
+    run's output and then the median, lowest and highest files → result frames time (s), the median CPU time (s)
+    and the highest peak RSS (MB). Returns the exit status (that of the first run that failed, else 0)."""
+    walls, cpus, peaks = [], [], []
+    for run in range(1, runs + 1):
+        print(f"== run {run} of {runs}", flush=True)
+        done = subprocess.run([sys.executable, __file__, *argv], stdout=subprocess.PIPE, text=True, check=False)
+        sys.stdout.write(done.stdout)
+        if done.returncode:
+            return done.returncode
+        found = _FIGURES.search(done.stdout)
+        if found:
+            walls.append(float(found[1]))
+            cpus.append(float(found[2]))
+            peaks.append(int(found[3].replace(",", "")))
+    if walls:
+        print(f"{len(walls)} runs, files → result frames: median {statistics.median(walls):.2f} s (lowest "
+              f"{min(walls):.2f}, highest {max(walls):.2f}: {', '.join(f'{w:.2f}' for w in walls)}); median cpu "
+              f"{statistics.median(cpus):.2f} s; highest peak RSS {max(peaks):,} MB")  # fmt: skip
+    return 0
+
+
+def _without_repeat(argv: list[str]) -> list[str]:
+    """``argv`` without its ``--repeat N`` / ``--repeat=N``."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--repeat":
+            skip = True
+        elif not arg.startswith("--repeat="):
+            out.append(arg)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
@@ -159,7 +206,11 @@ def main() -> None:
     parser.add_argument("--spark-master", default=None, help="with --engine spark, e.g. spark://spark-head:7077")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="print the N costliest calls (cProfile, cumulative) of the DuckDB reconcile step")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run the benchmark N times, each in a fresh process, and print the median (e.g. 6)")
     args = parser.parse_args()
+    if args.repeat > 1:
+        sys.exit(repeated(args.repeat, _without_repeat(sys.argv[1:])))
     recon_path = args.data / f"recon_{args.lines}.csv"
     prices_path = args.data / f"pricelist_{args.prices}.csv"
     subs_path = args.data / f"subscriptions_{args.lines}.csv"
