@@ -380,3 +380,23 @@ def test_the_proration_screen_does_not_drop_a_variance_of_large_prices() -> None
                 quantity="1", subtotal="11563430073.99", total="11563430073.99")  # fmt: skip
     result = run([line])
     assert categories(result) == [("proration_mismatch", 1)]
+def test_the_proration_screen_keeps_what_the_decimal_confirmation_reports() -> None:
+    # a whole 31-day cycle at 3.12: exactly, 3.13 − 3.12 ÷ 31 × 31 is 0.01 (allowed); the confirmation divides in
+    # 28-digit Decimal, 3.119999999999999999999999999, and reports 0.010000000000000000000000001. A screen without
+    # a rounding margin would have dropped the line the rule reports (billing-formats.md §2.4).
+    line = item(unitPrice="3.12", effectiveUnitPrice="3.13", subtotal="31.30", total="31.30")
+    assert categories(run([line])) == [("proration_mismatch", 1)]
+    assert categories(run([item(unitPrice="3.12", effectiveUnitPrice="3.12", subtotal="31.20", total="31.20")])) == []
+
+
+def test_prices_beyond_the_exact_screens_bounds_are_confirmed_unscreened() -> None:
+    # 5 × 10²¹ × 31 days overflows decimal(38, 15): such lines skip the exact screen (it would raise) and the
+    # Decimal confirmation alone decides — one 0.02 off, one exact (billing-formats.md §2.4)
+    huge, units, amount = "5000000000000000000000.00", "0.000001", "5000000000000000.00"
+    off = item(unitPrice=huge, effectiveUnitPrice="5000000000000000000000.02", billableQuantity=units, quantity="1",
+               subtotal=amount, total=amount)  # fmt: skip
+    exact = item(unitPrice=huge, effectiveUnitPrice=huge, billableQuantity=units, quantity="1", subtotal=amount,
+                 total=amount, subscriptionId="s2", orderId="o2")  # fmt: skip
+    assert categories(run([off, exact])) == [("proration_mismatch", 1)]
+
+

@@ -153,10 +153,10 @@ def unit_prices(con: Any, t: Any, price_list: pd.DataFrame, tol: Any,
 
 
 def prorations(con: Any, t: Any, tol: Any) -> Found:
-    """proration_mismatch (§2.4): float candidates of :func:`~cspkit.billing.engine.prices.proration_candidates`
+    """proration_mismatch (§2.4): the candidates of :func:`~cspkit.billing.engine.prices.proration_candidates`
     confirmed in Decimal: ``| |EffectiveUnitPrice| − UnitPrice ÷ cycle days × billed days | > tol.per_unit``."""
     out: Found = []
-    for r in _rows(con, prices.proration_candidates(t, float(tol.per_unit))):
+    for r in _rows(con, prices.proration_candidates(t, tol.per_unit)):
         up, c, d = _plain(r["UnitPrice"], "UnitPrice"), int(r["cycle_days"]), int(r["billed_days"])
         expected = up / c * d
         actual = abs(_plain(r["EffectiveUnitPrice"], "EffectiveUnitPrice"))
