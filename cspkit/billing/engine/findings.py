@@ -1,6 +1,7 @@
 """Variance rows of the price, proration, exchange-rate, seat and missing-charge checks
 (:mod:`cspkit.billing.engine.prices`, :mod:`cspkit.billing.engine.checks`) with the engine's evidence texts. Every
-float-screened candidate is confirmed here with exact :class:`~decimal.Decimal` arithmetic (billing-formats.md §2.4);
+screened candidate (the proration screen is exact, with a rounding margin) is confirmed here with
+:class:`~decimal.Decimal` arithmetic (billing-formats.md §2.4);
 the price list is read by :func:`cspkit.billing.pricelist.lookup_price_rows`, once per distinct query."""
 
 from __future__ import annotations
