@@ -145,13 +145,12 @@ TEXT = pa.large_string()  # the storage of pandas' Arrow strings: columns are re
 
 
 def _data_bytes(arr: pa.Array) -> np.ndarray:
-    """The UTF-8 bytes of a (large_)string array's values, as a zero-copy uint8 view (nulls' bytes included)."""
-    buffers = arr.buffers()
-    if len(arr) == 0 or buffers[2] is None:
+    """The UTF-8 bytes of a (large_)string array's values (:func:`text_bytes` from its first value's start to its
+    last value's end), as a zero-copy uint8 view (nulls' bytes included)."""
+    if len(arr) == 0:
         return np.zeros(0, dtype=np.uint8)
-    offsets = np.frombuffer(buffers[1], dtype=np.int64 if arr.type == TEXT else np.int32)
-    start, end = int(offsets[arr.offset]), int(offsets[arr.offset + len(arr)])
-    return np.frombuffer(buffers[2], dtype=np.uint8)[start:end]
+    offsets, data = text_bytes(arr)
+    return data[int(offsets[0]) : int(offsets[-1])]
 
 
 def _byte_facts(arr: pa.Array) -> tuple[bool, bool]:
