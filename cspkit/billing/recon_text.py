@@ -162,30 +162,11 @@ def read_csv_stream(
         invalid.append(row)
         return "error"
 
-    read_options = pcsv.ReadOptions(
-        use_threads=True,
-        block_size=1 << 20,
-        column_names=out_names,
-        skip_rows=1,
-        encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding,
-    )
-    parse_options = pcsv.ParseOptions(
-        delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=on_invalid
-    )
-    convert_options = pcsv.ConvertOptions(
-        column_types={n: TEXT for n in out_names},
-        null_values=[""],
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=True,
-        check_utf8=False,  # each chunk is screened by _check_utf8 (most columns are plain ASCII)
-    )
     if encoding == "utf-8-sig":
         stream.read(3)
     in_flight: Future[None] | None = None
     try:
-        reader = pcsv.open_csv(
-            stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options
-        )
+        reader = pcsv.open_csv(stream, **_arrow_csv_options(out_names, encoding, delimiter, on_invalid))
         next_row = 1
         pending: list[pa.RecordBatch] = []
         pending_rows = 0
@@ -206,19 +187,48 @@ def read_csv_stream(
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         if in_flight is not None:
             in_flight.result()  # a bad value in an earlier chunk is reported first, as a sequential read would
-        if invalid:
-            row = invalid[0]
-            number = row.number - 1 if row.number is not None else _locate_bad_row(path, encoding, delimiter, row)
-            raise InputFileError(
-                path,
-                row=number,
-                expected=f"{row.expected_columns} fields separated by {delimiter!r}, found {row.actual_columns}",
-                value=row.text,
-            ) from None
-        raise InputFileError(
-            path, expected=f"CSV text separated by {delimiter!r} ({encoding})", value=str(exc)
-        ) from None
+        raise _unreadable(path, encoding, delimiter, invalid, exc) from None
     return assembler.finish(delimiter=delimiter, source_name=Path(path).name)
+
+
+def _arrow_csv_options(names: list[str], encoding: str, delimiter: str, on_invalid: Any) -> dict[str, Any]:
+    """Arrow's CSV options for :func:`read_csv_stream`: every column as text (blanks null; converted by the
+    assembler), quoted newlines allowed, a row with the wrong number of fields handed to ``on_invalid``, blocks of 1
+    MiB, no UTF-8 check (each chunk is screened by ``_check_utf8``: most columns are plain ASCII)."""
+    return {
+        "read_options": pcsv.ReadOptions(
+            use_threads=True,
+            block_size=1 << 20,
+            column_names=names,
+            skip_rows=1,
+            encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding,
+        ),
+        "parse_options": pcsv.ParseOptions(
+            delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=on_invalid
+        ),
+        "convert_options": pcsv.ConvertOptions(
+            column_types={n: TEXT for n in names},
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            check_utf8=False,
+        ),
+    }
+
+
+def _unreadable(path: str, encoding: str, delimiter: str, invalid: list[Any], exc: Exception) -> InputFileError:
+    """The error for a CSV Arrow could not read: the first row with the wrong number of fields (its file row,
+    expected and found counts, text) when there was one, else the text was not CSV in ``encoding``."""
+    if invalid:
+        row = invalid[0]
+        number = row.number - 1 if row.number is not None else _locate_bad_row(path, encoding, delimiter, row)
+        return InputFileError(
+            path,
+            row=number,
+            expected=f"{row.expected_columns} fields separated by {delimiter!r}, found {row.actual_columns}",
+            value=row.text,
+        )
+    return InputFileError(path, expected=f"CSV text separated by {delimiter!r} ({encoding})", value=str(exc))
 
 
 def _locate_bad_row(path: str, encoding: str, delimiter: str, bad: Any) -> int | None:

@@ -155,70 +155,79 @@ def load_usage(
         InputFileError: a file is malformed (names file, row, column, expected form), lacks a required column, or
             carries money as floats.
     """
-    from cspkit.billing.recon_readers import read_recon
-
     if isinstance(sources, (str, os.PathLike, pd.DataFrame, pa.Table)):
         sources = [sources]
     tables: list[pa.Table] = []
     parquet: list[str] = []
-    lines: list[str] = []
-    for source in sources:
-        if isinstance(source, pd.DataFrame):
-            tables.append(pa.Table.from_pandas(source, preserve_index=False))
-            lines.append(f"frame: {len(source):,} rows")
-        elif isinstance(source, pa.Table):
-            tables.append(source)
-            lines.append(f"Arrow table: {source.num_rows:,} rows")
-        else:
-            path = Path(source)
-            if path.is_dir() or path.suffix.lower() == ".parquet":
-                if not path.exists():
-                    raise InputFileError(str(path), expected="an existing Parquet file or folder")
-                parquet.append(str(path))
-                lines.append(f"{path.name}: Parquet dataset")
-                continue
-            step = f"reading {path.name}"
-            report = read_recon(
-                path,
-                kind="daily",
-                progress=(lambda done, total, s=step: progress(s, done, total)) if progress else None,
-            )
-            if report.kind != "daily":
-                raise InputFileError(str(path), expected="a daily rated usage file (UsageDate, MeterId, ...)",
-                                     value=f"an {report.kind} reconciliation file")  # fmt: skip
-            keep = [c for c in report.frame.columns if c in USAGE_VIEW_COLUMNS]
-            tables.append(pa.Table.from_pandas(report.frame[keep], preserve_index=False))
-            lines.append(report.summary())
+    lines = [_add_source(source, tables, parquet, progress) for source in sources]
     selects = []
     if tables:
-        names = [c for c in USAGE_VIEW_COLUMNS if c != "Marketplace"]
-        aligned = []
-        for table in tables:
-            cols = {}
-            for c in names:
-                if c in table.column_names:
-                    cols[c] = table[c]
-            aligned.append(pa.table(cols))
-        merged = pa.concat_tables(aligned, promote_options="permissive") if len(aligned) > 1 else aligned[0]
-        con.register("usage_arrow", merged)
-        types = {name: str(dtype) for name, dtype in zip(*_describe(con, "usage_arrow"), strict=True)}
-        _check_source_columns("frame" if len(lines) == 1 else "input frames", merged.column_names, types)
-        selects.append(_view_sql("usage_arrow", merged.column_names))
+        selects.append(_arrow_select(con, tables, "frame" if len(lines) == 1 else "input frames"))
     if parquet:
-        if hasattr(con, "register_parquet"):  # Spark (cspkit.billing.usage_spark): its own Parquet reader
-            con.register_parquet("usage_parquet", parquet)
-        else:
-            globs = [str(Path(p) / "**" / "*.parquet") if Path(p).is_dir() else p for p in parquet]
-            listing = ", ".join("'" + p.replace("'", "''") + "'" for p in globs)
-            source = f"read_parquet([{listing}], union_by_name = true)"
-            con.execute(f"CREATE OR REPLACE VIEW usage_parquet AS SELECT * FROM {source}")
-        names, dtypes = _describe(con, "usage_parquet")
-        _check_source_columns(", ".join(parquet), names, dict(zip(names, dtypes, strict=True)))
-        selects.append(_view_sql("usage_parquet", names))
+        selects.append(_parquet_select(con, parquet))
     if not selects:
         raise InputFileError("(no input)", expected="at least one daily rated usage file or frame")
     con.execute("CREATE OR REPLACE VIEW usage AS " + " UNION ALL ".join(selects))
     return lines
+
+
+def _add_source(source: Any, tables: list[pa.Table], parquet: list[str], progress: Progress | None) -> str:
+    """One source of :func:`load_usage` → an Arrow table appended to ``tables`` (frames, tables, files read by
+    :func:`cspkit.billing.recon_readers.read_recon` as daily rated usage) or a path appended to ``parquet``; returns
+    its line of the summary. Raises InputFileError for a missing Parquet path or a file that is not daily usage."""
+    from cspkit.billing.recon_readers import read_recon
+
+    if isinstance(source, pd.DataFrame):
+        tables.append(pa.Table.from_pandas(source, preserve_index=False))
+        return f"frame: {len(source):,} rows"
+    if isinstance(source, pa.Table):
+        tables.append(source)
+        return f"Arrow table: {source.num_rows:,} rows"
+    path = Path(source)
+    if path.is_dir() or path.suffix.lower() == ".parquet":
+        if not path.exists():
+            raise InputFileError(str(path), expected="an existing Parquet file or folder")
+        parquet.append(str(path))
+        return f"{path.name}: Parquet dataset"
+    step = f"reading {path.name}"
+    report = read_recon(
+        path,
+        kind="daily",
+        progress=(lambda done, total, s=step: progress(s, done, total)) if progress else None,
+    )
+    if report.kind != "daily":
+        raise InputFileError(str(path), expected="a daily rated usage file (UsageDate, MeterId, ...)",
+                             value=f"an {report.kind} reconciliation file")  # fmt: skip
+    keep = [c for c in report.frame.columns if c in USAGE_VIEW_COLUMNS]
+    tables.append(pa.Table.from_pandas(report.frame[keep], preserve_index=False))
+    return report.summary()
+
+
+def _arrow_select(con: Any, tables: list[pa.Table], label: str) -> str:
+    """Register the in-memory sources as ``usage_arrow`` (the view's columns they have, concatenated) after
+    checking their columns and types (``label`` names them in errors); returns the view's SELECT over them."""
+    names = [c for c in USAGE_VIEW_COLUMNS if c != "Marketplace"]
+    aligned = [pa.table({c: table[c] for c in names if c in table.column_names}) for table in tables]
+    merged = pa.concat_tables(aligned, promote_options="permissive") if len(aligned) > 1 else aligned[0]
+    con.register("usage_arrow", merged)
+    types = {name: str(dtype) for name, dtype in zip(*_describe(con, "usage_arrow"), strict=True)}
+    _check_source_columns(label, merged.column_names, types)
+    return _view_sql("usage_arrow", merged.column_names)
+
+
+def _parquet_select(con: Any, parquet: list[str]) -> str:
+    """The ``usage_parquet`` view over Parquet files and folders (Spark: its own reader; DuckDB: ``read_parquet``
+    by name), its columns checked; returns the view's SELECT over it."""
+    if hasattr(con, "register_parquet"):  # Spark (cspkit.billing.usage_spark): its own Parquet reader
+        con.register_parquet("usage_parquet", parquet)
+    else:
+        globs = [str(Path(p) / "**" / "*.parquet") if Path(p).is_dir() else p for p in parquet]
+        listing = ", ".join("'" + p.replace("'", "''") + "'" for p in globs)
+        source = f"read_parquet([{listing}], union_by_name = true)"
+        con.execute(f"CREATE OR REPLACE VIEW usage_parquet AS SELECT * FROM {source}")
+    names, dtypes = _describe(con, "usage_parquet")
+    _check_source_columns(", ".join(parquet), names, dict(zip(names, dtypes, strict=True)))
+    return _view_sql("usage_parquet", names)
 
 
 def _describe(con: Any, relation: str) -> tuple[list[str], list[str]]:
