@@ -371,6 +371,13 @@ def reconcile_cmd(
         written = write_reconciliation_report(result, target, fmt=fmt, sources=sources)
     if keep_workdir:
         note(f"the lines' Parquet dataset is kept in {folder}")
+    _report_outcome(state, result, written, sources, warnings, fail_on)
+
+
+def _report_outcome(state: Any, result: Any, written: list[Path], sources: list[str], warnings: list[str],
+                    fail_on: str) -> None:  # fmt: skip
+    """After ``cspkit reconcile`` wrote its report: the tie-out and the variance counts to stdout (``--output``),
+    the summary, warnings and notes to stderr, and exit 1 when ``--fail-on`` finds a failure (:func:`failures`)."""
     reasons = failures(result, fail_on)
     # data to stdout: the tie-out and the variance counts
     tie_columns = ["InvoiceNumber", "Currency", "Lines", "Subtotal", "TaxTotal", "Total", "InvoiceTotal",

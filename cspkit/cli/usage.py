@@ -198,19 +198,7 @@ def reconcile_cmd(
     from cspkit.billing.usage import AnomalyRule, reconcile_usage
     from cspkit.reports.usage_workbook import write_usage_report
 
-    given = [name for name, on in (("--file", bool(files)), ("--invoice", bool(invoice_id)),
-                                   ("--unbilled", unbilled)) if on]  # fmt: skip
-    if len(given) != 1:
-        raise click.UsageError("give exactly one source: --file DAILY (one or more), --invoice ID, or --unbilled "
-                               "--currency CODE [--period current|previous]"
-                               + (f" (got {' and '.join(given)})" if given else ""))
-    if unbilled and not currency:
-        raise click.UsageError("--unbilled needs --currency (e.g. --currency USD)")
-    if currency and not unbilled:
-        raise click.UsageError("--currency goes with --unbilled; billed usage takes its currency from the invoice")
-    if currency and not re.fullmatch(r"[A-Za-z]{3}", currency.strip()):
-        raise click.BadParameter(f"expected a 3-letter ISO 4217 code like USD, got {currency!r}",
-                                 param_hint="--currency")
+    _check_source(bool(files), invoice_id, unbilled, currency)
 
     if engine == "spark":  # before any file is read or usage fetched: says how to install what is missing
         from cspkit.billing.engine.spark import require_spark
@@ -248,6 +236,30 @@ def reconcile_cmd(
         task = progress.add_task(f"writing {out.name}", total=None)
         written = write_usage_report(result, out, fmt=fmt)
         progress.remove_task(task)
+    _report_usage(state, result, written)
+
+
+def _check_source(files: bool, invoice_id: str | None, unbilled: bool, currency: str | None) -> None:
+    """``cspkit usage reconcile``'s source options: exactly one of --file, --invoice and --unbilled; --currency (a
+    3-letter ISO 4217 code) with --unbilled only. Raises click's UsageError/BadParameter (exit 2)."""
+    given = [name for name, on in (("--file", bool(files)), ("--invoice", bool(invoice_id)),
+                                   ("--unbilled", unbilled)) if on]  # fmt: skip
+    if len(given) != 1:
+        raise click.UsageError("give exactly one source: --file DAILY (one or more), --invoice ID, or --unbilled "
+                               "--currency CODE [--period current|previous]"
+                               + (f" (got {' and '.join(given)})" if given else ""))
+    if unbilled and not currency:
+        raise click.UsageError("--unbilled needs --currency (e.g. --currency USD)")
+    if currency and not unbilled:
+        raise click.UsageError("--currency goes with --unbilled; billed usage takes its currency from the invoice")
+    if currency and not re.fullmatch(r"[A-Za-z]{3}", currency.strip()):
+        raise click.BadParameter(f"expected a 3-letter ISO 4217 code like USD, got {currency!r}",
+                                 param_hint="--currency")
+
+
+def _report_usage(state: Any, result: Any, written: list[Path]) -> None:
+    """After ``cspkit usage reconcile`` wrote its report: the summary (and the invoice tie) to stdout
+    (``--output``), sources, notes and counts to stderr; exit 1 when the daily rows do not tie to the invoice."""
     if state.output == "json":
         payload = {
             "summary": _rows(result.summary, _SUMMARY_COLUMNS),
