@@ -10,10 +10,13 @@ Sources: billing-formats.md §2.4 (amounts, refunds), §4 (checks), §4.4 (seats
 
 from __future__ import annotations
 
+import functools
+import inspect
 from decimal import Decimal
 from typing import Any
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandas as pd
 
@@ -123,13 +126,34 @@ def multi_currency_customers(f: ir.Table) -> ir.Table:
     return groups.filter(groups.n > 1)
 
 
+@functools.cache
+def _hash_of(arity: int) -> Any:
+    """The backend's built-in ``hash(k0, ..., kN)`` of ``arity`` values of any type (DuckDB: a UBIGINT; Spark: a
+    32-bit Murmur3 int) as an Ibis function, typed int64 for Ibis (Spark has no unsigned type; the hash is only
+    grouped and compared, never cast or read). Equal values (nulls included) give equal hashes on both; distinct
+    ones may collide, so a hash only screens."""
+
+    def hash_(*keys: Any) -> Any: ...
+
+    hash_.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(f"k{i}", inspect.Parameter.POSITIONAL_OR_KEYWORD) for i in range(arity)]
+    )
+    return ibis.udf.scalar.builtin(hash_, name="hash", signature=((None,) * arity, dt.int64))
+
+
 def _repeats(t: ir.Table, keys: list[str]) -> ir.Table:
     """The lines of ``t`` equal in ``keys`` (blanks equal to blanks) to an earlier line, with ``_first``, the position
-    of their group's first line. Groups are counted first and only the few repeated ones joined back: on the
-    1,000,000-line benchmark month ≈ 2× less CPU than numbering every line in a window over the keys."""
-    g = t.group_by(keys).aggregate(_n=t.count(), _first=t.pos.min())
+    of their group's first line. Equal keys have equal hashes, so the lines whose hash of the keys occurs once are
+    not repeated: only the lines sharing a hash (the repeats and the rare collisions) are grouped on the keys
+    themselves and joined back. A group-by on one 8-byte hash instead of ten keys: the 10,000,000-line benchmark
+    month's duplicates took ≈ 2.6 s instead of ≈ 6.1 s (no spill to disk instead of ≈ 2 GB), the 1,000,000-line
+    month's ≈ 0.27 s instead of ≈ 0.48 s, with the same rows."""
+    h = _hash_of(len(keys))(*[t[k] for k in keys])
+    shared = t.group_by(_h=h).aggregate(_n=t.count())
+    candidates = t.filter(h.isin(shared.filter(shared._n > 1)._h))
+    g = candidates.group_by(keys).aggregate(_n=candidates.count(), _first=candidates.pos.min())
     g = g.filter(g._n > 1)
-    j = t.join(g, [t[k].identical_to(g[k]) for k in keys])
+    j = candidates.join(g, [candidates[k].identical_to(g[k]) for k in keys])
     return j.filter(j.pos != j._first).select("pos", "_first")
 
 
