@@ -181,3 +181,21 @@ def test_a_bad_value_is_named_by_item_and_column_and_an_unknown_invoice_is_not_f
         assert invoice["id"] in str(info.value)
     with pytest.raises(NotFoundError):
         fetch_invoice_lines(pc, "G999999999", api="v1")
+
+
+@pytest.mark.parametrize("screen", ["hash", "every line one hash"])
+def test_documented_line_items_sent_twice_are_the_only_duplicates(screen, monkeypatch):
+    # Microsoft's documented OneTime line items (get-invoiceline-items.md, example 4: four distinct charges), the
+    # first two sent again: billing-formats.md §4.5 makes exactly those two repeats duplicate_charge, each naming the
+    # row it repeats, whether the hash screen sets few lines or every line aside for the exact comparison
+    import ibis
+
+    from cspkit.billing.engine import checks
+
+    if screen != "hash":
+        monkeypatch.setattr(checks, "_hash_of", lambda arity: lambda *keys: ibis.literal(7, "int64"))
+    items = sample("invoice_lineitems_onetime.json")["response"]["body"]["items"]
+    result = reconcile(v1_lines_to_frame(items + items[:2], source="G000000001"))
+    duplicates = result.variances[result.variances["Category"] == "duplicate_charge"]
+    assert [(int(r.SourceRow), r.Evidence.split(" (")[0]) for r in duplicates.itertuples()] == [
+        (5, "same charge as row 1"), (6, "same charge as row 2")]
